@@ -1,0 +1,67 @@
+"""Load and validate a cohort with 5 million measurement rows; prints rows/s.
+
+Target (issue 2): under 20 s on the 2-core reference machine.
+Run: .venv/bin/python experiments/benchmarks/bench_validate.py [--rows N] [--format csv|parquet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crsml.cohort import Cohort
+
+ANALYTES = ["il6", "ifng", "il10", "crp", "ferritin", "ldh", "platelets", "creatinine", "mcp1", "il2"]
+UNITS = ["pg/mL", "pg/mL", "ng/L", "mg/dL", "ug/L", "U/L", "10^9/L", "mg/dL", "pg/mL", "pg/mL"]
+
+
+def make_cohort(directory: Path, rows: int, fmt: str, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    n_pat = max(rows // 250, 1)
+    ids = np.array([f"P{i:07d}" for i in range(n_pat)])
+    patients = pd.DataFrame({"patient_id": ids, "age_years": rng.integers(1, 80, n_pat),
+                             "sex": rng.choice(["female", "male"], n_pat)})
+    k = rng.integers(0, len(ANALYTES), rows)
+    value = np.round(rng.lognormal(3, 1.5, rows), 2).astype(object)
+    lloq = rng.random(rows) < 0.02
+    value[lloq] = "<1.5"
+    m = pd.DataFrame({"patient_id": ids[rng.integers(0, n_pat, rows)],
+                      "time_h": np.round(rng.uniform(-24, 720, rows), 1),
+                      "analyte": np.array(ANALYTES)[k], "value": value, "unit": np.array(UNITS)[k]})
+    directory.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        patients.to_csv(directory / "patients.csv", index=False)
+        m.to_csv(directory / "measurements.csv", index=False)
+    else:
+        patients.to_parquet(directory / "patients.parquet", index=False)
+        m.astype({"value": "string"}).to_parquet(directory / "measurements.parquet", index=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--format", choices=["csv", "parquet", "both"], default="both")
+    args = ap.parse_args()
+    fmts = ["csv", "parquet"] if args.format == "both" else [args.format]
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in fmts:
+            d = Path(tmp) / fmt
+            make_cohort(d, args.rows, fmt)
+            t0 = time.perf_counter()
+            cohort, report = Cohort.load_with_report(d)
+            dt = time.perf_counter() - t0
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{fmt:8s} rows={args.rows:,} load+validate={dt:.2f}s "
+                  f"rate={args.rows / dt:,.0f} rows/s errors={len(report.errors)} "
+                  f"warnings={len(report.warnings)} peak_rss={peak:,.0f} MiB target<20s "
+                  f"{'PASS' if dt < 20 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

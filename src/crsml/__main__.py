@@ -1,0 +1,3 @@
+from crsml.cli import main
+
+main()

@@ -1,0 +1,188 @@
+"""Canonical analytes, their units, and conversions from common alternatives.
+
+Canonical units follow DESIGN.md. Conversions are multiplicative factors to the canonical
+unit; an analyte or unit not listed here is a validation error, never a guess.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+#: canonical unit of every analyte crsml understands
+CANONICAL_UNITS: dict[str, str] = {
+    # cytokines (DESIGN.md)
+    "il6": "pg/mL",
+    "ifng": "pg/mL",
+    "il10": "pg/mL",
+    "il2": "pg/mL",
+    "il4": "pg/mL",
+    "tnfa": "pg/mL",
+    "il17a": "pg/mL",
+    "il1ra": "pg/mL",
+    "sgp130": "pg/mL",
+    "mcp1": "pg/mL",
+    # labs (DESIGN.md)
+    "crp": "mg/L",
+    "ferritin": "ng/mL",
+    "ldh": "U/L",
+    "platelets": "10^9/L",
+    "creatinine": "umol/L",
+    "d_dimer": "mg/L",
+    "fibrinogen": "g/L",
+    "hemoglobin": "g/L",
+    "wbc": "10^9/L",
+    "anc": "10^9/L",
+    "alc": "10^9/L",
+    "alt": "U/L",
+    "ast": "U/L",
+    "cart_copies": "copies/ug",
+    # further labs found in real daily tables (shared/data/real/README.md)
+    "amc": "10^9/L",
+    "neutrophil_pct": "%",
+    "lymphocyte_pct": "%",
+    "monocyte_pct": "%",
+    "rbc": "10^12/L",
+    "hbdh": "U/L",
+    "procalcitonin": "ng/mL",
+    "bnp": "pg/mL",
+    "prealbumin": "mg/L",
+    "pt": "s",
+    "aptt": "s",
+    "sodium": "mmol/L",
+    "potassium": "mmol/L",
+    "chloride": "mmol/L",
+    "calcium": "mmol/L",
+    "uric_acid": "umol/L",
+    "glucose": "mmol/L",
+    "triglyceride": "mmol/L",
+    "albumin": "g/L",
+    "alp": "U/L",
+    "ggt": "U/L",
+}
+
+CYTOKINES: tuple[str, ...] = (
+    "il6", "ifng", "il10", "il2", "il4", "tnfa", "il17a", "il1ra", "sgp130", "mcp1",
+)
+
+_COUNT_ALTERNATIVES = {"10^3/uL": 1.0, "G/L": 1.0, "/uL": 1e-3, "/mm3": 1e-3, "10^6/L": 1e-3}
+_CYTOKINE_ALTERNATIVES = {"ng/L": 1.0, "ng/mL": 1000.0}
+_ENZYME_ALTERNATIVES = {"IU/L": 1.0, "ukat/L": 60.0}
+_PCT_ALTERNATIVES = {"fraction": 100.0}
+
+#: extra units per analyte: factor that multiplies a value in that unit to the canonical unit
+ALTERNATIVE_UNITS: dict[str, dict[str, float]] = {
+    **{c: _CYTOKINE_ALTERNATIVES for c in CYTOKINES},
+    **{c: _COUNT_ALTERNATIVES for c in ("platelets", "wbc", "anc", "alc", "amc")},
+    **{c: _ENZYME_ALTERNATIVES for c in ("ldh", "alt", "ast", "hbdh", "alp", "ggt")},
+    **{c: _PCT_ALTERNATIVES for c in ("neutrophil_pct", "lymphocyte_pct", "monocyte_pct")},
+    "crp": {"mg/dL": 10.0},
+    "creatinine": {"mg/dL": 88.42},
+    "hemoglobin": {"g/dL": 10.0},
+    "ferritin": {"ug/L": 1.0},
+    "d_dimer": {"ug/mL": 1.0, "ug/L": 1e-3, "ng/mL": 1e-3},
+    "fibrinogen": {"mg/dL": 0.01},
+    "uric_acid": {"mg/dL": 59.48},
+    "glucose": {"mg/dL": 1 / 18.016},
+    "albumin": {"g/dL": 10.0},
+    "prealbumin": {"mg/dL": 10.0},
+    "rbc": {"10^6/uL": 1.0},
+    "calcium": {"mg/dL": 0.2495},
+    "cart_copies": {"copies/ugDNA": 1.0},
+}
+
+#: values outside these canonical-unit bounds are implausible (entry or unit errors): warnings
+PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
+    "hemoglobin": (20.0, 250.0),
+    "sodium": (100.0, 190.0),
+    "potassium": (1.5, 10.0),
+    "chloride": (60.0, 150.0),
+    "calcium": (0.8, 5.0),
+    "albumin": (5.0, 70.0),
+    "platelets": (0.0, 2000.0),
+    "wbc": (0.0, 500.0),
+    "rbc": (0.3, 10.0),
+    "creatinine": (5.0, 2000.0),
+    "glucose": (0.5, 60.0),
+    "pt": (5.0, 150.0),
+    "aptt": (10.0, 250.0),
+    "neutrophil_pct": (0.0, 100.0),
+    "lymphocyte_pct": (0.0, 100.0),
+    "monocyte_pct": (0.0, 100.0),
+    "ldh": (30.0, 50000.0),
+    "uric_acid": (20.0, 2000.0),
+    "prealbumin": (10.0, 800.0),
+    "hbdh": (20.0, 50000.0),
+}
+
+_SPELLINGS = [
+    (re.compile(r"[µμ]"), "u"),
+    (re.compile(r"\s+"), ""),
+    (re.compile(r"(x)?10[\^*e]?(\d+)/", re.IGNORECASE), r"10^\2/"),
+    (re.compile(r"cells/", re.IGNORECASE), "/"),
+]
+_KNOWN_UNITS = set(CANONICAL_UNITS.values()).union(*ALTERNATIVE_UNITS.values())
+# lower-case lookup for sloppy spellings; canonical units win a clash ("g/l" is g/L, not G/L)
+_CASE_CANON = {u.lower(): u for units in ALTERNATIVE_UNITS.values() for u in units}
+_CASE_CANON.update({u.lower(): u for u in CANONICAL_UNITS.values()})
+_CASE_CANON.update({"/ul": "/uL", "mcg/l": "ug/L", "mcg/ml": "ug/mL", "percent": "%", "pct": "%"})
+
+
+def normalize_unit(unit: str) -> str:
+    """Return the standard spelling of a unit string (``mg/dl`` -> ``mg/dL``, ``x10^9/l`` -> ``10^9/L``)."""
+    u = str(unit).strip()
+    for pattern, repl in _SPELLINGS:
+        u = pattern.sub(repl, u)
+    if u in _KNOWN_UNITS:
+        return u
+    return _CASE_CANON.get(u.lower(), u)
+
+
+def conversion_factor(analyte: str, unit: str) -> float | None:
+    """Factor taking ``unit`` to the analyte's canonical unit, or None when unknown."""
+    canonical = CANONICAL_UNITS.get(analyte)
+    if canonical is None:
+        return None
+    u = normalize_unit(unit)
+    if u == canonical:
+        return 1.0
+    return ALTERNATIVE_UNITS.get(analyte, {}).get(u)
+
+
+def to_canonical(value: float | np.ndarray, analyte: str, unit: str) -> float | np.ndarray:
+    """Convert ``value`` in ``unit`` to the canonical unit of ``analyte``."""
+    factor = conversion_factor(analyte, unit)
+    if factor is None:
+        raise KeyError(f"unknown analyte or unit: {analyte!r} in {unit!r}")
+    return value * factor
+
+
+def from_canonical(value: float | np.ndarray, analyte: str, unit: str) -> float | np.ndarray:
+    """Convert ``value`` in the canonical unit of ``analyte`` to ``unit``."""
+    factor = conversion_factor(analyte, unit)
+    if factor is None:
+        raise KeyError(f"unknown analyte or unit: {analyte!r} in {unit!r}")
+    return value / factor
+
+
+def conversion_factors(analytes: pd.Series, units: pd.Series) -> np.ndarray:
+    """Vectorised conversion factors for paired analyte/unit columns (NaN where unknown).
+
+    Factors are looked up once per distinct (analyte, unit) pair, so millions of rows cost
+    two hash passes.
+    """
+    a_codes, a_uniques = pd.factorize(analytes, use_na_sentinel=True)
+    u_codes, u_uniques = pd.factorize(units, use_na_sentinel=True)
+    n_u = len(u_uniques) + 1
+    pair = (a_codes.astype(np.int64) + 1) * n_u + (u_codes.astype(np.int64) + 1)
+    uniq, inverse = np.unique(pair, return_inverse=True)
+    table = np.full(len(uniq), np.nan)
+    for k, p in enumerate(uniq):
+        ai, ui = divmod(int(p), n_u)
+        if ai == 0 or ui == 0:
+            continue
+        f = conversion_factor(str(a_uniques[ai - 1]), str(u_uniques[ui - 1]))
+        table[k] = np.nan if f is None else f
+    return table[inverse]

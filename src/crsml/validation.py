@@ -1,0 +1,301 @@
+"""Parse raw cohort tables into typed, canonical-unit frames and collect every problem.
+
+Parsing never stops at the first problem: each one becomes a :class:`Problem` naming the
+table, the 1-based data row (the header is not counted) and the column. Range and category
+checks are declared as pandera schemas; type coercion, qualifiers, units and cross-table
+checks (orphans, duplicates) are done here because they need the raw text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera import Check
+
+from crsml.quality import implausible_values, suspected_fill_values
+from crsml.report import Problem, ValidationReport
+from crsml.tables import COSTIMS, DRUGS, O2_DEVICES, SEXES, TABLE_ORDER, TABLES
+from crsml.units import CANONICAL_UNITS, conversion_factors, normalize_unit
+
+_TRUE = {"true", "1", "yes", "y", "t", "1.0"}
+_FALSE = {"false", "0", "no", "n", "f", "0.0"}
+_LOWER_CASE = {"sex", "costim", "o2_device", "drug", "analyte", "diagnosis_lower"}
+
+_SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    "patients": pa.DataFrameSchema(
+        {
+            "patient_id": pa.Column(nullable=False, unique=True),
+            "age_years": pa.Column(float, Check.in_range(0, 120), nullable=True),
+            "sex": pa.Column(checks=Check.isin(SEXES), nullable=True),
+            "weight_kg": pa.Column(float, Check.in_range(0, 400, include_min=False), nullable=True),
+            "marrow_blast_pct": pa.Column(float, Check.in_range(0, 100), nullable=True),
+            "costim": pa.Column(checks=Check.isin(COSTIMS), nullable=True),
+            "cart_dose_per_kg": pa.Column(float, Check.gt(0), nullable=True),
+            "prior_lines": pa.Column(float, Check.in_range(0, 50), nullable=True),
+        },
+        strict=False,
+    ),
+    "measurements": pa.DataFrameSchema(
+        {
+            "time_h": pa.Column(float, nullable=False),
+            "value": pa.Column(float, Check.ge(0), nullable=False),
+        },
+        strict=False,
+    ),
+    "vitals": pa.DataFrameSchema(
+        {
+            "time_h": pa.Column(float, nullable=False),
+            "temp_c": pa.Column(float, Check.in_range(30, 45), nullable=True),
+            "vasopressors": pa.Column(float, Check.in_range(0, 10), nullable=True),
+            "o2_device": pa.Column(checks=Check.isin(O2_DEVICES), nullable=True),
+            "o2_flow_lpm": pa.Column(float, Check.in_range(0, 80), nullable=True),
+        },
+        strict=False,
+    ),
+    "treatments": pa.DataFrameSchema(
+        {
+            "time_h": pa.Column(float, nullable=False),
+            "drug": pa.Column(checks=Check.isin(DRUGS), nullable=False),
+            "dose": pa.Column(float, Check.ge(0), nullable=True),
+        },
+        strict=False,
+    ),
+    "crs": pa.DataFrameSchema(
+        {
+            "time_h": pa.Column(float, nullable=False),
+            "grade": pa.Column(float, [Check.isin([0, 1, 2, 3, 4, 5])], nullable=False),
+        },
+        strict=False,
+    ),
+}
+
+_CHECK_TEXT = {
+    "in_range": "outside the allowed range",
+    "greater_than": "must be positive",
+    "greater_than_or_equal_to": "must not be negative",
+    "isin": "not an allowed value",
+    "not_nullable": "missing value",
+    "field_uniqueness": "duplicate",
+}
+
+
+def _problem_rows(mask: np.ndarray | pd.Series) -> np.ndarray:
+    return np.flatnonzero(np.asarray(mask, dtype=bool))
+
+
+def _pid_at(df: pd.DataFrame, rows: np.ndarray) -> list[str | None]:
+    if "patient_id" not in df:
+        return [None] * len(rows)
+    ids = df["patient_id"].to_numpy(dtype=object)[rows]
+    return [None if pd.isna(x) else str(x) for x in ids]
+
+
+def _row_problems(
+    table: str, df: pd.DataFrame, rows: np.ndarray, column: str, messages: list[str] | str
+) -> list[Problem]:
+    if isinstance(messages, str):
+        messages = [messages] * len(rows)
+    pids = _pid_at(df, rows)
+    return [
+        Problem(table, int(r) + 1, column, m, "error", pid)
+        for r, m, pid in zip(rows, messages, pids, strict=True)
+    ]
+
+
+def _coerce_float(
+    table: str, df: pd.DataFrame, col: str, problems: list[Problem]
+) -> pd.Series:
+    raw = df[col]
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype(float)
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.astype(float)
+    text = raw.astype("string").str.strip()
+    num = pd.to_numeric(text, errors="coerce").astype(float)
+    bad = _problem_rows(text.notna() & (text != "") & num.isna())
+    if len(bad):
+        what = "time is not a number" if col == "time_h" else "non-numeric value"
+        vals = text.to_numpy(dtype=object)[bad]
+        problems.extend(_row_problems(table, df, bad, col, [f"{what}: {v!r}" for v in vals]))
+    return num
+
+
+def _coerce_bool(table: str, df: pd.DataFrame, col: str, problems: list[Problem]) -> pd.Series:
+    raw = df[col]
+    if pd.api.types.is_bool_dtype(raw) and not raw.isna().any():
+        return raw.astype("boolean")
+    text = raw.astype("string").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=df.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
+    out[text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
+    bad = _problem_rows(text.notna() & (text != "") & out.isna())
+    if len(bad):
+        vals = text.to_numpy(dtype=object)[bad]
+        problems.extend(_row_problems(table, df, bad, col, [f"not true/false: {v!r}" for v in vals]))
+    return out
+
+
+def _split_qualifier(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Move '<' / '>' prefixes of ``value`` into ``qualifier`` (kept, never dropped)."""
+    value = df["value"]
+    qual = (
+        df["qualifier"].astype("string").str.strip()
+        if "qualifier" in df
+        else pd.Series(pd.NA, index=df.index, dtype="string")
+    )
+    qual = qual.where(qual != "")
+    if pd.api.types.is_numeric_dtype(value):
+        return df, qual
+    text = value.astype("string").str.strip()
+    first = text.str[:1]
+    prefixed = first.isin(["<", ">"]).fillna(False)
+    if prefixed.any():
+        text = text.where(~prefixed, text.str[1:].str.lstrip("=").str.strip())
+        qual = qual.where(~prefixed, first)
+    df = df.assign(value=text)
+    return df, qual
+
+
+def parse_table(name: str, raw: pd.DataFrame | None, problems: list[Problem]) -> pd.DataFrame:
+    """Typed frame for table ``name`` with every DESIGN.md column present; problems appended."""
+    spec = TABLES[name]
+    if raw is None:
+        if not spec.optional_table:
+            problems.append(Problem(name, None, None, "required table is missing"))
+        raw = pd.DataFrame({c: pd.Series(dtype=object) for c in spec.required})
+    df = raw.reset_index(drop=True)
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in spec.required if c not in df]
+    for c in missing:
+        problems.append(Problem(name, None, c, "required column is missing"))
+    out: dict[str, pd.Series] = {}
+    if name == "measurements" and "value" in df:
+        df, qualifier = _split_qualifier(df)
+        out["qualifier"] = qualifier
+    for col, kind in spec.columns.items():
+        if col in out:
+            continue
+        if col not in df:
+            default = spec.defaults.get(col, pd.NA)
+            dtype = {"float": float, "bool": "boolean"}.get(kind, "string")
+            out[col] = pd.Series(
+                np.nan if kind == "float" and default is pd.NA else default,
+                index=df.index,
+                dtype=dtype,
+            )
+            continue
+        if kind == "float":
+            out[col] = _coerce_float(name, df, col, problems)
+        elif kind == "bool":
+            out[col] = _coerce_bool(name, df, col, problems)
+        else:
+            s = df[col].astype("string").str.strip()
+            s = s.where(s != "")
+            if col in _LOWER_CASE:
+                s = s.str.lower()
+            out[col] = s
+    extra = {c: df[c] for c in df.columns if c not in spec.columns}
+    parsed = pd.DataFrame({**out, **extra}, index=df.index)
+    if "patient_id" in df:
+        bad = _problem_rows(parsed["patient_id"].isna())
+        problems.extend(_row_problems(name, parsed, bad, "patient_id", "missing patient_id"))
+    for col, default in spec.defaults.items():
+        if col in df and default is not pd.NA:
+            parsed[col] = parsed[col].fillna(default)
+    return parsed
+
+
+def _schema_problems(name: str, df: pd.DataFrame, already: set[tuple[int, str]]) -> list[Problem]:
+    schema = _SCHEMAS[name]
+    cols = {c: s for c, s in schema.columns.items() if c in df}
+    try:
+        pa.DataFrameSchema(cols, strict=False).validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        fc = fc[fc["index"].notna() & fc["column"].notna()]
+        out = []
+        for col, check, case, idx in zip(
+            fc["column"], fc["check"], fc["failure_case"], fc["index"], strict=True
+        ):
+            row = int(idx)
+            if (row, str(col)) in already:  # already reported as non-numeric or missing
+                continue
+            check_name = str(check).split("(")[0]
+            what = _CHECK_TEXT.get(check_name, str(check))
+            if check_name == "in_range" or check_name.startswith("greater"):
+                what = f"impossible value {case} ({what}: {check})"
+            elif check_name == "isin":
+                what = f"{what}: {case!r}"
+            elif check_name == "field_uniqueness":
+                what = "duplicate patient_id"
+            out.append(Problem(name, row + 1, str(col), what, "error", _pid_at(df, np.array([row]))[0]))
+        return out
+    return []
+
+
+def _units_problems(m: pd.DataFrame) -> tuple[list[Problem], np.ndarray]:
+    problems: list[Problem] = []
+    m_unit = m["unit"]
+    factors = conversion_factors(m["analyte"], m_unit)
+    known = m["analyte"].isin(list(CANONICAL_UNITS)).fillna(False).to_numpy(dtype=bool)
+    bad_an = _problem_rows(~known & m["analyte"].notna().to_numpy(dtype=bool))
+    if len(bad_an):
+        vals = m["analyte"].to_numpy(dtype=object)[bad_an]
+        problems += _row_problems("measurements", m, bad_an, "analyte", [f"unknown analyte {v!r}" for v in vals])
+    missing_an = _problem_rows(m["analyte"].isna())
+    problems += _row_problems("measurements", m, missing_an, "analyte", "missing analyte")
+    bad_unit = _problem_rows(known & np.isnan(factors))
+    if len(bad_unit):
+        an = m["analyte"].to_numpy(dtype=object)[bad_unit]
+        un = m_unit.to_numpy(dtype=object)[bad_unit]
+        msgs = [
+            f"unknown unit {u!r} for {a} (canonical {CANONICAL_UNITS[a]})" for a, u in zip(an, un, strict=True)
+        ]
+        problems += _row_problems("measurements", m, bad_unit, "unit", msgs)
+    return problems, factors
+
+
+def _normalise_units(units: pd.Series) -> pd.Series:
+    codes, uniques = pd.factorize(units)
+    mapped = np.array([normalize_unit(u) for u in uniques] + [pd.NA], dtype=object)
+    return pd.Series(mapped[codes], index=units.index, dtype="string")
+
+
+def validate_tables(raw: dict[str, pd.DataFrame | None]) -> tuple[dict[str, pd.DataFrame], ValidationReport]:
+    """Parse and check every table; return canonical-unit tables and the full report.
+
+    Rows are kept even when they have problems, so callers decide whether to refuse the cohort
+    or to mark the affected patients invalid.
+    """
+    problems: list[Problem] = []
+    tables: dict[str, pd.DataFrame] = {}
+    for name in TABLE_ORDER:
+        before = len(problems)
+        df = parse_table(name, raw.get(name), problems)
+        already = {(p.row - 1, p.column) for p in problems[before:] if p.row is not None}
+        problems += _schema_problems(name, df, already)
+        tables[name] = df
+
+    m = tables["measurements"]
+    m["unit"] = _normalise_units(m["unit"])
+    unit_problems, factors = _units_problems(m)
+    problems += unit_problems
+    m["value"] = m["value"].to_numpy(dtype=float) * np.where(np.isnan(factors), 1.0, factors)
+    canon = m["analyte"].map(CANONICAL_UNITS).astype("string")
+    m["unit"] = canon.fillna(m["unit"])
+
+    c = tables["crs"]
+    c["grade"] = c["grade"].round().astype("Int64") if c["grade"].notna().all() else c["grade"]
+
+    known_ids = set(tables["patients"]["patient_id"].dropna())
+    for name in TABLE_ORDER[1:]:
+        df = tables[name]
+        if "patient_id" not in df or df.empty:
+            continue
+        orphan = _problem_rows(df["patient_id"].notna() & ~df["patient_id"].isin(known_ids))
+        problems += _row_problems(name, df, orphan, "patient_id", "patient is not in the patients table")
+
+    problems += suspected_fill_values(m)
+    problems += implausible_values(m)
+    return tables, ValidationReport(problems)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from crsml.adapters.daily import import_daily, summarise
+from crsml.errors import CohortError
+
+
+def test_real_cohort_import(real_csv):
+    cohort, report = import_daily(real_csv)
+    s = summarise(cohort)
+    assert s["patients"] == 139
+    assert s["patient_days"] == 1024
+    assert s["crs_grade_ge3"] == 31
+    assert cohort.measurements["time_h"].mod(24).eq(0).all()
+    # fractions became percent
+    assert cohort.patients["marrow_blast_pct"].max() > 1
+    assert cohort.patients["marrow_blast_pct"].max() <= 100
+    warnings = [str(p) for p in report.warnings]
+    assert any("d_dimer" in w and "suspected fill value 0.43" in w for w in warnings)
+    assert any("il6" in w and "suspected fill value 5.2" in w for w in warnings)
+    assert any("sodium" in w and "impossible in mmol/L" in w for w in warnings)
+    # data are not altered: the fill values are still there
+    il6 = cohort.measurements.query("analyte == 'il6'")["value"]
+    assert (il6 == 5.2).sum() == 258
+
+
+def test_broken_copy(real_csv, tmp_path):
+    wide = pd.read_csv(real_csv, dtype={"patient_id": "string"})
+    broken = wide.drop(columns=["crp"])
+    p = tmp_path / "broken.csv"
+    broken.to_csv(p, index=False)
+    with pytest.raises(CohortError, match="missing columns crp"):
+        import_daily(p)
+    wide2 = wide.astype({"il6": "object"})
+    wide2.loc[5, "il6"] = "haemolysed"
+    wide2.loc[0, "age_years"] = -4
+    p2 = tmp_path / "broken2.csv"
+    wide2.to_csv(p2, index=False)
+    with pytest.raises(CohortError) as exc:
+        import_daily(p2)
+    msg = str(exc.value)
+    assert "table broken2.csv, row 6, column il6: non-numeric value: 'haemolysed'" in msg, msg
+    assert "table patients, row 1, column age_years: impossible value -4" in msg, msg
+
+
+def test_cli_validate_and_errors(real_csv, tmp_path):
+    out = tmp_path / "real"
+    r = subprocess.run([sys.executable, "-m", "crsml", "import-daily", str(real_csv), "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert '"patients": 139' in r.stdout
+    r = subprocess.run([sys.executable, "-m", "crsml", "validate", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0 and "warning:" in r.stdout and "valid" in r.stderr
+    m = pd.read_parquet(out / "measurements.parquet")
+    m.loc[3, "unit"] = "bananas"
+    m.to_parquet(out / "measurements.parquet")
+    r = subprocess.run([sys.executable, "-m", "crsml", "validate", str(out)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "error: table measurements, row 4, column unit: unknown unit 'bananas'" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "crsml", "validate", str(tmp_path / "nope")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "not found" in r.stderr

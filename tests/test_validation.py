@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from crsml.cohort import Cohort
+from crsml.errors import CohortError
+from crsml.validation import validate_tables
+
+
+def _good() -> dict[str, pd.DataFrame]:
+    return {
+        "patients": pd.DataFrame({
+            "patient_id": ["p1", "p2", "p3"], "age_years": [30, 40, 50], "sex": ["female", "male", "male"],
+            "marrow_blast_pct": [5.0, 50.0, 0.0], "costim": ["cd28", "4-1bb", "4-1bb"],
+        }),
+        "measurements": pd.DataFrame({
+            "patient_id": ["p1", "p1", "p2", "p3"], "time_h": [0.0, 24.0, 24.0, 12.0],
+            "analyte": ["il6", "crp", "crp", "ferritin"], "value": ["<1.5", "2.0", ">300", "900"],
+            "unit": ["pg/mL", "mg/dL", "mg/L", "ug/L"],
+        }),
+        "vitals": pd.DataFrame({
+            "patient_id": ["p1"], "time_h": [24.0], "temp_c": [38.4], "hypotension": ["false"],
+            "vasopressors": [0], "vasopressin": [False], "o2_device": ["none"], "o2_flow_lpm": [0.0],
+        }),
+        "treatments": pd.DataFrame({"patient_id": ["p1"], "time_h": [30.0], "drug": ["tocilizumab"],
+                                    "dose": [8.0], "dose_unit": ["mg/kg"]}),
+        "crs": pd.DataFrame({"patient_id": ["p1", "p2"], "time_h": [24.0, 24.0], "grade": [1, 0]}),
+    }
+
+
+def test_good_cohort_is_valid_and_canonical():
+    tables, report = validate_tables(_good())
+    assert report.ok, [str(p) for p in report.errors]
+    m = tables["measurements"]
+    assert m["value"].tolist() == [1.5, 20.0, 300.0, 900.0]  # CRP mg/dL -> mg/L
+    assert m["unit"].tolist() == ["pg/mL", "mg/L", "mg/L", "ng/mL"]
+    assert m["qualifier"].tolist()[:3] == ["<", pd.NA, ">"] or m["qualifier"].isna().tolist() == [False, True, False, True]
+
+
+def test_every_problem_in_one_run():
+    raw = _good()
+    raw["patients"] = pd.DataFrame({
+        "patient_id": ["p1", "p2", "p2", "p4"], "age_years": [-3, 40, 41, "old"],
+        "sex": ["female", "male", "male", "robot"], "marrow_blast_pct": [5.0, 150.0, 1.0, 1.0],
+    })
+    raw["measurements"] = pd.DataFrame({
+        "patient_id": ["p1", "p1", "p9", "p1", "p1", "p1"],
+        "time_h": ["0", "day two", "3", "4", "5", "6"],
+        "analyte": ["il6", "crp", "crp", "unobtainium", "crp", "ferritin"],
+        "value": ["1.0", "2.0", "3.0", "4.0", "lots", "-5"],
+        "unit": ["pg/mL", "mg/L", "mg/L", "mg/L", "mg/L", "furlongs"],
+    })
+    raw["vitals"] = pd.DataFrame({
+        "patient_id": ["p1", "p1"], "time_h": [1.0, 2.0], "temp_c": [50.0, 37.0],
+        "vasopressors": [-1, 0], "o2_device": ["none", "jetpack"],
+    })
+    raw["crs"] = pd.DataFrame({"patient_id": ["p1"], "time_h": [1.0], "grade": [7]})
+    raw["treatments"] = pd.DataFrame({"patient_id": ["p1"], "time_h": [1.0]})  # drug column missing
+    _, report = validate_tables(raw)
+    lines = [str(p) for p in report.errors]
+    text = "\n".join(lines)
+
+    def has(*parts):
+        return any(all(part in line for part in parts) for line in lines)
+
+    assert has("table patients", "row 1", "column age_years", "impossible value -3"), text
+    assert has("table patients", "row 4", "column age_years", "non-numeric value: 'old'"), text
+    assert has("table patients", "column patient_id", "duplicate"), text
+    assert has("table patients", "row 4", "column sex", "robot"), text
+    assert has("table patients", "row 2", "column marrow_blast_pct"), text
+    assert has("table measurements", "row 2", "column time_h", "time is not a number"), text
+    assert has("table measurements", "row 3", "column patient_id", "not in the patients table"), text
+    assert has("table measurements", "row 4", "column analyte", "unknown analyte 'unobtainium'"), text
+    assert has("table measurements", "row 5", "column value", "non-numeric value: 'lots'"), text
+    assert has("table measurements", "row 6", "column value", "impossible value -5"), text
+    assert has("table measurements", "row 6", "column unit", "unknown unit 'furlongs'"), text
+    assert has("table vitals", "row 1", "column temp_c", "impossible value 50"), text
+    assert has("table vitals", "row 1", "column vasopressors"), text
+    assert has("table vitals", "row 2", "column o2_device", "jetpack"), text
+    assert has("table crs", "row 1", "column grade", "7"), text
+    assert has("table treatments", "column drug", "required column is missing"), text
+    # the invalid patients are known by id (for marking them in scoring), never printed
+    assert "p1" not in text and "p9" not in text
+
+
+def test_missing_table():
+    raw = _good()
+    del raw["measurements"]
+    _, report = validate_tables(raw)
+    assert any("table measurements: required table is missing" in str(p) for p in report.errors)
+
+
+def test_drop_marks_only_bad_patients(tmp_path):
+    raw = _good()
+    raw["measurements"].loc[2, "value"] = "n/a"  # p2's CRP
+    with pytest.raises(CohortError, match="row 3, column value"):
+        Cohort.from_tables(raw)
+    cohort, report = Cohort.from_tables(raw, on_error="drop")
+    assert set(cohort.patient_ids) == {"p1", "p3"}
+    assert list(cohort.invalid) == ["p2"]
+    assert "non-numeric value" in cohort.invalid["p2"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_save_load_round_trip(tmp_path, fmt):
+    cohort, _ = Cohort.from_tables(_good(), meta={"source": "test"})
+    cohort.save(tmp_path / fmt, fmt=fmt)
+    back = Cohort.load(tmp_path / fmt)
+    assert back.meta["source"] == "test" and back.meta["file_format"] == fmt
+    assert back.measurements["value"].tolist() == cohort.measurements["value"].tolist()
+    assert back.measurements["qualifier"].fillna("").tolist() == ["<", "", ">", ""]
+    assert back.patients["patient_id"].tolist() == ["p1", "p2", "p3"]
