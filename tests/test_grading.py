@@ -88,19 +88,24 @@ vital_rows = st.fixed_dictionaries(
         anticytokine_given=st.booleans(),
     )
 )
-_SUPPORT = {d: i for i, d in enumerate(["none", "blow_by", "nasal_cannula", "facemask", "cpap"])}
+# every device, from least to most support (flow may also only rise)
+_SUPPORT = {d: i for i, d in enumerate([
+    "none", "blow_by", "nasal_cannula", "high_flow_nasal_cannula", "facemask", "non_rebreather",
+    "venturi", "cpap", "bipap", "mechanical_ventilation",
+])}
+assert set(_SUPPORT) == set(O2_DEVICES)
 
 
-@settings(max_examples=300, deadline=None)
-@given(vital_rows, st.integers(0, 3), st.sampled_from(list(_SUPPORT)), st.booleans(), st.booleans())
-def test_more_support_never_lowers_grade(obs, extra_pressors, device, add_vp, add_hypo):
+@settings(max_examples=400, deadline=None)
+@given(vital_rows, st.integers(0, 3), st.sampled_from(list(_SUPPORT)), st.booleans(), st.booleans(),
+       st.floats(0, 30))
+def test_more_support_never_lowers_grade(obs, extra_pressors, device, add_vp, add_hypo, more_flow):
     worse = dict(obs)
     worse["vasopressors"] = obs["vasopressors"] + extra_pressors
     worse["vasopressin"] = obs["vasopressin"] or add_vp
     worse["hypotension"] = obs["hypotension"] or add_hypo
-    worse["o2_flow_lpm"] = obs["o2_flow_lpm"]
-    if _SUPPORT.get(obs["o2_device"], -1) < _SUPPORT[device]:
-        worse["o2_device"] = device
+    worse["o2_flow_lpm"] = obs["o2_flow_lpm"] + more_flow
+    worse["o2_device"] = max(obs["o2_device"], device, key=_SUPPORT.__getitem__)
     g0, g1 = grade_astct(pd.DataFrame([obs, worse])).tolist()
     assert g1 >= g0
 

@@ -68,6 +68,12 @@ def import_daily_cmd(
     err.print(f"wrote {out_dir} ({len(report.warnings)} warnings)")
 
 
+from crsml.features.cli import dictionary_command, features_command  # noqa: E402
+
+app.command("features")(features_command)
+app.command("features-dictionary")(dictionary_command)
+
+
 def main() -> None:
     """Entry point: run the app, turning bad input into one line and exit code 2."""
     global _DEBUG

@@ -24,23 +24,9 @@ def suspected_fill_values(
     D-dimer 0.43 and IL-6 5.2 on hundreds of rows); such values are not measurements. Values
     with a ``<``/``>`` qualifier are assay limits, not fills, and are not counted.
     """
-    m = measurements
-    if m.empty:
-        return []
-    plain = m[m["qualifier"].isna() & m["value"].notna() & m["analyte"].notna()]
-    counts = plain.groupby(["analyte", "value"], observed=True).size().rename("n").reset_index()
-    totals = plain.groupby("analyte", observed=True).size()
-    counts["share"] = counts["n"] / counts["analyte"].map(totals).to_numpy(dtype=float)
-    cand = counts[counts["share"] >= FILL_MIN_SHARE]
-    if cand.empty:
-        return []
-    hits = plain.merge(cand[["analyte", "value"]], on=["analyte", "value"])
-    npat = hits.groupby(["analyte", "value"], observed=True)["patient_id"].nunique()
+    table = fill_value_table(measurements)
     out = []
-    for (analyte, value), n_pat in npat.items():
-        if n_pat < FILL_MIN_PATIENTS:
-            continue
-        row = cand[(cand["analyte"] == analyte) & (cand["value"] == value)].iloc[0]
+    for analyte, value, n, share, n_pat in table.itertuples(index=False):
         col = (labels or {}).get(analyte, analyte)
         out.append(
             Problem(
@@ -48,11 +34,31 @@ def suspected_fill_values(
                 None,
                 col,
                 f"suspected fill value {value:g} {CANONICAL_UNITS.get(analyte, '')}: "
-                f"{row['share']:.0%} of values ({int(row['n'])} rows, {n_pat} patients)",
+                f"{share:.0%} of values ({n} rows, {n_pat} patients)",
                 "warning",
             )
         )
     return out
+
+
+def fill_value_table(measurements: pd.DataFrame) -> pd.DataFrame:
+    """Suspected fill values: columns analyte, value, n (rows), share, patients."""
+    cols = ["analyte", "value", "n", "share", "patients"]
+    m = measurements
+    if m.empty:
+        return pd.DataFrame(columns=cols)
+    plain = m[m["qualifier"].isna() & m["value"].notna() & m["analyte"].notna()]
+    counts = plain.groupby(["analyte", "value"], observed=True).size().rename("n").reset_index()
+    totals = plain.groupby("analyte", observed=True).size()
+    counts["share"] = counts["n"] / counts["analyte"].map(totals).to_numpy(dtype=float)
+    cand = counts[counts["share"] >= FILL_MIN_SHARE]
+    if cand.empty:
+        return pd.DataFrame(columns=cols)
+    hits = plain.merge(cand[["analyte", "value"]], on=["analyte", "value"])
+    npat = hits.groupby(["analyte", "value"], observed=True)["patient_id"].nunique().rename("patients")
+    out = cand.merge(npat.reset_index(), on=["analyte", "value"])
+    out = out[out["patients"] >= FILL_MIN_PATIENTS]
+    return out[cols].sort_values(["analyte", "value"]).reset_index(drop=True)
 
 
 def implausible_values(

@@ -1,0 +1,158 @@
+"""The landmark feature transformer: a :class:`~crsml.cohort.Cohort` in, one row per eligible
+patient (and landmark) out, using only rows with ``time_h <= L``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from crsml.cohort import Cohort
+from crsml.features.clinical import CLINICAL_FEATURES, clinical_features
+from crsml.features.course import COURSE_FEATURES, course_features
+from crsml.features.kinetics import KINETIC_STATS, kinetic_features
+from crsml.features.scores import HAY_WINDOW_H, SCORE_ANALYTES, SCORE_FEATURES, score_features
+from crsml.quality import fill_value_table
+from crsml.units import CANONICAL_UNITS
+
+INDEX = ["patient_id", "landmark_h"]
+
+
+def _landmarks(landmark_h: float | Sequence[float]) -> list[float]:
+    if np.ndim(landmark_h) == 0:
+        return [float(landmark_h)]  # type: ignore[arg-type]
+    return [float(x) for x in landmark_h]  # type: ignore[union-attr]
+
+
+def eligibility(cohort: Cohort, landmark_h: float | Sequence[float]) -> pd.DataFrame:
+    """Every patient at every landmark: ``eligible`` and, when not, the ``reason``.
+
+    Eligible (DESIGN.md): alive and no grade >= 3 CRS by the landmark.
+    """
+    crs = cohort.crs_grades()
+    ids = cohort.patients["patient_id"].to_numpy()
+    frames = []
+    for L in _landmarks(landmark_h):
+        seen = crs[crs["time_h"] <= L]
+        died = set(seen.loc[seen["grade"] >= 5, "patient_id"])
+        if "died" in cohort.vitals:
+            v = cohort.vitals
+            died |= set(v.loc[(v["time_h"] <= L) & v["died"].fillna(False).astype(bool), "patient_id"])
+        severe = set(seen.loc[seen["grade"] >= 3, "patient_id"])
+        reason = np.where(
+            np.isin(ids, list(died)), f"died by the landmark ({L:g} h)",
+            np.where(np.isin(ids, list(severe)), f"severe CRS (grade >= 3) by the landmark ({L:g} h)", ""),
+        )
+        frames.append(pd.DataFrame({"patient_id": ids, "landmark_h": L, "eligible": reason == "", "reason": reason}))
+    return pd.concat(frames, ignore_index=True)
+
+
+class LandmarkFeatures(TransformerMixin, BaseEstimator):
+    """Landmark features of a cohort (kinetics, vitals and course, clinical, published scores).
+
+    Parameters
+    ----------
+    landmark_h : hours after infusion, or several landmarks (one row per patient and landmark).
+    analytes : analytes to build kinetics for; ``"auto"`` takes those present when fitting.
+    extra_patient_columns : further numeric ``patients`` columns to pass through.
+    mask_fill_values : treat values flagged as suspected fill values when fitting as not drawn.
+    treatments_before_landmark : ``"strict"`` sees treatments with ``time_h < L`` only (the
+        tocilizumab decision at ``L`` is studied, not history); ``"inclusive"`` sees ``<= L``.
+    """
+
+    def __init__(
+        self,
+        landmark_h: float | Sequence[float] = 48.0,
+        analytes: str | Sequence[str] = "auto",
+        extra_patient_columns: Sequence[str] = (),
+        mask_fill_values: bool = True,
+        treatments_before_landmark: str = "inclusive",
+    ) -> None:
+        self.landmark_h = landmark_h
+        self.analytes = analytes
+        self.extra_patient_columns = extra_patient_columns
+        self.mask_fill_values = mask_fill_values
+        self.treatments_before_landmark = treatments_before_landmark
+
+    def fit(self, cohort: Cohort, y: object = None) -> LandmarkFeatures:
+        """Fix the analyte set and the suspected fill values from the training cohort."""
+        m = cohort.measurements
+        if isinstance(self.analytes, str) and self.analytes == "auto":
+            present = set(m["analyte"].dropna().unique())
+            self.analytes_ = [a for a in CANONICAL_UNITS if a in present]
+        else:
+            unknown = [a for a in self.analytes if a not in CANONICAL_UNITS]
+            if unknown:
+                raise ValueError(f"unknown analytes: {unknown}")
+            self.analytes_ = list(self.analytes)
+        if self.mask_fill_values:
+            fills = fill_value_table(m)
+            self.fill_values_ = {a: sorted(g["value"].astype(float)) for a, g in fills.groupby("analyte")}
+        else:
+            self.fill_values_ = {}
+        self.feature_names_out_ = np.array(
+            [f"{a}_{s}" for a in self.analytes_ for s in KINETIC_STATS]
+            + list(COURSE_FEATURES) + list(CLINICAL_FEATURES)
+            + [f"extra_{c}" for c in self.extra_patient_columns] + list(SCORE_FEATURES),
+            dtype=object,
+        )
+        return self
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return self.feature_names_out_
+
+    def _mask(self, m: pd.DataFrame) -> pd.DataFrame:
+        if not self.fill_values_:
+            return m
+        fills = pd.DataFrame(
+            [(a, v) for a, vals in self.fill_values_.items() for v in vals], columns=["analyte", "value"]
+        )
+        hit = m[["analyte", "value"]].merge(fills.assign(_fill=True), on=["analyte", "value"], how="left")
+        is_fill = hit["_fill"].fillna(False).to_numpy(dtype=bool) & m["qualifier"].isna().to_numpy(dtype=bool)
+        return m[~is_fill]
+
+    def build(self, cohort: Cohort) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Features for every patient and landmark, and the eligibility table beside them."""
+        if not hasattr(self, "analytes_"):
+            raise RuntimeError("LandmarkFeatures is not fitted: call fit(cohort) first")
+        pids = pd.Index(cohort.patients["patient_id"].to_numpy())
+        n = len(pids)
+        m = self._mask(cohort.measurements)
+        m_codes = pids.get_indexer(m["patient_id"])
+        v, c, tx = cohort.vitals, cohort.crs_grades(), cohort.treatments
+        v_codes, c_codes, t_codes = (pids.get_indexer(x["patient_id"]) for x in (v, c, tx))
+        m_t, v_t, c_t, t_t = (x["time_h"].to_numpy(dtype=float) for x in (m, v, c, tx))
+        clinical = clinical_features(cohort.patients, tuple(self.extra_patient_columns))
+        kin_analytes = list(dict.fromkeys([*self.analytes_, *SCORE_ANALYTES]))
+        frames = []
+        for L in _landmarks(self.landmark_h):
+            sel = m_t <= L
+            kin = kinetic_features(m[sel], m_codes[sel], n, kin_analytes, L)
+            vsel, csel = v_t <= L, c_t <= L
+            tsel = t_t < L if self.treatments_before_landmark == "strict" else t_t <= L
+            course = course_features(v[vsel], v_codes[vsel], c[csel], c_codes[csel], tx[tsel], t_codes[tsel], n, L)
+            hay_h = min(L, HAY_WINDOW_H)
+            hv = v_t <= hay_h
+            hay_temp = np.full(n, np.nan)
+            if hv.any():
+                ht = pd.Series(v["temp_c"].to_numpy(dtype=float)[hv]).groupby(v_codes[hv]).max()
+                hay_temp[ht.index.to_numpy()] = ht.to_numpy()
+            hm = (m_t <= hay_h) & (m["analyte"] == "mcp1").fillna(False).to_numpy(dtype=bool)
+            hay_mcp1 = np.full(n, np.nan)
+            if hm.any():
+                hmax = pd.Series(m["value"].to_numpy(dtype=float)[hm]).groupby(m_codes[hm]).max()
+                hay_mcp1[hmax.index.to_numpy()] = hmax.to_numpy()
+            scores = score_features(kin, hay_temp, hay_mcp1)
+            frame = pd.concat([kin, course, clinical, scores], axis=1)
+            frame.index = pd.MultiIndex.from_arrays([pids, np.full(n, L)], names=INDEX)
+            frames.append(frame[list(self.feature_names_out_)])
+        X = pd.concat(frames)
+        return X, eligibility(cohort, self.landmark_h)
+
+    def transform(self, cohort: Cohort) -> pd.DataFrame:
+        """One row per eligible patient and landmark, indexed by (patient_id, landmark_h)."""
+        X, elig = self.build(cohort)
+        keep = elig.set_index(INDEX)["eligible"].reindex(X.index).to_numpy(dtype=bool)
+        return X[keep]

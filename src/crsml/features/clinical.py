@@ -1,0 +1,47 @@
+"""Patient characteristics known before infusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+CLINICAL_FEATURES: dict[str, tuple[str, str]] = {
+    "age_years": ("age at infusion", "years"),
+    "sex_female": ("1 female, 0 male", "indicator"),
+    "weight_kg": ("body weight", "kg"),
+    "marrow_blast_pct": ("bone-marrow blasts before infusion", "%"),
+    "log10_cart_dose_per_kg": ("log10 of CAR-T cells infused per kg", "log10 cells/kg"),
+    "costim_cd28": ("1 CD28 costimulatory domain, 0 4-1BB", "indicator"),
+    "prior_lines": ("number of prior lines of therapy", "count"),
+    "prior_transplant": ("prior allogeneic transplant", "indicator"),
+}
+
+
+def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per patient (in the order of ``patients``); ``extra_columns`` are passed through
+    as numbers (text categories are coded as their sorted position)."""
+    p = patients
+    dose = pd.to_numeric(p["cart_dose_per_kg"], errors="coerce").to_numpy(dtype=float)
+    out = pd.DataFrame(
+        {
+            "age_years": pd.to_numeric(p["age_years"], errors="coerce").to_numpy(dtype=float),
+            "sex_female": np.where(p["sex"].isna(), np.nan, (p["sex"] == "female").fillna(False)).astype(float),
+            "weight_kg": pd.to_numeric(p["weight_kg"], errors="coerce").to_numpy(dtype=float),
+            "marrow_blast_pct": pd.to_numeric(p["marrow_blast_pct"], errors="coerce").to_numpy(dtype=float),
+            "log10_cart_dose_per_kg": np.log10(np.where(dose > 0, dose, np.nan)),
+            "costim_cd28": np.where(p["costim"].isna(), np.nan, (p["costim"] == "cd28").fillna(False)).astype(float),
+            "prior_lines": pd.to_numeric(p["prior_lines"], errors="coerce").to_numpy(dtype=float),
+            "prior_transplant": p["prior_transplant"].astype("Float64").to_numpy(dtype=float, na_value=np.nan),
+        }
+    )
+    for col in extra_columns:
+        if col not in p:
+            out[f"extra_{col}"] = np.nan
+            continue
+        s = p[col]
+        num = pd.to_numeric(s, errors="coerce")
+        if num.notna().sum() < s.notna().sum():
+            cats = sorted(s.dropna().astype(str).unique())
+            num = s.astype("string").map({c: i for i, c in enumerate(cats)}).astype(float)
+        out[f"extra_{col}"] = num.to_numpy(dtype=float)
+    return out

@@ -1,0 +1,36 @@
+"""The feature dictionary page of the documentation (``docs/features.md``)."""
+
+from __future__ import annotations
+
+from crsml.features.clinical import CLINICAL_FEATURES
+from crsml.features.course import COURSE_FEATURES
+from crsml.features.dictionary import markdown
+from crsml.features.kinetics import KINETIC_STATS
+from crsml.features.kinetics import __doc__ as KINETICS_DOC
+from crsml.features.scores import SCORE_FEATURES
+from crsml.units import CANONICAL_UNITS
+
+
+def dictionary_markdown() -> str:
+    """The whole page: conventions, then one table per feature family."""
+    parts = [
+        "# Feature dictionary\n",
+        "Generated from the code by `crsml features-dictionary --out docs/features.md`; do not edit.\n",
+        "Features at landmark `L` use only rows with `time_h <= L` (treatments `< L` for the",
+        "tocilizumab-benefit task). Columns are named `{analyte}_{statistic}` for kinetics.\n",
+        "## Conventions\n",
+        (KINETICS_DOC or "").strip() + "\n",
+        "Suspected fill values found when the builder is fitted (one exact value making up >= 15% of",
+        "an analyte's values across >= 10 patients) are treated as not drawn, unless",
+        "`mask_fill_values=False` / `--keep-fill-values`.\n",
+        "## Kinetics (for every analyte present; IL-6 shown)\n",
+        markdown(f"il6_{s}" for s in KINETIC_STATS),
+        "\nAnalytes and canonical units: " + ", ".join(f"`{a}` ({u})" for a, u in CANONICAL_UNITS.items()) + ".\n",
+        "## Vital signs and course so far\n",
+        markdown(COURSE_FEATURES),
+        "\n## Clinical\n",
+        markdown(CLINICAL_FEATURES),
+        "\n## Published scores\n",
+        markdown(SCORE_FEATURES),
+    ]
+    return "\n".join(parts)
