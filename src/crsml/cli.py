@@ -69,9 +69,11 @@ def import_daily_cmd(
 
 
 from crsml.features.cli import dictionary_command, features_command  # noqa: E402
+from crsml.simulate.cli import simulate_command  # noqa: E402
 
 app.command("features")(features_command)
 app.command("features-dictionary")(dictionary_command)
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:

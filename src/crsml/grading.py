@@ -21,7 +21,7 @@ from crsml.tables import ANTICYTOKINE_DRUGS
 FEVER_C = 38.0
 LOW_FLOW_MAX_LPM = 6.0
 
-_DEVICE_GRADE = {
+DEVICE_GRADE = {
     "none": 0,
     "blow_by": 2,
     "nasal_cannula": 2,  # raised to 3 above 6 L/min below
@@ -41,18 +41,35 @@ def _col(vitals: pd.DataFrame, name: str, default: object) -> pd.Series:
     return pd.Series(default, index=vitals.index)
 
 
+def pressor_grade(n_vasopressors: np.ndarray, vasopressin: np.ndarray, hypotension: np.ndarray) -> np.ndarray:
+    """Grade from hypotension: 4 with >= 2 non-vasopressin vasopressors, 3 with one or with
+    vasopressin alone, 2 with hypotension without vasopressors, else 0."""
+    n = n_vasopressors
+    return np.select([n >= 2, (n >= 1) | vasopressin, hypotension], [4, 3, 2], default=0)
+
+
+def combine_grade(temp_c: np.ndarray, prior_anticytokine: np.ndarray, organ_grade: np.ndarray,
+                  died: np.ndarray) -> np.ndarray:
+    """The ASTCT rule on arrays: fever makes at least grade 1; without fever only a prior
+    anti-cytokine lets hypotension/hypoxia count; death from CRS is grade 5."""
+    fever = temp_c >= FEVER_C
+    grade = np.where(fever, np.maximum(organ_grade, 1), np.where(prior_anticytokine, organ_grade, 0))
+    return np.where(died, 5, grade).astype(np.int64)
+
+
 def hypotension_grade(vitals: pd.DataFrame) -> np.ndarray:
     """Grade implied by hypotension and vasopressors alone (0, 2, 3 or 4)."""
-    n = _col(vitals, "vasopressors", 0).fillna(0).to_numpy(dtype=float)
-    vasopressin = _col(vitals, "vasopressin", False).fillna(False).to_numpy(dtype=bool)
-    hypo = _col(vitals, "hypotension", False).fillna(False).to_numpy(dtype=bool)
-    return np.select([n >= 2, (n >= 1) | vasopressin, hypo], [4, 3, 2], default=0)
+    return pressor_grade(
+        _col(vitals, "vasopressors", 0).fillna(0).to_numpy(dtype=float),
+        _col(vitals, "vasopressin", False).fillna(False).to_numpy(dtype=bool),
+        _col(vitals, "hypotension", False).fillna(False).to_numpy(dtype=bool),
+    )
 
 
 def hypoxia_grade(vitals: pd.DataFrame) -> np.ndarray:
     """Grade implied by oxygen support alone (0, 2, 3 or 4)."""
     device = _col(vitals, "o2_device", "none").astype("string").fillna("none").str.lower()
-    grade = device.map(_DEVICE_GRADE).fillna(0).to_numpy(dtype=int)
+    grade = device.map(DEVICE_GRADE).fillna(0).to_numpy(dtype=int)
     flow = _col(vitals, "o2_flow_lpm", np.nan).to_numpy(dtype=float)
     high_flow_cannula = (device == "nasal_cannula").to_numpy(dtype=bool) & (flow > LOW_FLOW_MAX_LPM)
     return np.where(high_flow_cannula, 3, grade)
@@ -65,14 +82,13 @@ def grade_astct(vitals: pd.DataFrame) -> pd.Series:
     ``o2_flow_lpm``, ``anticytokine_given`` (tocilizumab or a steroid given before this
     observation) and optional ``died`` (death from CRS). Missing columns count as absent support.
     """
-    temp = _col(vitals, "temp_c", np.nan).to_numpy(dtype=float)
-    fever = temp >= FEVER_C
-    prior = _col(vitals, "anticytokine_given", False).fillna(False).to_numpy(dtype=bool)
-    organ = np.maximum(hypotension_grade(vitals), hypoxia_grade(vitals))
-    grade = np.where(fever, np.maximum(organ, 1), np.where(prior, organ, 0))
-    died = _col(vitals, "died", False).fillna(False).to_numpy(dtype=bool)
-    grade = np.where(died, 5, grade)
-    return pd.Series(grade.astype(np.int64), index=vitals.index, name="grade")
+    grade = combine_grade(
+        _col(vitals, "temp_c", np.nan).to_numpy(dtype=float),
+        _col(vitals, "anticytokine_given", False).fillna(False).to_numpy(dtype=bool),
+        np.maximum(hypotension_grade(vitals), hypoxia_grade(vitals)),
+        _col(vitals, "died", False).fillna(False).to_numpy(dtype=bool),
+    )
+    return pd.Series(grade, index=vitals.index, name="grade")
 
 
 def anticytokine_before(vitals: pd.DataFrame, treatments: pd.DataFrame) -> pd.Series:
