@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from crsml.cohort import Cohort
 from crsml.features.clinical import CLINICAL_FEATURES, clinical_features
+from crsml.features.codes import index_in
 from crsml.features.course import COURSE_FEATURES, course_features
 from crsml.features.kinetics import KINETIC_STATS, kinetic_features
 from crsml.features.scores import HAY_WINDOW_H, SCORE_ANALYTES, SCORE_FEATURES, score_features
@@ -119,10 +120,14 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
             raise RuntimeError("LandmarkFeatures is not fitted: call fit(cohort) first")
         pids = pd.Index(cohort.patients["patient_id"].to_numpy())
         n = len(pids)
-        m = self._mask(cohort.measurements)
-        m_codes = pids.get_indexer(m["patient_id"])
-        v, c, tx = cohort.vitals, cohort.crs_grades(), cohort.treatments
-        v_codes, c_codes, t_codes = (pids.get_indexer(x["patient_id"]) for x in (v, c, tx))
+        horizon = max(_landmarks(self.landmark_h))
+
+        def upto(df: pd.DataFrame) -> pd.DataFrame:
+            return df[df["time_h"].to_numpy(dtype=float) <= horizon]
+
+        m = self._mask(upto(cohort.measurements))
+        v, c, tx = upto(cohort.vitals), upto(cohort.crs_grades()), upto(cohort.treatments)
+        m_codes, v_codes, c_codes, t_codes = (index_in(x["patient_id"], pids) for x in (m, v, c, tx))
         m_t, v_t, c_t, t_t = (x["time_h"].to_numpy(dtype=float) for x in (m, v, c, tx))
         clinical = clinical_features(cohort.patients, tuple(self.extra_patient_columns))
         kin_analytes = list(dict.fromkeys([*self.analytes_, *SCORE_ANALYTES]))

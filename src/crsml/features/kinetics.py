@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crsml.features.codes import index_in
+
 #: kinetic statistics computed per analyte, in column order: name -> (meaning, unit)
 KINETIC_STATS: dict[str, tuple[str, str]] = {
     "baseline": ("last value at or before infusion (time_h <= 0)", "analyte unit"),
@@ -58,8 +60,7 @@ def kinetic_features(
     has one row per patient code (in code order) and ``len(analytes) * len(KINETIC_STATS)``
     columns named ``{analyte}_{stat}``.
     """
-    a_index = pd.Index(analytes)
-    a_codes = a_index.get_indexer(rows["analyte"])
+    a_codes = index_in(rows["analyte"], analytes)
     keep = a_codes >= 0
     t = rows["time_h"].to_numpy(dtype=float)[keep]
     v = censored_values(rows)[keep]

@@ -13,7 +13,7 @@ def simulate_command(
     seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same bytes)")],
     out: Annotated[Path, typer.Option("--out", help="cohort directory to write")],
     profile: Annotated[str, typer.Option(help="population profile")] = "b_all",
-    truth_draws: Annotated[int, typer.Option(help="Monte Carlo futures per patient for p_severe")] = 16,
+    truth_draws: Annotated[int, typer.Option(help="Monte Carlo futures per patient for p_severe")] = 8,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
     """Simulate a CD19 CAR-T cohort (every DESIGN.md table plus truth)."""

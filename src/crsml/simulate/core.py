@@ -130,10 +130,16 @@ def simulate(
     profile: str | Profile = "b_all",
     landmarks: tuple[float, ...] = (24.0, 48.0, 72.0),
     grace_h: float = 6.0,
-    truth_draws: int = 16,
+    truth_draws: int = 8,
     prolonged_days: float = 7.0,
 ) -> Cohort:
-    """Simulate ``n`` patients; the same seed gives the same cohort, byte for byte."""
+    """Simulate ``n`` patients; the same seed gives the same cohort, byte for byte.
+
+    ``truth_draws`` Monte Carlo futures per patient and landmark estimate ``p_severe`` and
+    ``p_prolonged`` (NaN for patients already severe or dead at the landmark, for whom the
+    question is closed); raise it where the truth must be precise (for example 64 for a
+    ceiling AUROC).
+    """
     if n < 1:
         raise ValueError("n must be at least 1")
     p = get_profile(profile) if isinstance(profile, str) else profile
@@ -205,7 +211,7 @@ def simulate(
 
 def _vitals_tables(vit: dict[str, list[np.ndarray]], ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     alive = np.stack(vit["alive"], axis=1).ravel()
-    n, n_obs = len(ids), len(vit["t"])
+    n_obs = len(vit["t"])
     cols = {k: np.stack(v, axis=1).ravel()[alive] for k, v in vit.items() if k != "alive"}
     pid = np.repeat(ids, n_obs)[alive]
     vitals = pd.DataFrame({
@@ -277,11 +283,16 @@ def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: 
         fa, fh, fg = factual[L]
         for arr, fact in ((a0, fa), (a1, fa), (h0, fh), (h1, fh), (g0, fg), (g1, fg)):
             arr[treated_before] = fact[treated_before]
-        idx = np.tile(np.arange(n), draws)
-        mc = Snapshot(snap.step, snap.state.take(idx), snap.grade[idx], snap.il6_fold[idx])
-        ma, _, mg = _continue(mc, tr.take(idx), p, seed, 10_000 + int(L), n_steps)
-        p_sev = ma.reshape(draws, n).mean(axis=0)
-        p_pro = (mg > prolonged_h).reshape(draws, n).mean(axis=0)
+        # Monte Carlo futures only where the question is open: alive and not yet severe at L
+        open_ = np.flatnonzero(~snap.state.dead & (snap.state.support < 3) & (snap.grade < 3))
+        p_sev = np.full(n, np.nan)
+        p_pro = np.full(n, np.nan)
+        if len(open_) and draws > 0:
+            idx = np.tile(open_, draws)
+            mc = Snapshot(snap.step, snap.state.take(idx), snap.grade[idx], snap.il6_fold[idx])
+            ma, _, mg = _continue(mc, tr.take(idx), p, seed, 10_000 + int(L), n_steps)
+            p_sev[open_] = ma.reshape(draws, len(open_)).mean(axis=0)
+            p_pro[open_] = (mg > prolonged_h).reshape(draws, len(open_)).mean(axis=0)
         frames.append(pd.DataFrame({
             "patient_id": ids, "landmark_h": L, "p_severe": p_sev, "p_prolonged": p_pro,
             "severe_y0": a0, "severe_y1": a1, "severe_days_y0": h0 / 24.0, "severe_days_y1": h1 / 24.0,

@@ -1,0 +1,27 @@
+"""Integer codes of string keys, computed in Arrow's hash kernels (no Python objects)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def index_in(values: pd.Series, universe: pd.Index | list[str]) -> np.ndarray:
+    """Position of each value in ``universe`` (-1 when absent or missing)."""
+    arr = pa.array(values.astype("string").to_numpy(dtype=object)) if not _is_arrow(values) else _arrow(values)
+    value_set = pa.array(list(universe), type=pa.large_string() if pa.types.is_large_string(arr.type) else pa.string())
+    if not arr.type.equals(value_set.type):
+        arr = arr.cast(value_set.type)
+    out = pc.index_in(arr, value_set=value_set)
+    return out.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _is_arrow(values: pd.Series) -> bool:
+    return hasattr(values.array, "_pa_array")
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    chunked = values.array._pa_array
+    return chunked.combine_chunks() if isinstance(chunked, pa.ChunkedArray) else chunked
