@@ -9,7 +9,9 @@ Mann-Whitney U for durations and expansion, Fisher's exact test for rates, alpha
 draw >= 48 h after the first dose than at the last draw before it (IL-6 itself rises under
 receptor blockade, as the literature reports).
 
-Each replicate simulates a pool of patients and draws 17 treated and 28 untreated from it.
+Each replicate simulates a pool of patients with the ``seed_study`` profile (one centre that
+gave tocilizumab to 38%, so grade 3 was often managed without it) and draws 17 treated and 28
+untreated from it. "Expansion not impaired" = not significantly lower in treated patients.
 Run: .venv/bin/python experiments/reproduce_seed_study.py [--replicates 200] [--seed 0]
 """
 
@@ -75,7 +77,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     results = []
     for r in range(args.replicates):
-        c = simulate(args.pool, seed=10_000 + args.seed * 1_000 + r, truth_draws=1, landmarks=())
+        c = simulate(args.pool, seed=10_000 + args.seed * 1_000 + r, profile="seed_study", truth_draws=1, landmarks=())
         res = analyse(c, rng)
         if res is not None:
             results.append(res)
@@ -95,13 +97,13 @@ def main() -> None:
     print(table.to_string(index=False))
     dur_ok = (df["p_duration"] < 0.05) & (df["grade3_days_median_treated"] < df["grade3_days_median_untreated"])
     fell_ok = df["cytokines_fell"] >= 0.5 * df["cytokines_assessable"]
-    cart_ok = df["p_expansion"] >= 0.05
+    cart_ok = (df["p_expansion"] >= 0.05) | (df["cart_peak_median_treated"] >= df["cart_peak_median_untreated"])
     ae_ok = ~((df["p_grade4"] < 0.05) & (df["grade4_treated"] / N_TREATED > df["grade4_untreated"] / N_UNTREATED))
     print(f"\nover {len(df)} simulated cohorts, how often each conclusion is reproduced:")
     print(f"  grade 3 shorter with tocilizumab, p < 0.05 : {dur_ok.mean():.0%}"
           f"  (cohorts with untreated grade 3 patients to compare: {(df['grade3_patients_untreated'] > 0).mean():.0%})")
     print(f"  cytokines fell in at least half           : {fell_ok.mean():.0%}")
-    print(f"  expansion not different (p >= 0.05)       : {cart_ok.mean():.0%}")
+    print(f"  expansion not impaired (not lower, p>=.05): {cart_ok.mean():.0%}")
     print(f"  grade 4 CRS not significantly higher      : {ae_ok.mean():.0%}")
     print(f"  all four together                         : {(dur_ok & fell_ok & cart_ok & ae_ok).mean():.0%}")
 

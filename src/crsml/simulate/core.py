@@ -271,7 +271,7 @@ def _measurement_table(latent: dict[str, np.ndarray], draw_t: np.ndarray, ids: n
 
 
 def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: dyn.Traits, p: Profile, seed: int, n_steps: int,
-                 grace_h: float, draws: int, prolonged_days: float, ids: np.ndarray) -> pd.DataFrame:
+                 grace_h: float, draws: int, prolonged_days: float, ids: np.ndarray) -> pd.DataFrame | None:
     n = len(ids)
     frames = []
     prolonged_h = prolonged_days * 24.0
@@ -300,4 +300,4 @@ def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: 
             "treated_before": treated_before, "alive": ~snap.state.dead,
             "il6_share": tr.d6, "il1_share": tr.d1, "ifng_share": tr.dI, "myeloid_gain": tr.gain,
         }))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else None
