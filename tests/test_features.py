@@ -166,3 +166,16 @@ def test_fill_values_are_masked_when_fitted(real_cohort):
     X = fb.transform(real_cohort)
     raw = LandmarkFeatures(landmark_h=48, mask_fill_values=False).fit(real_cohort).transform(real_cohort)
     assert (X["il6_n"] <= raw["il6_n"]).all() and (X["il6_n"] < raw["il6_n"]).any()
+
+
+def test_simulated_cohort_features_with_extra_column():
+    from crsml.simulate import simulate
+
+    sim = simulate(150, seed=2, truth_draws=1)
+    sim.patients["lymphodepletion_days"] = np.arange(150) % 3 + 2
+    fb = LandmarkFeatures(landmark_h=[24, 48], extra_patient_columns=("lymphodepletion_days",)).fit(sim)
+    X, elig = fb.build(sim)
+    assert len(X) == 300 and X["extra_lymphodepletion_days"].notna().all()
+    assert X["il6_missing"].mean() < 0.5 and X["temp_max"].notna().all()
+    with pytest.raises(ValueError, match="must be numeric"):
+        LandmarkFeatures(extra_patient_columns=("site",)).fit(sim).build(sim)

@@ -26,6 +26,9 @@ def features_command(
     if out.suffix not in (".parquet", ".csv"):
         raise CrsmlError(f"--out must end in .parquet or .csv, not {out.suffix!r}")
     cohort = Cohort.load(directory)
+    missing = [c for c in (extra or ()) if c not in cohort.patients]
+    if missing:
+        raise CrsmlError(f"table patients: no column {', '.join(missing)} (named by --extra)")
     fb = LandmarkFeatures(landmark_h=landmark_h, extra_patient_columns=tuple(extra or ()),
                           mask_fill_values=not keep_fill_values).fit(cohort)
     X, elig = fb.build(cohort)

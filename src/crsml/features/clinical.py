@@ -18,8 +18,8 @@ CLINICAL_FEATURES: dict[str, tuple[str, str]] = {
 
 
 def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per patient (in the order of ``patients``); ``extra_columns`` are passed through
-    as numbers (text categories are coded as their sorted position)."""
+    """One row per patient (in the order of ``patients``); ``extra_columns`` (numeric or
+    true/false ``patients`` columns named by the user) are passed through as numbers."""
     p = patients
     dose = pd.to_numeric(p["cart_dose_per_kg"], errors="coerce").to_numpy(dtype=float)
     out = pd.DataFrame(
@@ -36,12 +36,12 @@ def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = (
     )
     for col in extra_columns:
         if col not in p:
-            out[f"extra_{col}"] = np.nan
-            continue
+            raise ValueError(f"extra patient column {col!r} is not in the patients table")
         s = p[col]
+        if pd.api.types.is_bool_dtype(s):
+            s = s.astype("Float64")
         num = pd.to_numeric(s, errors="coerce")
         if num.notna().sum() < s.notna().sum():
-            cats = sorted(s.dropna().astype(str).unique())
-            num = s.astype("string").map({c: i for i, c in enumerate(cats)}).astype(float)
-        out[f"extra_{col}"] = num.to_numpy(dtype=float)
+            raise ValueError(f"extra patient column {col!r} must be numeric or true/false")
+        out[f"extra_{col}"] = num.to_numpy(dtype=float, na_value=np.nan)
     return out
