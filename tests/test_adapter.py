@@ -66,3 +66,11 @@ def test_cli_validate_and_errors(real_csv, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "not found" in r.stderr
+
+
+def test_cli_bad_options_are_one_line(tmp_path):
+    for args in (["simulate", "--n", "0", "--seed", "1", "--out", str(tmp_path / "x")],
+                 ["simulate", "--n", "5", "--seed", "1", "--out", str(tmp_path / "y"), "--format", "xml"]):
+        r = subprocess.run([sys.executable, "-m", "crsml", *args], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert not (tmp_path / "y").exists()

@@ -125,6 +125,8 @@ class Cohort:
 
     def save(self, directory: str | Path, fmt: Literal["parquet", "csv"] = "parquet") -> Path:
         """Write every table and ``cohort.json``; returns the directory."""
+        if fmt not in ("parquet", "csv"):
+            raise CohortError(f"unknown cohort format {fmt!r}: use parquet or csv")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         counts = {}

@@ -9,7 +9,7 @@ import typer
 
 
 def simulate_command(
-    n: Annotated[int, typer.Option("--n", help="number of patients", min=1)],
+    n: Annotated[int, typer.Option("--n", help="number of patients")],
     seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same bytes)")],
     out: Annotated[Path, typer.Option("--out", help="cohort directory to write")],
     profile: Annotated[str, typer.Option(help="population profile")] = "b_all",
@@ -23,6 +23,10 @@ def simulate_command(
     from crsml.simulate import simulate
     from crsml.simulate.profiles import PROFILES
 
+    if n < 1:
+        raise CrsmlError(f"--n must be at least 1, not {n}")
+    if fmt not in ("parquet", "csv"):
+        raise CrsmlError(f"--format must be parquet or csv, not {fmt!r}")
     if profile not in PROFILES:
         raise CrsmlError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
     con = Console(stderr=True, highlight=False)
