@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from crsml.cohort import Cohort
 from crsml.features.clinical import CLINICAL_FEATURES, clinical_features
 from crsml.features.codes import index_in
-from crsml.features.course import COURSE_FEATURES, course_features
+from crsml.features.course import COURSE_FEATURES, course_features, per_patient
 from crsml.features.kinetics import KINETIC_STATS, kinetic_features
 from crsml.features.scores import HAY_WINDOW_H, SCORE_ANALYTES, SCORE_FEATURES, score_features
 from crsml.quality import fill_value_table
@@ -27,12 +27,15 @@ def _landmarks(landmark_h: float | Sequence[float]) -> list[float]:
     return [float(x) for x in landmark_h]  # type: ignore[union-attr]
 
 
-def eligibility(cohort: Cohort, landmark_h: float | Sequence[float]) -> pd.DataFrame:
+def eligibility(
+    cohort: Cohort, landmark_h: float | Sequence[float], crs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Every patient at every landmark: ``eligible`` and, when not, the ``reason``.
 
-    Eligible (DESIGN.md): alive and no grade >= 3 CRS by the landmark.
+    Eligible (DESIGN.md): alive and no grade >= 3 CRS by the landmark. ``crs`` passes grades
+    already derived from the cohort (``cohort.crs_grades()``) so they are not derived again.
     """
-    crs = cohort.crs_grades()
+    crs = cohort.crs_grades() if crs is None else crs
     ids = cohort.patients["patient_id"].to_numpy()
     frames = []
     for L in _landmarks(landmark_h):
@@ -140,21 +143,15 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
             course = course_features(v[vsel], v_codes[vsel], c[csel], c_codes[csel], tx[tsel], t_codes[tsel], n, L)
             hay_h = min(L, HAY_WINDOW_H)
             hv = v_t <= hay_h
-            hay_temp = np.full(n, np.nan)
-            if hv.any():
-                ht = pd.Series(v["temp_c"].to_numpy(dtype=float)[hv]).groupby(v_codes[hv]).max()
-                hay_temp[ht.index.to_numpy()] = ht.to_numpy()
+            hay_temp = per_patient(v_codes[hv], v["temp_c"].to_numpy(dtype=float)[hv], n, "max")
             hm = (m_t <= hay_h) & (m["analyte"] == "mcp1").fillna(False).to_numpy(dtype=bool)
-            hay_mcp1 = np.full(n, np.nan)
-            if hm.any():
-                hmax = pd.Series(m["value"].to_numpy(dtype=float)[hm]).groupby(m_codes[hm]).max()
-                hay_mcp1[hmax.index.to_numpy()] = hmax.to_numpy()
+            hay_mcp1 = per_patient(m_codes[hm], m["value"].to_numpy(dtype=float)[hm], n, "max")
             scores = score_features(kin, hay_temp, hay_mcp1)
             frame = pd.concat([kin, course, clinical, scores], axis=1)
             frame.index = pd.MultiIndex.from_arrays([pids, np.full(n, L)], names=INDEX)
             frames.append(frame[list(self.feature_names_out_)])
         X = pd.concat(frames)
-        return X, eligibility(cohort, self.landmark_h)
+        return X, eligibility(cohort, self.landmark_h, crs=c)
 
     def transform(self, cohort: Cohort) -> pd.DataFrame:
         """One row per eligible patient and landmark, indexed by (patient_id, landmark_h)."""

@@ -28,7 +28,8 @@ COURSE_FEATURES: dict[str, tuple[str, str]] = {
 }
 
 
-def _per_patient(codes: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
+def per_patient(codes: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
+    """Aggregate ``values`` by patient code into a length-``n`` array (NaN where a patient has none)."""
     s = pd.Series(values).groupby(codes)
     agg = getattr(s, how)()
     out = np.full(n, np.nan)
@@ -58,13 +59,13 @@ def course_features(
         nxt = np.r_[t[1:], np.nan]
         nxt = np.where(np.r_[vc[1:] == vc[:-1], False], nxt, L)
         dur = np.clip(np.minimum(nxt, L) - t, 0, None)
-        out["temp_max"] = _per_patient(vc, temp, n_patients, "max")
-        out["temp_last"] = _per_patient(vc, temp, n_patients, "last")
-        out["hours_febrile"] = np.nan_to_num(_per_patient(vc, np.where(temp >= FEVER_C, dur, 0.0), n_patients, "sum"))
-        out["hypotension_any"] = _per_patient(vc, v["hypotension"].fillna(False).to_numpy(dtype=float), n_patients, "max")
-        out["vasopressors_max"] = _per_patient(vc, v["vasopressors"].fillna(0).to_numpy(dtype=float), n_patients, "max")
-        out["vasopressin_any"] = _per_patient(vc, v["vasopressin"].fillna(False).to_numpy(dtype=float), n_patients, "max")
-        out["o2_support_max"] = _per_patient(vc, hypoxia_grade(v).astype(float), n_patients, "max")
+        out["temp_max"] = per_patient(vc, temp, n_patients, "max")
+        out["temp_last"] = per_patient(vc, temp, n_patients, "last")
+        out["hours_febrile"] = np.nan_to_num(per_patient(vc, np.where(temp >= FEVER_C, dur, 0.0), n_patients, "sum"))
+        out["hypotension_any"] = per_patient(vc, v["hypotension"].fillna(False).to_numpy(dtype=float), n_patients, "max")
+        out["vasopressors_max"] = per_patient(vc, v["vasopressors"].fillna(0).to_numpy(dtype=float), n_patients, "max")
+        out["vasopressin_any"] = per_patient(vc, v["vasopressin"].fillna(False).to_numpy(dtype=float), n_patients, "max")
+        out["o2_support_max"] = per_patient(vc, hypoxia_grade(v).astype(float), n_patients, "max")
         seen = np.zeros(n_patients)
         seen[np.unique(vc)] = 1
         out["vitals_missing"] = 1.0 - seen
@@ -79,9 +80,9 @@ def course_features(
         g = crs["grade"].to_numpy(dtype=float)[order]
         t = crs["time_h"].to_numpy(dtype=float)[order]
         cc = c_codes[order]
-        out["grade_current"] = _per_patient(cc, g, n_patients, "last")
-        out["grade_max"] = _per_patient(cc, g, n_patients, "max")
-        onset = _per_patient(cc, np.where(g >= 1, t, np.nan), n_patients, "min")
+        out["grade_current"] = per_patient(cc, g, n_patients, "last")
+        out["grade_max"] = per_patient(cc, g, n_patients, "max")
+        onset = per_patient(cc, np.where(g >= 1, t, np.nan), n_patients, "min")
         out["hours_since_onset"] = L - onset
         out["crs_onset_any"] = (~np.isnan(onset)).astype(float)
     else:

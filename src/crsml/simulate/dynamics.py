@@ -115,10 +115,6 @@ def _normal(seed: int, stream: int, step: int, run: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, stream, step, run]).standard_normal(n)
 
 
-def _uniform(seed: int, stream: int, step: int, run: int, n: int) -> np.ndarray:
-    return np.random.default_rng([seed, stream, step, run]).random(n)
-
-
 def block_level(st: State, p: Profile) -> np.ndarray:
     return np.where(st.toci_doses > 0, p.toci_block, 0.0)
 
@@ -134,6 +130,11 @@ def inflammation(st: State, tr: Traits, p: Profile) -> np.ndarray:
     blk = block_level(st, p)
     damp = np.where(st.steroid, p.steroid_damp, 1.0)
     return damp * (st.myeloid * (tr.d6 * (1.0 - blk) + tr.d1) + 8.0 * tr.dI * activation(st))
+
+
+def noisy_inflammation(st: State, tr: Traits, p: Profile) -> np.ndarray:
+    """Inflammation as the patient feels it: with the current noise and frailty applied."""
+    return inflammation(st, tr, p) * np.exp(st.noise) * tr.frailty
 
 
 def cytokines(st: State, tr: Traits, p: Profile) -> dict[str, np.ndarray]:
@@ -181,7 +182,7 @@ def advance(st: State, tr: Traits, p: Profile, seed: int, step: int, run: int) -
     st.crp += (crp_target - st.crp) * (dt / 18.0)
     st.ferritin += (tr.ferritin_base * 0.02 * st.myeloid - (st.ferritin - tr.ferritin_base) / 200.0) * dt
     st.noise = p.noise_ar * st.noise + p.noise_sd * _normal(seed, STREAM_DYN, step, run, n)
-    target = inflammation(st, tr, p) * np.exp(st.noise) * tr.frailty
+    target = noisy_inflammation(st, tr, p)
     lag = np.where(target > st.organ, p.organ_rise_h, p.organ_recovery_h)  # recovery is slow
     st.organ += (target - st.organ) * (1.0 - np.exp(-dt / lag))
 
@@ -200,7 +201,7 @@ def observe(st: State, tr: Traits, p: Profile, t: float, seed: int, step: int, r
     """Vital signs and ASTCT grade at an observation time."""
     n = len(st.cart)
     z = np.random.default_rng([seed, STREAM_SIGNS, step, run]).standard_normal((3, n))
-    s = inflammation(st, tr, p) * np.exp(st.noise) * tr.frailty
+    s = noisy_inflammation(st, tr, p)
     temp = 36.9 + 3.2 * s / (s + 1.6) + 0.22 * z[0]
     temp = np.round(np.where(s < p.thr_fever * 0.6, np.minimum(temp, 37.9), temp), 1)  # charted to 0.1 C
     o = st.organ * np.exp(0.1 * z[1])
