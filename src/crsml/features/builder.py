@@ -158,3 +158,28 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
         X, elig = self.build(cohort)
         keep = elig.set_index(INDEX)["eligible"].reindex(X.index).to_numpy(dtype=bool)
         return X[keep]
+
+
+def features_to_dict(fb: LandmarkFeatures) -> dict:
+    """Parameters and fitted state of a :class:`LandmarkFeatures` as JSON-able data."""
+    params = fb.get_params()
+    params["extra_patient_columns"] = list(params["extra_patient_columns"])
+    if not isinstance(params["analytes"], str):
+        params["analytes"] = list(params["analytes"])
+    if np.ndim(params["landmark_h"]):
+        params["landmark_h"] = [float(x) for x in params["landmark_h"]]
+    return {
+        "params": params,
+        "analytes_": list(fb.analytes_),
+        "fill_values_": {a: [float(v) for v in vals] for a, vals in fb.fill_values_.items()},
+        "feature_names_out_": [str(x) for x in fb.feature_names_out_],
+    }
+
+
+def features_from_dict(d: dict) -> LandmarkFeatures:
+    """Inverse of :func:`features_to_dict`: a fitted builder, without refitting."""
+    fb = LandmarkFeatures(**d["params"])
+    fb.analytes_ = list(d["analytes_"])
+    fb.fill_values_ = {a: list(v) for a, v in d["fill_values_"].items()}
+    fb.feature_names_out_ = np.array(d["feature_names_out_"], dtype=object)
+    return fb

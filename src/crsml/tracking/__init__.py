@@ -17,10 +17,21 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{DEFAULT_DIR / 'mlflow.db'}"
 
 
+def quiet() -> None:
+    """Keep MLflow's download bars, INFO lines and type-hint advice out of the user's console."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
+
+
 def start(experiment: str, tracking_uri: str | None = None):
     """Point MLflow at the store, select ``experiment`` (artifacts under ``mlruns/``), return mlflow."""
     import mlflow
 
+    quiet()
     uri = tracking_uri or default_tracking_uri()
     mlflow.set_tracking_uri(uri)
     if mlflow.get_experiment_by_name(experiment) is None:

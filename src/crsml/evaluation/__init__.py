@@ -1,0 +1,1 @@
+"""Out-of-fold evaluation: metrics with bootstrap intervals, baselines, curves and plots."""

@@ -1,0 +1,77 @@
+"""SHAP explanations of a model over a cohort: shap's beeswarm, mean |SHAP| and waterfall plots.
+
+Values come from XGBoost's TreeSHAP on the booster (log-odds of the uncalibrated model).
+Plots name no patient: single-patient waterfalls are titled by risk rank only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crsml.cohort import Cohort
+from crsml.models.bundle import ModelBundle
+
+
+def shap_explanation(bundle: ModelBundle, X: pd.DataFrame):
+    """A :class:`shap.Explanation` for feature rows ``X`` (the model's columns)."""
+    import shap
+
+    X = X[bundle.feature_names]
+    contribs = bundle.classifier.contributions(X)
+    return shap.Explanation(values=contribs[:, :-1], base_values=contribs[:, -1], data=X.to_numpy(dtype=float),
+                            feature_names=bundle.feature_names)
+
+
+def mean_abs_shap(bundle: ModelBundle, X: pd.DataFrame, top: int = 30) -> pd.Series:
+    """Mean absolute SHAP value per feature (an aggregate: safe to store with the model)."""
+    phi = bundle.classifier.contributions(X[bundle.feature_names])[:, :-1]
+    s = pd.Series(np.abs(phi).mean(axis=0), index=bundle.feature_names).sort_values(ascending=False)
+    return s.head(top)
+
+
+def explain_cohort(bundle: ModelBundle, cohort: Cohort, out_dir: str | Path, n_patients: int = 3,
+                   max_display: int = 12) -> list[Path]:
+    """Beeswarm and mean |SHAP| over the eligible patients, and waterfalls for the highest risks."""
+    X = bundle.features.transform(cohort)[bundle.feature_names]
+    if not len(X):
+        from crsml.errors import CrsmlError
+
+        raise CrsmlError("no eligible patient in the cohort to explain")
+    return explanation_plots(bundle, X, out_dir, n_patients, max_display)
+
+
+def explanation_plots(bundle: ModelBundle, X: pd.DataFrame, out_dir: str | Path, n_patients: int = 3,
+                      max_display: int = 12) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ex = shap_explanation(bundle, X)
+    paths = []
+    for name, draw in (("shap_beeswarm.png", lambda: shap.plots.beeswarm(ex, max_display=max_display, show=False)),
+                       ("shap_mean_abs.png", lambda: shap.plots.bar(ex, max_display=max_display, show=False))):
+        plt.figure()
+        draw()
+        fig = plt.gcf()
+        fig.suptitle(f"{bundle.task}, L = {bundle.landmark_h:g} h: SHAP (log-odds), {len(X)} patients", fontsize=10)
+        fig.savefig(out / name, dpi=100, bbox_inches="tight")
+        plt.close("all")
+        paths.append(out / name)
+    risk = bundle.classifier.predict_proba(X)[:, 1]
+    for rank, i in enumerate(np.argsort(-risk, kind="stable")[:n_patients], start=1):
+        plt.figure()
+        shap.plots.waterfall(ex[int(i)], max_display=max_display, show=False)
+        fig = plt.gcf()
+        fig.suptitle(f"example patient {rank} (risk rank {rank}): risk {risk[i]:.0%}", fontsize=10)
+        p = out / f"shap_waterfall_{rank}.png"
+        fig.savefig(p, dpi=100, bbox_inches="tight")
+        plt.close("all")
+        paths.append(p)
+    return paths

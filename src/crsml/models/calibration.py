@@ -1,0 +1,84 @@
+"""Probability calibration chosen by cross-validation, stored as plain JSON (never pickled).
+
+Candidates: ``none``, ``sigmoid`` (Platt scaling on the logit) and ``isotonic``. The choice is
+the one with the lowest cross-validated log loss on out-of-fold training predictions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, logit
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
+
+METHODS = ("none", "sigmoid", "isotonic")
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return logit(np.clip(p, _EPS, 1 - _EPS))
+
+
+class Calibrator:
+    """Maps raw model probabilities to calibrated ones; ``to_dict``/``from_dict`` for JSON."""
+
+    def __init__(self, method: str = "none") -> None:
+        if method not in METHODS:
+            raise ValueError(f"unknown calibration {method!r}; expected one of {METHODS}")
+        self.method = method
+
+    def fit(self, p: np.ndarray, y: np.ndarray) -> Calibrator:
+        p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=int)
+        if self.method == "sigmoid":
+            lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p)[:, None], y)
+            self.coef_, self.intercept_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        elif self.method == "isotonic":
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
+            self.x_, self.y_ = iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()
+        return self
+
+    def predict(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=float)
+        if self.method == "sigmoid":
+            return expit(self.coef_ * _logit(p) + self.intercept_)
+        if self.method == "isotonic":
+            return np.clip(np.interp(p, self.x_, self.y_), _EPS, 1 - _EPS)
+        return p
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"method": self.method}
+        if self.method == "sigmoid":
+            d |= {"coef": self.coef_, "intercept": self.intercept_}
+        elif self.method == "isotonic":
+            d |= {"x": self.x_, "y": self.y_}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Calibrator:
+        c = cls(d["method"])
+        if c.method == "sigmoid":
+            c.coef_, c.intercept_ = float(d["coef"]), float(d["intercept"])
+        elif c.method == "isotonic":
+            c.x_, c.y_ = list(d["x"]), list(d["y"])
+        return c
+
+
+def choose_calibration(p: np.ndarray, y: np.ndarray, seed: int, folds: int = 5) -> tuple[Calibrator, dict[str, float]]:
+    """Pick the method with the lowest cross-validated log loss; return it fitted on all of ``p``."""
+    p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=int)
+    k = int(min(folds, np.bincount(y, minlength=2).min()))
+    losses: dict[str, float] = {}
+    for method in METHODS:
+        if k < 2:
+            losses[method] = log_loss(y, np.clip(p, _EPS, 1 - _EPS), labels=[0, 1]) if method == "none" else np.inf
+            continue
+        out = np.empty_like(p)
+        for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(p, y):
+            out[te] = Calibrator(method).fit(p[tr], y[tr]).predict(p[te])
+        losses[method] = float(log_loss(y, np.clip(out, _EPS, 1 - _EPS), labels=[0, 1]))
+    best = min(METHODS, key=lambda m: (losses[m], METHODS.index(m)))
+    return Calibrator(best).fit(p, y), losses

@@ -1,0 +1,71 @@
+"""Export a :class:`ModelBundle` as an MLflow pyfunc ("models from code": MLflow stores
+``pyfunc_model.py`` and the bundle's JSON/XGBoost files; nothing is pickled)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crsml.errors import CrsmlError
+from crsml.models.bundle import BUNDLE_DIR, ModelBundle
+
+CODE_PATH = Path(__file__).with_name("pyfunc_model.py")
+
+
+def requirements() -> list[str]:
+    return [f"{p}=={version(p)}" for p in ("crsml", "mlflow", "xgboost", "pandas", "numpy", "scikit-learn")]
+
+
+def synthetic_example(bundle: ModelBundle, medians: pd.Series, n: int = 3, seed: int = 0) -> pd.DataFrame:
+    """Feature rows of a few simulated patients (never real ones); features the simulator does
+    not produce are filled with the training medians (aggregates), or 0 where none exists."""
+    from crsml.simulate import simulate
+
+    sim = simulate(n, seed=seed, truth_draws=0)
+    X, _ = bundle.features.build(sim)
+    X = X.reindex(columns=bundle.feature_names).astype(float).reset_index(drop=True)
+    return X.fillna(medians.reindex(X.columns)).fillna(0.0)
+
+
+def signature_for(example: pd.DataFrame):
+    from mlflow.models import infer_signature
+
+    return infer_signature(example, pd.DataFrame({"risk": np.zeros(len(example))}))
+
+
+def save_pyfunc(bundle: ModelBundle, path: str | Path, example: pd.DataFrame) -> Path:
+    """Write ``models/NAME`` as an MLflow pyfunc; an existing crsml model there is replaced."""
+    import mlflow
+
+    path = Path(path)
+    if path.exists():
+        if not (path / "MLmodel").exists() and any(path.iterdir()):
+            raise CrsmlError(f"{path} exists and is not a model directory; choose another --model-out")
+        shutil.rmtree(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = bundle.save(Path(tmp) / BUNDLE_DIR)
+        mlflow.pyfunc.save_model(
+            path=str(path), python_model=str(CODE_PATH), artifacts={"crsml": str(staged)},
+            signature=signature_for(example), input_example=example, pip_requirements=requirements(),
+            metadata={"crsml_task": bundle.task, "crsml_landmark_h": bundle.landmark_h},
+        )
+    return path
+
+
+def log_pyfunc(bundle: ModelBundle, example: pd.DataFrame, registered_name: str | None):
+    """Log the same model to the active MLflow run (and register it when named)."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = bundle.save(Path(tmp) / BUNDLE_DIR)
+        return mlflow.pyfunc.log_model(
+            name="model", python_model=str(CODE_PATH), artifacts={"crsml": str(staged)},
+            signature=signature_for(example), input_example=example, pip_requirements=requirements(),
+            registered_model_name=registered_name,
+            metadata={"crsml_task": bundle.task, "crsml_landmark_h": bundle.landmark_h},
+        )

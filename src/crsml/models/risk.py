@@ -1,0 +1,228 @@
+"""The risk classifier: XGBoost tuned by Optuna inside patient-level cross-validation, then
+calibrated by cross-validation. A scikit-learn estimator whose fitted state saves as XGBoost's
+own JSON plus a JSON settings file, so loading it unpickles nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import xgboost as xgb
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedKFold
+
+from crsml.models.calibration import Calibrator, choose_calibration
+from crsml.models.space import CHECKPOINT_EVERY, native_params, suggest
+
+BOOSTER_FILE = "booster.json"
+SETTINGS_FILE = "classifier.json"
+MAX_BIN = 64
+
+# Features whose published direction is fixed: a higher value never lowers the risk. Constraining
+# them (XGBoost monotone constraints) keeps small cohorts from learning reversed steps by chance.
+# ASTCT grade and organ support: Lee et al., BBMT 2019; EASIX/m-EASIX: Pennisi et al., Blood Adv
+# 2021; peak IL-6 / IFN-gamma: Teachey et al., Cancer Discov 2016; fever: Hay et al., Blood 2017.
+MONOTONE_INCREASING = (
+    "grade_current", "grade_max", "o2_support_max", "vasopressors_max", "hypotension_any",
+    "easix_lm", "measix_lm", "il6_max", "ifng_max", "temp_max", "hours_febrile",
+)
+
+
+def _logloss_curve(booster: xgb.Booster, d: xgb.DMatrix, y: np.ndarray, rounds: int) -> np.ndarray:
+    """Validation log loss after every ``CHECKPOINT_EVERY`` rounds (cheaper than per-round eval)."""
+    out = []
+    for k in range(CHECKPOINT_EVERY, rounds + 1, CHECKPOINT_EVERY):
+        p = np.clip(booster.predict(d, iteration_range=(0, k)), 1e-7, 1 - 1e-7)
+        out.append(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return np.asarray(out)
+
+
+class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
+    """Binary risk model.
+
+    ``fit`` runs an Optuna study (TPE sampler seeded by ``seed``, median pruning after each
+    inner fold) whose trials are scored by the mean log loss over ``inner_folds`` stratified
+    patient folds; it then picks a calibration by cross-validation on the best trial's
+    out-of-fold predictions and refits the booster on all rows.
+
+    Parameters
+    ----------
+    n_trials : Optuna trials.
+    inner_folds : folds scoring each trial.
+    seed : seeds the folds, the sampler and XGBoost.
+    n_threads : XGBoost threads (default: all cores).
+    storage : Optuna storage URL (for example ``postgresql://...``) so several machines can
+        tune one study; in memory by default.
+    study_name : name of the study in ``storage``.
+    progress : show a progress bar over trials.
+    monotone : feature names constrained to raise (never lower) the risk.
+    """
+
+    def __init__(
+        self,
+        n_trials: int = 30,
+        inner_folds: int = 3,
+        seed: int = 0,
+        n_threads: int | None = None,
+        storage: str | None = None,
+        study_name: str | None = None,
+        progress: bool = False,
+        monotone: tuple[str, ...] = MONOTONE_INCREASING,
+    ) -> None:
+        self.n_trials = n_trials
+        self.inner_folds = inner_folds
+        self.seed = seed
+        self.n_threads = n_threads
+        self.storage = storage
+        self.study_name = study_name
+        self.progress = progress
+        self.monotone = monotone
+
+    # -- fitting -------------------------------------------------------------------------
+    def _base(self) -> dict[str, Any]:
+        return {
+            "objective": "binary:logistic", "tree_method": "hist", "max_bin": MAX_BIN,
+            "nthread": self.n_threads or os.cpu_count() or 1, "seed": self.seed, "verbosity": 0,
+        }
+
+    def _folds(self, X: np.ndarray, y: np.ndarray) -> list[tuple[xgb.DMatrix, xgb.DMatrix, np.ndarray, np.ndarray]]:
+        k = int(min(self.inner_folds, np.bincount(y, minlength=2).min()))
+        if k < 2:
+            raise ValueError("too few patients in the smaller class to tune (need at least 2 of each)")
+        out = []
+        for tr, va in StratifiedKFold(k, shuffle=True, random_state=self.seed).split(X, y):
+            dtr = xgb.QuantileDMatrix(X[tr], label=y[tr], max_bin=MAX_BIN)
+            dva = xgb.QuantileDMatrix(X[va], label=y[va], ref=dtr, max_bin=MAX_BIN)
+            out.append((dtr, dva, y[va].astype(float), va))
+        return out
+
+    def _study(self) -> optuna.Study:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return optuna.create_study(
+            storage=self.storage, study_name=self.study_name, load_if_exists=self.storage is not None,
+            direction="minimize",
+            sampler=optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=min(10, max(1, self.n_trials // 3))),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+        )
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> XGBRiskClassifier:
+        """Tune, calibrate and refit on ``X`` (one row per patient) and binary ``y``."""
+        Xa = np.asarray(X, dtype=np.float32)
+        ya = np.asarray(y, dtype=int)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object) if hasattr(X, "columns") else None
+        self.n_features_in_ = Xa.shape[1]
+        self.classes_ = np.array([0, 1])
+        folds = self._folds(Xa, ya)
+        base = self._base()
+        names = list(self.feature_names_in_) if self.feature_names_in_ is not None else []
+        if self.monotone and names:
+            base["monotone_constraints"] = "(" + ",".join("1" if c in self.monotone else "0" for c in names) + ")"
+
+        def objective(trial: optuna.Trial) -> float:
+            params, rounds = suggest(trial)
+            curves = []
+            for i, (dtr, dva, yva, _) in enumerate(folds):
+                b = xgb.train(base | params, dtr, rounds)
+                curves.append(_logloss_curve(b, dva, yva, rounds))
+                trial.report(float(np.mean(curves, axis=0).min()), i)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+            mean = np.mean(curves, axis=0)
+            trial.set_user_attr("best_rounds", int((mean.argmin() + 1) * CHECKPOINT_EVERY))
+            return float(mean.min())
+
+        study = self._study()
+        done = sum(t.state.is_finished() for t in study.trials)
+        todo = max(0, self.n_trials - done)
+        if self.progress and todo:
+            from rich.progress import Progress
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"tuning ({todo} Optuna trials)", total=todo)
+                study.optimize(objective, n_trials=todo, callbacks=[lambda s, t: bar.advance(task)])
+        else:
+            study.optimize(objective, n_trials=todo)
+        best = study.best_trial
+        self.best_params_ = native_params(best.params)
+        self.n_rounds_ = int(best.user_attrs["best_rounds"])
+        self.best_inner_logloss_ = float(best.value)
+        self.trials_ = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
+
+        # calibration chosen on the best configuration's inner out-of-fold predictions
+        oof = np.empty(len(ya))
+        for dtr, dva, _, va in folds:
+            b = xgb.train(base | self.best_params_, dtr, self.n_rounds_)
+            oof[va] = b.predict(dva)
+        self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed)
+        dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
+        self.booster_ = xgb.train(base | self.best_params_, dall, self.n_rounds_)
+        return self
+
+    # -- prediction ----------------------------------------------------------------------
+    def _dmatrix(self, X: pd.DataFrame | np.ndarray) -> xgb.DMatrix:
+        if self.feature_names_in_ is not None and hasattr(X, "columns"):
+            missing = [c for c in self.feature_names_in_ if c not in X.columns]
+            if missing:
+                raise ValueError(f"features missing from the input: {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+            X = X[list(self.feature_names_in_)]
+        return xgb.DMatrix(np.asarray(X, dtype=np.float32), nthread=self.n_threads or -1)
+
+    def predict_raw(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Uncalibrated booster probabilities."""
+        return self.booster_.predict(self._dmatrix(X))
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        p = self.calibrator_.predict(self.predict_raw(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """TreeSHAP values on the log-odds scale from XGBoost (last column: the bias)."""
+        return self.booster_.predict(self._dmatrix(X), pred_contribs=True)
+
+    # -- files ---------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        """Booster in XGBoost's JSON format plus settings as JSON; nothing pickled."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.booster_.save_model(d / BOOSTER_FILE)
+        settings = {
+            "params": self.get_params() | {"monotone": list(self.monotone)},
+            "feature_names": None if self.feature_names_in_ is None else list(self.feature_names_in_),
+            "best_params": self.best_params_, "n_rounds": self.n_rounds_,
+            "best_inner_logloss": self.best_inner_logloss_,
+            "calibration": self.calibrator_.to_dict(), "calibration_losses": self.calibration_losses_,
+        }
+        (d / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, default=float))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> XGBRiskClassifier:
+        d = Path(directory)
+        s = json.loads((d / SETTINGS_FILE).read_text())
+        m = cls(**(s["params"] | {"monotone": tuple(s["params"].get("monotone", ()))}))
+        m.booster_ = xgb.Booster(model_file=str(d / BOOSTER_FILE))
+        m.feature_names_in_ = None if s["feature_names"] is None else np.asarray(s["feature_names"], dtype=object)
+        m.n_features_in_ = m.booster_.num_features()
+        m.classes_ = np.array([0, 1])
+        m.best_params_, m.n_rounds_ = s["best_params"], s["n_rounds"]
+        m.best_inner_logloss_ = s["best_inner_logloss"]
+        m.calibrator_ = Calibrator.from_dict(s["calibration"])
+        m.calibration_losses_ = s["calibration_losses"]
+        return m
+
+
+def logit_margin(p: np.ndarray) -> np.ndarray:
+    """Log odds of probabilities (for plotting calibrated risk against SHAP sums)."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+__all__ = ["XGBRiskClassifier", "expit", "logit_margin"]

@@ -1,0 +1,35 @@
+"""The Optuna search space for the gradient-boosted risk models.
+
+Wide enough for a few hundred patients (stumps, strong regularisation, slow learning) up to
+tens of thousands (deeper trees, more rounds). The number of rounds is not sampled directly:
+each trial trains ``max_rounds`` trees and keeps the best checkpoint on the validation folds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+CHECKPOINT_EVERY = 25
+
+
+def suggest(trial: optuna.Trial) -> tuple[dict[str, Any], int]:
+    """XGBoost parameters (native names) and the most rounds to train for one trial."""
+    params = {
+        "eta": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "max_depth": trial.suggest_int("max_depth", 1, 6),
+        "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 50.0, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bynode": trial.suggest_float("colsample_bynode", 0.1, 1.0),
+        "lambda": trial.suggest_float("reg_lambda", 1e-2, 100.0, log=True),
+        "alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
+    }
+    max_rounds = trial.suggest_int("max_rounds", 50, 500, step=CHECKPOINT_EVERY * 2)
+    return params, max_rounds
+
+
+def native_params(best: dict[str, Any]) -> dict[str, Any]:
+    """Optuna's sampled names (scikit-learn style) to XGBoost's native ones."""
+    names = {"learning_rate": "eta", "reg_lambda": "lambda", "reg_alpha": "alpha"}
+    return {names.get(k, k): v for k, v in best.items() if k != "max_rounds"}

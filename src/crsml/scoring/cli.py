@@ -1,0 +1,67 @@
+"""``crsml score`` and ``crsml explain``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crsml.errors import CrsmlError
+
+
+def score_command(
+    model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
+    cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort directory of new patients")],
+    out: Annotated[Path, typer.Option("--out", help="scores file (.csv or .parquet)")],
+    explain: Annotated[int, typer.Option(help="top SHAP drivers per patient (0: none)")] = 5,
+    landmark_h: Annotated[float | None, typer.Option("--landmark-h", help="landmark (default: the model's)")] = None,
+    engine: Annotated[str, typer.Option(help="local or dask")] = "local",
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster)")] = None,
+    chunk_patients: Annotated[int, typer.Option(help="patients per chunk (bounds memory)")] = 20_000,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
+) -> None:
+    """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid."""
+    from rich.console import Console
+
+    from crsml.cohort import read_raw_tables
+    from crsml.scoring.score import resolve_model, score_tables
+
+    if out.suffix not in (".csv", ".parquet"):
+        raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
+    con = Console(stderr=True, highlight=False, soft_wrap=True)
+    bundle = resolve_model(model, tracking_uri)
+    if landmark_h is not None and landmark_h != bundle.landmark_h:
+        con.print(f"warning: the model was trained and evaluated at L = {bundle.landmark_h:g} h; "
+                  f"scores at {landmark_h:g} h are outside that evaluation")
+    scores, report = score_tables(bundle, read_raw_tables(cohort_dir), landmark_h=landmark_h, explain=explain,
+                                  chunk_patients=chunk_patients, engine=engine, scheduler=scheduler, progress=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scores.to_parquet(out, index=False) if out.suffix == ".parquet" else scores.to_csv(out, index=False)
+    counts = scores["status"].value_counts()
+    con.print(f"wrote {out}: {len(scores):,} patients; " + ", ".join(f"{s} {counts.get(s, 0):,}" for s in ("ok", "not_eligible", "invalid")))
+    for p in report.errors[:10]:
+        con.print(f"  {p}", markup=False)
+    if len(report.errors) > 10:
+        con.print(f"  ... and {len(report.errors) - 10} more problems (crsml validate lists them all)")
+
+
+def explain_command(
+    model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
+    cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort whose eligible patients are explained")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for the plots")],
+    patients: Annotated[int, typer.Option(help="waterfall plots for this many patients (highest risk first)")] = 3,
+    max_display: Annotated[int, typer.Option(help="features shown per plot")] = 12,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
+) -> None:
+    """SHAP plots: beeswarm and mean |SHAP| over the cohort, waterfalls for single patients."""
+    from rich.console import Console
+
+    from crsml.cohort import Cohort
+    from crsml.explanations import explain_cohort
+    from crsml.scoring.score import resolve_model
+
+    bundle = resolve_model(model, tracking_uri)
+    cohort = Cohort.load(cohort_dir, on_error="drop")
+    paths = explain_cohort(bundle, cohort, out_dir, n_patients=patients, max_display=max_display)
+    Console(stderr=True, highlight=False).print(f"wrote {len(paths)} plots to {out_dir}")

@@ -1,0 +1,65 @@
+"""``crsml train``: tune, evaluate, log and export a model for one task and landmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crsml.errors import CrsmlError
+
+
+def train_command(
+    task: Annotated[str, typer.Option(help="severe_crs or prolonged_crs")],
+    cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort directory")],
+    landmark_h: Annotated[float, typer.Option("--landmark-h", help="landmark, hours after infusion")],
+    model_out: Annotated[Path, typer.Option("--model-out", help="model directory to write, e.g. models/severe48")],
+    trials: Annotated[int, typer.Option(help="Optuna trials per study")] = 40,
+    horizon_h: Annotated[float, typer.Option("--horizon-h", help="outcome window after the landmark (h)")] = 336.0,
+    min_days: Annotated[float, typer.Option(help="prolonged_crs: total CRS days above which CRS is prolonged")] = 7.0,
+    seed: Annotated[int, typer.Option(help="seeds folds, Optuna and XGBoost")] = 0,
+    cv_folds: Annotated[int, typer.Option(help="outer cross-validation folds")] = 5,
+    cv_repeats: Annotated[int | None, typer.Option(help="outer repeats (default: 5 below 500 patients, 2 below 2,000, else 1)")] = None,
+    n_jobs: Annotated[int | None, typer.Option(help="outer folds run in parallel (default: all cores)")] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna RDB storage URL for the final study (share it across machines)")] = None,
+    study_name: Annotated[str | None, typer.Option(help="Optuna study name in --storage")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db or MLFLOW_TRACKING_URI)")] = None,
+    register_name: Annotated[str | None, typer.Option(help="registered model name (default crsml-<task>)")] = None,
+    extra: Annotated[list[str] | None, typer.Option("--extra", help="extra numeric patients column as a feature; repeatable")] = None,
+) -> None:
+    """Tune (Optuna), evaluate out of fold against published baselines, log to MLflow, export."""
+    from rich.console import Console
+
+    from crsml.cohort import Cohort
+    from crsml.tracking import quiet
+    from crsml.training import TrainSettings, format_table, train
+
+    quiet()
+    if task == "tocilizumab_benefit":
+        raise CrsmlError("tocilizumab_benefit is not available yet; train severe_crs or prolonged_crs")
+    con = Console(highlight=False, soft_wrap=True)
+    cohort = Cohort.load(cohort_dir)
+    missing = [c for c in (extra or ()) if c not in cohort.patients]
+    if missing:
+        raise CrsmlError(f"table patients: no column {', '.join(missing)} (named by --extra)")
+    settings = TrainSettings(
+        task=task, landmark_h=landmark_h, horizon_h=horizon_h, min_days=min_days, trials=trials, seed=seed,
+        cv_folds=cv_folds, cv_repeats=cv_repeats, n_jobs=n_jobs, storage=storage, study_name=study_name,
+        extra_patient_columns=tuple(extra or ()), register_name=register_name,
+    )
+    result = train(cohort, settings, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
+    print_table(con, format_table(result.table), f"{task} at L = {landmark_h:g} h: out-of-fold, bootstrap 95% intervals")
+
+
+def print_table(con, table, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    t.add_column("model")
+    for c in table.columns:
+        t.add_column(c)
+    for name, row in table.iterrows():
+        t.add_row(str(name), *row.tolist())
+    Console(width=max(con.width, 180), highlight=False).print(t)

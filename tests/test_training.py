@@ -1,0 +1,150 @@
+"""End to end: crsml train on a small simulated cohort, what MLflow receives, the exported
+model, reproducibility and a real MLflow tracking server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import mlflow
+import numpy as np
+import pytest
+
+from crsml.models import load_bundle
+from crsml.simulate import simulate
+from crsml.training import MODEL_NAME, TrainSettings, train, training_data
+
+SETTINGS = dict(task="severe_crs", landmark_h=48.0, trials=4, cv_folds=3, cv_repeats=1, n_boot=100, n_jobs=1, seed=7)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return simulate(300, seed=5, truth_draws=0)
+
+
+@pytest.fixture(scope="module")
+def trained(cohort, tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    old = os.getcwd()
+    os.chdir(root)  # the default store is ./mlruns
+    try:
+        uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+        (root / "mlruns").mkdir()
+        r1 = train(cohort, TrainSettings(**SETTINGS), model_out=root / "models" / "sev48", tracking_uri=uri,
+                   progress=False, log=lambda *a: None)
+        r2 = train(cohort, TrainSettings(**SETTINGS), model_out=root / "models" / "sev48b", tracking_uri=uri,
+                   progress=False, log=lambda *a: None)
+    finally:
+        os.chdir(old)
+    return root, uri, r1, r2
+
+
+def test_evaluation_table_has_model_and_baselines_with_intervals(trained):
+    _, _, r, _ = trained
+    t = r.table
+    assert MODEL_NAME in t.index and "logistic regression (all features)" in t.index
+    assert {"m-EASIX (landmark)", "EASIX (landmark)", "current ASTCT grade", "IL-6 maximum"} <= set(t.index)
+    for m in ("auroc", "auprc", "brier", "cal_intercept", "cal_slope"):
+        assert (t[f"{m}_low"] <= t[m]).all() and (t[m] <= t[f"{m}_high"]).all()
+    assert t.loc[MODEL_NAME, "auroc"] > 0.6
+
+
+def test_same_seed_same_metrics_and_same_booster(trained):
+    root, _, r1, r2 = trained
+    assert r1.table.equals(r2.table)
+    a = (root / "models/sev48/artifacts/crsml/classifier/booster.json").read_bytes()
+    b = (root / "models/sev48b/artifacts/crsml/classifier/booster.json").read_bytes()
+    assert a == b
+
+
+def test_mlflow_run_holds_params_metrics_plots_trials_dictionary_and_registered_model(trained):
+    _, uri, r, _ = trained
+    client = mlflow.MlflowClient(uri)
+    run = client.get_run(r.run_id)
+    assert run.data.params["task"] == "severe_crs" and run.data.params["trials"] == "4"
+    assert len(run.data.params["data_digest"]) == 64
+    for m in ("auroc", "auroc_low", "auroc_high", "brier", "cal_slope", "n_labelled", "n_events"):
+        assert m in run.data.metrics
+    files = {f.path for f in client.list_artifacts(r.run_id, "evaluation")}
+    assert {"evaluation/evaluation.csv", "evaluation/optuna_trials.csv", "evaluation/feature_dictionary.csv",
+            "evaluation/counts.json", "evaluation/outer_folds.csv"} <= files
+    plots = {f.path for f in client.list_artifacts(r.run_id, "evaluation/plots")}
+    assert {"evaluation/plots/roc.png", "evaluation/plots/calibration.png", "evaluation/plots/decision_curve.png"} <= plots
+    versions = client.search_model_versions("name='crsml-severe_crs'")
+    assert len(versions) == 2
+    logged = mlflow.pyfunc.load_model(f"models:/crsml-severe_crs/{versions[0].version}")
+    assert logged.metadata.signature is not None and logged.metadata.saved_input_example_info is not None
+
+
+def test_no_patient_identifier_anywhere_under_mlruns(trained, cohort):
+    root, *_ = trained
+    ids = [pid.encode() for pid in cohort.patients["patient_id"]]
+    assert ids[0].startswith(b"SIM")
+    n_files = 0
+    for path in (root / "mlruns").rglob("*"):
+        if path.is_file():
+            n_files += 1
+            data = path.read_bytes()
+            assert b"SIM0" not in data, f"patient identifier in {path}"
+    assert n_files > 10
+
+
+def test_exported_model_reloads_and_predicts_identically_without_pickles(trained, cohort):
+    root, _, r, _ = trained
+    model_dir = root / "models" / "sev48"
+    assert not [p for p in model_dir.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]
+    mlmodel = (model_dir / "MLmodel").read_text()
+    assert "loader_module: mlflow.pyfunc.loaders.code_model" in mlmodel and "model_code_path" in mlmodel
+    _, X, _, _ = training_data(cohort, TrainSettings(**SETTINGS))
+    expected = r.bundle.classifier.predict_proba(X)[:, 1]
+    bundle = load_bundle(model_dir)
+    np.testing.assert_array_equal(bundle.predict_features(X)["risk"].to_numpy(), expected)
+    py = mlflow.pyfunc.load_model(str(model_dir))
+    np.testing.assert_array_equal(py.predict(X.reset_index(drop=True))["risk"].to_numpy(), expected)
+    meta = json.loads((model_dir / "artifacts/crsml/metadata.json").read_text())
+    assert meta["task"] == "severe_crs" and meta["counts"]["labelled"] == len(X)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        import urllib.request
+
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not start")
+        old = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            r = train(cohort, TrainSettings(**SETTINGS | {"trials": 2}), tracking_uri=uri, progress=False,
+                      log=lambda *a: None)
+        finally:
+            os.chdir(old)
+        run = mlflow.MlflowClient(uri).get_run(r.run_id)
+        assert "auroc" in run.data.metrics
+        assert (tmp_path / "artifacts").exists() and any((tmp_path / "artifacts").rglob("evaluation.csv"))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
