@@ -23,6 +23,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) experiments/benchmarks/bench_validate.py
+	$(PY) experiments/benchmarks/bench_simulate.py
+	$(PY) experiments/benchmarks/bench_features.py
+	$(PY) experiments/benchmarks/bench_train.py
+	$(PY) experiments/benchmarks/bench_score.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -2,9 +2,11 @@
 
 1. simulate a cohort (2,000 patients, seed 1) with known truth, write and validate it;
 2. build landmark features at 24, 48 and 72 h and report eligibility;
-3. import the shared real cohort when it sits beside the repository, validate it and print its
-   summary and data-quality warnings.
-Outputs go to out/demo/ (ignored by git).
+3. train a severe-CRS model at 48 h (Optuna, nested cross-validation, baselines, MLflow in
+   mlruns/) and print its out-of-fold evaluation table;
+4. score a fresh simulated batch (with a few spoiled rows) and write the HTML model card;
+5. import the shared real cohort when it sits beside the repository and summarise it.
+Outputs go to out/demo/ and models/demo_severe_crs_L48 (both ignored by git).
 """
 
 from __future__ import annotations
@@ -13,20 +15,29 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 
 from crsml.adapters.daily import import_daily, summarise
-from crsml.cohort import Cohort
+from crsml.cohort import Cohort, read_raw_tables
 from crsml.features import LandmarkFeatures
 from crsml.grading import crs_episodes
+from crsml.modelcard import write_report
+from crsml.models import load_bundle
+from crsml.scoring import score_tables
 from crsml.simulate import simulate
+from crsml.tracking import quiet
+from crsml.training import TrainSettings, format_table, train
+from crsml.training_cli import print_table
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real" / "bal_daily_cohort.csv"
 OUT = REPO / "out" / "demo"
+MODEL = REPO / "models" / "demo_severe_crs_L48"
 
 
 def main() -> int:
+    quiet()
     con = Console(highlight=False, soft_wrap=True)
     con.rule("1. simulate a cohort (crsml simulate --n 2000 --seed 1)")
     with con.status("simulating 2,000 patients"):
@@ -48,18 +59,38 @@ def main() -> int:
                   f"the others are reported with their reason")
     con.print(f"  {X.shape[1]} features per patient; dictionary in docs/features.md")
 
-    con.rule("3. the shared real cohort (crsml import-daily)")
-    if not REAL.exists():
+    con.rule(f"3. train severe_crs at 48 h (crsml train --task severe_crs --landmark-h 48 --trials 20 --model-out {MODEL.relative_to(REPO)})")
+    result = train(sim, TrainSettings(task="severe_crs", landmark_h=48, trials=20, seed=0), model_out=MODEL, log=con.print)
+    print_table(con, format_table(result.table), "severe_crs at L = 48 h: out-of-fold, bootstrap 95% intervals")
+
+    con.rule("4. score a new batch (crsml score) and write the model card (crsml report)")
+    batch = OUT / "new_batch"
+    simulate(500, seed=2, truth_draws=0).save(batch, fmt="csv")
+    m = pd.read_csv(batch / "measurements.csv", dtype={"value": "string"})
+    m.loc[0, "unit"] = "mmol/furlong"
+    m.to_csv(batch / "measurements.csv", index=False)
+    scores, _ = score_tables(load_bundle(MODEL), read_raw_tables(batch), explain=5, progress=True)
+    scores.to_csv(OUT / "scores.csv", index=False)
+    con.print(f"{len(scores)} patients in, {len(scores)} rows out: " + ", ".join(
+        f"{k} {v}" for k, v in scores["status"].value_counts().items()))
+    con.print(scores[scores["status"] == "invalid"][["patient_id", "status", "reason"]].to_string(index=False), markup=False)
+    top = scores[scores["status"] == "ok"].nlargest(3, "risk")
+    con.print(top[["patient_id", "risk", "driver_1", "driver_1_shap", "driver_1_value"]].round(3).to_string(index=False), markup=False)
+    card = write_report(load_bundle(MODEL), OUT / "report")
+
+    con.rule("5. the shared real cohort (crsml import-daily)")
+    if REAL.exists():
+        real, report = import_daily(REAL)
+        real.save(OUT / "real")
+        con.print(f"{len(report.warnings)} data-quality warnings, e.g.:")
+        for p in report.warnings[:4]:
+            con.print("  " + str(p), markup=False)
+        con.print(json.dumps(summarise(Cohort.load(OUT / "real")), indent=2))
+    else:
         con.print(f"shared real cohort not found at {REAL}; skipped")
-        return 0
-    real, report = import_daily(REAL)
-    real.save(OUT / "real")
-    real = Cohort.load(OUT / "real")
-    con.print(f"{len(report.warnings)} data-quality warnings, e.g.:")
-    for p in report.warnings[:6]:
-        con.print("  " + str(p), markup=False)
-    con.print(json.dumps(summarise(real), indent=2))
-    con.rule(f"done: cohorts and features under {OUT}")
+    con.rule("where to look")
+    con.print(f"model:        {MODEL}\nscores:       {OUT / 'scores.csv'}\nmodel card:   {card}\n"
+              f"MLflow:       .venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db  (run {result.run_id})")
     return 0
 
 

@@ -21,3 +21,28 @@ def real_cohort(real_csv, tmp_path_factory):
 
     cohort, report = import_daily(real_csv)
     return cohort
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A quickly trained severe_crs model (2 trials) on 300 simulated patients, its MLflow store
+    and the cohort: (model_dir, tracking_uri, result, cohort)."""
+    import os
+
+    from crsml.simulate import simulate
+    from crsml.training import TrainSettings, train
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    cohort = simulate(300, seed=21, truth_draws=0)
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        (root / "mlruns").mkdir()
+        uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+        s = TrainSettings(task="severe_crs", landmark_h=48.0, trials=2, cv_folds=3, cv_repeats=1, n_boot=50,
+                          n_jobs=1, seed=3, register_name="tiny-severe")
+        result = train(cohort, s, model_out=root / "models" / "tiny", tracking_uri=uri, progress=False,
+                       log=lambda *a: None)
+    finally:
+        os.chdir(old)
+    return root / "models" / "tiny", uri, result, cohort

@@ -69,7 +69,7 @@ def import_daily_cmd(
 
 
 from crsml.features.cli import dictionary_command, features_command  # noqa: E402
-from crsml.scoring.cli import explain_command, score_command  # noqa: E402
+from crsml.scoring.cli import explain_command, report_command, score_command  # noqa: E402
 from crsml.simulate.cli import simulate_command  # noqa: E402
 from crsml.training_cli import train_command  # noqa: E402
 
@@ -79,6 +79,7 @@ app.command("simulate")(simulate_command)
 app.command("train")(train_command)
 app.command("score")(score_command)
 app.command("explain")(explain_command)
+app.command("report")(report_command)
 
 
 def main() -> None:

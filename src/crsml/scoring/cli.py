@@ -65,3 +65,22 @@ def explain_command(
     cohort = Cohort.load(cohort_dir, on_error="drop")
     paths = explain_cohort(bundle, cohort, out_dir, n_patients=patients, max_display=max_display)
     Console(stderr=True, highlight=False).print(f"wrote {len(paths)} plots to {out_dir}")
+
+
+def report_command(
+    model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for index.html and its plots")],
+    cohort_dir: Annotated[Path | None, typer.Option("--cohort", help="cohort for SHAP examples (default: simulated)")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
+) -> None:
+    """Write a self-contained HTML model card (evaluation, curves, SHAP, limitations)."""
+    from rich.console import Console
+
+    from crsml.cohort import Cohort
+    from crsml.modelcard import write_report
+    from crsml.scoring.score import resolve_model
+
+    bundle = resolve_model(model, tracking_uri)
+    cohort = Cohort.load(cohort_dir, on_error="drop") if cohort_dir else None
+    path = write_report(bundle, out_dir, cohort, cohort_label=str(cohort_dir) if cohort_dir else "")
+    Console(stderr=True, highlight=False).print(f"wrote {path}")

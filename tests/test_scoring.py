@@ -1,0 +1,181 @@
+"""crsml score: every patient once with a status, invalid rows named, Dask equals local, SHAP
+equals shap's, schema mismatches refused, and the model under MLflow's own scoring server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crsml.cohort import read_raw_tables
+from crsml.errors import CrsmlError
+from crsml.models import load_bundle
+from crsml.scoring import score_cohort, score_tables
+from crsml.simulate import simulate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """A new simulated batch with a few spoiled rows, written as CSV like a centre's export."""
+    d = tmp_path_factory.mktemp("batch")
+    simulate(400, seed=77, truth_draws=0).save(d, fmt="csv")
+    m = pd.read_csv(d / "measurements.csv", dtype={"value": "string"})
+    m.loc[3, "unit"] = "furlongs"                          # unknown unit
+    m.loc[m.index[m["patient_id"] == "SIM000010"][0], "value"] = "see note"  # text in a numeric field
+    m = pd.concat([m, pd.DataFrame({"patient_id": ["GHOST1"], "time_h": [5.0], "analyte": ["crp"],
+                                    "value": ["3"], "unit": ["mg/L"]})], ignore_index=True)  # orphan
+    m.to_csv(d / "measurements.csv", index=False)
+    v = pd.read_csv(d / "vitals.csv")
+    v.loc[v["patient_id"] == "SIM000020", "temp_c"] = 61.0   # impossible value
+    v.to_csv(d / "vitals.csv", index=False)
+    spoiled = {m.loc[3, "patient_id"], "SIM000010", "SIM000020", "GHOST1"}
+    return d, spoiled
+
+
+def test_every_patient_comes_out_once_with_status_and_reasons(tiny_model, batch):
+    model_dir, *_ = tiny_model
+    d, spoiled = batch
+    raw = read_raw_tables(d)
+    scores, report = score_tables(load_bundle(model_dir), raw, explain=3, chunk_patients=150)
+    assert scores["patient_id"].is_unique
+    assert set(scores["patient_id"]) == set(raw["patients"]["patient_id"]) | {"GHOST1"}
+    assert list(scores["patient_id"][:400]) == list(raw["patients"]["patient_id"])  # input order kept
+    bad = scores.set_index("patient_id").loc[sorted(spoiled)]
+    assert (bad["status"] == "invalid").all() and bad["risk"].isna().all()
+    reasons = " | ".join(bad["reason"])
+    assert "measurements" in reasons and "unit" in reasons and "vitals" in reasons and "temp_c" in reasons
+    assert "not in the patients table" in bad.loc["GHOST1", "reason"]
+    ok = scores[scores["status"] == "ok"]
+    assert ok["risk"].between(0, 1).all() and len(ok) > 300
+    assert ok["driver_1"].notna().all() and ok["driver_1_shap"].notna().all()
+    # drivers are ordered by absolute SHAP
+    assert (ok["driver_1_shap"].abs() >= ok["driver_2_shap"].abs()).all()
+    ne = scores[scores["status"] == "not_eligible"]
+    assert ne["reason"].str.contains("landmark").all() and ne["risk"].isna().all()
+
+
+def test_chunk_size_does_not_change_scores(tiny_model, batch):
+    model_dir, *_ = tiny_model
+    raw = read_raw_tables(batch[0])
+    a, _ = score_tables(load_bundle(model_dir), raw, explain=2, chunk_patients=1000)
+    b, _ = score_tables(load_bundle(model_dir), raw, explain=2, chunk_patients=37)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_dask_engine_on_a_local_cluster_gives_identical_scores(tiny_model, batch):
+    model_dir, *_ = tiny_model
+    raw = read_raw_tables(batch[0])
+    local, _ = score_tables(load_bundle(model_dir), raw, explain=3, chunk_patients=100)
+    dask, _ = score_tables(load_bundle(model_dir), raw, explain=3, chunk_patients=100, engine="dask")
+    pd.testing.assert_frame_equal(local, dask)
+
+
+def test_xgboost_contributions_equal_shap_tree_explainer(tiny_model):
+    import shap
+
+    model_dir, _, result, cohort = tiny_model
+    bundle = load_bundle(model_dir)
+    X = bundle.features.transform(cohort)[bundle.feature_names].iloc[:50]
+    ours = bundle.classifier.contributions(X)
+    theirs = shap.TreeExplainer(bundle.classifier.booster_).shap_values(X.to_numpy(dtype=np.float32))
+    np.testing.assert_allclose(ours[:, :-1], theirs, atol=1e-4)
+    # contributions add up to the booster's log odds
+    raw = bundle.classifier.predict_raw(X)
+    np.testing.assert_allclose(ours.sum(axis=1), np.log(raw / (1 - raw)), atol=1e-4)
+
+
+def test_schema_mismatch_is_refused_before_any_work(tiny_model, batch):
+    model_dir, *_ = tiny_model
+    bundle = load_bundle(model_dir)
+    bundle.features.extra_patient_columns = ("ecog",)
+    with pytest.raises(CrsmlError, match="no column ecog"):
+        score_tables(bundle, read_raw_tables(batch[0]))
+    bundle = load_bundle(model_dir)
+    cohort = simulate(20, seed=1, truth_draws=0)
+    cohort.measurements = cohort.measurements[cohort.measurements["analyte"].isin(["crp"])]
+    with pytest.raises(CrsmlError, match="analytes"):
+        score_cohort(bundle, cohort)
+
+
+def test_cli_score_writes_one_row_per_patient_and_registry_uri_works(tiny_model, batch, tmp_path):
+    model_dir, uri, _, _ = tiny_model
+    out = tmp_path / "scores.parquet"
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "crsml", "score", "--model", "models:/tiny-severe/1",
+                        "--tracking-uri", uri, "--cohort", str(batch[0]), "--out", str(out), "--explain", "5"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    s = pd.read_parquet(out)
+    assert len(s) == 401 and "invalid 4" in r.stderr
+    assert {"driver_5", "driver_5_shap", "driver_5_value"} <= set(s.columns)
+    r = subprocess.run([sys.executable, "-m", "crsml", "score", "--model", str(model_dir), "--cohort",
+                        str(tmp_path / "nowhere"), "--out", str(out)], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mlflow_models_serve_and_predict(tiny_model, tmp_path):
+    model_dir, _, result, cohort = tiny_model
+    bundle = load_bundle(model_dir)
+    X = bundle.features.transform(cohort)[bundle.feature_names].iloc[:5].reset_index(drop=True)
+    expected = bundle.predict_features(X)["risk"].to_numpy()
+    payload = {"dataframe_split": json.loads(X.to_json(orient="split", index=False))}
+    (tmp_path / "input.json").write_text(json.dumps(payload))
+    r = subprocess.run([sys.executable, "-m", "mlflow", "models", "predict", "-m", str(model_dir), "-i",
+                        str(tmp_path / "input.json"), "-t", "json", "-o", str(tmp_path / "pred.json"),
+                        "--env-manager", "local"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = pd.DataFrame(json.loads((tmp_path / "pred.json").read_text())["predictions"])
+    np.testing.assert_allclose(got["risk"], expected, rtol=1e-6)
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "-h",
+                               "127.0.0.1", "-p", str(port), "--env-manager", "local", "-w", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow models serve did not start")
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+        body = json.loads(urllib.request.urlopen(req, timeout=30).read())
+        np.testing.assert_allclose(pd.DataFrame(body["predictions"])["risk"], expected, rtol=1e-6)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_report_is_self_contained_and_renders(tiny_model, tmp_path):
+    from crsml.modelcard import screenshot, write_report
+
+    model_dir, *_ = tiny_model
+    path = write_report(load_bundle(model_dir), tmp_path / "card")
+    page = path.read_text()
+    assert "Not a medical device" in page and "data:image/png;base64," in page
+    for needle in ("Intended use", "Training data", "Evaluation (out of fold)", "Limitations", "m-EASIX", "SHAP"):
+        assert needle in page
+    assert "SIM0" not in page and "src=\"http" not in page
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("headless Chromium not installed (apt-get install chromium) to check rendering")
+    png = screenshot(path, tmp_path / "card.png")
+    assert png.stat().st_size > 50_000
