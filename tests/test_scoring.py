@@ -4,6 +4,7 @@ equals shap's, schema mismatches refused, and the model under MLflow's own scori
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -144,9 +145,11 @@ def test_mlflow_models_serve_and_predict(tiny_model, tmp_path):
     np.testing.assert_allclose(got["risk"], expected, rtol=1e-6)
 
     port = _free_port()
+    # the server execs uvicorn from PATH: put this environment's scripts first
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "-h",
                                "127.0.0.1", "-p", str(port), "--env-manager", "local", "-w", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         for _ in range(120):
             try:
