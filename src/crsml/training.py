@@ -19,7 +19,7 @@ import pandas as pd
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
 from crsml.evaluation.baselines import available_baselines
-from crsml.evaluation.crossval import auto_repeats, cross_validated_predictions
+from crsml.evaluation.crossval import auto_folds, auto_repeats, cross_validated_predictions
 from crsml.evaluation.curves import curve_data, plot_curves
 from crsml.evaluation.metrics import METRICS, metric_table
 from crsml.features import LandmarkFeatures, feature_dictionary
@@ -40,9 +40,9 @@ class TrainSettings:
     min_days: float = DEFAULT_MIN_DAYS
     trials: int = 40
     seed: int = 0
-    cv_folds: int = 5
+    cv_folds: int | None = None  # None: 5 below 2,000 patients, else 3
     cv_repeats: int | None = None  # None: 5 below 500 patients, 2 below 2,000, else 1
-    inner_folds: int = 3
+    inner_folds: int | None = None  # None: 3 below 2,000 patients, else 2
     n_jobs: int | None = None
     storage: str | None = None
     study_name: str | None = None
@@ -130,22 +130,24 @@ def train(
     log(f"{s.task} at L = {s.landmark_h:g} h: {counts['labelled']} labelled patients, "
         f"{counts['events']} with the outcome ({counts['event_rate']:.1%}); left out: {counts['excluded'] or 'none'}")
     repeats = s.cv_repeats or auto_repeats(len(y))
-    model = XGBRiskClassifier(n_trials=s.trials, inner_folds=s.inner_folds, seed=s.seed)
+    outer, inner = auto_folds(len(y))
+    outer, inner = s.cv_folds or outer, s.inner_folds or inner
+    model = XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed)
     baselines, skipped = available_baselines(X, s.seed)
     for name, why in skipped.items():
         log(f"baseline {name}: {why}")
-    oof, folds = cross_validated_predictions(
-        X, y, model, baselines, folds=s.cv_folds, repeats=repeats, seed=s.seed, n_jobs=s.n_jobs,
-        model_name=MODEL_NAME, progress=progress,
+    final = XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed, storage=s.storage,
+                              study_name=s.study_name)
+    oof, folds, final = cross_validated_predictions(
+        X, y, model, baselines, folds=outer, repeats=repeats, seed=s.seed, n_jobs=s.n_jobs,
+        model_name=MODEL_NAME, progress=progress, final_model=final,
     )
     table = metric_table(y, oof, n_boot=s.n_boot, seed=s.seed)
     curves = curve_data(y, oof)
 
-    final = XGBRiskClassifier(n_trials=s.trials, inner_folds=s.inner_folds, seed=s.seed, storage=s.storage,
-                              study_name=s.study_name, progress=progress).fit(X, y)
     metadata = {
         "horizon_h": s.horizon_h, "min_days": s.min_days, "counts": counts, "data_digest": data_digest(X, y),
-        "cv": {"folds": s.cv_folds, "repeats": repeats, "inner_folds": s.inner_folds, "trials": s.trials,
+        "cv": {"folds": outer, "repeats": repeats, "inner_folds": inner, "trials": s.trials,
                "bootstrap": s.n_boot, "seed": s.seed},
         "baselines_skipped": skipped, "feature_medians": X.median().astype(float).fillna(0.0).to_dict(),
         "versions": _versions(),

@@ -19,7 +19,7 @@ def train_command(
     horizon_h: Annotated[float, typer.Option("--horizon-h", help="outcome window after the landmark (h)")] = 336.0,
     min_days: Annotated[float, typer.Option(help="prolonged_crs: total CRS days above which CRS is prolonged")] = 7.0,
     seed: Annotated[int, typer.Option(help="seeds folds, Optuna and XGBoost")] = 0,
-    cv_folds: Annotated[int, typer.Option(help="outer cross-validation folds")] = 5,
+    cv_folds: Annotated[int | None, typer.Option(help="outer cross-validation folds (default: 5 below 2,000 patients, else 3)")] = None,
     cv_repeats: Annotated[int | None, typer.Option(help="outer repeats (default: 5 below 500 patients, 2 below 2,000, else 1)")] = None,
     n_jobs: Annotated[int | None, typer.Option(help="outer folds run in parallel (default: all cores)")] = None,
     storage: Annotated[str | None, typer.Option(help="Optuna RDB storage URL for the final study (share it across machines)")] = None,

@@ -57,7 +57,7 @@ def logistic_all_features(seed: int = 0) -> BaseEstimator:
     return make_pipeline(
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
         StandardScaler(),
-        LogisticRegressionCV(Cs=np.logspace(-4, 1, 11), cv=3, scoring="neg_log_loss", max_iter=5000,
+        LogisticRegressionCV(Cs=np.logspace(-3, 0, 5), cv=3, scoring="neg_log_loss", max_iter=2000, tol=1e-3,
                              l1_ratios=(0.0,), use_legacy_attributes=False),
     )
 

@@ -17,6 +17,12 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import StratifiedKFold
 
 
+def auto_folds(n: int) -> tuple[int, int]:
+    """(outer, inner) folds: 5 and 3 below 2,000 patients; 3 and 2 above, where every fold still
+    holds hundreds of patients and the nested study would otherwise take too long on a laptop."""
+    return (5, 3) if n < 2000 else (3, 2)
+
+
 def auto_repeats(n: int) -> int:
     """More repeats for small cohorts (where one split is noisy and fits are cheap)."""
     return 5 if n < 500 else 2 if n < 2000 else 1
@@ -31,6 +37,10 @@ def outer_splits(y: np.ndarray, folds: int, repeats: int, seed: int) -> list[tup
         for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed + r).split(np.zeros(len(y)), y):
             out.append((r, tr, te))
     return out
+
+
+def _fit_full(model: BaseEstimator, X: pd.DataFrame, y: np.ndarray) -> BaseEstimator:
+    return clone(model).fit(X, y)
 
 
 def _fit_predict(model: BaseEstimator, X: pd.DataFrame, y: np.ndarray, tr: np.ndarray, te: np.ndarray):
@@ -51,28 +61,38 @@ def cross_validated_predictions(
     n_jobs: int | None = None,
     model_name: str = "xgboost",
     progress: bool = False,
-) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Out-of-fold predictions (repeats, n) for the model and every baseline, and one row per
-    outer fold with the settings the model's own tuning chose there."""
+    final_model: BaseEstimator | None = None,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, BaseEstimator | None]:
+    """Out-of-fold predictions (repeats, n) for the model and every baseline, one row per outer
+    fold with the settings the model's own tuning chose there, and ``final_model`` fitted on all
+    rows in the same worker pool (so the final study overlaps the outer ones)."""
     y = np.asarray(y, dtype=int)
     splits = outer_splits(y, folds, repeats, seed)
     cores = os.cpu_count() or 1
     n_jobs = min(n_jobs or cores, len(splits))
     inner = model.set_params(n_threads=max(1, cores // n_jobs)) if "n_threads" in model.get_params() else model
     oof = {name: np.full((repeats, len(y)), np.nan) for name in [model_name, *baselines]}
-    jobs = (delayed(_fit_predict)(inner, X, y, tr, te) for _, tr, te in splits)
+    jobs = [delayed(_fit_predict)(inner, X, y, tr, te) for _, tr, te in splits]
+    if final_model is not None:
+        final_model = final_model.set_params(n_threads=max(1, cores // n_jobs)) if "n_threads" in final_model.get_params() else final_model
+        jobs.append(delayed(_fit_full)(final_model, X, y))
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
+    fitted = None
     rows = []
     bar = None
     if progress:
         from rich.progress import Progress
         bar = Progress(transient=True)
         bar.start()
-        task = bar.add_task(f"nested cross-validation ({len(splits)} outer folds)", total=len(splits))
+        task = bar.add_task(f"nested cross-validation ({len(splits)} outer folds + the final model)", total=len(jobs))
     try:
-        for (r, tr, te), (p, info) in zip(splits, runner(jobs), strict=True):
-            oof[model_name][r, te] = p
-            rows.append({"repeat": r, "n_train": len(tr), "n_test": len(te), **info})
+        for i, res in enumerate(runner(jobs)):
+            if i == len(splits):
+                fitted = res
+            else:
+                (r, tr, te), (p, info) = splits[i], res
+                oof[model_name][r, te] = p
+                rows.append({"repeat": r, "n_train": len(tr), "n_test": len(te), **info})
             if bar:
                 bar.advance(task)
     finally:
@@ -81,4 +101,4 @@ def cross_validated_predictions(
     for name, base in baselines.items():
         for r, tr, te in splits:
             oof[name][r, te] = clone(base).fit(X.iloc[tr], y[tr]).predict_proba(X.iloc[te])[:, 1]
-    return oof, pd.DataFrame(rows)
+    return oof, pd.DataFrame(rows), fitted
