@@ -30,16 +30,18 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--landmark-h", type=float, default=48.0)
+    ap.add_argument("--tasks", nargs="+", default=list(TRUTH), choices=list(TRUTH))
     args = ap.parse_args()
     con = Console(highlight=False, soft_wrap=True)
     with con.status(f"simulating {args.n:,} patients (32 futures each)"):
         cohort = simulate(args.n, seed=args.seed, truth_draws=32)
-    for task, col in TRUTH.items():
+    for task in args.tasks:
+        col = TRUTH[task]
         _, X, y, counts = training_data(cohort, TrainSettings(task=task, landmark_h=args.landmark_h))
         truth = cohort.truth[cohort.truth["landmark_h"] == args.landmark_h].set_index("patient_id")[col]
         p_true = truth.reindex(X.index.get_level_values("patient_id")).to_numpy()
         idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=args.seed)
-        model = XGBRiskClassifier(n_trials=args.trials, seed=args.seed, progress=True).fit(X.iloc[idx_tr], y[idx_tr])
+        model = XGBRiskClassifier(n_trials=args.trials, seed=args.seed).fit(X.iloc[idx_tr], y[idx_tr])
         p_model = model.predict_proba(X.iloc[idx_te])[:, 1]
         t = metric_table(y[idx_te], {"crsml xgboost": p_model[None], f"simulator {col} (ceiling)": p_true[idx_te][None]},
                          n_boot=1000, seed=args.seed)
