@@ -80,9 +80,8 @@ def main() -> int:
         t_raw = best_of(lambda: bundle.classifier.booster_.predict(d, pred_contribs=True))
 
         def ours() -> None:
-            bundle.classifier.predict_proba(Xs)
-            c = bundle.classifier.contributions(Xs)
-            top_drivers(c, Xs.to_numpy(dtype=float), labels, 5)
+            _, c = bundle.classifier.predict_with_contributions(Xs)
+            top_drivers(c, Xs.to_numpy(dtype=np.float32), labels, 5)
 
         t_ours = best_of(ours)
         m = len(Xs)

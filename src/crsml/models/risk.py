@@ -166,16 +166,25 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
 
     # -- prediction ----------------------------------------------------------------------
     def _dmatrix(self, X: pd.DataFrame | np.ndarray) -> xgb.DMatrix:
+        return xgb.DMatrix(self._array(X), nthread=self.n_threads or -1)
+
+    def _array(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         if self.feature_names_in_ is not None and hasattr(X, "columns"):
             missing = [c for c in self.feature_names_in_ if c not in X.columns]
             if missing:
                 raise ValueError(f"features missing from the input: {missing[:5]}{' ...' if len(missing) > 5 else ''}")
             X = X[list(self.feature_names_in_)]
-        return xgb.DMatrix(np.asarray(X, dtype=np.float32), nthread=self.n_threads or -1)
+        return np.ascontiguousarray(X, dtype=np.float32)
 
     def predict_raw(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Uncalibrated booster probabilities."""
-        return self.booster_.predict(self._dmatrix(X))
+        """Uncalibrated booster probabilities (in-place prediction: no DMatrix copy)."""
+        return self.booster_.inplace_predict(self._array(X))
+
+    def predict_with_contributions(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated risk and TreeSHAP contributions from one pass: the contributions sum to the
+        booster's log odds, so the risk needs no second prediction."""
+        contribs = self.contributions(X)
+        return self.calibrator_.predict(expit(contribs.sum(axis=1))), contribs
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         p = self.calibrator_.predict(self.predict_raw(X))

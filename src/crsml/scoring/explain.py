@@ -20,12 +20,13 @@ def top_drivers(contribs: np.ndarray, values: np.ndarray, labels: np.ndarray, k:
     name), ``driver_i_shap`` and ``driver_i_value`` (the patient's feature value)."""
     phi = contribs[:, : len(labels)]
     k = min(k, phi.shape[1])
-    part = np.argpartition(-np.abs(phi), k - 1, axis=1)[:, :k]
-    order = np.take_along_axis(part, np.argsort(-np.abs(np.take_along_axis(phi, part, axis=1)), axis=1, kind="stable"), axis=1)
+    rows = np.arange(len(phi))
+    mag = np.abs(phi)  # k passes of argmax beat a full argpartition for the small k used here
     cols: dict[str, np.ndarray] = {}
     for i in range(k):
-        j = order[:, i]
+        j = mag.argmax(axis=1)
+        mag[rows, j] = -1.0
         cols[f"driver_{i + 1}"] = labels[j]
-        cols[f"driver_{i + 1}_shap"] = phi[np.arange(len(j)), j]
-        cols[f"driver_{i + 1}_value"] = values[np.arange(len(j)), j]
+        cols[f"driver_{i + 1}_shap"] = phi[rows, j].astype(float)
+        cols[f"driver_{i + 1}_value"] = np.asarray(values[rows, j], dtype=float)
     return pd.DataFrame(cols)

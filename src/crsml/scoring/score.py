@@ -92,7 +92,7 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
         "risk": np.nan,
     })
     Xe = X.iloc[np.flatnonzero(ok)][bundle.feature_names]
-    if len(Xe):
+    if len(Xe) and explain <= 0:
         out.loc[ok, "risk"] = bundle.classifier.predict_proba(Xe)[:, 1]
     if explain > 0:
         labels = readable_names(bundle.feature_names)
@@ -100,8 +100,9 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
         drivers = pd.DataFrame(index=out.index, columns=top_drivers(np.zeros((0, len(labels) + 1)),
                                np.zeros((0, len(labels))), labels, k).columns)
         if len(Xe):
-            contribs = bundle.classifier.contributions(Xe)
-            d = top_drivers(contribs, Xe.to_numpy(dtype=float), labels, k)
+            risk, contribs = bundle.classifier.predict_with_contributions(Xe)
+            out.loc[ok, "risk"] = risk
+            d = top_drivers(contribs, Xe.to_numpy(dtype=np.float32), labels, k)
             drivers.loc[ok] = d.to_numpy()
         for c in drivers.columns:
             drivers[c] = drivers[c].astype(float) if not c[-1].isdigit() else drivers[c].astype("string")
