@@ -46,3 +46,26 @@ def tiny_model(tmp_path_factory):
     finally:
         os.chdir(old)
     return root / "models" / "tiny", uri, result, cohort
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float = 60.0) -> None:
+    """Poll ``url`` until it answers (a server started by a test), or fail the test."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"{url} did not answer within {seconds:g} s")

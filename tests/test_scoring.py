@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import free_port, wait_for
 
 from crsml.cohort import read_raw_tables
 from crsml.errors import CrsmlError
@@ -124,12 +123,6 @@ def test_cli_score_writes_one_row_per_patient_and_registry_uri_works(tiny_model,
     assert r.returncode == 2 and r.stderr.count("\n") == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_models_serve_and_predict(tiny_model, tmp_path):
     model_dir, _, result, cohort = tiny_model
     bundle = load_bundle(model_dir)
@@ -144,21 +137,14 @@ def test_mlflow_models_serve_and_predict(tiny_model, tmp_path):
     got = pd.DataFrame(json.loads((tmp_path / "pred.json").read_text())["predictions"])
     np.testing.assert_allclose(got["risk"], expected, rtol=1e-6)
 
-    port = _free_port()
+    port = free_port()
     # the server execs uvicorn from PATH: put this environment's scripts first
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "-h",
                                "127.0.0.1", "-p", str(port), "--env-manager", "local", "-w", "1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow models serve did not start")
+        wait_for(f"http://127.0.0.1:{port}/ping")
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
                                      headers={"Content-Type": "application/json"})
         body = json.loads(urllib.request.urlopen(req, timeout=30).read())

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import mlflow
 import numpy as np
 import pytest
+from conftest import free_port, wait_for
 
 from crsml.models import load_bundle
 from crsml.simulate import simulate
@@ -109,14 +108,8 @@ def test_exported_model_reloads_and_predicts_identically_without_pickles(trained
     assert meta["task"] == "severe_crs" and meta["counts"]["labelled"] == len(X)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
@@ -125,16 +118,7 @@ def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        import urllib.request
-
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not start")
+        wait_for(f"{uri}/health")
         old = os.getcwd()
         os.chdir(tmp_path)
         try:

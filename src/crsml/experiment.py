@@ -60,3 +60,25 @@ def run_config(path: str | Path, base: str | Path = ".", log: Any = print) -> Tr
     out = cfg.get("output", {}).get("model_out")
     return train(cohort_from_config(cfg, base), settings, model_out=base / out if out else None,
                  tracking_uri=cfg.get("output", {}).get("tracking_uri"), log=log)
+
+
+def main(default_config: str | Path, argv: list[str] | None = None) -> int:
+    """Entry point of ``experiments/train_*.py``: train as ``argv[0]`` (or the default) says and
+    print the out-of-fold evaluation table."""
+    import sys
+
+    from rich.console import Console
+
+    from crsml.tracking import quiet
+    from crsml.training import format_table
+    from crsml.training_cli import print_table
+
+    quiet()
+    argv = sys.argv[1:] if argv is None else argv
+    config = Path(argv[0]) if argv else Path(default_config)
+    repo = Path(default_config).resolve().parents[2]
+    con = Console(highlight=False, soft_wrap=True)
+    result = run_config(config, base=repo, log=con.print)
+    print_table(con, format_table(result.table),
+                f"{result.bundle.task} at L = {result.bundle.landmark_h:g} h (out-of-fold, 95% CI)")
+    return 0
