@@ -39,6 +39,10 @@ def outer_splits(y: np.ndarray, folds: int, repeats: int, seed: int) -> list[tup
     return out
 
 
+def _with_threads(model: BaseEstimator, threads: int) -> BaseEstimator:
+    return model.set_params(n_threads=threads) if "n_threads" in model.get_params() else model
+
+
 def _fit_full(model: BaseEstimator, X: pd.DataFrame, y: np.ndarray) -> BaseEstimator:
     return clone(model).fit(X, y)
 
@@ -70,11 +74,12 @@ def cross_validated_predictions(
     splits = outer_splits(y, folds, repeats, seed)
     cores = os.cpu_count() or 1
     n_jobs = min(n_jobs or cores, len(splits))
-    inner = model.set_params(n_threads=max(1, cores // n_jobs)) if "n_threads" in model.get_params() else model
+    threads = max(1, cores // n_jobs)  # n_jobs worker processes share the cores
+    inner = _with_threads(model, threads)
     oof = {name: np.full((repeats, len(y)), np.nan) for name in [model_name, *baselines]}
     jobs = [delayed(_fit_predict)(inner, X, y, tr, te) for _, tr, te in splits]
     if final_model is not None:
-        final_model = final_model.set_params(n_threads=max(1, cores // n_jobs)) if "n_threads" in final_model.get_params() else final_model
+        final_model = _with_threads(final_model, threads)
         jobs.append(delayed(_fit_full)(final_model, X, y))
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
     fitted = None

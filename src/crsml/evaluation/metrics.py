@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from crsml.models.calibration import log_odds
+
 METRICS = ("auroc", "auprc", "brier", "cal_intercept", "cal_slope")
 _EPS = 1e-7
 
@@ -78,14 +80,12 @@ def _newton(lp: np.ndarray, y: np.ndarray, w: np.ndarray, slope: bool, iters: in
 
 def cal_intercept(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Calibration-in-the-large: the intercept with the model's log odds as offset (ideal 0)."""
-    lp = np.log(np.clip(p, _EPS, 1 - _EPS) / (1 - np.clip(p, _EPS, 1 - _EPS)))
-    return _newton(lp, y.astype(float), w, slope=False)
+    return _newton(log_odds(p, _EPS), y.astype(float), w, slope=False)
 
 
 def cal_slope(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Calibration slope: the coefficient of the model's log odds (ideal 1; < 1 overfit)."""
-    lp = np.log(np.clip(p, _EPS, 1 - _EPS) / (1 - np.clip(p, _EPS, 1 - _EPS)))
-    return _newton(lp, y.astype(float), w, slope=True)
+    return _newton(log_odds(p, _EPS), y.astype(float), w, slope=True)
 
 
 FUNCTIONS = {"auroc": auroc, "auprc": auprc, "brier": brier, "cal_intercept": cal_intercept, "cal_slope": cal_slope}

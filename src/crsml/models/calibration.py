@@ -19,8 +19,9 @@ METHODS = ("none", "sigmoid", "isotonic")
 _EPS = 1e-6
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    return logit(np.clip(p, _EPS, 1 - _EPS))
+def log_odds(p: np.ndarray, eps: float = _EPS) -> np.ndarray:
+    """Log odds of probabilities clipped to ``[eps, 1 - eps]`` (finite at 0 and 1)."""
+    return logit(np.clip(np.asarray(p, dtype=float), eps, 1 - eps))
 
 
 class Calibrator:
@@ -34,7 +35,7 @@ class Calibrator:
     def fit(self, p: np.ndarray, y: np.ndarray) -> Calibrator:
         p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=int)
         if self.method == "sigmoid":
-            lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p)[:, None], y)
+            lr = LogisticRegression(C=1e6, max_iter=1000).fit(log_odds(p)[:, None], y)
             self.coef_, self.intercept_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
         elif self.method == "isotonic":
             iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
@@ -44,7 +45,7 @@ class Calibrator:
     def predict(self, p: np.ndarray) -> np.ndarray:
         p = np.asarray(p, dtype=float)
         if self.method == "sigmoid":
-            return expit(self.coef_ * _logit(p) + self.intercept_)
+            return expit(self.coef_ * log_odds(p) + self.intercept_)
         if self.method == "isotonic":
             return np.clip(np.interp(p, self.x_, self.y_), _EPS, 1 - _EPS)
         return p

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +41,19 @@ def signature_for(example: pd.DataFrame):
     return infer_signature(example, pd.DataFrame({"risk": np.zeros(len(example))}))
 
 
+@contextmanager
+def _pyfunc_arguments(bundle: ModelBundle, example: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """What ``save_model`` and ``log_model`` both take: the code file, the bundle staged as
+    artifacts, signature, synthetic example, pinned requirements and metadata."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = bundle.save(Path(tmp) / BUNDLE_DIR)
+        yield {
+            "python_model": str(CODE_PATH), "artifacts": {"crsml": str(staged)},
+            "signature": signature_for(example), "input_example": example, "pip_requirements": requirements(),
+            "metadata": {"crsml_task": bundle.task, "crsml_landmark_h": bundle.landmark_h},
+        }
+
+
 def save_pyfunc(bundle: ModelBundle, path: str | Path, example: pd.DataFrame) -> Path:
     """Write ``models/NAME`` as an MLflow pyfunc; an existing crsml model there is replaced."""
     import mlflow
@@ -47,13 +63,8 @@ def save_pyfunc(bundle: ModelBundle, path: str | Path, example: pd.DataFrame) ->
         if not (path / "MLmodel").exists() and any(path.iterdir()):
             raise CrsmlError(f"{path} exists and is not a model directory; choose another --model-out")
         shutil.rmtree(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        staged = bundle.save(Path(tmp) / BUNDLE_DIR)
-        mlflow.pyfunc.save_model(
-            path=str(path), python_model=str(CODE_PATH), artifacts={"crsml": str(staged)},
-            signature=signature_for(example), input_example=example, pip_requirements=requirements(),
-            metadata={"crsml_task": bundle.task, "crsml_landmark_h": bundle.landmark_h},
-        )
+    with _pyfunc_arguments(bundle, example) as kwargs:
+        mlflow.pyfunc.save_model(path=str(path), **kwargs)
     return path
 
 
@@ -61,11 +72,5 @@ def log_pyfunc(bundle: ModelBundle, example: pd.DataFrame, registered_name: str 
     """Log the same model to the active MLflow run (and register it when named)."""
     import mlflow
 
-    with tempfile.TemporaryDirectory() as tmp:
-        staged = bundle.save(Path(tmp) / BUNDLE_DIR)
-        return mlflow.pyfunc.log_model(
-            name="model", python_model=str(CODE_PATH), artifacts={"crsml": str(staged)},
-            signature=signature_for(example), input_example=example, pip_requirements=requirements(),
-            registered_model_name=registered_name,
-            metadata={"crsml_task": bundle.task, "crsml_landmark_h": bundle.landmark_h},
-        )
+    with _pyfunc_arguments(bundle, example) as kwargs:
+        return mlflow.pyfunc.log_model(name="model", registered_model_name=registered_name, **kwargs)

@@ -227,11 +227,3 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         m.calibration_losses_ = s["calibration_losses"]
         return m
 
-
-def logit_margin(p: np.ndarray) -> np.ndarray:
-    """Log odds of probabilities (for plotting calibrated risk against SHAP sums)."""
-    p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p))
-
-
-__all__ = ["XGBRiskClassifier", "expit", "logit_margin"]

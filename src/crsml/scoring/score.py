@@ -16,6 +16,7 @@ import pandas as pd
 
 from crsml.cohort import Cohort, read_raw_tables
 from crsml.errors import CrsmlError
+from crsml.features.builder import features_from_dict, features_to_dict
 from crsml.features.codes import index_in
 from crsml.models.bundle import ModelBundle, load_bundle
 from crsml.scoring.explain import readable_names, top_drivers
@@ -81,9 +82,9 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
     """Rows for every patient of one chunk (``ok`` or ``not_eligible``)."""
     fb = bundle.features
     if float(landmark_h) != float(np.atleast_1d(fb.landmark_h)[0]):
-        fb = type(fb)(**(fb.get_params() | {"landmark_h": landmark_h}))
-        fb.analytes_, fb.fill_values_, fb.feature_names_out_ = (bundle.features.analytes_, bundle.features.fill_values_,
-                                                                bundle.features.feature_names_out_)
+        settings = features_to_dict(fb)
+        settings["params"]["landmark_h"] = float(landmark_h)
+        fb = features_from_dict(settings)  # the same fitted builder at another landmark
     X, elig = fb.build(cohort)
     ok = elig["eligible"].to_numpy(dtype=bool)
     out = pd.DataFrame({
@@ -110,7 +111,7 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
     return out
 
 
-def _invalid_rows(bundle: ModelBundle, invalid: dict[str, str], landmark_h: float, explain: int) -> pd.DataFrame:
+def _invalid_rows(bundle: ModelBundle, invalid: dict[str, str], landmark_h: float) -> pd.DataFrame:
     return pd.DataFrame({
         "patient_id": list(invalid), "task": bundle.task, "landmark_h": float(landmark_h), "status": "invalid",
         "reason": list(invalid.values()), "risk": np.nan,
@@ -157,7 +158,7 @@ def score_cohort(
         finally:
             if bar:
                 bar.stop()
-    frames.append(_invalid_rows(bundle, cohort.invalid, L, explain))
+    frames.append(_invalid_rows(bundle, cohort.invalid, L))
     out = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[-1]
     if input_order is not None:
         pos = pd.Series(np.arange(len(input_order)), index=pd.Index(input_order).drop_duplicates(keep="first"))
