@@ -19,6 +19,7 @@ from crsml.cohort import read_raw_tables
 from crsml.errors import CrsmlError
 from crsml.models import load_bundle
 from crsml.scoring import score_cohort, score_tables
+from crsml.scoring.score import score_directory
 from crsml.simulate import simulate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +71,29 @@ def test_chunk_size_does_not_change_scores(tiny_model, batch):
     a, _ = score_tables(load_bundle(model_dir), raw, explain=2, chunk_patients=1000)
     b, _ = score_tables(load_bundle(model_dir), raw, explain=2, chunk_patients=37)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_directory_is_read_a_group_at_a_time_with_the_same_scores_and_file_rows(tiny_model, batch, tmp_path):
+    """Streaming the directory group by group (CSV here; Parquet below) gives exactly the
+    in-memory result, and a reason names the row of the user's file, not of the group."""
+    model_dir, *_ = tiny_model
+    d, _ = batch
+    bundle = load_bundle(model_dir)
+    whole, _ = score_tables(bundle, read_raw_tables(d), explain=2, chunk_patients=1000)
+    streamed, report = score_directory(bundle, d, explain=2, chunk_patients=37)
+    pd.testing.assert_frame_equal(whole, streamed)
+    m = pd.read_csv(d / "measurements.csv", dtype=str)
+    row = int(np.flatnonzero(m["unit"] == "furlongs")[0]) + 1
+    assert f"table measurements, row {row}, column unit" in " ".join(map(str, report.errors))
+    pq_dir = tmp_path / "pq"
+    pq_dir.mkdir()
+    for name in ("patients", "measurements", "vitals", "treatments", "crs"):
+        pd.read_csv(d / f"{name}.csv", dtype=str).to_parquet(pq_dir / f"{name}.parquet", index=False)
+    counts, _ = score_directory(bundle, pq_dir, out=tmp_path / "s.parquet", explain=2, chunk_patients=50)
+    from_file = pd.read_parquet(tmp_path / "s.parquet")
+    assert counts == whole["status"].value_counts().to_dict() and len(from_file) == len(whole)
+    pd.testing.assert_series_equal(from_file["risk"], whole["risk"])
+    assert list(from_file["patient_id"]) == list(whole["patient_id"])
 
 
 def test_dask_engine_on_a_local_cluster_gives_identical_scores(tiny_model, batch):

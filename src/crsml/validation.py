@@ -262,11 +262,15 @@ def _normalise_units(units: pd.Series) -> pd.Series:
     return pd.Series(mapped[codes], index=units.index, dtype="string")
 
 
-def validate_tables(raw: dict[str, pd.DataFrame | None]) -> tuple[dict[str, pd.DataFrame], ValidationReport]:
+def validate_tables(
+    raw: dict[str, pd.DataFrame | None], rows: dict[str, np.ndarray] | None = None
+) -> tuple[dict[str, pd.DataFrame], ValidationReport]:
     """Parse and check every table; return canonical-unit tables and the full report.
 
     Rows are kept even when they have problems, so callers decide whether to refuse the cohort
-    or to mark the affected patients invalid.
+    or to mark the affected patients invalid. ``rows`` gives, per table, each row's 0-based row in
+    the user's file when ``raw`` holds only part of it (a group of patients being scored), so
+    problems name the row of the file, not of the part.
     """
     problems: list[Problem] = []
     tables: dict[str, pd.DataFrame] = {}
@@ -297,5 +301,14 @@ def validate_tables(raw: dict[str, pd.DataFrame | None]) -> tuple[dict[str, pd.D
         problems += _row_problems(name, df, orphan, "patient_id", "patient is not in the patients table")
 
     problems += suspected_fill_values(m)
-    problems += implausible_values(m)
+    m_rows = None if not rows or "measurements" not in rows else rows["measurements"] + 1
+    problems += implausible_values(m, rows=m_rows)
+    if rows:
+        problems = [_in_file(p, rows) for p in problems]
     return tables, ValidationReport(problems)
+
+
+def _in_file(p: Problem, rows: dict[str, np.ndarray]) -> Problem:
+    if p.row is None or p.table not in rows:
+        return p
+    return Problem(p.table, int(rows[p.table][p.row - 1]) + 1, p.column, p.message, p.severity, p.patient_id)

@@ -24,8 +24,7 @@ def score_command(
     """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid."""
     from rich.console import Console
 
-    from crsml.cohort import read_raw_tables
-    from crsml.scoring.score import resolve_model, score_tables
+    from crsml.scoring.score import STATUSES, resolve_model, score_directory
 
     if out.suffix not in (".csv", ".parquet"):
         raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
@@ -34,12 +33,9 @@ def score_command(
     if landmark_h is not None and landmark_h != bundle.landmark_h:
         con.print(f"warning: the model was trained and evaluated at L = {bundle.landmark_h:g} h; "
                   f"scores at {landmark_h:g} h are outside that evaluation")
-    scores, report = score_tables(bundle, read_raw_tables(cohort_dir), landmark_h=landmark_h, explain=explain,
-                                  chunk_patients=chunk_patients, engine=engine, scheduler=scheduler, progress=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scores.to_parquet(out, index=False) if out.suffix == ".parquet" else scores.to_csv(out, index=False)
-    counts = scores["status"].value_counts()
-    con.print(f"wrote {out}: {len(scores):,} patients; " + ", ".join(f"{s} {counts.get(s, 0):,}" for s in ("ok", "not_eligible", "invalid")))
+    counts, report = score_directory(bundle, cohort_dir, out=out, landmark_h=landmark_h, explain=explain,
+                                     chunk_patients=chunk_patients, engine=engine, scheduler=scheduler, progress=True)
+    con.print(f"wrote {out}: {sum(counts.values()):,} patients; " + ", ".join(f"{s} {counts[s]:,}" for s in STATUSES))
     for p in report.errors[:10]:
         con.print(f"  {p}", markup=False)
     if len(report.errors) > 10:

@@ -3,24 +3,28 @@
 With no scheduler address a :class:`distributed.LocalCluster` (one single-threaded worker
 process per core) is started and closed again; ``--scheduler tcp://HOST:8786`` uses an existing
 cluster (start one with ``dask scheduler`` on one machine and ``dask worker tcp://HOST:8786`` on
-each of the others; every worker needs crsml installed). The model is sent to every worker once;
-chunks go out as tasks and come back in order, so the output equals the local engine's.
+each of the others; every worker needs crsml installed). The model is sent to every worker once.
+Groups of patients are read on the client and sent out as tasks, at most two per worker at a
+time, and results come back in input order, so the output equals the local engine's and the
+client's memory stays bounded.
 """
 
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
-import pandas as pd
-
-from crsml.cohort import Cohort
 from crsml.models.bundle import ModelBundle
-from crsml.scoring.score import score_chunk
 
 
-def score_chunks_dask(bundle: ModelBundle, parts: list[Cohort], landmark_h: float, explain: int,
-                      scheduler: str | None = None, progress: bool = False) -> list[pd.DataFrame]:
-    from distributed import Client, LocalCluster, as_completed
+def dask_map(func: Callable[..., Any], bundle: ModelBundle, items: Iterable[Any], *args: Any,
+             scheduler: str | None = None, first: Callable[..., Any] | None = None) -> Iterator[Any]:
+    """``func(bundle, item, *args)`` for each item on the cluster, yielded in order. ``first``
+    (default ``func``) handles the first item, which is awaited before the rest go out, so a
+    check that refuses the input stops the run before any other work."""
+    from distributed import Client, LocalCluster
 
     cluster = None
     if scheduler is None:
@@ -29,15 +33,19 @@ def score_chunks_dask(bundle: ModelBundle, parts: list[Cohort], landmark_h: floa
     client = Client(cluster if cluster is not None else scheduler)
     try:
         model = client.scatter(bundle, broadcast=True)
-        futures = [client.submit(score_chunk, model, part, landmark_h, explain, pure=False) for part in parts]
-        if progress and len(futures) > 1:
-            from rich.progress import Progress
-
-            with Progress(transient=True) as bar:
-                task = bar.add_task(f"scoring on Dask ({len(futures)} chunks)", total=len(futures))
-                for _ in as_completed(futures):
-                    bar.advance(task)
-        return client.gather(futures)
+        window = 2 * max(1, len(client.scheduler_info()["workers"]))
+        it = iter(items)
+        head = next(it, None)
+        if head is None:
+            return
+        yield client.submit(first or func, model, head, *args, pure=False).result()
+        pending: deque = deque()
+        for item in it:
+            pending.append(client.submit(func, model, item, *args, pure=False))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
     finally:
         client.close()
         if cluster is not None:

@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crsml.cohort import Cohort, read_raw_tables
+from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
 from crsml.features.builder import features_from_dict, features_to_dict
 from crsml.features.codes import index_in
 from crsml.models.bundle import ModelBundle, load_bundle
+from crsml.report import Problem, ValidationReport
 from crsml.scoring.explain import readable_names, top_drivers
+from crsml.scoring.source import PatientChunks, RawChunk
 from crsml.validation import validate_tables
 
 STATUSES = ("ok", "not_eligible", "invalid")
@@ -136,28 +138,13 @@ def score_cohort(
         raise CrsmlError("--chunk-patients must be at least 1")
     L = float(bundle.landmark_h if landmark_h is None else landmark_h)
     check_compatible(bundle, cohort)
-    parts = list(chunks(cohort, chunk_patients))
+    parts = chunks(cohort, chunk_patients)
     if engine == "dask":
-        from crsml.scoring.dask_engine import score_chunks_dask
+        from crsml.scoring.dask_engine import dask_map
 
-        frames = score_chunks_dask(bundle, parts, L, explain, scheduler, progress)
+        frames = list(dask_map(score_chunk, bundle, parts, L, explain, scheduler=scheduler))
     else:
-        frames = []
-        bar = None
-        if progress and len(parts) > 1:
-            from rich.progress import Progress
-
-            bar = Progress(transient=True)
-            bar.start()
-            task = bar.add_task(f"scoring {len(cohort.patients):,} patients", total=len(parts))
-        try:
-            for part in parts:
-                frames.append(score_chunk(bundle, part, L, explain))
-                if bar:
-                    bar.advance(task)
-        finally:
-            if bar:
-                bar.stop()
+        frames = [score_chunk(bundle, part, L, explain) for part in parts]
     frames.append(_invalid_rows(bundle, cohort.invalid, L))
     out = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[-1]
     if input_order is not None:
@@ -167,29 +154,146 @@ def score_cohort(
     return out
 
 
+def score_raw_chunk(bundle: ModelBundle, chunk: RawChunk, landmark_h: float, explain: int,
+                    check: bool = False) -> tuple[pd.DataFrame, list[Problem]]:
+    """Validate one group of patients, mark bad ones ``invalid`` and score the rest; rows come
+    out in the order of the group's patients table."""
+    tables, report = validate_tables(chunk.tables, chunk.rows)
+    cohort = Cohort.from_validated(tables, report, on_error="drop")
+    if check:
+        check_compatible(bundle, cohort)
+    out = pd.concat([score_chunk(bundle, cohort, landmark_h, explain), _invalid_rows(bundle, cohort.invalid, landmark_h)],
+                    ignore_index=True)
+    p = chunk.tables["patients"]
+    if p is not None and "patient_id" in p and len(out):
+        order = pd.Index(pd.unique(p["patient_id"].dropna().astype("string").to_numpy()))
+        out = out.iloc[np.argsort(order.get_indexer(out["patient_id"].astype("string")), kind="stable")]
+    return _typed(out.reset_index(drop=True)), report.problems
+
+
+def _typed(out: pd.DataFrame) -> pd.DataFrame:
+    """The same column types in every group (so groups can be appended to one Parquet file)."""
+    for c in out.columns:
+        if c == "risk" or c.endswith(("_shap", "_value")):
+            out[c] = out[c].astype(float)
+        elif c != "landmark_h":
+            out[c] = out[c].astype("string")
+    return out
+
+
+def iter_scores(
+    bundle: ModelBundle,
+    source: PatientChunks,
+    landmark_h: float | None = None,
+    explain: int = 5,
+    engine: str = "local",
+    scheduler: str | None = None,
+    progress: bool = False,
+    problems: list[Problem] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Scores group by group, in input order, then the patients named only in other tables.
+
+    The first group is validated and checked against the model before anything else is sent
+    out. Problems found by validation are appended to ``problems``.
+    """
+    if engine not in ("local", "dask"):
+        raise CrsmlError(f"--engine must be local or dask, not {engine!r}")
+    L = float(bundle.landmark_h if landmark_h is None else landmark_h)
+    problems = [] if problems is None else problems
+    bar = None
+    if progress and source.n_chunks > 1:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task(f"scoring {len(source.ids):,} patients ({engine})", total=source.n_chunks)
+    try:
+        if engine == "dask":
+            from functools import partial
+
+            from crsml.scoring.dask_engine import dask_map
+
+            results = dask_map(score_raw_chunk, bundle, source, L, explain, scheduler=scheduler,
+                               first=partial(score_raw_chunk, check=True))
+        else:
+            results = (score_raw_chunk(bundle, c, L, explain, check=i == 0) for i, c in enumerate(source))
+        for frame, found in results:
+            problems.extend(found)
+            if bar:
+                bar.advance(task)
+            yield frame
+    finally:
+        if bar:
+            bar.stop()
+    yield _typed(_invalid_rows(bundle, source.orphans, L))
+
+
 def score_tables(
-    bundle: ModelBundle, raw: dict[str, pd.DataFrame | None], **kwargs: object
-) -> tuple[pd.DataFrame, object]:
+    bundle: ModelBundle, raw: dict[str, pd.DataFrame | None], chunk_patients: int = 20_000, **kwargs: object
+) -> tuple[pd.DataFrame, ValidationReport]:
     """Validate raw tables, mark bad patients ``invalid`` and score the rest. Every patient id
     named in any table comes out exactly once (ids only in other tables: ``invalid``)."""
-    tables, report = validate_tables(raw)
-    cohort = Cohort.from_validated(tables, report, on_error="drop")
-    order: list[str] = []
-    seen: set[str] = set()
-    for name in ("patients", *TABLES):
-        t = raw.get(name)
-        if t is None or "patient_id" not in t:
-            continue
-        ids = pd.unique(t["patient_id"].dropna().astype(str))
-        new = [i for i in ids if i not in seen] if name != "patients" else list(ids)
-        seen.update(new)
-        order.extend(new)
-    known = set(cohort.patients["patient_id"]) | set(cohort.invalid)
-    for pid in order:
-        if pid not in known:
-            cohort.invalid[pid] = "not in the patients table"
-    return score_cohort(bundle, cohort, input_order=order, **kwargs), report  # type: ignore[arg-type]
+    _check_chunk(chunk_patients)
+    problems: list[Problem] = []
+    frames = list(iter_scores(bundle, PatientChunks.from_tables(raw, chunk_patients), problems=problems, **kwargs))
+    return pd.concat(frames, ignore_index=True), ValidationReport(problems)
 
 
-def score_directory(bundle: ModelBundle, directory: str | Path, **kwargs: object):
-    return score_tables(bundle, read_raw_tables(directory), **kwargs)
+def score_directory(
+    bundle: ModelBundle, directory: str | Path, out: str | Path | None = None, chunk_patients: int = 20_000,
+    **kwargs: object,
+) -> tuple[pd.DataFrame | dict[str, int], ValidationReport]:
+    """Score a cohort directory group by group, reading only one group's rows at a time.
+
+    With ``out`` (``.csv`` or ``.parquet``) scores are appended to that file as they come, so
+    memory stays bounded for any input size, and the status counts are returned instead of
+    the scores. The file appears only when every patient has been written.
+    """
+    _check_chunk(chunk_patients)
+    problems: list[Problem] = []
+    with PatientChunks.from_directory(directory, chunk_patients) as source:
+        frames = iter_scores(bundle, source, problems=problems, **kwargs)
+        if out is None:
+            return pd.concat(list(frames), ignore_index=True), ValidationReport(problems)
+        return write_scores(frames, Path(out)), ValidationReport(problems)
+
+
+def write_scores(frames: Iterator[pd.DataFrame], out: Path) -> dict[str, int]:
+    """Append score frames to ``out`` (written under a temporary name, renamed at the end)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if out.suffix not in (".csv", ".parquet"):
+        raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f".{out.name}.partial")
+    counts = dict.fromkeys(STATUSES, 0)
+    writer = None
+    columns = None
+    try:
+        for i, f in enumerate(frames):
+            columns = f.columns if columns is None else columns
+            f = _typed(f.reindex(columns=columns))
+            for s, n in f["status"].value_counts().items():
+                counts[str(s)] += int(n)
+            if out.suffix == ".csv":
+                f.to_csv(part, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                continue
+            table = pa.Table.from_pandas(f, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(part, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        if writer is not None:
+            writer.close()
+            writer = None
+        part.replace(out)
+    finally:
+        if writer is not None:
+            writer.close()
+        part.unlink(missing_ok=True)
+    return counts
+
+
+def _check_chunk(chunk_patients: int) -> None:
+    if chunk_patients < 1:
+        raise CrsmlError("--chunk-patients must be at least 1")
