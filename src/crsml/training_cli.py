@@ -11,7 +11,7 @@ from crsml.errors import CrsmlError
 
 
 def train_command(
-    task: Annotated[str, typer.Option(help="severe_crs or prolonged_crs")],
+    task: Annotated[str, typer.Option(help="severe_crs, prolonged_crs or tocilizumab_benefit")],
     cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort directory")],
     landmark_h: Annotated[float, typer.Option("--landmark-h", help="landmark, hours after infusion")],
     model_out: Annotated[Path, typer.Option("--model-out", help="model directory to write, e.g. models/severe48")],
@@ -27,6 +27,9 @@ def train_command(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db or MLFLOW_TRACKING_URI)")] = None,
     register_name: Annotated[str | None, typer.Option(help="registered model name (default crsml-<task>)")] = None,
     extra: Annotated[list[str] | None, typer.Option("--extra", help="extra numeric patients column as a feature; repeatable")] = None,
+    grace_h: Annotated[float, typer.Option("--grace-h", help="tocilizumab_benefit: 'now' means a dose in [L, L + grace)")] = 6.0,
+    n_boot: Annotated[int, typer.Option(help="tocilizumab_benefit: bootstrap refits for benefit_low/high")] = 20,
+    trim: Annotated[float, typer.Option(help="tocilizumab_benefit: overlap bound on the propensity")] = 0.01,
 ) -> None:
     """Tune (Optuna), evaluate out of fold against published baselines, log to MLflow, export."""
     from rich.console import Console
@@ -36,10 +39,17 @@ def train_command(
     from crsml.training import TrainSettings, format_table, train
 
     quiet()
-    if task == "tocilizumab_benefit":
-        raise CrsmlError("tocilizumab_benefit is not available yet; train severe_crs or prolonged_crs")
     con = Console(highlight=False, soft_wrap=True)
     cohort = Cohort.load(cohort_dir)
+    if task == "tocilizumab_benefit":
+        from crsml.causal.training import BenefitSettings, train_benefit
+
+        bs = BenefitSettings(landmark_h=landmark_h, grace_h=grace_h, horizon_h=horizon_h, trials=trials, seed=seed,
+                             n_boot=n_boot, trim=trim, register_name=register_name)
+        result = train_benefit(cohort, bs, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
+        print_table(con, format_table_plain(result.bundle.benefit.selection_),
+                    "candidates: held-out DR loss (lower is better), DR value of treating the top 30%")
+        return
     missing = [c for c in (extra or ()) if c not in cohort.patients]
     if missing:
         raise CrsmlError(f"table patients: no column {', '.join(missing)} (named by --extra)")
@@ -50,6 +60,10 @@ def train_command(
     )
     result = train(cohort, settings, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
     print_table(con, format_table(result.table), f"{task} at L = {landmark_h:g} h: out-of-fold, bootstrap 95% intervals")
+
+
+def format_table_plain(table):
+    return table.map(lambda v: f"{v:.4f}" if isinstance(v, float) else str(v))
 
 
 def print_table(con, table, title: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,11 +16,15 @@ import pandas as pd
 from crsml.features.builder import LandmarkFeatures, features_from_dict, features_to_dict
 from crsml.models.risk import XGBRiskClassifier
 
+if TYPE_CHECKING:
+    from crsml.causal.benefit import BenefitModel
+
 FEATURES_FILE = "features.json"
 METADATA_FILE = "metadata.json"
 EVALUATION_FILE = "evaluation.csv"
 CURVES_FILE = "curves.json"
 CLASSIFIER_DIR = "classifier"
+BENEFIT_DIR = "benefit"
 BUNDLE_DIR = "crsml"  # name of the bundle inside an MLflow model's artifacts
 
 
@@ -33,13 +37,17 @@ class ModelBundle:
     metadata: dict[str, Any] = field(default_factory=dict)
     evaluation: pd.DataFrame | None = None
     curves: dict[str, Any] | None = None
+    benefit: BenefitModel | None = None  # tocilizumab_benefit models; ``classifier`` is then its risk model
 
     @property
     def feature_names(self) -> list[str]:
         return [str(c) for c in self.classifier.feature_names_in_]
 
     def predict_features(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Risk for a feature frame with the model's feature columns."""
+        """Risk (and for benefit models the benefit columns) for a feature frame with the
+        model's feature columns."""
+        if self.benefit is not None:
+            return self.benefit.predict(X)[["risk", "benefit", "benefit_low", "benefit_high", "propensity"]]
         return pd.DataFrame({"risk": self.classifier.predict_proba(X)[:, 1]}, index=X.index)
 
     def save(self, directory: str | Path) -> Path:
@@ -47,6 +55,8 @@ class ModelBundle:
         d.mkdir(parents=True, exist_ok=True)
         (d / FEATURES_FILE).write_text(json.dumps(features_to_dict(self.features), indent=1))
         self.classifier.save(d / CLASSIFIER_DIR)
+        if self.benefit is not None:
+            self.benefit.save(d / BENEFIT_DIR)
         meta = {"task": self.task, "landmark_h": self.landmark_h, **self.metadata}
         (d / METADATA_FILE).write_text(json.dumps(meta, indent=1, default=_json_default))
         if self.evaluation is not None:
@@ -83,5 +93,13 @@ def load_bundle(path: str | Path) -> ModelBundle:
         task=meta.pop("task"), landmark_h=float(meta.pop("landmark_h")),
         features=features_from_dict(json.loads((d / FEATURES_FILE).read_text())),
         classifier=XGBRiskClassifier.load(d / CLASSIFIER_DIR),
-        metadata=meta, evaluation=evaluation, curves=curves,
+        metadata=meta, evaluation=evaluation, curves=curves, benefit=_load_benefit(d),
     )
+
+
+def _load_benefit(d: Path) -> BenefitModel | None:
+    if not (d / BENEFIT_DIR).exists():
+        return None
+    from crsml.causal.benefit import BenefitModel
+
+    return BenefitModel.load(d / BENEFIT_DIR)

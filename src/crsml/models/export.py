@@ -11,7 +11,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from crsml.errors import CrsmlError
@@ -35,10 +34,10 @@ def synthetic_example(bundle: ModelBundle, medians: pd.Series, n: int = 3, seed:
     return X.fillna(medians.reindex(X.columns)).fillna(0.0)
 
 
-def signature_for(example: pd.DataFrame):
+def signature_for(bundle: ModelBundle, example: pd.DataFrame):
     from mlflow.models import infer_signature
 
-    return infer_signature(example, pd.DataFrame({"risk": np.zeros(len(example))}))
+    return infer_signature(example, bundle.predict_features(example).reset_index(drop=True))
 
 
 @contextmanager
@@ -49,7 +48,7 @@ def _pyfunc_arguments(bundle: ModelBundle, example: pd.DataFrame) -> Iterator[di
         staged = bundle.save(Path(tmp) / BUNDLE_DIR)
         yield {
             "python_model": str(CODE_PATH), "artifacts": {"crsml": str(staged)},
-            "signature": signature_for(example), "input_example": example, "pip_requirements": requirements(),
+            "signature": signature_for(bundle, example), "input_example": example, "pip_requirements": requirements(),
             "metadata": {"crsml_task": bundle.task, "crsml_landmark_h": bundle.landmark_h},
         }
 

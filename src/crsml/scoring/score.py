@@ -89,13 +89,33 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
         fb = features_from_dict(settings)  # the same fitted builder at another landmark
     X, elig = fb.build(cohort)
     ok = elig["eligible"].to_numpy(dtype=bool)
+    reason = elig["reason"].to_numpy(dtype=object)
+    if bundle.benefit is not None:  # the emulated decision also needs no tocilizumab before L
+        tx = cohort.treatments
+        before = tx.loc[(tx["drug"] == "tocilizumab") & (tx["time_h"] < float(landmark_h)), "patient_id"]
+        given = elig["patient_id"].isin(set(before)).to_numpy(dtype=bool) & ok
+        reason = np.where(given, f"tocilizumab already given before the landmark ({float(landmark_h):g} h)", reason)
+        ok &= ~given
     out = pd.DataFrame({
         "patient_id": elig["patient_id"].to_numpy(), "task": bundle.task, "landmark_h": float(landmark_h),
-        "status": np.where(ok, "ok", "not_eligible"), "reason": elig["reason"].to_numpy(dtype=object),
-        "risk": np.nan,
+        "status": np.where(ok, "ok", "not_eligible"), "reason": reason, "risk": np.nan,
     })
     Xe = X.iloc[np.flatnonzero(ok)][bundle.feature_names]
-    if len(Xe) and explain <= 0:
+    explain_on = ok.copy()
+    if bundle.benefit is not None:
+        for c in ("benefit", "benefit_low", "benefit_high"):
+            out[c] = np.nan
+        if len(Xe):
+            pred = bundle.benefit.predict(Xe)
+            pos = np.flatnonzero(ok)
+            cols = ["risk", "benefit", "benefit_low", "benefit_high"]
+            out.loc[pos, cols] = pred[cols].to_numpy()
+            trimmed = pos[pred["reason"].to_numpy() != ""]
+            out.loc[trimmed, "status"] = "not_eligible"
+            out.loc[trimmed, "reason"] = pred["reason"].to_numpy()[pred["reason"].to_numpy() != ""]
+            explain_on[trimmed] = False
+        Xe = X.iloc[np.flatnonzero(explain_on)][bundle.feature_names]
+    elif len(Xe) and explain <= 0:
         out.loc[ok, "risk"] = bundle.classifier.predict_proba(Xe)[:, 1]
     if explain > 0:
         labels = readable_names(bundle.feature_names)
@@ -103,10 +123,13 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
         drivers = pd.DataFrame(index=out.index, columns=top_drivers(np.zeros((0, len(labels) + 1)),
                                np.zeros((0, len(labels))), labels, k).columns)
         if len(Xe):
-            risk, contribs = bundle.classifier.predict_with_contributions(Xe)
-            out.loc[ok, "risk"] = risk
+            if bundle.benefit is not None:  # drivers of the benefit (SHAP in days spared)
+                contribs = bundle.benefit.contributions(Xe)
+            else:
+                risk, contribs = bundle.classifier.predict_with_contributions(Xe)
+                out.loc[ok, "risk"] = risk
             d = top_drivers(contribs, Xe.to_numpy(dtype=np.float32), labels, k)
-            drivers.loc[ok] = d.to_numpy()
+            drivers.loc[explain_on] = d.to_numpy()
         for c in drivers.columns:
             drivers[c] = drivers[c].astype(float) if not c[-1].isdigit() else drivers[c].astype("string")
         out = pd.concat([out, drivers], axis=1)
@@ -174,7 +197,7 @@ def score_raw_chunk(bundle: ModelBundle, chunk: RawChunk, landmark_h: float, exp
 def _typed(out: pd.DataFrame) -> pd.DataFrame:
     """The same column types in every group (so groups can be appended to one Parquet file)."""
     for c in out.columns:
-        if c == "risk" or c.endswith(("_shap", "_value")):
+        if c in ("risk", "benefit", "benefit_low", "benefit_high") or c.endswith(("_shap", "_value")):
             out[c] = out[c].astype(float)
         elif c != "landmark_h":
             out[c] = out[c].astype("string")

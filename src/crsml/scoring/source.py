@@ -24,7 +24,6 @@ import pyarrow.parquet as pq
 
 from crsml.cohort import _find_file, _read_csv
 from crsml.errors import CohortError
-from crsml.features.codes import index_in
 
 TABLES = ("measurements", "vitals", "treatments", "crs")
 BATCH_ROWS = 1 << 18
@@ -67,9 +66,12 @@ class PatientChunks:
     def chunk_of(self, pids: pd.Series) -> np.ndarray:
         """Group of each row's patient: -1 for ids not in the patients table, 0 for a missing id
         (so the validation of the first group reports it)."""
-        g = index_in(pids, self.ids)
-        g = np.where(g >= 0, g // self.chunk_patients, -1)
-        g[pids.isna().to_numpy(dtype=bool)] = 0
+        codes, uniques = pd.factorize(pids.astype("string"))  # look up each distinct id once
+        pos = self.ids.get_indexer(pd.Index(uniques, dtype="string")) if len(uniques) else np.zeros(0, dtype=np.int64)
+        g = np.zeros(len(codes), dtype=np.int64)  # a missing id (code -1) stays in group 0
+        known = codes >= 0
+        found = np.asarray(pos, dtype=np.int64)[codes[known]]
+        g[known] = np.where(found >= 0, found // self.chunk_patients, -1)
         return g
 
     def _note_orphans(self, table: str, pids: pd.Series, group: np.ndarray, first_row: int) -> None:

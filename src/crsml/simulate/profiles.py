@@ -82,6 +82,15 @@ PROFILES: dict[str, Profile] = {
     # one centre shaped like the founding study: 17 of 45 (38%) given tocilizumab, so grade 3
     # was often managed without it (our assumption; the paper's criteria are not available)
     "seed_study": Profile(name="seed_study", sites=(Site("seed_centre", 0.12, 0.02, 0.0, 1.0, 0.4),)),
+    # centres that differ in how early they give tocilizumab: one waits for grade 3, one treats
+    # grade 2, one treats pre-emptively at grade 1 with a 4-fold IL-6 rise (Zhang et al. 2022).
+    # Such variation in practice is what lets records inform the decision at the landmark; the
+    # probabilities are our assumption, not published figures.
+    "mixed_practice": Profile(name="mixed_practice", sites=(
+        Site("waits_for_grade3", 0.85, 0.02, 0.0, 0.35, 0.4),
+        Site("treats_grade2", 0.85, 0.25, 0.0, 0.35, 0.4),
+        Site("pre_emptive", 0.90, 0.35, 0.30, 0.30, 0.4),
+    )),
 }
 
 

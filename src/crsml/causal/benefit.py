@@ -1,0 +1,248 @@
+"""The benefit model: candidates compared by a criterion that needs no truth, the chosen one
+refitted, and the result exported as XGBoost boosters only.
+
+``fit`` (one row per eligible patient, treatment never among the features):
+
+1. tunes the nuisance models with Optuna (propensity: classifier; outcome: regressor);
+2. cross-fits propensity and outcome means, reports the propensity's AUROC and trims patients
+   whose propensity lies outside ``[trim, 1 - trim]`` (reported, never silent);
+3. scores every candidate by its held-out doubly robust loss, mean of ``(phi - tau(x))^2``
+   over patient folds (``phi``: the DR pseudo-outcome; Kennedy 2023), and keeps the lowest;
+   the risk-based candidate of PATH is always in the running;
+4. refits the chosen candidate on all patients inside the overlap and distils its benefit into
+   one XGBoost regressor (the ``benefit`` column, whose TreeSHAP values explain it), and does
+   the same for ``n_boot`` bootstrap refits (``benefit_low``/``benefit_high``: 2.5th and 97.5th
+   percentiles across them);
+5. fits the propensity booster (to trim new patients) and the risk of progression to grade >= 3
+   without tocilizumab now (calibrated :class:`XGBRiskClassifier` on the untreated).
+
+Saved as XGBoost JSON boosters plus a JSON settings file; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import StratifiedKFold
+
+from crsml.causal.diagnostics import (
+    DEFAULT_TRIM,
+    aipw,
+    balance_table,
+    crossfit,
+    overlap,
+    trim_reason,
+)
+from crsml.causal.learners import CANDIDATES, Candidate
+from crsml.causal.nuisance import MAX_BIN, tune_xgb
+from crsml.models.risk import XGBRiskClassifier
+
+SETTINGS_FILE = "benefit.json"
+
+
+class BenefitModel(BaseEstimator):
+    """Benefit of tocilizumab now (severe-CRS days spared) with a bootstrap interval.
+
+    Parameters
+    ----------
+    candidates : candidate names (``crsml.causal.learners.CANDIDATES``); ``risk_scaled`` is
+        always added.
+    trials : Optuna trials per nuisance model.
+    folds : patient folds for cross-fitting and for the selection criterion.
+    n_boot : bootstrap refits of the chosen candidate for the interval.
+    trim : overlap bound on the estimated propensity.
+    seed : seeds folds, Optuna, XGBoost and EconML.
+    """
+
+    def __init__(self, candidates: tuple[str, ...] = CANDIDATES, trials: int = 10, folds: int = 3, n_boot: int = 20,
+                 trim: float = DEFAULT_TRIM, seed: int = 0, n_threads: int | None = None, progress: bool = False):
+        self.candidates = candidates
+        self.trials = trials
+        self.folds = folds
+        self.n_boot = n_boot
+        self.trim = trim
+        self.seed = seed
+        self.n_threads = n_threads
+        self.progress = progress
+
+    def fit(self, X: pd.DataFrame, treated: np.ndarray, days: np.ndarray, severe: np.ndarray) -> BenefitModel:
+        Xa = np.asarray(X, dtype=np.float32)
+        T = np.asarray(treated, dtype=int)
+        Y = np.asarray(days, dtype=float)
+        Yb = np.asarray(severe, dtype=int)
+        if T.sum() < 2 * self.folds or (1 - T).sum() < 2 * self.folds:
+            raise ValueError(f"too few patients in one arm to estimate a benefit: {int(T.sum())} treated now, "
+                             f"{int((1 - T).sum())} not (need {2 * self.folds} of each)")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = Xa.shape[1]
+        names = tuple(dict.fromkeys((*self.candidates, "risk_scaled")))
+        steps = 4 + len(names) + self.n_boot
+        bar, task = _progress(self.progress, steps)
+        tick = (lambda: bar.advance(task)) if bar else (lambda: None)
+        try:
+            params = {"propensity": tune_xgb(Xa, T, "classifier", self.trials, seed=self.seed, n_threads=self.n_threads)}
+            tick()
+            params["outcome"] = tune_xgb(Xa, Y, "regressor", self.trials, seed=self.seed, n_threads=self.n_threads)
+            params["final"] = params["outcome"]
+            self.nuisance_params_ = params
+            tick()
+            nu = crossfit(Xa, T, Y, params["propensity"], params["outcome"], self.folds, self.seed)
+            from crsml.evaluation.metrics import auroc
+
+            self.propensity_auroc_ = float(auroc(T, nu.e, np.ones((1, len(T))))[0])
+            inside = overlap(nu.e, self.trim)
+            self.n_trimmed_ = int((~inside).sum())
+            self.trim_counts_ = {"inside": int(inside.sum()), "below": int((nu.e < self.trim).sum()),
+                                 "above": int((nu.e > 1 - self.trim).sum()),
+                                 "treated_inside": int(T[inside].sum())}
+            self.cross_fitted_propensity_ = nu.e
+            self.overlap_ = inside
+            phi = nu.pseudo_outcome(T, Y, self.trim)[inside]
+            self.ate_ = aipw(phi)
+            self.ate_all_ = aipw(nu.pseudo_outcome(T, Y, self.trim))
+            nb = crossfit(Xa, T, Yb.astype(float), params["propensity"], params["outcome"], self.folds, self.seed)
+            self.ate_severe_ = aipw(nb.pseudo_outcome(T, Yb.astype(float), self.trim)[inside])
+            self.balance_ = balance_table(X.iloc[np.flatnonzero(inside)], T[inside], nu.e[inside], self.trim)
+            tick()
+            Xi, Ti, Yi = Xa[inside], T[inside], Y[inside]
+            self.selection_ = self._select(names, params, Xi, Ti, Yi, phi, tick)
+            self.chosen_ = str(self.selection_["dr_loss"].idxmin())
+            chosen = Candidate(self.chosen_, params, self.seed, self.trim).fit(Xi, Ti, Yi)
+            self.train_benefit_ = chosen.benefit(Xa)
+            self.effect_ = self._distil(Xi, chosen.benefit(Xi))
+            boots = []
+            rng = np.random.default_rng([self.seed, 2])
+            for _ in range(self.n_boot):
+                idx = _stratified_resample(Ti, rng)
+                c = Candidate(self.chosen_, params, self.seed, self.trim).fit(Xi[idx], Ti[idx], Yi[idx])
+                boots.append(self._distil(Xi, c.benefit(Xi)))
+                tick()
+            self.boot_ = boots
+            self.propensity_ = xgb.train(_native(params["propensity"], "binary:logistic"),
+                                         xgb.QuantileDMatrix(Xa, label=T, max_bin=MAX_BIN),
+                                         params["propensity"]["n_estimators"])
+            self.risk_ = XGBRiskClassifier(n_trials=self.trials, seed=self.seed, n_threads=self.n_threads).fit(
+                X.iloc[np.flatnonzero(T == 0)], Yb[T == 0])
+            tick()
+        finally:
+            if bar:
+                bar.stop()
+        return self
+
+    def _select(self, names, params, X, T, Y, phi, tick) -> pd.DataFrame:
+        """Held-out DR loss (and the DR value of treating the top 30%) of every candidate."""
+        k = int(min(self.folds, T.sum(), (1 - T).sum()))
+        oof = {n: np.empty(len(T)) for n in names}
+        for tr, va in StratifiedKFold(k, shuffle=True, random_state=self.seed + 1).split(X, T):
+            for n in names:
+                oof[n][va] = Candidate(n, params, self.seed, self.trim).fit(X[tr], T[tr], Y[tr]).benefit(X[va])
+        rows = {}
+        for n in names:
+            err = (phi - oof[n]) ** 2
+            top = oof[n] >= np.quantile(oof[n], 0.7)
+            rows[n] = {"dr_loss": float(err.mean()), "dr_loss_se": float(err.std(ddof=1) / np.sqrt(len(err))),
+                       "dr_value_top30": float(phi[top].sum() / len(phi)),
+                       "rank_corr_with_risk_scaled": float(pd.Series(oof[n]).corr(pd.Series(oof["risk_scaled"]),
+                                                                                  method="spearman"))}
+            tick()
+        return pd.DataFrame(rows).T
+
+    def _distil(self, X: np.ndarray, target: np.ndarray) -> xgb.Booster:
+        p = self.nuisance_params_["final"]
+        return xgb.train(_native(p, "reg:squarederror"), xgb.QuantileDMatrix(X, label=target, max_bin=MAX_BIN),
+                         p["n_estimators"])
+
+    # -- prediction ----------------------------------------------------------------------
+    def _array(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        if hasattr(X, "columns"):
+            X = X[list(self.feature_names_in_)]
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        """``benefit``, ``benefit_low``, ``benefit_high``, ``risk`` (of grade >= 3 without
+        tocilizumab now), ``propensity`` and ``reason`` (non-empty outside the overlap, where the
+        benefit columns are NaN)."""
+        Xa = self._array(X)
+        e = self.propensity_.inplace_predict(Xa)
+        reason = trim_reason(e, self.trim) if len(Xa) else np.array([], dtype=str)
+        ok = reason == ""
+        b = self.effect_.inplace_predict(Xa)
+        boots = np.stack([bb.inplace_predict(Xa) for bb in self.boot_]) if self.boot_ else np.stack([b])
+        lo, hi = np.percentile(boots, [2.5, 97.5], axis=0) if len(Xa) else (b, b)
+        risk = self.risk_.predict_proba(Xa)[:, 1] if len(Xa) else np.zeros(0)
+        idx = X.index if hasattr(X, "index") else None
+        return pd.DataFrame({"benefit": np.where(ok, b, np.nan), "benefit_low": np.where(ok, lo, np.nan),
+                             "benefit_high": np.where(ok, hi, np.nan), "risk": risk, "propensity": e,
+                             "reason": reason}, index=idx)
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """TreeSHAP values of the benefit booster, in days (last column: the bias)."""
+        return self.effect_.predict(xgb.DMatrix(self._array(X)), pred_contribs=True)
+
+    # -- files ---------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.effect_.save_model(d / "effect.json")
+        for i, b in enumerate(self.boot_):
+            b.save_model(d / f"effect_boot_{i:03d}.json")
+        self.propensity_.save_model(d / "propensity.json")
+        self.risk_.save(d / "risk")
+        settings = {
+            "params": self.get_params() | {"candidates": list(self.candidates)},
+            "feature_names": list(self.feature_names_in_), "chosen": self.chosen_, "n_boot_saved": len(self.boot_),
+            "nuisance_params": self.nuisance_params_, "propensity_auroc": self.propensity_auroc_,
+            "trim_counts": self.trim_counts_, "ate": self.ate_, "ate_all": self.ate_all_, "ate_severe": self.ate_severe_,
+            "selection": self.selection_.to_dict(orient="index"),
+        }
+        (d / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, default=float))
+        self.balance_.to_csv(d / "balance.csv")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> BenefitModel:
+        d = Path(directory)
+        s = json.loads((d / SETTINGS_FILE).read_text())
+        m = cls(**(s["params"] | {"candidates": tuple(s["params"]["candidates"])}))
+        m.feature_names_in_ = np.asarray(s["feature_names"], dtype=object)
+        m.n_features_in_ = len(m.feature_names_in_)
+        m.effect_ = xgb.Booster(model_file=str(d / "effect.json"))
+        m.boot_ = [xgb.Booster(model_file=str(d / f"effect_boot_{i:03d}.json")) for i in range(s["n_boot_saved"])]
+        m.propensity_ = xgb.Booster(model_file=str(d / "propensity.json"))
+        m.risk_ = XGBRiskClassifier.load(d / "risk")
+        m.chosen_, m.nuisance_params_ = s["chosen"], s["nuisance_params"]
+        m.propensity_auroc_, m.trim_counts_ = s["propensity_auroc"], s["trim_counts"]
+        m.ate_, m.ate_all_, m.ate_severe_ = s["ate"], s["ate_all"], s["ate_severe"]
+        m.selection_ = pd.DataFrame.from_dict(s["selection"], orient="index")
+        m.balance_ = pd.read_csv(d / "balance.csv", index_col=0) if (d / "balance.csv").exists() else None
+        return m
+
+
+def _native(p: dict[str, Any], objective: str) -> dict[str, Any]:
+    names = {"learning_rate": "eta", "reg_lambda": "lambda", "reg_alpha": "alpha", "random_state": "seed",
+             "n_jobs": "nthread"}
+    skip = {"n_estimators"}
+    return {names.get(k, k): v for k, v in p.items() if k not in skip} | {"objective": objective}
+
+
+def _stratified_resample(T: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap rows within each arm (keeps the number treated, so every refit can be fitted)."""
+    parts = [rng.choice(np.flatnonzero(T == a), size=int((T == a).sum()), replace=True) for a in (0, 1)]
+    return np.sort(np.concatenate(parts))
+
+
+def _progress(show: bool, total: int):
+    if not show:
+        return None, None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    bar.start()
+    return bar, bar.add_task("benefit model (nuisances, candidates, bootstrap)", total=total)
+
+

@@ -1,0 +1,123 @@
+"""Observational diagnostics: cross-fitted nuisances, propensity discrimination and overlap,
+trimming, covariate balance (standardised mean differences) and the AIPW average effect.
+
+Sign convention everywhere: ``benefit = Y(not now) - Y(now)``, severe-CRS days spared by giving
+tocilizumab now; positive means tocilizumab helps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.model_selection import StratifiedKFold
+
+from crsml.causal.nuisance import classifier, regressor
+
+DEFAULT_TRIM = 0.01
+
+
+@dataclass
+class Nuisances:
+    """Cross-fitted propensity ``e`` and outcome means ``mu0``/``mu1`` (one value per row)."""
+
+    e: np.ndarray
+    mu0: np.ndarray
+    mu1: np.ndarray
+
+    def pseudo_outcome(self, T: np.ndarray, Y: np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray:
+        """Doubly robust pseudo-outcome of the benefit (its mean is the AIPW estimate)."""
+        e = np.clip(self.e, trim, 1 - trim)
+        return (self.mu0 - self.mu1 + (1 - T) * (Y - self.mu0) / (1 - e) - T * (Y - self.mu1) / e)
+
+
+def crossfit(X: np.ndarray, T: np.ndarray, Y: np.ndarray, prop_params: dict, out_params: dict,
+             folds: int = 3, seed: int = 0) -> Nuisances:
+    """Nuisances predicted for each row by models fitted on the other folds (folds stratified
+    by treatment, so every fold sees treated patients)."""
+    n = len(T)
+    e, mu0, mu1 = np.empty(n), np.empty(n), np.empty(n)
+    for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, T):
+        e[va] = classifier(prop_params).fit(X[tr], T[tr]).predict_proba(X[va])[:, 1]
+        for arm, out in ((0, mu0), (1, mu1)):
+            sel = tr[T[tr] == arm]
+            out[va] = regressor(out_params).fit(X[sel], Y[sel]).predict(X[va])
+    return Nuisances(e, mu0, mu1)
+
+
+def overlap(e: np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray:
+    """Inside the overlap region: estimated propensity within ``[trim, 1 - trim]``."""
+    return (e >= trim) & (e <= 1 - trim)
+
+
+def trim_reason(e: float | np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray:
+    e = np.atleast_1d(np.asarray(e, dtype=float))
+    return np.where(e < trim, f"outside overlap: probability of tocilizumab now below {trim:g} "
+                              "(such patients were almost never treated now; no benefit can be estimated)",
+                    np.where(e > 1 - trim, f"outside overlap: probability of tocilizumab now above {1 - trim:g}", ""))
+
+
+def aipw(phi: np.ndarray, alpha: float = 0.05) -> dict[str, float]:
+    """Average benefit with a normal interval from the influence function."""
+    n = len(phi)
+    est = float(np.mean(phi))
+    se = float(np.std(phi, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    z = stats.norm.ppf(1 - alpha / 2)
+    return {"ate": est, "se": se, "low": est - z * se, "high": est + z * se, "n": n}
+
+
+def smd(X: pd.DataFrame, T: np.ndarray, w: np.ndarray | None = None) -> pd.Series:
+    """Standardised mean difference (treated minus untreated over the pooled SD) per column,
+    with optional weights; missing values are left out column by column."""
+    w = np.ones(len(T)) if w is None else w
+    out = {}
+    for c in X.columns:
+        x = X[c].to_numpy(dtype=float)
+        ok = ~np.isnan(x)
+        t, u = ok & (T == 1), ok & (T == 0)
+        if t.sum() < 2 or u.sum() < 2:
+            continue
+        m1, m0 = np.average(x[t], weights=w[t]), np.average(x[u], weights=w[u])
+        v1 = np.average((x[t] - m1) ** 2, weights=w[t])
+        v0 = np.average((x[u] - m0) ** 2, weights=w[u])
+        sd = np.sqrt((v1 + v0) / 2)
+        out[c] = 0.0 if sd == 0 else (m1 - m0) / sd
+    return pd.Series(out, dtype=float)
+
+
+def ipw_weights(T: np.ndarray, e: np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray:
+    e = np.clip(e, trim, 1 - trim)
+    return np.where(T == 1, 1 / e, 1 / (1 - e))
+
+
+def balance_table(X: pd.DataFrame, T: np.ndarray, e: np.ndarray, trim: float = DEFAULT_TRIM) -> pd.DataFrame:
+    """SMD before and after inverse-probability weighting, worst first."""
+    t = pd.DataFrame({"smd_before": smd(X, T), "smd_weighted": smd(X, T, ipw_weights(T, e, trim))})
+    return t.reindex(t["smd_before"].abs().sort_values(ascending=False).index)
+
+
+def plot_overlap(e: np.ndarray, T: np.ndarray, path: str | Path, trim: float = DEFAULT_TRIM) -> Path:
+    """Histograms of the estimated propensity by arm, with the trimming bounds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(0, 1, 41)
+    ax.hist(e[T == 0], bins=bins, alpha=0.6, density=True, label=f"not now (n={int((T == 0).sum())})")
+    ax.hist(e[T == 1], bins=bins, alpha=0.6, density=True, label=f"now (n={int((T == 1).sum())})")
+    for b in (trim, 1 - trim):
+        ax.axvline(b, color="k", ls="--", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("estimated probability of tocilizumab now (cross-fitted)")
+    ax.set_ylabel("density (log)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p

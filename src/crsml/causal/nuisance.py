@@ -1,0 +1,75 @@
+"""Gradient-boosted nuisance models for the treatment-effect learners, tuned with Optuna.
+
+The same search space as the risk models (``crsml.models.space``); a trial is scored by the
+mean validation loss over ``folds`` patient folds (log loss for classifiers, squared error for
+regressors) at its best checkpoint. The tuned settings come back as scikit-learn XGBoost
+estimators, which EconML clones and fits inside its own cross-fitting.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import optuna
+import xgboost as xgb
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from crsml.models.space import CHECKPOINT_EVERY, native_params, suggest
+
+MAX_BIN = 64
+
+
+def _sklearn_params(native: dict[str, Any], rounds: int, seed: int, n_threads: int | None) -> dict[str, Any]:
+    names = {"eta": "learning_rate", "lambda": "reg_lambda", "alpha": "reg_alpha"}
+    return {names.get(k, k): v for k, v in native.items()} | {
+        "n_estimators": int(rounds), "tree_method": "hist", "max_bin": MAX_BIN, "random_state": seed,
+        "n_jobs": n_threads or os.cpu_count() or 1, "verbosity": 0,
+    }
+
+
+def tune_xgb(X: np.ndarray, y: np.ndarray, kind: str, trials: int = 10, folds: int = 3, seed: int = 0,
+             n_threads: int | None = None) -> dict[str, Any]:
+    """Best XGBoost settings (scikit-learn names, ``n_estimators`` included) for ``kind``
+    ``"classifier"`` (binary ``y``) or ``"regressor"``."""
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y, dtype=float)
+    classify = kind == "classifier"
+    base = {"objective": "binary:logistic" if classify else "reg:squarederror", "tree_method": "hist",
+            "max_bin": MAX_BIN, "nthread": n_threads or os.cpu_count() or 1, "seed": seed, "verbosity": 0}
+    metric = "logloss" if classify else "rmse"
+    split = (StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y.astype(int)) if classify
+             else KFold(folds, shuffle=True, random_state=seed).split(X))
+    data = []
+    for tr, va in split:
+        dtr = xgb.QuantileDMatrix(X[tr], label=y[tr], max_bin=MAX_BIN)
+        data.append((dtr, xgb.QuantileDMatrix(X[va], label=y[va], ref=dtr, max_bin=MAX_BIN)))
+
+    def objective(trial: optuna.Trial) -> float:
+        params, rounds = suggest(trial)
+        curves = []
+        for dtr, dva in data:
+            hist: dict = {}
+            xgb.train(base | params | {"eval_metric": metric}, dtr, rounds, evals=[(dva, "va")],
+                      evals_result=hist, verbose_eval=False)
+            curve = np.asarray(hist["va"][metric])
+            curves.append(curve[CHECKPOINT_EVERY - 1::CHECKPOINT_EVERY] ** (1 if classify else 2))
+        mean = np.mean(curves, axis=0)
+        trial.set_user_attr("best_rounds", int((mean.argmin() + 1) * CHECKPOINT_EVERY))
+        return float(mean.min())
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=min(10, max(1, trials // 3))))
+    study.optimize(objective, n_trials=trials)
+    best = study.best_trial
+    return _sklearn_params(native_params(best.params), best.user_attrs["best_rounds"], seed, n_threads)
+
+
+def classifier(params: dict[str, Any]) -> xgb.XGBClassifier:
+    return xgb.XGBClassifier(**params)
+
+
+def regressor(params: dict[str, Any]) -> xgb.XGBRegressor:
+    return xgb.XGBRegressor(**params)

@@ -1,0 +1,137 @@
+"""``crsml train --task tocilizumab_benefit``: emulate the decision at the landmark, fit the
+benefit model, log its diagnostics to MLflow and export it like the risk models."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crsml.causal.benefit import BenefitModel
+from crsml.causal.diagnostics import DEFAULT_TRIM, plot_overlap
+from crsml.causal.learners import CANDIDATES
+from crsml.causal.trial import DEFAULT_GRACE_H, emulate_trial
+from crsml.cohort import Cohort
+from crsml.errors import CrsmlError
+from crsml.features.builder import LandmarkFeatures
+from crsml.models.bundle import ModelBundle
+
+TASK = "tocilizumab_benefit"
+
+
+@dataclass
+class BenefitSettings:
+    """Everything that decides a benefit training run (logged as MLflow parameters)."""
+
+    landmark_h: float = 48.0
+    grace_h: float = DEFAULT_GRACE_H
+    horizon_h: float = 14 * 24.0
+    trials: int = 10
+    folds: int = 3
+    n_boot: int = 20
+    trim: float = DEFAULT_TRIM
+    seed: int = 0
+    candidates: tuple[str, ...] = CANDIDATES
+    window: str = "emulated"
+    register_name: str | None = None  # None: crsml-tocilizumab_benefit; "" to skip
+
+
+@dataclass
+class BenefitResult:
+    bundle: ModelBundle
+    counts: dict[str, Any]
+    X: pd.DataFrame = field(repr=False)
+    treated: np.ndarray = field(repr=False)
+    run_id: str | None = None
+    model_dir: Path | None = None
+
+
+def benefit_data(cohort: Cohort, s: BenefitSettings) -> tuple[LandmarkFeatures, pd.DataFrame, pd.DataFrame, dict]:
+    """Feature builder (treatments strictly before ``L``), eligible rows, their trial columns and counts."""
+    fb = LandmarkFeatures(landmark_h=s.landmark_h, treatments_before_landmark="strict").fit(cohort)
+    X, _ = fb.build(cohort)
+    X = X.droplevel("landmark_h")
+    trial = emulate_trial(cohort, s.landmark_h, s.grace_h, s.horizon_h, s.window).reindex(X.index)
+    keep = trial["eligible"].to_numpy(dtype=bool)
+    excluded = trial.loc[~keep, "reason"].str.replace(r"\s*\(.*\)$", "", regex=True).value_counts()
+    counts = {"patients": int(len(cohort.patients)), "eligible": int(keep.sum()),
+              "treated_now": int(trial.loc[keep, "treated"].sum()),
+              "excluded": {str(k): int(v) for k, v in excluded.items()}}
+    return fb, X[keep], trial[keep], counts
+
+
+def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | None = None,
+                  tracking_uri: str | None = None, progress: bool = True, log: Any = print) -> BenefitResult:
+    fb, X, trial, counts = benefit_data(cohort, s)
+    log(f"{TASK} at L = {s.landmark_h:g} h (grace {s.grace_h:g} h): {counts['eligible']} eligible, "
+        f"{counts['treated_now']} given tocilizumab now; left out: {counts['excluded'] or 'none'}")
+    try:
+        model = BenefitModel(candidates=s.candidates, trials=s.trials, folds=s.folds, n_boot=s.n_boot, trim=s.trim,
+                             seed=s.seed, progress=progress).fit(X, trial["treated"], trial["severe_days"], trial["severe"])
+    except ValueError as exc:
+        raise CrsmlError(f"{TASK} at {s.landmark_h:g} h: {exc}") from exc
+    counts["trimmed"] = model.n_trimmed_
+    counts["trim"] = model.trim_counts_
+    from crsml.training import _versions, data_digest
+
+    metadata = {"grace_h": s.grace_h, "horizon_h": s.horizon_h, "counts": counts, "window": s.window,
+                "data_digest": data_digest(X, trial["treated"].to_numpy()), "chosen": model.chosen_,
+                "ate": model.ate_, "ate_severe": model.ate_severe_, "propensity_auroc": model.propensity_auroc_,
+                "feature_medians": X.median().astype(float).fillna(0.0).to_dict(), "versions": _versions()}
+    bundle = ModelBundle(TASK, float(s.landmark_h), fb, model.risk_, metadata, benefit=model)
+    log(f"propensity AUROC {model.propensity_auroc_:.3f}; {model.n_trimmed_} patients outside overlap "
+        f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]) will be scored not_eligible")
+    a = model.ate_
+    log(f"average benefit inside overlap (AIPW): {a['ate']:.3f} severe-CRS days spared (95% CI {a['low']:.3f} to {a['high']:.3f})")
+    log(f"chosen by held-out DR loss: {model.chosen_}")
+    result = BenefitResult(bundle, counts, X, trial["treated"].to_numpy(dtype=int))
+    from crsml.training import _example
+
+    example = _example(bundle, X)
+    result.run_id = _log_run(result, s, tracking_uri, example, log)
+    if model_out is not None:
+        from crsml.models.export import save_pyfunc
+
+        result.model_dir = save_pyfunc(bundle, model_out, example)
+        log(f"model written to {result.model_dir}")
+    return result
+
+
+def _log_run(result: BenefitResult, s: BenefitSettings, tracking_uri: str | None, example: pd.DataFrame,
+             log: Any) -> str:
+    from crsml import tracking
+    from crsml.models.export import log_pyfunc
+
+    mlflow = tracking.start(f"crsml-{TASK}", tracking_uri)
+    m = result.bundle.benefit
+    assert m is not None
+    with mlflow.start_run(run_name=f"{TASK}-L{s.landmark_h:g}") as run:
+        params = asdict(s) | {"candidates": ",".join(s.candidates)}
+        mlflow.log_params(params | {"chosen": m.chosen_, "data_digest": result.bundle.metadata["data_digest"]})
+        mlflow.set_tags({"crsml.task": TASK, "crsml.landmark_h": str(s.landmark_h), "crsml.chosen": m.chosen_})
+        c = result.counts
+        metrics = {"n_eligible": c["eligible"], "n_treated_now": c["treated_now"], "n_trimmed": c["trimmed"],
+                   "propensity_auroc": m.propensity_auroc_}
+        for key, a in (("ate_days", m.ate_), ("ate_severe", m.ate_severe_)):
+            metrics |= {key: a["ate"], f"{key}_low": a["low"], f"{key}_high": a["high"]}
+        for name, row in m.selection_.iterrows():
+            metrics[f"dr_loss_{name}"] = float(row["dr_loss"])
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            m.selection_.to_csv(t / "selection.csv")
+            m.balance_.to_csv(t / "balance_smd.csv")
+            (t / "counts.json").write_text(json.dumps(c, indent=1))
+            (t / "average_effect.json").write_text(json.dumps({"ate_days": m.ate_, "ate_severe": m.ate_severe_}, indent=1))
+            plot_overlap(m.cross_fitted_propensity_, result.treated, t / "overlap.png", s.trim)
+            mlflow.log_artifacts(str(t), artifact_path="evaluation")
+        registered = f"crsml-{TASK}" if s.register_name is None else (s.register_name or None)
+        log_pyfunc(result.bundle, example, registered)
+        log(f"MLflow run {run.info.run_id} in experiment crsml-{TASK} ({mlflow.get_tracking_uri()})")
+        return run.info.run_id
+
