@@ -7,8 +7,9 @@ refitted, and the result exported as XGBoost boosters only.
 2. cross-fits propensity and outcome means, reports the propensity's AUROC and trims patients
    whose propensity lies outside ``[trim, 1 - trim]`` (reported, never silent);
 3. scores every candidate by its held-out doubly robust loss, mean of ``(phi - tau(x))^2``
-   over patient folds (``phi``: the DR pseudo-outcome; Kennedy 2023), and keeps the lowest;
-   the risk-based candidate of PATH is always in the running;
+   over patient folds (``phi``: the DR pseudo-outcome; Kennedy 2023), and keeps the lowest
+   unless it beats the risk-based candidate of PATH (always in the running) by less than one
+   standard error (:func:`choose`);
 4. refits the chosen candidate on all patients inside the overlap and distils its benefit into
    one XGBoost regressor (the ``benefit`` column, whose TreeSHAP values explain it), and does
    the same for ``n_boot`` bootstrap refits (``benefit_low``/``benefit_high``: 2.5th and 97.5th
@@ -58,10 +59,13 @@ class BenefitModel(BaseEstimator):
     n_boot : bootstrap refits of the chosen candidate for the interval.
     trim : overlap bound on the estimated propensity.
     seed : seeds folds, Optuna, XGBoost and EconML.
+    nuisance_params : XGBoost settings for ``propensity``, ``outcome`` and ``final`` models
+        (scikit-learn names); tuned with Optuna when not given.
     """
 
     def __init__(self, candidates: tuple[str, ...] = CANDIDATES, trials: int = 10, folds: int = 3, n_boot: int = 20,
-                 trim: float = DEFAULT_TRIM, seed: int = 0, n_threads: int | None = None, progress: bool = False):
+                 trim: float = DEFAULT_TRIM, seed: int = 0, n_threads: int | None = None, progress: bool = False,
+                 nuisance_params: dict[str, dict[str, Any]] | None = None):
         self.candidates = candidates
         self.trials = trials
         self.folds = folds
@@ -70,6 +74,7 @@ class BenefitModel(BaseEstimator):
         self.seed = seed
         self.n_threads = n_threads
         self.progress = progress
+        self.nuisance_params = nuisance_params
 
     def fit(self, X: pd.DataFrame, treated: np.ndarray, days: np.ndarray, severe: np.ndarray) -> BenefitModel:
         Xa = np.asarray(X, dtype=np.float32)
@@ -86,10 +91,14 @@ class BenefitModel(BaseEstimator):
         bar, task = _progress(self.progress, steps)
         tick = (lambda: bar.advance(task)) if bar else (lambda: None)
         try:
-            params = {"propensity": tune_xgb(Xa, T, "classifier", self.trials, seed=self.seed, n_threads=self.n_threads)}
-            tick()
-            params["outcome"] = tune_xgb(Xa, Y, "regressor", self.trials, seed=self.seed, n_threads=self.n_threads)
-            params["final"] = params["outcome"]
+            if self.nuisance_params is not None:  # settings tuned before, e.g. on another cohort
+                params = dict(self.nuisance_params)
+            else:
+                params = {"propensity": tune_xgb(Xa, T, "classifier", self.trials, seed=self.seed,
+                                                 n_threads=self.n_threads)}
+                tick()
+                params["outcome"] = tune_xgb(Xa, Y, "regressor", self.trials, seed=self.seed, n_threads=self.n_threads)
+                params["final"] = params["outcome"]
             self.nuisance_params_ = params
             tick()
             nu = crossfit(Xa, T, Y, params["propensity"], params["outcome"], self.folds, self.seed)
@@ -112,7 +121,7 @@ class BenefitModel(BaseEstimator):
             tick()
             Xi, Ti, Yi = Xa[inside], T[inside], Y[inside]
             self.selection_ = self._select(names, params, Xi, Ti, Yi, phi, tick)
-            self.chosen_ = str(self.selection_["dr_loss"].idxmin())
+            self.chosen_ = choose(self.selection_)
             chosen = Candidate(self.chosen_, params, self.seed, self.trim).fit(Xi, Ti, Yi)
             self.train_benefit_ = chosen.benefit(Xa)
             self.effect_ = self._distil(Xi, chosen.benefit(Xi))
@@ -143,10 +152,14 @@ class BenefitModel(BaseEstimator):
             for n in names:
                 oof[n][va] = Candidate(n, params, self.seed, self.trim).fit(X[tr], T[tr], Y[tr]).benefit(X[va])
         rows = {}
+        base = (phi - oof["risk_scaled"]) ** 2
         for n in names:
             err = (phi - oof[n]) ** 2
+            diff = err - base
             top = oof[n] >= np.quantile(oof[n], 0.7)
             rows[n] = {"dr_loss": float(err.mean()), "dr_loss_se": float(err.std(ddof=1) / np.sqrt(len(err))),
+                       "vs_risk_scaled": float(diff.mean()),
+                       "vs_risk_scaled_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
                        "dr_value_top30": float(phi[top].sum() / len(phi)),
                        "rank_corr_with_risk_scaled": float(pd.Series(oof[n]).corr(pd.Series(oof["risk_scaled"]),
                                                                                   method="spearman"))}
@@ -195,7 +208,7 @@ class BenefitModel(BaseEstimator):
         self.propensity_.save_model(d / "propensity.json")
         self.risk_.save(d / "risk")
         settings = {
-            "params": self.get_params() | {"candidates": list(self.candidates)},
+            "params": self.get_params() | {"candidates": list(self.candidates), "nuisance_params": None},
             "feature_names": list(self.feature_names_in_), "chosen": self.chosen_, "n_boot_saved": len(self.boot_),
             "nuisance_params": self.nuisance_params_, "propensity_auroc": self.propensity_auroc_,
             "trim_counts": self.trim_counts_, "ate": self.ate_, "ate_all": self.ate_all_, "ate_severe": self.ate_severe_,
@@ -221,6 +234,17 @@ class BenefitModel(BaseEstimator):
         m.selection_ = pd.DataFrame.from_dict(s["selection"], orient="index")
         m.balance_ = pd.read_csv(d / "balance.csv", index_col=0) if (d / "balance.csv").exists() else None
         return m
+
+
+def choose(selection: pd.DataFrame) -> str:
+    """The candidate with the lowest held-out DR loss, unless its gain over the risk-based
+    candidate is within one standard error of the paired difference: a free-form learner has
+    to beat ranking by risk by more than noise (the one-standard-error rule of Breiman et al.)."""
+    best = str(selection["dr_loss"].idxmin())
+    row = selection.loc[best]
+    if best != "risk_scaled" and row["vs_risk_scaled"] + row["vs_risk_scaled_se"] >= 0:
+        return "risk_scaled"
+    return best
 
 
 def _native(p: dict[str, Any], objective: str) -> dict[str, Any]:

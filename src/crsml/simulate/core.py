@@ -132,13 +132,16 @@ def simulate(
     grace_h: float = 6.0,
     truth_draws: int = 8,
     prolonged_days: float = 7.0,
+    expected_benefit: bool = False,
 ) -> Cohort:
     """Simulate ``n`` patients; the same seed gives the same cohort, byte for byte.
 
     ``truth_draws`` Monte Carlo futures per patient and landmark estimate ``p_severe`` and
     ``p_prolonged`` (NaN for patients already severe or dead at the landmark, for whom the
     question is closed); raise it where the truth must be precise (for example 64 for a
-    ceiling AUROC).
+    ceiling AUROC). ``expected_benefit`` also runs those futures in pairs, with and without
+    tocilizumab at the landmark, for ``benefit_days``: the expected severe-CRS days spared given
+    the patient's whole state at L (``severe_days_y0 - severe_days_y1`` is one future's).
     """
     if n < 1:
         raise ValueError("n must be at least 1")
@@ -194,7 +197,8 @@ def simulate(
         after = times > L
         factual[L] = ((grades[:, after] >= 3).any(axis=1), (grades[:, after] >= 3).sum(axis=1) * p.obs_every_h,
                       st.grade_hours_ge1.copy())
-    truth = _truth_table(snaps, factual, tr, p, seed, n_steps, grace_h, truth_draws, prolonged_days, ids)
+    truth = _truth_table(snaps, factual, tr, p, seed, n_steps, grace_h, truth_draws, prolonged_days, ids,
+                         expected_benefit)
     meta = {
         "source": "simulated",
         "created_by": f"crsml simulate --n {n} --seed {seed} --profile {p.name}",
@@ -271,7 +275,8 @@ def _measurement_table(latent: dict[str, np.ndarray], draw_t: np.ndarray, ids: n
 
 
 def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: dyn.Traits, p: Profile, seed: int, n_steps: int,
-                 grace_h: float, draws: int, prolonged_days: float, ids: np.ndarray) -> pd.DataFrame | None:
+                 grace_h: float, draws: int, prolonged_days: float, ids: np.ndarray,
+                 effect_draws: bool = False) -> pd.DataFrame | None:
     n = len(ids)
     frames = []
     prolonged_h = prolonged_days * 24.0
@@ -287,14 +292,21 @@ def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: 
         open_ = np.flatnonzero(~snap.state.dead & (snap.state.support < 3) & (snap.grade < 3))
         p_sev = np.full(n, np.nan)
         p_pro = np.full(n, np.nan)
+        benefit = np.full(n, np.nan)
         if len(open_) and draws > 0:
             idx = np.tile(open_, draws)
             mc = Snapshot(snap.step, snap.state.take(idx), snap.grade[idx], snap.il6_fold[idx])
             ma, _, mg = _continue(mc, tr.take(idx), p, seed, 10_000 + int(L), n_steps)
             p_sev[open_] = ma.reshape(draws, len(open_)).mean(axis=0)
             p_pro[open_] = (mg > prolonged_h).reshape(draws, len(open_)).mean(axis=0)
+            if effect_draws:
+                # expected days spared given the state at L: paired futures, with and without a dose now
+                _, m0, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + int(L), n_steps, forbid_until_h=L + grace_h)
+                _, m1, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + int(L), n_steps, force=True)
+                spared = ((m0 - m1) / 24.0).reshape(draws, len(open_)).mean(axis=0)
+                benefit[open_] = np.where(treated_before[open_], np.nan, spared)
         frames.append(pd.DataFrame({
-            "patient_id": ids, "landmark_h": L, "p_severe": p_sev, "p_prolonged": p_pro,
+            "patient_id": ids, "landmark_h": L, "p_severe": p_sev, "p_prolonged": p_pro, "benefit_days": benefit,
             "severe_y0": a0, "severe_y1": a1, "severe_days_y0": h0 / 24.0, "severe_days_y1": h1 / 24.0,
             "prolonged_y0": g0 > prolonged_h, "prolonged_y1": g1 > prolonged_h,
             "treated_before": treated_before, "alive": ~snap.state.dead,

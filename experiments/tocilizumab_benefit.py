@@ -1,0 +1,282 @@
+"""Tocilizumab benefit judged against the simulator's truth.
+
+    .venv/bin/python experiments/tocilizumab_benefit.py [--n 10000] [--replicates 20] [--trials 6]
+
+1. Trains the benefit model on one simulated cohort (profile ``mixed_practice``: centres that
+   differ in how early they give tocilizumab) and judges it on another cohort of the same
+   profile: PEHE, rank correlation, the share of the oracle's gain captured by treating the
+   top 10/30/50% by predicted benefit (random = 0, oracle = 1), the same for treating by
+   predicted risk and for the guideline policy (treat at grade >= 2), Qini coefficients and
+   interval coverage. Every candidate is shown, with what the truth-free criterion chose.
+2. The same learners with treatment defined as "any dose in the next 24 h" (the wide window),
+   against the same truth: the bias the emulated decision avoids.
+3. The AIPW average benefit over ``--replicates`` fresh cohorts: how often its 95% interval
+   covers the true average (emulated and wide window).
+4. The founding study's question on its own terms (profile ``seed_study``): the naive
+   comparison of treated and untreated patients beside the adjusted estimate and the truth.
+
+The truth of a patient on the test cohort is the expected severe-CRS days spared given the
+whole simulated state at L (16 paired futures with and without tocilizumab at L); the average
+effect over replicates uses each patient's paired potential outcomes (one future), whose mean
+is the same average. Plots and tables go to MLflow
+(experiment ``crsml-tocilizumab_benefit-evaluation``) and to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crsml.causal.benefit import BenefitModel
+from crsml.causal.diagnostics import aipw, crossfit, overlap
+from crsml.causal.learners import CANDIDATES, Candidate
+from crsml.causal.training import BenefitSettings, benefit_data
+from crsml.cohort import Cohort
+from crsml.grading import crs_episodes
+from crsml.simulate import simulate
+
+L = 48.0
+FRACTIONS = (0.1, 0.3, 0.5)
+
+
+def true_effect(cohort: Cohort, ids: pd.Index, expected: bool = False) -> np.ndarray:
+    """One future's paired difference, or (``expected``) its mean over the simulator's futures
+    given the patient's whole state at L, which is what a model could at best predict."""
+    t = cohort.truth[cohort.truth["landmark_h"] == L].set_index("patient_id").loc[ids]
+    if expected:
+        return t["benefit_days"].to_numpy(dtype=float)
+    return (t["severe_days_y0"] - t["severe_days_y1"]).to_numpy(dtype=float)
+
+
+def share_of_oracle(score: np.ndarray, tau: np.ndarray, frac: float, rng: np.random.Generator) -> float:
+    """(gain of treating the top ``frac`` by ``score`` - random) / (oracle - random); ties broken at random."""
+    k = max(1, int(round(frac * len(tau))))
+    order = np.lexsort((rng.random(len(score)), -score))
+    gain = tau[order[:k]].sum()
+    oracle = np.sort(tau)[::-1][:k].sum()
+    random = frac * tau.sum()
+    return float((gain - random) / (oracle - random)) if oracle > random else float("nan")
+
+
+def policy_share(treat: np.ndarray, tau: np.ndarray) -> float:
+    """The same share for a fixed policy (its own fraction treated)."""
+    frac = treat.mean()
+    k = int(treat.sum())
+    oracle = np.sort(tau)[::-1][:k].sum()
+    random = frac * tau.sum()
+    return float((tau[treat].sum() - random) / (oracle - random)) if oracle > random else float("nan")
+
+
+def qini(score: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, float]:
+    """Cumulative true gain by fraction treated, and its area above random over the oracle's."""
+    n = len(tau)
+    by = np.cumsum(tau[np.argsort(-score, kind="stable")])
+    oracle = np.cumsum(np.sort(tau)[::-1])
+    rand = np.arange(1, n + 1) / n * tau.sum()
+    return by, float((by - rand).sum() / (oracle - rand).sum())
+
+
+def judge(scores: dict[str, np.ndarray], tau: np.ndarray, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for name, s in scores.items():
+        r = {f"top{int(f * 100)}_share": share_of_oracle(s, tau, f, rng) for f in FRACTIONS}
+        r["qini"] = qini(s, tau)[1]
+        r["spearman"] = float(pd.Series(s).corr(pd.Series(tau), method="spearman"))
+        rows[name] = r
+    return pd.DataFrame(rows).T
+
+
+def fit_candidates(model: BenefitModel, X: pd.DataFrame, trial: pd.DataFrame) -> dict[str, Candidate]:
+    inside = model.overlap_
+    Xa = X.to_numpy(dtype=np.float32)[inside]
+    T = trial["treated"].to_numpy(dtype=int)[inside]
+    Y = trial["severe_days"].to_numpy(dtype=float)[inside]
+    return {n: Candidate(n, model.nuisance_params_, model.seed, model.trim).fit(Xa, T, Y) for n in CANDIDATES}
+
+
+def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label: str, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Every candidate, the exported model, risk and the guideline on the test cohort's eligible
+    patients inside the model's overlap."""
+    s = BenefitSettings(landmark_h=L)
+    X, _ = fb.build(test)
+    X = X.droplevel("landmark_h")
+    from crsml.causal.trial import emulate_trial
+
+    trial = emulate_trial(test, L, s.grace_h, s.horizon_h).reindex(X.index)
+    X = X[trial["eligible"].to_numpy(dtype=bool)]
+    pred = model.predict(X)
+    inside = (pred["reason"] == "").to_numpy()
+    X, pred = X[inside], pred[inside]
+    tau = true_effect(test, X.index, expected=True)
+    Xa = X.to_numpy(dtype=np.float32)
+    cands = fit_candidates(model, train_X, train_trial)
+    scores = {f"candidate {n}": c.benefit(Xa) for n, c in cands.items()}
+    scores[f"exported model ({model.chosen_})"] = pred["benefit"].to_numpy()
+    scores["predicted risk (no tocilizumab now)"] = pred["risk"].to_numpy()
+    table = judge(scores, tau, seed)
+    table["pehe"] = [float(np.sqrt(np.mean((s - tau) ** 2))) if not k.startswith("predicted risk") else np.nan
+                     for k, s in scores.items()]
+    guideline = X["grade_current"].to_numpy() >= 2
+    table.loc["guideline: treat at grade >= 2", "top30_share"] = policy_share(guideline, tau)
+    table.loc["guideline: treat at grade >= 2", "treated_share"] = float(guideline.mean())
+    lo, hi = pred["benefit_low"].to_numpy(), pred["benefit_high"].to_numpy()
+    forest = cands["causal_forest"].interval(Xa)
+    extra = {
+        "label": label, "n_test_inside": int(len(tau)), "n_test_outside": int((~inside).sum()),
+        "true_mean_effect": float(tau.mean()), "predicted_mean_effect": float(pred["benefit"].mean()),
+        "coverage_exported_interval": float(np.mean((lo <= tau) & (tau <= hi))),
+        "coverage_causal_forest_interval": float(np.mean((forest[0] <= tau) & (tau <= forest[1]))),
+        "chosen": model.chosen_,
+        "qini_curves": {k: qini(v, tau)[0] for k, v in scores.items()}, "tau_sum": float(tau.sum()),
+    }
+    return table, extra
+
+
+def replicate_ate(r: int, params: dict, n: int, window: str) -> tuple[float, float, float, float]:
+    c = simulate(n, seed=5000 + r, truth_draws=0, profile="mixed_practice")
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L, window=window))
+    Xa = X.to_numpy(dtype=np.float32)
+    T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
+    nu = crossfit(Xa, T, Y, params["propensity"], params["outcome"], 3, r)
+    inside = overlap(nu.e)
+    a = aipw(nu.pseudo_outcome(T, Y)[inside])
+    truth = true_effect(c, X.index[inside]).mean()
+    return a["ate"], a["low"], a["high"], float(truth)
+
+
+def founding_study(params: dict, n: int, seed: int) -> dict:
+    """Naive (ever treated vs never, whole course) beside the adjusted estimate at L and the truth."""
+    c = simulate(n, seed=seed, truth_draws=0, profile="seed_study")
+    ever = set(c.treatments.loc[c.treatments["drug"] == "tocilizumab", "patient_id"])
+    days = crs_episodes(c.crs_grades()).set_index("patient_id")["days_ge3"].reindex(c.patients["patient_id"]).fillna(0)
+    treated = days.index.isin(list(ever))
+    out = {"patients": n, "ever_treated": int(treated.sum()),
+           "naive_days_treated_minus_untreated": float(days[treated].mean() - days[~treated].mean())}
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
+    T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
+    tau = true_effect(c, X.index)
+    out |= {"eligible_at_L": int(len(T)), "treated_now": int(T.sum()),
+            "naive_at_L_benefit": float(Y[T == 0].mean() - Y[T == 1].mean()) if T.sum() else float("nan"),
+            "true_mean_benefit": float(tau.mean()), "true_mean_benefit_if_all_treated_ever": None}
+    if T.sum() >= 6 and (1 - T).sum() >= 6:
+        nu = crossfit(X.to_numpy(dtype=np.float32), T, Y, params["propensity"], params["outcome"], 3, seed)
+        inside = overlap(nu.e)
+        a = aipw(nu.pseudo_outcome(T, Y)[inside])
+        out |= {"adjusted_aipw": a["ate"], "adjusted_low": a["low"], "adjusted_high": a["high"],
+                "true_mean_benefit_inside_overlap": float(tau[inside].mean()), "inside_overlap": int(inside.sum())}
+    else:
+        out["adjusted_aipw"] = f"not estimable: {int(T.sum())} patients treated now at {L:g} h"
+    out.pop("true_mean_benefit_if_all_treated_ever")
+    return out
+
+
+def plot_qini(extra: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for k, curve in extra["qini_curves"].items():
+        x = np.arange(1, len(curve) + 1) / len(curve)
+        ax.plot(x, curve, lw=1.2, label=k)
+    ax.plot([0, 1], [0, extra["tau_sum"]], "k--", lw=1, label="random")
+    ax.set_xlabel("share of patients treated now (by score)")
+    ax.set_ylabel("true severe-CRS days spared (sum)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000, help="patients per training and test cohort")
+    ap.add_argument("--replicates", type=int, default=20)
+    ap.add_argument("--replicate-n", type=int, default=5_000)
+    ap.add_argument("--trials", type=int, default=6)
+    ap.add_argument("--n-boot", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("experiments/output/tocilizumab_benefit"))
+    ap.add_argument("--tracking-uri", default=None)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+
+    train_c = simulate(args.n, seed=101, truth_draws=0, profile="mixed_practice")
+    test_c = simulate(args.n, seed=202, truth_draws=16, profile="mixed_practice", expected_benefit=True)
+    results = {}
+    params = None
+    for window in ("emulated", "wide"):
+        fb, X, trial, counts = benefit_data(train_c, BenefitSettings(landmark_h=L, window=window))
+        print(f"\n== {window} window: training cohort {args.n:,} patients, {counts['eligible']:,} eligible, "
+              f"{counts['treated_now']} treated ==")
+        model = BenefitModel(trials=args.trials, n_boot=args.n_boot if window == "emulated" else 0, seed=args.seed,
+                             progress=True, nuisance_params=params).fit(
+            X, trial["treated"], trial["severe_days"], trial["severe"])
+        params = params or model.nuisance_params_
+        print(f"propensity AUROC {model.propensity_auroc_:.3f}; overlap {model.trim_counts_}")
+        print("selection (truth-free; lower DR loss is better):")
+        print(model.selection_.round(4).to_string())
+        print(f"chosen: {model.chosen_}")
+        table, extra = evaluate(model, fb, X, trial, test_c, window, args.seed)
+        print(f"judged on a new cohort ({extra['n_test_inside']:,} eligible inside overlap, "
+              f"{extra['n_test_outside']:,} outside): true mean benefit {extra['true_mean_effect']:.3f} days, "
+              f"predicted {extra['predicted_mean_effect']:.3f}")
+        print(table.round(3).to_string())
+        print(f"interval coverage of the true effect: exported model {extra['coverage_exported_interval']:.1%}, "
+              f"causal forest's own {extra['coverage_causal_forest_interval']:.1%}")
+        results[window] = (model, table, extra)
+        table.to_csv(args.out / f"judged_{window}.csv")
+        model.selection_.to_csv(args.out / f"selection_{window}.csv")
+        plot_qini(extra, args.out / f"qini_{window}.png", f"Qini curves on a new cohort ({window} window)")
+
+    print(f"\n== average benefit over {args.replicates} replicate cohorts of {args.replicate_n:,} (AIPW, 95% CI) ==")
+    reps = []
+    for window in ("emulated", "wide"):
+        for r in range(args.replicates):
+            est, lo, hi, truth = replicate_ate(r, params, args.replicate_n, window)
+            reps.append({"window": window, "replicate": r, "estimate": est, "low": lo, "high": hi, "truth": truth,
+                         "covers": lo <= truth <= hi})
+    reps = pd.DataFrame(reps)
+    summary = reps.groupby("window").agg(coverage=("covers", "mean"), mean_estimate=("estimate", "mean"),
+                                         mean_truth=("truth", "mean"))
+    summary["bias"] = summary["mean_estimate"] - summary["mean_truth"]
+    print(summary.round(3).to_string())
+    reps.to_csv(args.out / "replicates.csv", index=False)
+
+    print("\n== the founding study's question (profile seed_study) ==")
+    founding = [founding_study(params, n, seed) for n, seed in ((45, 7), (5000, 8))]
+    for f in founding:
+        print(json.dumps(f, default=float))
+
+    from crsml import tracking
+
+    mlflow = tracking.start("crsml-tocilizumab_benefit-evaluation", args.tracking_uri)
+    with mlflow.start_run(run_name="simulated truth"):
+        m, t, e = results["emulated"]
+        mlflow.log_params({"n": args.n, "replicates": args.replicates, "trials": args.trials, "chosen": m.chosen_})
+        mlflow.log_metrics({"top30_share_exported": float(t.filter(like="exported", axis=0)["top30_share"].iloc[0]),
+                            "top30_share_risk": float(t.filter(like="predicted risk", axis=0)["top30_share"].iloc[0]),
+                            "ate_coverage_emulated": float(summary.loc["emulated", "coverage"]),
+                            "ate_coverage_wide": float(summary.loc["wide", "coverage"]),
+                            "coverage_exported_interval": e["coverage_exported_interval"]})
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "founding_study.json").write_text(json.dumps(founding, indent=1, default=float))
+            mlflow.log_artifact(str(Path(tmp) / "founding_study.json"), "evaluation")
+        mlflow.log_artifacts(str(args.out), "evaluation")
+    print(f"\ntables and plots in {args.out} and in MLflow experiment crsml-tocilizumab_benefit-evaluation")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
