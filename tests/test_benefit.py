@@ -1,0 +1,150 @@
+"""tocilizumab_benefit: the emulated decision, the sign convention, treatment never a feature,
+trimming reported, same seed same estimates, export and scoring like the risk models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crsml.causal.benefit import BenefitModel, choose
+from crsml.causal.diagnostics import aipw, crossfit
+from crsml.causal.learners import Candidate
+from crsml.causal.training import BenefitSettings, benefit_data, train_benefit
+from crsml.causal.trial import emulate_trial
+from crsml.models import load_bundle
+from crsml.scoring import score_tables
+from crsml.simulate import simulate
+
+L = 48.0
+FAST = {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.1, "tree_method": "hist", "random_state": 0,
+        "n_jobs": 1, "verbosity": 0}
+PARAMS = {"propensity": FAST, "outcome": FAST, "final": FAST}
+
+
+@pytest.fixture(scope="module")
+def benefit(tmp_path_factory):
+    root = tmp_path_factory.mktemp("benefit")
+    cohort = simulate(1500, seed=5, truth_draws=0, profile="mixed_practice")
+    s = BenefitSettings(landmark_h=L, trials=2, n_boot=2, seed=1, register_name="tiny-benefit")
+    result = train_benefit(cohort, s, model_out=root / "models" / "benefit",
+                           tracking_uri=f"sqlite:///{root / 'mlflow.db'}", progress=False, log=lambda *a: None)
+    return result, cohort, root
+
+
+def test_a_dose_at_the_landmark_is_the_decision_not_history():
+    c = simulate(60, seed=2, truth_draws=0)
+    c.treatments = c.treatments.iloc[:0]
+    ids = c.patients["patient_id"]
+    doses = pd.DataFrame({"patient_id": [ids[0], ids[1], ids[2], ids[3]], "time_h": [L, L + 6.0, L - 1.0, L + 20.0],
+                          "drug": "tocilizumab", "dose": 400.0, "dose_unit": "mg"})
+    c.treatments = doses
+    t = emulate_trial(c, L, grace_h=6.0)
+    assert t.loc[ids[0], "treated"] == 1            # at L: "now"
+    assert t.loc[ids[1], "treated"] == 0            # at L + grace: not now
+    assert not t.loc[ids[2], "eligible"] and "before the landmark" in t.loc[ids[2], "reason"]
+    assert t.loc[ids[3], "treated"] == 0
+    wide = emulate_trial(c, L, window="wide")
+    assert wide.loc[ids[3], "treated"] == 1 and wide.loc[ids[1], "treated"] == 1
+
+
+def test_treatment_never_shapes_the_features():
+    """Features are identical whatever happens at or after the landmark (doses moved, removed)."""
+    c = simulate(300, seed=9, truth_draws=0, profile="mixed_practice")
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
+    c2 = simulate(300, seed=9, truth_draws=0, profile="mixed_practice")
+    c2.treatments = c2.treatments[c2.treatments["time_h"] < L]
+    _, X2, trial2, _ = benefit_data(c2, BenefitSettings(landmark_h=L))
+    pd.testing.assert_frame_equal(X, X2)
+    assert trial["treated"].sum() > 0 and trial2["treated"].sum() == 0
+    assert not any("treated" in c or "now" in c for c in X.columns)
+
+
+def test_sign_convention_benefit_is_days_spared():
+    """Treatment lowers the outcome by 1 day for everyone: every estimate says +1 (helps)."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    T = (rng.random(n) < 1 / (1 + np.exp(-X[:, 0]))).astype(int)
+    Y = 2.0 + X[:, 0] + X[:, 1] - 1.0 * T + rng.normal(0, 0.3, n)
+    nu = crossfit(X, T, Y, FAST, FAST, folds=2, seed=0)
+    assert aipw(nu.pseudo_outcome(T, Y))["ate"] == pytest.approx(1.0, abs=0.15)
+    for name in ("dr_learner", "risk_strata"):
+        b = Candidate(name, PARAMS).fit(X, T, Y).benefit(X)
+        assert np.mean(b) == pytest.approx(1.0, abs=0.25), name
+
+
+def test_one_standard_error_rule_keeps_risk_unless_clearly_beaten():
+    sel = pd.DataFrame({"dr_loss": [1.0, 1.01], "vs_risk_scaled": [-0.01, 0.0], "vs_risk_scaled_se": [0.02, 0.0]},
+                       index=["x_learner", "risk_scaled"])
+    assert choose(sel) == "risk_scaled"
+    sel.loc["x_learner", "vs_risk_scaled_se"] = 0.001
+    assert choose(sel) == "x_learner"
+
+
+def test_same_seed_same_estimates():
+    c = simulate(800, seed=4, truth_draws=0, profile="mixed_practice")
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
+    fit = [BenefitModel(candidates=("x_learner", "risk_scaled"), n_boot=2, seed=3, nuisance_params=PARAMS).fit(
+        X, trial["treated"], trial["severe_days"], trial["severe"]) for _ in range(2)]
+    pd.testing.assert_frame_equal(fit[0].predict(X), fit[1].predict(X))
+    pd.testing.assert_frame_equal(fit[0].selection_, fit[1].selection_)
+
+
+def test_trimming_is_reported_and_scored_not_eligible(benefit):
+    result, cohort, _ = benefit
+    m = result.bundle.benefit
+    assert m.n_trimmed_ == result.counts["trimmed"] > 0
+    assert m.trim_counts_["inside"] + m.trim_counts_["below"] + m.trim_counts_["above"] == result.counts["eligible"]
+    raw = {k: getattr(cohort, k) for k in ("patients", "measurements", "vitals", "treatments", "crs")}
+    scores, _ = score_tables(result.bundle, raw, explain=3)
+    assert len(scores) == len(cohort.patients) and scores["patient_id"].is_unique
+    outside = scores["reason"].fillna("").str.contains("outside overlap")
+    assert outside.sum() > 0 and (scores.loc[outside, "status"] == "not_eligible").all()
+    assert scores.loc[outside, "benefit"].isna().all()
+    ok = scores[scores["status"] == "ok"]
+    assert len(ok) > 0 and ok[["benefit", "benefit_low", "benefit_high", "risk"]].notna().all().all()
+    assert (ok["benefit_low"] <= ok["benefit_high"]).all()
+    # drivers explain the benefit: their SHAP values and the bias add up to it
+    contribs = m.contributions(result.X.iloc[:20])
+    np.testing.assert_allclose(contribs.sum(axis=1), m.effect_.inplace_predict(
+        result.X.iloc[:20].to_numpy(dtype=np.float32)), atol=1e-4)
+    before = scores["reason"].fillna("").str.contains("tocilizumab already given")
+    assert before.sum() > 0 and (scores.loc[before, "status"] == "not_eligible").all()
+
+
+def test_export_reloads_as_pyfunc_and_unpickles_nothing(benefit):
+    import mlflow
+
+    result, _, root = benefit
+    model_dir = result.model_dir
+    assert not list(model_dir.rglob("*.pkl")) and not list(model_dir.rglob("*.pickle"))
+    bundle = load_bundle(model_dir)
+    assert bundle.benefit is not None and bundle.task == "tocilizumab_benefit"
+    X = result.X.iloc[:50]
+    pd.testing.assert_frame_equal(bundle.benefit.predict(X), result.bundle.benefit.predict(X))
+    loaded = mlflow.pyfunc.load_model(str(model_dir))
+    out = loaded.predict(X.reset_index(drop=True))
+    expected = result.bundle.predict_features(X).reset_index(drop=True)
+    pd.testing.assert_frame_equal(out[expected.columns], expected, check_dtype=False)
+    settings = json.loads((model_dir / "artifacts" / "crsml" / "benefit" / "benefit.json").read_text())
+    assert settings["chosen"] in settings["selection"]
+
+
+def test_mlflow_run_holds_diagnostics_without_identifiers(benefit):
+    import mlflow
+
+    result, cohort, root = benefit
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    run = mlflow.get_run(result.run_id)
+    for key in ("propensity_auroc", "ate_days", "ate_days_low", "ate_days_high", "n_trimmed"):
+        assert key in run.data.metrics
+    arts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "evaluation")}
+    assert {"evaluation/selection.csv", "evaluation/balance_smd.csv", "evaluation/overlap.png"} <= arts
+    ids = [i.encode() for i in cohort.patients["patient_id"].iloc[::25]]
+    for f in root.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert not any(i in data for i in ids), f
