@@ -19,6 +19,8 @@ from crsml.models.bundle import ModelBundle
 TASK_TEXT = {
     "severe_crs": "risk of severe cytokine release syndrome (ASTCT grade >= 3) within the horizon after the landmark",
     "prolonged_crs": "risk of prolonged cytokine release syndrome (grade >= 1 for more than the set number of days in total)",
+    "tocilizumab_benefit": "expected severe-CRS days spared by tocilizumab given now, with the risk of grade >= 3 "
+                           "without it, for patients not yet given tocilizumab",
 }
 
 
@@ -64,6 +66,8 @@ def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_l
              "calibration chosen by cross-validation": bundle.classifier.calibrator_.method}
     parts.append(_table(pd.DataFrame({"value": rows})))
 
+    if bundle.benefit is not None:
+        parts.append(_benefit_section(bundle))
     if bundle.evaluation is not None:
         parts.append("<h2>Evaluation (out of fold)</h2><p>" + html.escape(
             f"Nested cross-validation: {cv.get('folds')} stratified folds x {cv.get('repeats')} repeats; inside "
@@ -120,6 +124,26 @@ def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_l
     path = out / "index.html"
     path.write_text(page)
     return path
+
+
+def _benefit_section(bundle: ModelBundle) -> str:
+    m = bundle.benefit
+    a, c = m.ate_, m.trim_counts_
+    rows = {"estimator chosen (held-out DR loss, one-SE rule towards the risk-based candidate)": m.chosen_,
+            "propensity AUROC (cross-fitted)": f"{m.propensity_auroc_:.3f}",
+            "inside overlap / below / above the trimming bounds": f"{c['inside']} / {c['below']} / {c['above']}",
+            "treated now inside overlap": c["treated_inside"],
+            "average benefit inside overlap (AIPW, 95% CI), severe-CRS days spared":
+                f"{a['ate']:.3f} ({a['low']:.3f} to {a['high']:.3f})",
+            "export": "XGBoost JSON boosters (benefit, bootstrap replicates, propensity, risk) and JSON settings; "
+                      "nothing is pickled"}
+    text = ("Benefit is the expected number of severe-CRS days spared by tocilizumab given now (within the grace "
+            "window) rather than usual care, estimated from observational records. Patients outside the overlap of "
+            "the propensity model are scored not_eligible. benefit_low/benefit_high are percentiles over bootstrap "
+            "refits of the chosen estimator; their coverage of a patient's true effect was measured on simulated "
+            "cohorts (docs/tocilizumab_benefit.md) and is far below 95%.")
+    return ("<h2>Tocilizumab benefit</h2><p>" + html.escape(text) + "</p>" + _table(pd.DataFrame({"value": rows}))
+            + "<p>Candidates (held-out DR loss, lower is better):</p>" + _table(m.selection_.round(4)))
 
 
 def screenshot(html_path: str | Path, png_path: str | Path, chromium: str = "/usr/bin/chromium") -> Path:
