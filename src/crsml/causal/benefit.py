@@ -251,7 +251,7 @@ def _native(p: dict[str, Any], objective: str) -> dict[str, Any]:
     names = {"learning_rate": "eta", "reg_lambda": "lambda", "reg_alpha": "alpha", "random_state": "seed",
              "n_jobs": "nthread"}
     skip = {"n_estimators"}
-    return {names.get(k, k): v for k, v in p.items() if k not in skip} | {"objective": objective}
+    return {names.get(k, k): v for k, v in p.items() if k not in skip} | {"objective": objective, "max_bin": MAX_BIN}
 
 
 def _stratified_resample(T: np.ndarray, rng: np.random.Generator) -> np.ndarray:

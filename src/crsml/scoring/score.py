@@ -95,7 +95,7 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
         before = tx.loc[(tx["drug"] == "tocilizumab") & (tx["time_h"] < float(landmark_h)), "patient_id"]
         given = elig["patient_id"].isin(set(before)).to_numpy(dtype=bool) & ok
         reason = np.where(given, f"tocilizumab already given before the landmark ({float(landmark_h):g} h)", reason)
-        ok &= ~given
+        ok = ok & ~given
     out = pd.DataFrame({
         "patient_id": elig["patient_id"].to_numpy(), "task": bundle.task, "landmark_h": float(landmark_h),
         "status": np.where(ok, "ok", "not_eligible"), "reason": reason, "risk": np.nan,
