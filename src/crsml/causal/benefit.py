@@ -4,8 +4,9 @@ refitted, and the result exported as XGBoost boosters only.
 ``fit`` (one row per eligible patient, treatment never among the features):
 
 1. tunes the nuisance models with Optuna (propensity: classifier; outcome: regressor);
-2. cross-fits propensity and outcome means, reports the propensity's AUROC and trims patients
-   whose propensity lies outside ``[trim, 1 - trim]`` (reported, never silent);
+2. cross-fits propensity and outcome means (for the DR pseudo-outcomes and the propensity's
+   AUROC) and trims patients whose propensity, from the booster exported to score new patients,
+   lies outside ``[trim, 1 - trim]`` (reported, never silent; the same rule at scoring);
 3. scores every candidate by its held-out doubly robust loss, mean of ``(phi - tau(x))^2``
    over patient folds (``phi``: the DR pseudo-outcome; Kennedy 2023), and keeps the lowest
    unless it beats the risk-based candidate of PATH (always in the running) by less than one
@@ -14,8 +15,8 @@ refitted, and the result exported as XGBoost boosters only.
    one XGBoost regressor (the ``benefit`` column, whose TreeSHAP values explain it), and does
    the same for ``n_boot`` bootstrap refits (``benefit_low``/``benefit_high``: 2.5th and 97.5th
    percentiles across them);
-5. fits the propensity booster (to trim new patients) and the risk of progression to grade >= 3
-   without tocilizumab now (calibrated :class:`XGBRiskClassifier` on the untreated).
+5. fits the risk of progression to grade >= 3 without tocilizumab now (calibrated
+   :class:`XGBRiskClassifier` on the untreated).
 
 Saved as XGBoost JSON boosters plus a JSON settings file; nothing is pickled.
 """
@@ -105,10 +106,15 @@ class BenefitModel(BaseEstimator):
             from crsml.evaluation.metrics import auroc
 
             self.propensity_auroc_ = float(auroc(T, nu.e, np.ones((1, len(T))))[0])
-            inside = overlap(nu.e, self.trim)
+            # one trimming rule for training and scoring: the exported propensity booster
+            self.propensity_ = xgb.train(_native(params["propensity"], "binary:logistic"),
+                                         xgb.QuantileDMatrix(Xa, label=T, max_bin=MAX_BIN),
+                                         params["propensity"]["n_estimators"])
+            e_fit = self.propensity_.inplace_predict(Xa)
+            inside = overlap(e_fit, self.trim)
             self.n_trimmed_ = int((~inside).sum())
-            self.trim_counts_ = {"inside": int(inside.sum()), "below": int((nu.e < self.trim).sum()),
-                                 "above": int((nu.e > 1 - self.trim).sum()),
+            self.trim_counts_ = {"inside": int(inside.sum()), "below": int((e_fit < self.trim).sum()),
+                                 "above": int((e_fit > 1 - self.trim).sum()),
                                  "treated_inside": int(T[inside].sum())}
             self.cross_fitted_propensity_ = nu.e
             self.overlap_ = inside
@@ -133,9 +139,6 @@ class BenefitModel(BaseEstimator):
                 boots.append(self._distil(Xi, c.benefit(Xi)))
                 tick()
             self.boot_ = boots
-            self.propensity_ = xgb.train(_native(params["propensity"], "binary:logistic"),
-                                         xgb.QuantileDMatrix(Xa, label=T, max_bin=MAX_BIN),
-                                         params["propensity"]["n_estimators"])
             self.risk_ = XGBRiskClassifier(n_trials=self.trials, seed=self.seed, n_threads=self.n_threads).fit(
                 X.iloc[np.flatnonzero(T == 0)], Yb[T == 0])
             tick()
