@@ -46,14 +46,16 @@ def read_raw_tables(directory: str | Path) -> dict[str, pd.DataFrame | None]:
     raw: dict[str, pd.DataFrame | None] = {}
     for name in ALL_TABLES:
         p = _find_file(d, name)
-        if p is None:
-            raw[name] = None
-            continue
-        try:
-            raw[name] = pd.read_parquet(p) if p.suffix == ".parquet" else _read_csv(p)
-        except Exception as exc:  # unreadable file: one clear line, not a traceback
-            raise CohortError(f"table {name}: cannot read {p.name}: {exc}") from exc
+        raw[name] = None if p is None else read_table(p, name)
     return raw
+
+
+def read_table(path: Path, name: str) -> pd.DataFrame:
+    """One table file as it is; an unreadable file is one clear line, not a traceback."""
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
+    except Exception as exc:
+        raise CohortError(f"table {name}: cannot read {path.name}: {exc}") from exc
 
 
 @dataclass

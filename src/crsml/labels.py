@@ -19,6 +19,22 @@ from crsml.features.builder import INDEX, eligibility
 from crsml.grading import crs_episodes
 
 RISK_TASKS = ("severe_crs", "prolonged_crs")
+
+
+def outcome_window(
+    cohort: Cohort, landmark_h: float, horizon_h: float, crs: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Eligibility at ``L`` (indexed by patient), each patient's CRS summary over
+    ``(L, L + horizon]`` aligned to it, and why a patient has no outcome ('' when it has one:
+    eligible and with a graded observation after ``L``)."""
+    L = float(landmark_h)
+    crs = cohort.crs_grades() if crs is None else crs
+    elig = eligibility(cohort, L, crs=crs).set_index("patient_id")
+    after = crs_episodes(crs, start_h=L, end_h=L + horizon_h).set_index("patient_id").reindex(elig.index)
+    followed = after["n_obs"].fillna(0).to_numpy() > 0
+    reason = np.where(~elig["eligible"].to_numpy(dtype=bool), elig["reason"].to_numpy(dtype=object),
+                      np.where(followed, "", f"no CRS grade recorded after the landmark ({L:g} h)"))
+    return elig, after, reason
 DEFAULT_HORIZON_H = 14 * 24.0
 DEFAULT_MIN_DAYS = 7.0
 
@@ -40,19 +56,13 @@ def make_labels(
         raise ValueError("horizon_h must be positive")
     L = float(landmark_h)
     crs = cohort.crs_grades()
-    elig = eligibility(cohort, L, crs=crs).set_index("patient_id")
+    elig, after, reason = outcome_window(cohort, L, horizon_h, crs)
     ids = elig.index
-    after = crs_episodes(crs, start_h=L, end_h=L + horizon_h).set_index("patient_id").reindex(ids)
-    followed = after["n_obs"].fillna(0).to_numpy() > 0
     if task == "severe_crs":
         y = (after["max_grade"].to_numpy(dtype=float) >= 3).astype(float)
     else:
         total = crs_episodes(crs, end_h=L + horizon_h).set_index("patient_id").reindex(ids)
         y = (total["hours_ge1"].fillna(0).to_numpy(dtype=float) > min_days * 24.0).astype(float)
-    reason = np.where(
-        ~elig["eligible"].to_numpy(dtype=bool), elig["reason"].to_numpy(dtype=object),
-        np.where(followed, "", f"no CRS grade recorded after the landmark ({L:g} h)"),
-    )
     y = np.where(reason == "", y, np.nan)
     out = pd.DataFrame({"label": y, "reason": reason.astype(str)},
                        index=pd.MultiIndex.from_arrays([ids, np.full(len(ids), L)], names=INDEX))

@@ -44,6 +44,7 @@ from crsml.causal.diagnostics import (
 from crsml.causal.learners import CANDIDATES, Candidate
 from crsml.causal.nuisance import MAX_BIN, tune_xgb
 from crsml.models.risk import XGBRiskClassifier
+from crsml.models.space import native_params
 
 SETTINGS_FILE = "benefit.json"
 
@@ -121,7 +122,8 @@ class BenefitModel(BaseEstimator):
             phi = nu.pseudo_outcome(T, Y, self.trim)[inside]
             self.ate_ = aipw(phi)
             self.ate_all_ = aipw(nu.pseudo_outcome(T, Y, self.trim))
-            nb = crossfit(Xa, T, Yb.astype(float), params["propensity"], params["outcome"], self.folds, self.seed)
+            nb = crossfit(Xa, T, Yb.astype(float), params["propensity"], params["outcome"], self.folds, self.seed,
+                          e=nu.e)
             self.ate_severe_ = aipw(nb.pseudo_outcome(T, Yb.astype(float), self.trim)[inside])
             self.balance_ = balance_table(X.iloc[np.flatnonzero(inside)], T[inside], nu.e[inside], self.trim)
             tick()
@@ -251,10 +253,7 @@ def choose(selection: pd.DataFrame) -> str:
 
 
 def _native(p: dict[str, Any], objective: str) -> dict[str, Any]:
-    names = {"learning_rate": "eta", "reg_lambda": "lambda", "reg_alpha": "alpha", "random_state": "seed",
-             "n_jobs": "nthread"}
-    skip = {"n_estimators"}
-    return {names.get(k, k): v for k, v in p.items() if k not in skip} | {"objective": objective, "max_bin": MAX_BIN}
+    return native_params(p) | {"objective": objective, "max_bin": MAX_BIN}
 
 
 def _stratified_resample(T: np.ndarray, rng: np.random.Generator) -> np.ndarray:

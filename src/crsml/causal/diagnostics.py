@@ -35,13 +35,17 @@ class Nuisances:
 
 
 def crossfit(X: np.ndarray, T: np.ndarray, Y: np.ndarray, prop_params: dict, out_params: dict,
-             folds: int = 3, seed: int = 0) -> Nuisances:
+             folds: int = 3, seed: int = 0, e: np.ndarray | None = None) -> Nuisances:
     """Nuisances predicted for each row by models fitted on the other folds (folds stratified
-    by treatment, so every fold sees treated patients)."""
+    by treatment, so every fold sees treated patients). A cross-fitted propensity ``e`` from an
+    earlier call with the same folds is reused rather than fitted again (another outcome)."""
     n = len(T)
-    e, mu0, mu1 = np.empty(n), np.empty(n), np.empty(n)
+    fit_e = e is None
+    e = np.empty(n) if fit_e else e
+    mu0, mu1 = np.empty(n), np.empty(n)
     for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, T):
-        e[va] = classifier(prop_params).fit(X[tr], T[tr]).predict_proba(X[va])[:, 1]
+        if fit_e:
+            e[va] = classifier(prop_params).fit(X[tr], T[tr]).predict_proba(X[va])[:, 1]
         for arm, out in ((0, mu0), (1, mu1)):
             sel = tr[T[tr] == arm]
             out[va] = regressor(out_params).fit(X[sel], Y[sel]).predict(X[va])

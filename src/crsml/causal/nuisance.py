@@ -16,17 +16,9 @@ import optuna
 import xgboost as xgb
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from crsml.models.space import CHECKPOINT_EVERY, native_params, suggest
+from crsml.models.space import CHECKPOINT_EVERY, suggest
 
 MAX_BIN = 64
-
-
-def _sklearn_params(native: dict[str, Any], rounds: int, seed: int, n_threads: int | None) -> dict[str, Any]:
-    names = {"eta": "learning_rate", "lambda": "reg_lambda", "alpha": "reg_alpha"}
-    return {names.get(k, k): v for k, v in native.items()} | {
-        "n_estimators": int(rounds), "tree_method": "hist", "max_bin": MAX_BIN, "random_state": seed,
-        "n_jobs": n_threads or os.cpu_count() or 1, "verbosity": 0,
-    }
 
 
 def tune_xgb(X: np.ndarray, y: np.ndarray, kind: str, trials: int = 10, folds: int = 3, seed: int = 0,
@@ -64,7 +56,9 @@ def tune_xgb(X: np.ndarray, y: np.ndarray, kind: str, trials: int = 10, folds: i
         seed=seed, n_startup_trials=min(10, max(1, trials // 3))))
     study.optimize(objective, n_trials=trials)
     best = study.best_trial
-    return _sklearn_params(native_params(best.params), best.user_attrs["best_rounds"], seed, n_threads)
+    sampled = {k: v for k, v in best.params.items() if k != "max_rounds"}  # already scikit-learn names
+    return sampled | {"n_estimators": int(best.user_attrs["best_rounds"]), "tree_method": "hist", "max_bin": MAX_BIN,
+                      "random_state": seed, "n_jobs": n_threads or os.cpu_count() or 1, "verbosity": 0}
 
 
 def classifier(params: dict[str, Any]) -> xgb.XGBClassifier:

@@ -16,12 +16,21 @@ import numpy as np
 import pandas as pd
 
 from crsml.cohort import Cohort
-from crsml.features.builder import eligibility
-from crsml.grading import crs_episodes
+from crsml.labels import outcome_window
 
 DEFAULT_GRACE_H = 6.0
 WIDE_WINDOW_H = 24.0
 DRUG = "tocilizumab"
+
+
+def given_before(treatments: pd.DataFrame, landmark_h: float) -> set:
+    """Patients given tocilizumab before ``L`` (a dose at ``L`` is the decision, not history)."""
+    t = treatments
+    return set(t.loc[(t["drug"] == DRUG) & (t["time_h"] < float(landmark_h)), "patient_id"])
+
+
+def given_before_reason(landmark_h: float) -> str:
+    return f"tocilizumab already given before the landmark ({float(landmark_h):g} h)"
 
 
 def emulate_trial(
@@ -38,22 +47,15 @@ def emulate_trial(
     if grace_h <= 0:
         raise ValueError("grace_h must be positive")
     L = float(landmark_h)
-    crs = cohort.crs_grades()
-    elig = eligibility(cohort, L, crs=crs).set_index("patient_id")
+    elig, after, reason = outcome_window(cohort, L, horizon_h)
     ids = elig.index
-    tx = cohort.treatments
-    toci = tx[tx["drug"] == DRUG]
+    toci = cohort.treatments[cohort.treatments["drug"] == DRUG]
     t = toci["time_h"].to_numpy(dtype=float)
-    before = set(toci.loc[t < L, "patient_id"])
     end = L + grace_h if window == "emulated" else L + WIDE_WINDOW_H
     in_window = (t >= L) & ((t < end) if window == "emulated" else (t <= end))
     now = set(toci.loc[in_window, "patient_id"])
-    after = crs_episodes(crs, start_h=L, end_h=L + horizon_h).set_index("patient_id").reindex(ids)
-    followed = after["n_obs"].fillna(0).to_numpy() > 0
-    was_treated = ids.isin(list(before))
-    reason = np.where(~elig["eligible"].to_numpy(dtype=bool), elig["reason"].to_numpy(dtype=object),
-                      np.where(was_treated, f"tocilizumab already given before the landmark ({L:g} h)",
-                               np.where(followed, "", f"no CRS grade recorded after the landmark ({L:g} h)")))
+    was_treated = ids.isin(list(given_before(cohort.treatments, L))) & elig["eligible"].to_numpy(dtype=bool)
+    reason = np.where(was_treated, given_before_reason(L), reason)
     ok = reason == ""
     return pd.DataFrame({
         "eligible": ok,

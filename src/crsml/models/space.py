@@ -29,7 +29,11 @@ def suggest(trial: optuna.Trial) -> tuple[dict[str, Any], int]:
     return params, max_rounds
 
 
+NATIVE_NAMES = {"learning_rate": "eta", "reg_lambda": "lambda", "reg_alpha": "alpha", "random_state": "seed",
+                "n_jobs": "nthread"}
+
+
 def native_params(best: dict[str, Any]) -> dict[str, Any]:
-    """Optuna's sampled names (scikit-learn style) to XGBoost's native ones."""
-    names = {"learning_rate": "eta", "reg_lambda": "lambda", "reg_alpha": "alpha"}
-    return {names.get(k, k): v for k, v in best.items() if k != "max_rounds"}
+    """Optuna's sampled names (scikit-learn style), or a scikit-learn XGBoost estimator's
+    settings, to XGBoost's native parameters (the number of rounds is passed apart)."""
+    return {NATIVE_NAMES.get(k, k): v for k, v in best.items() if k not in ("max_rounds", "n_estimators")}

@@ -21,11 +21,10 @@ from crsml.features.codes import index_in
 from crsml.models.bundle import ModelBundle, load_bundle
 from crsml.report import Problem, ValidationReport
 from crsml.scoring.explain import readable_names, top_drivers
-from crsml.scoring.source import PatientChunks, RawChunk
+from crsml.scoring.source import TABLES, PatientChunks, RawChunk, patient_ids
 from crsml.validation import validate_tables
 
 STATUSES = ("ok", "not_eligible", "invalid")
-TABLES = ("measurements", "vitals", "treatments", "crs")
 
 
 def resolve_model(model: str | Path, tracking_uri: str | None = None) -> ModelBundle:
@@ -91,10 +90,10 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
     ok = elig["eligible"].to_numpy(dtype=bool)
     reason = elig["reason"].to_numpy(dtype=object)
     if bundle.benefit is not None:  # the emulated decision also needs no tocilizumab before L
-        tx = cohort.treatments
-        before = tx.loc[(tx["drug"] == "tocilizumab") & (tx["time_h"] < float(landmark_h)), "patient_id"]
-        given = elig["patient_id"].isin(set(before)).to_numpy(dtype=bool) & ok
-        reason = np.where(given, f"tocilizumab already given before the landmark ({float(landmark_h):g} h)", reason)
+        from crsml.causal.trial import given_before, given_before_reason
+
+        given = elig["patient_id"].isin(given_before(cohort.treatments, landmark_h)).to_numpy(dtype=bool) & ok
+        reason = np.where(given, given_before_reason(landmark_h), reason)
         ok = ok & ~given
     out = pd.DataFrame({
         "patient_id": elig["patient_id"].to_numpy(), "task": bundle.task, "landmark_h": float(landmark_h),
@@ -110,9 +109,10 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
             pos = np.flatnonzero(ok)
             cols = ["risk", "benefit", "benefit_low", "benefit_high"]
             out.loc[pos, cols] = pred[cols].to_numpy()
-            trimmed = pos[pred["reason"].to_numpy() != ""]
+            outside = pred["reason"].to_numpy() != ""
+            trimmed = pos[outside]
             out.loc[trimmed, "status"] = "not_eligible"
-            out.loc[trimmed, "reason"] = pred["reason"].to_numpy()[pred["reason"].to_numpy() != ""]
+            out.loc[trimmed, "reason"] = pred["reason"].to_numpy()[outside]
             explain_on[trimmed] = False
         Xe = X.iloc[np.flatnonzero(explain_on)][bundle.feature_names]
     elif len(Xe) and explain <= 0:
@@ -152,29 +152,36 @@ def score_cohort(
     engine: str = "local",
     scheduler: str | None = None,
     progress: bool = False,
-    input_order: list[str] | None = None,
 ) -> pd.DataFrame:
     """Score a validated cohort (its ``invalid`` patients come out as ``invalid``)."""
-    if engine not in ("local", "dask"):
-        raise CrsmlError(f"--engine must be local or dask, not {engine!r}")
-    if chunk_patients < 1:
-        raise CrsmlError("--chunk-patients must be at least 1")
+    _check_settings(engine, chunk_patients)
     L = float(bundle.landmark_h if landmark_h is None else landmark_h)
     check_compatible(bundle, cohort)
     parts = chunks(cohort, chunk_patients)
     if engine == "dask":
         from crsml.scoring.dask_engine import dask_map
 
-        frames = list(dask_map(score_chunk, bundle, parts, L, explain, scheduler=scheduler))
+        results = dask_map(score_chunk, bundle, parts, L, explain, scheduler=scheduler)
     else:
-        frames = [score_chunk(bundle, part, L, explain) for part in parts]
+        results = (score_chunk(bundle, part, L, explain) for part in parts)
+    n_chunks = max(1, -(-len(cohort.patients) // chunk_patients))
+    frames = list(_advancing(results, n_chunks, f"scoring {len(cohort.patients):,} patients ({engine})", progress))
     frames.append(_invalid_rows(bundle, cohort.invalid, L))
-    out = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[-1]
-    if input_order is not None:
-        pos = pd.Series(np.arange(len(input_order)), index=pd.Index(input_order).drop_duplicates(keep="first"))
-        key = out["patient_id"].map(pos).fillna(len(input_order)).to_numpy()
-        out = out.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
-    return out
+    return pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[-1]
+
+
+def _advancing(items: Iterator, total: int, label: str, show: bool) -> Iterator:
+    """``items`` as they come, with a rich progress bar over ``total`` when ``show`` and more than one."""
+    if not show or total <= 1:
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
 
 
 def score_raw_chunk(bundle: ModelBundle, chunk: RawChunk, landmark_h: float, explain: int,
@@ -187,9 +194,8 @@ def score_raw_chunk(bundle: ModelBundle, chunk: RawChunk, landmark_h: float, exp
         check_compatible(bundle, cohort)
     out = pd.concat([score_chunk(bundle, cohort, landmark_h, explain), _invalid_rows(bundle, cohort.invalid, landmark_h)],
                     ignore_index=True)
-    p = chunk.tables["patients"]
-    if p is not None and "patient_id" in p and len(out):
-        order = pd.Index(pd.unique(p["patient_id"].dropna().astype("string").to_numpy()))
+    order = patient_ids(chunk.tables["patients"])
+    if len(order) and len(out):
         out = out.iloc[np.argsort(order.get_indexer(out["patient_id"].astype("string")), kind="stable")]
     return _typed(out.reset_index(drop=True)), report.problems
 
@@ -219,35 +225,22 @@ def iter_scores(
     The first group is validated and checked against the model before anything else is sent
     out. Problems found by validation are appended to ``problems``.
     """
-    if engine not in ("local", "dask"):
-        raise CrsmlError(f"--engine must be local or dask, not {engine!r}")
+    _check_settings(engine, source.chunk_patients)
     L = float(bundle.landmark_h if landmark_h is None else landmark_h)
     problems = [] if problems is None else problems
-    bar = None
-    if progress and source.n_chunks > 1:
-        from rich.progress import Progress
+    if engine == "dask":
+        from functools import partial
 
-        bar = Progress(transient=True)
-        bar.start()
-        task = bar.add_task(f"scoring {len(source.ids):,} patients ({engine})", total=source.n_chunks)
-    try:
-        if engine == "dask":
-            from functools import partial
+        from crsml.scoring.dask_engine import dask_map
 
-            from crsml.scoring.dask_engine import dask_map
-
-            results = dask_map(score_raw_chunk, bundle, source, L, explain, scheduler=scheduler,
-                               first=partial(score_raw_chunk, check=True))
-        else:
-            results = (score_raw_chunk(bundle, c, L, explain, check=i == 0) for i, c in enumerate(source))
-        for frame, found in results:
-            problems.extend(found)
-            if bar:
-                bar.advance(task)
-            yield frame
-    finally:
-        if bar:
-            bar.stop()
+        results = dask_map(score_raw_chunk, bundle, source, L, explain, scheduler=scheduler,
+                           first=partial(score_raw_chunk, check=True))
+    else:
+        results = (score_raw_chunk(bundle, c, L, explain, check=i == 0) for i, c in enumerate(source))
+    label = f"scoring {len(source.ids):,} patients ({engine})"
+    for frame, found in _advancing(results, source.n_chunks, label, progress):
+        problems.extend(found)
+        yield frame
     yield _typed(_invalid_rows(bundle, source.orphans, L))
 
 
@@ -256,7 +249,7 @@ def score_tables(
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Validate raw tables, mark bad patients ``invalid`` and score the rest. Every patient id
     named in any table comes out exactly once (ids only in other tables: ``invalid``)."""
-    _check_chunk(chunk_patients)
+    _check_settings(kwargs.get("engine", "local"), chunk_patients)
     problems: list[Problem] = []
     frames = list(iter_scores(bundle, PatientChunks.from_tables(raw, chunk_patients), problems=problems, **kwargs))
     return pd.concat(frames, ignore_index=True), ValidationReport(problems)
@@ -272,7 +265,7 @@ def score_directory(
     memory stays bounded for any input size, and the status counts are returned instead of
     the scores. The file appears only when every patient has been written.
     """
-    _check_chunk(chunk_patients)
+    _check_settings(kwargs.get("engine", "local"), chunk_patients)
     problems: list[Problem] = []
     with PatientChunks.from_directory(directory, chunk_patients) as source:
         frames = iter_scores(bundle, source, problems=problems, **kwargs)
@@ -317,6 +310,9 @@ def write_scores(frames: Iterator[pd.DataFrame], out: Path) -> dict[str, int]:
     return counts
 
 
-def _check_chunk(chunk_patients: int) -> None:
+def _check_settings(engine: object, chunk_patients: int) -> None:
+    """Refuse bad settings before any input is read."""
+    if engine not in ("local", "dask"):
+        raise CrsmlError(f"--engine must be local or dask, not {engine!r}")
     if chunk_patients < 1:
         raise CrsmlError("--chunk-patients must be at least 1")

@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from crsml.cohort import _find_file, _read_csv
+from crsml.cohort import _find_file, read_table
 from crsml.errors import CohortError
 
 TABLES = ("measurements", "vitals", "treatments", "crs")
@@ -52,16 +52,17 @@ class PatientChunks:
     _dir: Path | None = None
     _schemas: dict[str, pa.Schema | None] = field(default_factory=dict)
     _tmp: tempfile.TemporaryDirectory | None = None
-    _patient_groups: np.ndarray | None = None
-    _groups: dict[str, np.ndarray] = field(default_factory=dict)
+    _groups: dict[str, np.ndarray] = field(default_factory=dict)  # group of every row, per table in memory
+
+    def __post_init__(self) -> None:
+        if self.patients is not None:  # a table without patient_id goes whole to the first group
+            has_id = "patient_id" in self.patients
+            self._groups["patients"] = (self.chunk_of(self.patients["patient_id"]) if has_id
+                                        else np.zeros(len(self.patients), dtype=np.int64))
 
     @property
     def n_chunks(self) -> int:
         return max(1, -(-len(self.ids) // self.chunk_patients))
-
-    @property
-    def input_order(self) -> list[str]:
-        return [*self.ids, *self.orphans]
 
     def chunk_of(self, pids: pd.Series) -> np.ndarray:
         """Group of each row's patient: -1 for ids not in the patients table, 0 for a missing id
@@ -87,7 +88,8 @@ class PatientChunks:
     @classmethod
     def from_tables(cls, raw: dict[str, pd.DataFrame | None], chunk_patients: int) -> PatientChunks:
         """Split tables held in memory (row numbers are positions in each frame)."""
-        self = cls(_patients(raw.get("patients")), _ids(raw.get("patients")), chunk_patients, _memory={})
+        patients = _patients(raw.get("patients"))
+        self = cls(patients, patient_ids(patients), chunk_patients, _memory={})
         for name in TABLES:
             t = raw.get(name)
             if t is not None and "patient_id" in t:
@@ -104,8 +106,8 @@ class PatientChunks:
         if not d.is_dir():
             raise CohortError(f"cohort directory not found: {d}")
         p = _find_file(d, "patients")
-        patients = _read(p, "patients") if p is not None else None
-        self = cls(_patients(patients), _ids(patients), chunk_patients)
+        patients = _patients(read_table(p, "patients") if p is not None else None)
+        self = cls(patients, patient_ids(patients), chunk_patients)
         self._tmp = tempfile.TemporaryDirectory(prefix="crsml-score-")
         self._dir = Path(self._tmp.name)
         for name in TABLES:
@@ -118,8 +120,7 @@ class PatientChunks:
             schema, batches = _batches(path)
         except Exception as exc:
             raise CohortError(f"table {name}: cannot read {path.name}: {exc}") from exc
-        if "patient_id" not in schema.names:
-            self._schemas[name] = schema  # validation of the first group reports the missing column
+        if "patient_id" not in schema.names:  # validation of the first group reports the missing column
             batches_all = list(batches)
             table = pa.Table.from_batches(batches_all, schema=schema) if batches_all else schema.empty_table()
             pq.write_table(table.append_column("_row", pa.array(np.arange(table.num_rows), pa.int64())),
@@ -152,11 +153,7 @@ class PatientChunks:
         tables: dict[str, pd.DataFrame | None] = {"patients": None}
         rows: dict[str, np.ndarray] = {}
         if self.patients is not None:
-            if self._patient_groups is None:
-                has_id = "patient_id" in self.patients
-                self._patient_groups = (self.chunk_of(self.patients["patient_id"]) if has_id
-                                        else np.zeros(len(self.patients), dtype=np.int64))
-            rows["patients"] = np.flatnonzero(self._patient_groups == i)
+            rows["patients"] = np.flatnonzero(self._groups["patients"] == i)
             tables["patients"] = self.patients.iloc[rows["patients"]]
         for name in TABLES:
             tables[name], r = (self._memory_part if self._memory is not None else self._disk_part)(name, i)
@@ -187,8 +184,7 @@ class PatientChunks:
             part = self._dir / name / str(i)
             t = ds.dataset(part, format="parquet").to_table() if part.exists() else schema.append(
                 pa.field("_row", pa.int64())).empty_table()
-            t = t.drop_columns([c for c in ("_chunk",) if c in t.column_names])
-            t = t.take(pc_sort(t))
+            t = t.sort_by("_row")
         df = t.to_pandas(types_mapper=_types_mapper)
         rows = df.pop("_row").to_numpy(dtype=np.int64)
         return df, rows
@@ -205,28 +201,16 @@ class PatientChunks:
         self.close()
 
 
-def pc_sort(t: pa.Table) -> pa.Array:
-    import pyarrow.compute as pc
-
-    return pc.sort_indices(t, sort_keys=[("_row", "ascending")])
-
-
 def _types_mapper(t: pa.DataType):
     return pd.StringDtype() if pa.types.is_string(t) or pa.types.is_large_string(t) else None
-
-
-def _read(path: Path, name: str) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
-    except Exception as exc:
-        raise CohortError(f"table {name}: cannot read {path.name}: {exc}") from exc
 
 
 def _patients(patients: pd.DataFrame | None) -> pd.DataFrame | None:
     return None if patients is None else patients.reset_index(drop=True)
 
 
-def _ids(patients: pd.DataFrame | None) -> pd.Index:
+def patient_ids(patients: pd.DataFrame | None) -> pd.Index:
+    """Distinct patient ids of a patients table, in order of first appearance."""
     if patients is None or "patient_id" not in patients:
         return pd.Index([], dtype="string")
     return pd.Index(pd.unique(patients["patient_id"].dropna().astype("string").to_numpy()), dtype="string")
