@@ -16,7 +16,7 @@ import optuna
 import xgboost as xgb
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from crsml.models.space import CHECKPOINT_EVERY, suggest
+from crsml.models.space import CHECKPOINT_EVERY, suggest, tpe_study
 
 MAX_BIN = 64
 
@@ -51,9 +51,7 @@ def tune_xgb(X: np.ndarray, y: np.ndarray, kind: str, trials: int = 10, folds: i
         trial.set_user_attr("best_rounds", int((mean.argmin() + 1) * CHECKPOINT_EVERY))
         return float(mean.min())
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
-        seed=seed, n_startup_trials=min(10, max(1, trials // 3))))
+    study = tpe_study(seed, trials)
     study.optimize(objective, n_trials=trials)
     best = study.best_trial
     sampled = {k: v for k, v in best.params.items() if k != "max_rounds"}  # already scikit-learn names

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 
 from crsml.models.calibration import Calibrator, choose_calibration
-from crsml.models.space import CHECKPOINT_EVERY, native_params, suggest
+from crsml.models.space import CHECKPOINT_EVERY, native_params, suggest, tpe_study
 
 BOOSTER_FILE = "booster.json"
 SETTINGS_FILE = "classifier.json"
@@ -104,13 +104,8 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def _study(self) -> optuna.Study:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return optuna.create_study(
-            storage=self.storage, study_name=self.study_name, load_if_exists=self.storage is not None,
-            direction="minimize",
-            sampler=optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=min(10, max(1, self.n_trials // 3))),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
-        )
+        return tpe_study(self.seed, self.n_trials, self.storage, self.study_name,
+                         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0))
 
     def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> XGBRiskClassifier:
         """Tune, calibrate and refit on ``X`` (one row per patient) and binary ``y``."""

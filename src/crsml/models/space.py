@@ -29,6 +29,17 @@ def suggest(trial: optuna.Trial) -> tuple[dict[str, Any], int]:
     return params, max_rounds
 
 
+def tpe_study(seed: int, n_trials: int, storage: str | None = None, study_name: str | None = None,
+              pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+    """A quiet, seeded TPE study minimising the validation loss (shared by risk and nuisance models)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(
+        storage=storage, study_name=study_name, load_if_exists=storage is not None, direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(1, n_trials // 3))),
+        pruner=pruner,
+    )
+
+
 NATIVE_NAMES = {"learning_rate": "eta", "reg_lambda": "lambda", "reg_alpha": "alpha", "random_state": "seed",
                 "n_jobs": "nthread"}
 
