@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from crsml.causal.benefit import BenefitModel
 from crsml.causal.diagnostics import aipw, crossfit, overlap
@@ -43,6 +44,9 @@ from crsml.simulate import simulate
 
 L = 48.0
 FRACTIONS = (0.1, 0.3, 0.5)
+CEILING = "feature ceiling (fitted to the true benefit; not a candidate)"
+RISK = "predicted risk (no tocilizumab now)"
+OUT = Path("experiments/output/tocilizumab_benefit")
 
 
 def true_effect(cohort: Cohort, ids: pd.Index, expected: bool = False) -> np.ndarray:
@@ -52,6 +56,16 @@ def true_effect(cohort: Cohort, ids: pd.Index, expected: bool = False) -> np.nda
     if expected:
         return t["benefit_days"].to_numpy(dtype=float)
     return (t["severe_days_y0"] - t["severe_days_y1"]).to_numpy(dtype=float)
+
+
+def feature_ceiling(train: Cohort, X: pd.DataFrame, seed: int) -> xgb.XGBRegressor:
+    """An estimate of what the landmark features can carry: XGBoost fitted to the simulator's
+    expected benefit itself (never known in practice) on the training cohort's eligible patients.
+    No learner that sees only treatments and outcomes should rank better than this."""
+    tau = true_effect(train, X.index, expected=True)
+    ok = ~np.isnan(tau)
+    return xgb.XGBRegressor(n_estimators=400, max_depth=3, learning_rate=0.03, subsample=0.8, colsample_bytree=0.5,
+                            random_state=seed, n_jobs=2).fit(X[ok], tau[ok])
 
 
 def share_of_oracle(score: np.ndarray, tau: np.ndarray, frac: float, rng: np.random.Generator) -> float:
@@ -101,9 +115,11 @@ def fit_candidates(model: BenefitModel, X: pd.DataFrame, trial: pd.DataFrame) ->
     return {n: Candidate(n, model.nuisance_params_, model.seed, model.trim).fit(Xa, T, Y) for n in CANDIDATES}
 
 
-def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label: str, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Every candidate, the exported model, risk and the guideline on the test cohort's eligible
-    patients inside the model's overlap."""
+def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label: str, seed: int,
+             ceiling: xgb.XGBRegressor) -> tuple[pd.DataFrame, dict]:
+    """Every candidate, the exported model, risk, the feature ceiling and the guideline on the test
+    cohort's eligible patients inside the model's overlap; risk, the ceiling and the guideline
+    also on every eligible patient (``extra["everyone"]``)."""
     s = BenefitSettings(landmark_h=L)
     X, _ = fb.build(test)
     X = X.droplevel("landmark_h")
@@ -112,18 +128,27 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
     trial = emulate_trial(test, L, s.grace_h, s.horizon_h).reindex(X.index)
     X = X[trial["eligible"].to_numpy(dtype=bool)]
     pred = model.predict(X)
+    tau_all = true_effect(test, X.index, expected=True)
+    truth = test.truth[test.truth["landmark_h"] == L].set_index("patient_id").loc[X.index]
+    ceil_all = ceiling.predict(X)
+    grade_all = X["grade_current"].to_numpy() >= 2
+    everyone = judge({RISK: pred["risk"].to_numpy(), CEILING: ceil_all,
+                      "simulator's own p_severe (full latent state)": truth["p_severe"].to_numpy(dtype=float)},
+                     tau_all, seed)
+    everyone.loc["guideline: treat at grade >= 2", "top30_share"] = policy_share(grade_all, tau_all)
+    everyone.loc["guideline: treat at grade >= 2", "treated_share"] = float(grade_all.mean())
     inside = (pred["reason"] == "").to_numpy()
     X, pred = X[inside], pred[inside]
-    tau = true_effect(test, X.index, expected=True)
+    tau = tau_all[inside]
     Xa = X.to_numpy(dtype=np.float32)
     cands = fit_candidates(model, train_X, train_trial)
     scores = {f"candidate {n}": c.benefit(Xa) for n, c in cands.items()}
     scores[f"exported model ({model.chosen_})"] = pred["benefit"].to_numpy()
-    scores["predicted risk (no tocilizumab now)"] = pred["risk"].to_numpy()
+    scores[RISK] = pred["risk"].to_numpy()
+    scores[CEILING] = ceil_all[inside]
     table = judge(scores, tau, seed)
-    table["pehe"] = [float(np.sqrt(np.mean((s - tau) ** 2))) if not k.startswith("predicted risk") else np.nan
-                     for k, s in scores.items()]
-    guideline = X["grade_current"].to_numpy() >= 2
+    table["pehe"] = [float(np.sqrt(np.mean((s - tau) ** 2))) if k != RISK else np.nan for k, s in scores.items()]
+    guideline = grade_all[inside]
     table.loc["guideline: treat at grade >= 2", "top30_share"] = policy_share(guideline, tau)
     table.loc["guideline: treat at grade >= 2", "treated_share"] = float(guideline.mean())
     lo, hi = pred["benefit_low"].to_numpy(), pred["benefit_high"].to_numpy()
@@ -131,9 +156,15 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
     extra = {
         "label": label, "n_test_inside": int(len(tau)), "n_test_outside": int((~inside).sum()),
         "true_mean_effect": float(tau.mean()), "predicted_mean_effect": float(pred["benefit"].mean()),
+        "true_mean_effect_outside": float(tau_all[~inside].mean()) if (~inside).any() else float("nan"),
         "coverage_exported_interval": float(np.mean((lo <= tau) & (tau <= hi))),
         "coverage_causal_forest_interval": float(np.mean((forest[0] <= tau) & (tau <= forest[1]))),
-        "chosen": model.chosen_,
+        # the intervals are about patients with the same features; the ceiling's prediction stands in
+        # for that feature-level truth (an estimate, with its own error)
+        "coverage_exported_interval_feature_level": float(np.mean((lo <= ceil_all[inside]) & (ceil_all[inside] <= hi))),
+        "coverage_causal_forest_interval_feature_level": float(np.mean((forest[0] <= ceil_all[inside])
+                                                                       & (ceil_all[inside] <= forest[1]))),
+        "chosen": model.chosen_, "everyone": everyone,
         "qini_curves": {k: qini(v, tau)[0] for k, v in scores.items()}, "tau_sum": float(tau.sum()),
     }
     return table, extra
@@ -205,15 +236,24 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--n-boot", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path("experiments/output/tocilizumab_benefit"))
+    ap.add_argument("--landmark-h", type=float, default=48.0)
+    ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--tracking-uri", default=None)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
 
-    train_c = simulate(args.n, seed=101, truth_draws=0, profile="mixed_practice")
-    test_c = simulate(args.n, seed=202, truth_draws=16, profile="mixed_practice", expected_benefit=True)
+    global L
+    L = args.landmark_h
+    if L != 48.0 and args.out == OUT:
+        args.out = OUT.with_name(f"{OUT.name}_L{L:g}")
+        args.out.mkdir(parents=True, exist_ok=True)
+    # the training cohort's truth feeds only the feature ceiling, never a candidate or the selection
+    train_c = simulate(args.n, seed=101, truth_draws=16, profile="mixed_practice", landmarks=(L,),
+                       expected_benefit=True)
+    test_c = simulate(args.n, seed=202, truth_draws=16, profile="mixed_practice", landmarks=(L,),
+                      expected_benefit=True)
     results = {}
     params = None
     for window in ("emulated", "wide"):
@@ -228,13 +268,19 @@ def main() -> int:
         print("selection (truth-free; lower DR loss is better):")
         print(model.selection_.round(4).to_string())
         print(f"chosen: {model.chosen_}")
-        table, extra = evaluate(model, fb, X, trial, test_c, window, args.seed)
+        table, extra = evaluate(model, fb, X, trial, test_c, window, args.seed, feature_ceiling(train_c, X, args.seed))
         print(f"judged on a new cohort ({extra['n_test_inside']:,} eligible inside overlap, "
               f"{extra['n_test_outside']:,} outside): true mean benefit {extra['true_mean_effect']:.3f} days, "
               f"predicted {extra['predicted_mean_effect']:.3f}")
         print(table.round(3).to_string())
         print(f"interval coverage of the true effect: exported model {extra['coverage_exported_interval']:.1%}, "
-              f"causal forest's own {extra['coverage_causal_forest_interval']:.1%}")
+              f"causal forest's own {extra['coverage_causal_forest_interval']:.1%}; of the feature ceiling's "
+              f"prediction (feature-level benefit): exported {extra['coverage_exported_interval_feature_level']:.1%}, "
+              f"causal forest {extra['coverage_causal_forest_interval_feature_level']:.1%}")
+        print(f"every eligible patient of the new cohort, trimmed ones included (true mean benefit outside the "
+              f"overlap {extra['true_mean_effect_outside']:.3f} days); the model gives no benefit there:")
+        print(extra["everyone"].round(3).to_string())
+        extra["everyone"].to_csv(args.out / f"judged_{window}_all_eligible.csv")
         results[window] = (model, table, extra)
         table.to_csv(args.out / f"judged_{window}.csv")
         model.selection_.to_csv(args.out / f"selection_{window}.csv")
@@ -266,7 +312,9 @@ def main() -> int:
         m, t, e = results["emulated"]
         mlflow.log_params({"n": args.n, "replicates": args.replicates, "trials": args.trials, "chosen": m.chosen_})
         mlflow.log_metrics({"top30_share_exported": float(t.filter(like="exported", axis=0)["top30_share"].iloc[0]),
-                            "top30_share_risk": float(t.filter(like="predicted risk", axis=0)["top30_share"].iloc[0]),
+                            "top30_share_risk": float(t.loc[RISK, "top30_share"]),
+                            "top30_share_feature_ceiling": float(t.loc[CEILING, "top30_share"]),
+                            "top30_share_risk_all_eligible": float(e["everyone"].loc[RISK, "top30_share"]),
                             "ate_coverage_emulated": float(summary.loc["emulated", "coverage"]),
                             "ate_coverage_wide": float(summary.loc["wide", "coverage"]),
                             "coverage_exported_interval": e["coverage_exported_interval"]})
