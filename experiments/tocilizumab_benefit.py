@@ -195,16 +195,18 @@ def founding_study(params: dict, n: int, seed: int) -> dict:
     tau = true_effect(c, X.index)
     out |= {"eligible_at_L": int(len(T)), "treated_now": int(T.sum()),
             "naive_at_L_benefit": float(Y[T == 0].mean() - Y[T == 1].mean()) if T.sum() else float("nan"),
-            "true_mean_benefit": float(tau.mean()), "true_mean_benefit_if_all_treated_ever": None}
+            "true_mean_benefit": float(tau.mean())}
+    out["adjusted_aipw"] = f"not estimable: {int(T.sum())} patients treated now at {L:g} h"
     if T.sum() >= 6 and (1 - T).sum() >= 6:
         nu = crossfit(X.to_numpy(dtype=np.float32), T, Y, params["propensity"], params["outcome"], 3, seed)
         inside = overlap(nu.e)
-        a = aipw(nu.pseudo_outcome(T, Y)[inside])
-        out |= {"adjusted_aipw": a["ate"], "adjusted_low": a["low"], "adjusted_high": a["high"],
-                "true_mean_benefit_inside_overlap": float(tau[inside].mean()), "inside_overlap": int(inside.sum())}
-    else:
-        out["adjusted_aipw"] = f"not estimable: {int(T.sum())} patients treated now at {L:g} h"
-    out.pop("true_mean_benefit_if_all_treated_ever")
+        out["inside_overlap"] = int(inside.sum())
+        if inside.any():
+            a = aipw(nu.pseudo_outcome(T, Y)[inside])
+            out |= {"adjusted_aipw": a["ate"], "adjusted_low": a["low"], "adjusted_high": a["high"],
+                    "true_mean_benefit_inside_overlap": float(tau[inside].mean())}
+        else:
+            out["adjusted_aipw"] += " and no patient inside overlap"
     return out
 
 
