@@ -33,8 +33,7 @@ TRUTH = {"severe_crs": "p_severe", "prolonged_crs": "p_prolonged"}
 
 
 def truth_of(cohort, X, col: str, landmark_h: float) -> np.ndarray:
-    truth = cohort.truth[cohort.truth["landmark_h"] == landmark_h].set_index("patient_id")[col]
-    return truth.reindex(X.index.get_level_values("patient_id")).to_numpy()
+    return cohort.truth_at(landmark_h)[col].reindex(X.index.get_level_values("patient_id")).to_numpy()
 
 
 def feature_ceiling(X, p_true: np.ndarray, seed: int) -> xgb.XGBRegressor:

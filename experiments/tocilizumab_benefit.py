@@ -52,7 +52,7 @@ OUT = Path("experiments/output/tocilizumab_benefit")
 def true_effect(cohort: Cohort, ids: pd.Index, expected: bool = False) -> np.ndarray:
     """One future's paired difference, or (``expected``) its mean over the simulator's futures
     given the patient's whole state at L, which is what a model could at best predict."""
-    t = cohort.truth[cohort.truth["landmark_h"] == L].set_index("patient_id").loc[ids]
+    t = cohort.truth_at(L).loc[ids]
     if expected:
         return t["benefit_days"].to_numpy(dtype=float)
     return (t["severe_days_y0"] - t["severe_days_y1"]).to_numpy(dtype=float)
@@ -85,6 +85,16 @@ def policy_share(treat: np.ndarray, tau: np.ndarray) -> float:
     oracle = np.sort(tau)[::-1][:k].sum()
     random = frac * tau.sum()
     return float((tau[treat].sum() - random) / (oracle - random)) if oracle > random else float("nan")
+
+
+def add_guideline(table: pd.DataFrame, treat: np.ndarray, tau: np.ndarray) -> None:
+    """The guideline's row: its share of the oracle's gain at its own fraction treated."""
+    table.loc["guideline: treat at grade >= 2", "top30_share"] = policy_share(treat, tau)
+    table.loc["guideline: treat at grade >= 2", "treated_share"] = float(treat.mean())
+
+
+def coverage(low: np.ndarray, high: np.ndarray, value: np.ndarray) -> float:
+    return float(np.mean((low <= value) & (value <= high)))
 
 
 def qini(score: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, float]:
@@ -129,14 +139,13 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
     X = X[trial["eligible"].to_numpy(dtype=bool)]
     pred = model.predict(X)
     tau_all = true_effect(test, X.index, expected=True)
-    truth = test.truth[test.truth["landmark_h"] == L].set_index("patient_id").loc[X.index]
+    truth = test.truth_at(L).loc[X.index]
     ceil_all = ceiling.predict(X)
     grade_all = X["grade_current"].to_numpy() >= 2
     everyone = judge({RISK: pred["risk"].to_numpy(), CEILING: ceil_all,
                       "simulator's own p_severe (full latent state)": truth["p_severe"].to_numpy(dtype=float)},
                      tau_all, seed)
-    everyone.loc["guideline: treat at grade >= 2", "top30_share"] = policy_share(grade_all, tau_all)
-    everyone.loc["guideline: treat at grade >= 2", "treated_share"] = float(grade_all.mean())
+    add_guideline(everyone, grade_all, tau_all)
     inside = (pred["reason"] == "").to_numpy()
     X, pred = X[inside], pred[inside]
     tau = tau_all[inside]
@@ -148,22 +157,19 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
     scores[CEILING] = ceil_all[inside]
     table = judge(scores, tau, seed)
     table["pehe"] = [float(np.sqrt(np.mean((s - tau) ** 2))) if k != RISK else np.nan for k, s in scores.items()]
-    guideline = grade_all[inside]
-    table.loc["guideline: treat at grade >= 2", "top30_share"] = policy_share(guideline, tau)
-    table.loc["guideline: treat at grade >= 2", "treated_share"] = float(guideline.mean())
+    add_guideline(table, grade_all[inside], tau)
     lo, hi = pred["benefit_low"].to_numpy(), pred["benefit_high"].to_numpy()
     forest = cands["causal_forest"].interval(Xa)
     extra = {
         "label": label, "n_test_inside": int(len(tau)), "n_test_outside": int((~inside).sum()),
         "true_mean_effect": float(tau.mean()), "predicted_mean_effect": float(pred["benefit"].mean()),
         "true_mean_effect_outside": float(tau_all[~inside].mean()) if (~inside).any() else float("nan"),
-        "coverage_exported_interval": float(np.mean((lo <= tau) & (tau <= hi))),
-        "coverage_causal_forest_interval": float(np.mean((forest[0] <= tau) & (tau <= forest[1]))),
+        "coverage_exported_interval": coverage(lo, hi, tau),
+        "coverage_causal_forest_interval": coverage(*forest, tau),
         # the intervals are about patients with the same features; the ceiling's prediction stands in
         # for that feature-level truth (an estimate, with its own error)
-        "coverage_exported_interval_feature_level": float(np.mean((lo <= ceil_all[inside]) & (ceil_all[inside] <= hi))),
-        "coverage_causal_forest_interval_feature_level": float(np.mean((forest[0] <= ceil_all[inside])
-                                                                       & (ceil_all[inside] <= forest[1]))),
+        "coverage_exported_interval_feature_level": coverage(lo, hi, ceil_all[inside]),
+        "coverage_causal_forest_interval_feature_level": coverage(*forest, ceil_all[inside]),
         "chosen": model.chosen_, "everyone": everyone,
         "qini_curves": {k: qini(v, tau)[0] for k, v in scores.items()}, "tau_sum": float(tau.sum()),
     }
@@ -242,22 +248,21 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--tracking-uri", default=None)
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    pd.set_option("display.width", 200)
-    pd.set_option("display.max_columns", 20)
-
     global L
     L = args.landmark_h
     if L != 48.0 and args.out == OUT:
         args.out = OUT.with_name(f"{OUT.name}_L{L:g}")
-        args.out.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+
     # the training cohort's truth feeds only the feature ceiling, never a candidate or the selection
     train_c = simulate(args.n, seed=101, truth_draws=16, profile="mixed_practice", landmarks=(L,),
                        expected_benefit=True)
     test_c = simulate(args.n, seed=202, truth_draws=16, profile="mixed_practice", landmarks=(L,),
                       expected_benefit=True)
     results = {}
-    params = None
+    params = ceiling = None
     for window in ("emulated", "wide"):
         fb, X, trial, counts = benefit_data(train_c, BenefitSettings(landmark_h=L, window=window))
         print(f"\n== {window} window: training cohort {args.n:,} patients, {counts['eligible']:,} eligible, "
@@ -266,11 +271,14 @@ def main() -> int:
                              progress=True, nuisance_params=params).fit(
             X, trial["treated"], trial["severe_days"], trial["severe"])
         params = params or model.nuisance_params_
+        # both windows have the same eligible patients and features; only "treated" differs
+        if ceiling is None:
+            ceiling = feature_ceiling(train_c, X, args.seed)
         print(f"propensity AUROC {model.propensity_auroc_:.3f}; overlap {model.trim_counts_}")
         print("selection (truth-free; lower DR loss is better):")
         print(model.selection_.round(4).to_string())
         print(f"chosen: {model.chosen_}")
-        table, extra = evaluate(model, fb, X, trial, test_c, window, args.seed, feature_ceiling(train_c, X, args.seed))
+        table, extra = evaluate(model, fb, X, trial, test_c, window, args.seed, ceiling)
         print(f"judged on a new cohort ({extra['n_test_inside']:,} eligible inside overlap, "
               f"{extra['n_test_outside']:,} outside): true mean benefit {extra['true_mean_effect']:.3f} days, "
               f"predicted {extra['predicted_mean_effect']:.3f}")

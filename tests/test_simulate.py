@@ -90,8 +90,17 @@ def test_treated_patients_are_sicker_when_treated_with_overlap(sim):
     assert 0 < len(treated_at) < 0.5 * len(g2)
 
 
+def test_truth_at_one_landmark_by_patient(sim):
+    t = sim.truth_at(48.0)
+    assert t.index.name == "patient_id" and t.index.is_unique
+    assert (t["landmark_h"] == 48.0).all()
+    assert set(t.index) == set(sim.patient_ids)
+    with pytest.raises(ValueError, match="no truth table"):
+        Cohort(sim.patients, sim.measurements, sim.vitals, sim.treatments, sim.crs).truth_at(48.0)
+
+
 def test_p_severe_is_calibrated_against_realised_outcomes(sim):
-    truth = sim.truth[sim.truth["landmark_h"] == 48.0].set_index("patient_id")
+    truth = sim.truth_at(48.0)
     crs = sim.crs
     before = crs[crs["time_h"] <= 48].groupby("patient_id")["grade"].max()
     after = crs[crs["time_h"] > 48].groupby("patient_id")["grade"].max()

@@ -173,6 +173,12 @@ class Cohort:
         return Cohort(**tables, meta=dict(self.meta),
                       invalid={k: v for k, v in self.invalid.items() if k in keep})
 
+    def truth_at(self, landmark_h: float) -> pd.DataFrame:
+        """A simulated cohort's ``truth`` rows at one landmark, indexed by ``patient_id``."""
+        if self.truth is None:
+            raise ValueError("this cohort has no truth table: only simulated cohorts carry one")
+        return self.truth[self.truth["landmark_h"] == landmark_h].set_index("patient_id")
+
     def crs_grades(self) -> pd.DataFrame:
         """The ``crs`` table, or grades derived from ``vitals`` by ASTCT grading when absent."""
         if not self.crs.empty or self.vitals.empty:
