@@ -126,3 +126,14 @@ def test_potential_outcomes(sim):
     q = pd.qcut(hr["il6_share"], 4, labels=False)
     arr = (hr["severe_y0"].astype(float) - hr["severe_y1"].astype(float)).groupby(q).mean()
     assert arr.iloc[-1] > arr.iloc[0] + 0.2, arr
+
+
+def test_day_d_sample_is_in_hand_at_the_day_d_landmark(sim):
+    """Like a daily table stamped ``24 * day``, the day-d draw precedes L = 24 * d (DESIGN.md)."""
+    t = sim.measurements["time_h"].to_numpy(dtype=float)
+    before_stamp = np.ceil(t / 24.0) * 24.0 - t
+    assert ((before_stamp >= 0) & (before_stamp <= 4.0)).all()
+    from crsml.features import LandmarkFeatures
+
+    f = LandmarkFeatures(landmark_h=48.0).fit(sim).transform(sim)
+    assert (f["il6_since_last_h"].dropna() <= 4.0).mean() > 0.8  # the rest missed the day-2 draw

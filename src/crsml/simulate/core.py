@@ -153,8 +153,10 @@ def simulate(
     obs_every = int(round(p.obs_every_h / p.dt_h))
     lm_steps = {int(round(L / p.dt_h)): L for L in landmarks}
 
-    # measurement schedule: jittered draw times, the model step each one reads, missing draws
-    jitter = np.where(DRAW_DAYS < 1, rng.uniform(-4, 0, (n, len(DRAW_DAYS))), rng.uniform(0, 4, (n, len(DRAW_DAYS))))
+    # measurement schedule: the day-d sample is drawn in the 4 h before 24 * d (the morning round),
+    # so it is in hand at the landmark L = 24 * d, as in a daily table stamped time_h = 24 * day
+    # (DESIGN.md: "L = 48 uses days 0-2"); then the model step each draw reads, missing draws
+    jitter = rng.uniform(-4, 0, (n, len(DRAW_DAYS)))
     draw_t = np.round(24.0 * DRAW_DAYS[None, :] + jitter, 2)
     draw_step = np.clip(np.round(draw_t / p.dt_h).astype(int), 0, n_steps - 1)
     latent = {a: np.full(draw_t.shape, np.nan) for a in (*CYTOKINE_PANEL, *LAB_PANEL)}
