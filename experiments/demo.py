@@ -4,7 +4,7 @@
 2. build landmark features at 24, 48 and 72 h and report eligibility;
 3. train a severe-CRS model at 48 h (Optuna, nested cross-validation, baselines, MLflow in
    mlruns/) and print its out-of-fold evaluation table;
-4. score a fresh simulated batch (with a few spoiled rows) and write the HTML model card;
+4. score a fresh simulated batch (with one spoiled row) and write the HTML model card;
 5. import the shared real cohort when it sits beside the repository and summarise it.
 Outputs go to out/demo/ and models/demo_severe_crs_L48 (both ignored by git).
 """

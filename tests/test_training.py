@@ -132,3 +132,16 @@ def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("task", "options", "named"), [
+    ("severe_crs", ["--trim", "0.05"], "--trim does not apply to --task severe_crs"),
+    ("tocilizumab_benefit", ["--storage", "sqlite:///x.db", "--extra", "age"],
+     "--storage, --extra do not apply to --task tocilizumab_benefit"),
+])
+def test_train_refuses_options_its_task_would_ignore(tmp_path, task, options, named):
+    r = subprocess.run([sys.executable, "-m", "crsml", "train", "--task", task, "--cohort", str(tmp_path),
+                        "--landmark-h", "48", "--model-out", str(tmp_path / "m"), *options],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and named in r.stderr
+    assert not (tmp_path / "m").exists()

@@ -15,9 +15,10 @@ def train_command(
     cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort directory")],
     landmark_h: Annotated[float, typer.Option("--landmark-h", help="landmark, hours after infusion")],
     model_out: Annotated[Path, typer.Option("--model-out", help="model directory to write, e.g. models/severe48")],
-    trials: Annotated[int, typer.Option(help="Optuna trials per study")] = 40,
+    trials: Annotated[int | None, typer.Option(
+        help="Optuna trials per study (default: 40 for the risk tasks, 10 per nuisance study for tocilizumab_benefit)")] = None,
     horizon_h: Annotated[float, typer.Option("--horizon-h", help="outcome window after the landmark (h)")] = 336.0,
-    min_days: Annotated[float, typer.Option(help="prolonged_crs: total CRS days above which CRS is prolonged")] = 7.0,
+    min_days: Annotated[float | None, typer.Option(help="prolonged_crs: total CRS days above which CRS is prolonged (default 7)")] = None,
     seed: Annotated[int, typer.Option(help="seeds folds, Optuna and XGBoost")] = 0,
     cv_folds: Annotated[int | None, typer.Option(help="outer cross-validation folds (default: 5 below 2,000 patients, else 3)")] = None,
     cv_repeats: Annotated[int | None, typer.Option(help="outer repeats (default: 5 below 500 patients, 2 below 2,000, else 1)")] = None,
@@ -27,9 +28,9 @@ def train_command(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db or MLFLOW_TRACKING_URI)")] = None,
     register_name: Annotated[str | None, typer.Option(help="registered model name (default crsml-<task>)")] = None,
     extra: Annotated[list[str] | None, typer.Option("--extra", help="extra numeric patients column as a feature; repeatable")] = None,
-    grace_h: Annotated[float, typer.Option("--grace-h", help="tocilizumab_benefit: 'now' means a dose in [L, L + grace)")] = 6.0,
-    n_boot: Annotated[int, typer.Option(help="tocilizumab_benefit: bootstrap refits for benefit_low/high")] = 20,
-    trim: Annotated[float, typer.Option(help="tocilizumab_benefit: overlap bound on the propensity")] = 0.01,
+    grace_h: Annotated[float | None, typer.Option("--grace-h", help="tocilizumab_benefit: 'now' means a dose in [L, L + grace) (default 6)")] = None,
+    n_boot: Annotated[int | None, typer.Option(help="tocilizumab_benefit: bootstrap refits for benefit_low/high (default 20)")] = None,
+    trim: Annotated[float | None, typer.Option(help="tocilizumab_benefit: overlap bound on the propensity (default 0.01)")] = None,
 ) -> None:
     """Tune (Optuna), evaluate out of fold against published baselines, log to MLflow, export."""
     from rich.console import Console
@@ -38,14 +39,25 @@ def train_command(
     from crsml.tracking import quiet
     from crsml.training import TrainSettings, format_table, train
 
+    benefit = task == "tocilizumab_benefit"
+    given = {"--min-days": min_days, "--cv-folds": cv_folds, "--cv-repeats": cv_repeats, "--n-jobs": n_jobs,
+             "--storage": storage, "--study-name": study_name, "--extra": extra or None}
+    if not benefit:
+        given = {"--grace-h": grace_h, "--n-boot": n_boot, "--trim": trim}
+    refused = [name for name, value in given.items() if value is not None]
+    if refused:
+        one = len(refused) == 1
+        raise CrsmlError(f"{', '.join(refused)} {'does' if one else 'do'} not apply to --task {task}; "
+                         f"leave {'it' if one else 'them'} out")
     quiet()
     con = Console(highlight=False, soft_wrap=True)
     cohort = Cohort.load(cohort_dir)
-    if task == "tocilizumab_benefit":
+    if benefit:
         from crsml.causal.training import BenefitSettings, train_benefit
 
-        bs = BenefitSettings(landmark_h=landmark_h, grace_h=grace_h, horizon_h=horizon_h, trials=trials, seed=seed,
-                             n_boot=n_boot, trim=trim, register_name=register_name)
+        chosen = {"trials": trials, "grace_h": grace_h, "n_boot": n_boot, "trim": trim}
+        bs = BenefitSettings(landmark_h=landmark_h, horizon_h=horizon_h, seed=seed, register_name=register_name,
+                             **{k: v for k, v in chosen.items() if v is not None})
         result = train_benefit(cohort, bs, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
         print_table(con, format_table_plain(result.bundle.benefit.selection_),
                     "candidates: held-out DR loss (lower is better), DR value of treating the top 30%")
@@ -53,10 +65,12 @@ def train_command(
     missing = [c for c in (extra or ()) if c not in cohort.patients]
     if missing:
         raise CrsmlError(f"table patients: no column {', '.join(missing)} (named by --extra)")
+    chosen = {"trials": trials, "min_days": min_days}
     settings = TrainSettings(
-        task=task, landmark_h=landmark_h, horizon_h=horizon_h, min_days=min_days, trials=trials, seed=seed,
+        task=task, landmark_h=landmark_h, horizon_h=horizon_h, seed=seed,
         cv_folds=cv_folds, cv_repeats=cv_repeats, n_jobs=n_jobs, storage=storage, study_name=study_name,
         extra_patient_columns=tuple(extra or ()), register_name=register_name,
+        **{k: v for k, v in chosen.items() if v is not None},
     )
     result = train(cohort, settings, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
     print_table(con, format_table(result.table), f"{task} at L = {landmark_h:g} h: out-of-fold, bootstrap 95% intervals")
