@@ -141,7 +141,7 @@ def _benefit_section(bundle: ModelBundle) -> str:
             "window) rather than usual care, estimated from observational records. Patients outside the overlap of "
             "the propensity model are scored not_eligible. benefit_low/benefit_high are percentiles over bootstrap "
             "refits of the chosen estimator; their coverage of a patient's true effect was measured on simulated "
-            "cohorts (docs/tocilizumab_benefit.md) and is far below 95% (12.9% at 48 h).")
+            "cohorts (docs/tocilizumab_benefit.md) and is far below 95% (12.0% at 48 h).")
     return ("<h2>Tocilizumab benefit</h2><p>" + html.escape(text) + "</p>" + _table(pd.DataFrame({"value": rows}))
             + "<p>Candidates (held-out DR loss, lower is better):</p>" + _table(m.selection_.round(4)))
 
