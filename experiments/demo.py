@@ -45,7 +45,7 @@ def main() -> int:
         sim.save(OUT / "sim")
     sim, report = Cohort.load_with_report(OUT / "sim")
     ep = crs_episodes(sim.crs)
-    con.print(f"wrote {OUT / 'sim'}: valid ({len(report.errors)} errors, {len(report.warnings)} warnings); "
+    con.print(f"wrote {(OUT / 'sim').relative_to(REPO)}: valid ({len(report.errors)} errors, {len(report.warnings)} warnings); "
               f"{len(sim.patients):,} patients, {len(sim.measurements):,} measurements, "
               f"{len(sim.vitals):,} vital-sign rows; CRS any grade {ep['max_grade'].ge(1).sum() / len(sim.patients):.0%}, "
               f"grade >= 3 {ep['max_grade'].ge(3).sum() / len(sim.patients):.0%}")
@@ -89,7 +89,8 @@ def main() -> int:
     else:
         con.print(f"shared real cohort not found at {REAL}; skipped")
     con.rule("where to look")
-    con.print(f"model:        {MODEL}\nscores:       {OUT / 'scores.csv'}\nmodel card:   {card}\n"
+    con.print(f"model:        {MODEL.relative_to(REPO)}\nscores:       {(OUT / 'scores.csv').relative_to(REPO)}\n"
+              f"model card:   {card.relative_to(REPO)}\n"
               f"MLflow:       .venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db  (run {result.run_id})")
     return 0
 

@@ -121,6 +121,7 @@ def test_export_reloads_as_pyfunc_and_unpickles_nothing(benefit):
     result, _, root = benefit
     model_dir = result.model_dir
     assert not list(model_dir.rglob("*.pkl")) and not list(model_dir.rglob("*.pickle"))
+    assert "Tocilizumab benefit" in (model_dir / "artifacts" / "crsml" / "model_card.html").read_text()
     bundle = load_bundle(model_dir)
     assert bundle.benefit is not None and bundle.task == "tocilizumab_benefit"
     X = result.X.iloc[:50]

@@ -96,6 +96,8 @@ def test_exported_model_reloads_and_predicts_identically_without_pickles(trained
     root, _, r, _ = trained
     model_dir = root / "models" / "sev48"
     assert not [p for p in model_dir.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]
+    card = (model_dir / "artifacts" / "crsml" / "model_card.html").read_text()
+    assert "crsml model card: severe_crs at L = 48 h" in card and "Not a medical device" in card
     mlmodel = (model_dir / "MLmodel").read_text()
     assert "loader_module: mlflow.pyfunc.loaders.code_model" in mlmodel and "model_code_path" in mlmodel
     _, X, _, _ = training_data(cohort, TrainSettings(**SETTINGS))

@@ -37,17 +37,26 @@ def eligibility(
     """
     crs = cohort.crs_grades() if crs is None else crs
     ids = cohort.patients["patient_id"].to_numpy()
+    universe = list(cohort.patients["patient_id"].astype("string"))
+
+    def flagged(rows: pd.Series) -> np.ndarray:
+        """Which patients have at least one of these rows (Arrow hash lookup, no Python sets)."""
+        hit = np.zeros(len(ids), dtype=bool)
+        pos = index_in(rows, universe)
+        hit[pos[pos >= 0]] = True
+        return hit
+
     frames = []
     for L in _landmarks(landmark_h):
         seen = crs[crs["time_h"] <= L]
-        died = set(seen.loc[seen["grade"] >= 5, "patient_id"])
+        died = flagged(seen.loc[seen["grade"] >= 5, "patient_id"])
         if "died" in cohort.vitals:
             v = cohort.vitals
-            died |= set(v.loc[(v["time_h"] <= L) & v["died"].fillna(False).astype(bool), "patient_id"])
-        severe = set(seen.loc[seen["grade"] >= 3, "patient_id"])
+            died |= flagged(v.loc[(v["time_h"] <= L) & v["died"].fillna(False).astype(bool), "patient_id"])
+        severe = flagged(seen.loc[seen["grade"] >= 3, "patient_id"])
         reason = np.where(
-            np.isin(ids, list(died)), f"died by the landmark ({L:g} h)",
-            np.where(np.isin(ids, list(severe)), f"severe CRS (grade >= 3) by the landmark ({L:g} h)", ""),
+            died, f"died by the landmark ({L:g} h)",
+            np.where(severe, f"severe CRS (grade >= 3) by the landmark ({L:g} h)", ""),
         )
         frames.append(pd.DataFrame({"patient_id": ids, "landmark_h": L, "eligible": reason == "", "reason": reason}))
     return pd.concat(frames, ignore_index=True)

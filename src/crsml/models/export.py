@@ -17,6 +17,7 @@ from crsml.errors import CrsmlError
 from crsml.models.bundle import BUNDLE_DIR, ModelBundle
 
 CODE_PATH = Path(__file__).with_name("pyfunc_model.py")
+MODEL_CARD_FILE = "model_card.html"
 
 
 def requirements() -> list[str]:
@@ -46,11 +47,20 @@ def _pyfunc_arguments(bundle: ModelBundle, example: pd.DataFrame) -> Iterator[di
     artifacts, signature, synthetic example, pinned requirements and metadata."""
     with tempfile.TemporaryDirectory() as tmp:
         staged = bundle.save(Path(tmp) / BUNDLE_DIR)
+        _write_card(bundle, staged / MODEL_CARD_FILE)
         yield {
             "python_model": str(CODE_PATH), "artifacts": {"crsml": str(staged)},
             "signature": signature_for(bundle, example), "input_example": example, "pip_requirements": requirements(),
             "metadata": {"crsml_task": bundle.task, "crsml_landmark_h": bundle.landmark_h},
         }
+
+
+def _write_card(bundle: ModelBundle, path: Path) -> None:
+    """The model card (DESIGN.md: the model holds one), drawn on simulated patients only."""
+    from crsml.modelcard import write_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copyfile(write_report(bundle, tmp), path)
 
 
 def save_pyfunc(bundle: ModelBundle, path: str | Path, example: pd.DataFrame) -> Path:
