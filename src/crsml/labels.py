@@ -19,6 +19,8 @@ from crsml.features.builder import INDEX, eligibility
 from crsml.grading import crs_episodes
 
 RISK_TASKS = ("severe_crs", "prolonged_crs")
+DEFAULT_HORIZON_H = 14 * 24.0
+DEFAULT_MIN_DAYS = 7.0
 
 
 def outcome_window(
@@ -35,8 +37,6 @@ def outcome_window(
     reason = np.where(~elig["eligible"].to_numpy(dtype=bool), elig["reason"].to_numpy(dtype=object),
                       np.where(followed, "", f"no CRS grade recorded after the landmark ({L:g} h)"))
     return elig, after, reason
-DEFAULT_HORIZON_H = 14 * 24.0
-DEFAULT_MIN_DAYS = 7.0
 
 
 def make_labels(

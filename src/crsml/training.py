@@ -157,13 +157,13 @@ def train(
 
     metadata["shap_mean_abs"] = mean_abs_shap(bundle, X).to_dict()
     result = TrainResult(bundle, table, folds, counts, oof=oof, y=y)
-    example = _example(bundle, X)
-    result.run_id = _log_run(result, s, X, tracking_uri, example, log)
-    if model_out is not None:
-        from crsml.models.export import save_pyfunc
+    from crsml.models.export import save_pyfunc, staged
 
-        result.model_dir = save_pyfunc(bundle, model_out, example)
-        log(f"model written to {result.model_dir}")
+    with staged(bundle, _example(bundle, X)) as exported:
+        result.run_id = _log_run(result, s, X, tracking_uri, exported, log)
+        if model_out is not None:
+            result.model_dir = save_pyfunc(exported, model_out)
+            log(f"model written to {result.model_dir}")
     return result
 
 
@@ -180,7 +180,7 @@ def _versions() -> dict[str, str]:
 
 
 def _log_run(result: TrainResult, s: TrainSettings, X: pd.DataFrame, tracking_uri: str | None,
-             example: pd.DataFrame, log: Any) -> str:
+             exported: dict[str, Any], log: Any) -> str:
     from crsml import tracking
     from crsml.models.export import log_pyfunc
 
@@ -216,7 +216,7 @@ def _log_run(result: TrainResult, s: TrainSettings, X: pd.DataFrame, tracking_ur
             result.plots = plot_curves(b.curves, t / "plots", MODEL_NAME, f"{s.task}, L = {s.landmark_h:g} h")
             mlflow.log_artifacts(str(t), artifact_path="evaluation")
         registered = f"crsml-{s.task}" if s.register_name is None else (s.register_name or None)
-        log_pyfunc(b, example, registered)
+        log_pyfunc(exported, registered)
         log(f"MLflow run {run.info.run_id} in experiment crsml-{s.task} ({mlflow.get_tracking_uri()})")
         return run.info.run_id
 

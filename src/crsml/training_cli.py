@@ -40,11 +40,10 @@ def train_command(
     from crsml.training import TrainSettings, format_table, train
 
     benefit = task == "tocilizumab_benefit"
-    given = {"--min-days": min_days, "--cv-folds": cv_folds, "--cv-repeats": cv_repeats, "--n-jobs": n_jobs,
-             "--storage": storage, "--study-name": study_name, "--extra": extra or None}
-    if not benefit:
-        given = {"--grace-h": grace_h, "--n-boot": n_boot, "--trim": trim}
-    refused = [name for name, value in given.items() if value is not None]
+    other_task = ({"--min-days": min_days, "--cv-folds": cv_folds, "--cv-repeats": cv_repeats, "--n-jobs": n_jobs,
+                   "--storage": storage, "--study-name": study_name, "--extra": extra or None} if benefit
+                  else {"--grace-h": grace_h, "--n-boot": n_boot, "--trim": trim})
+    refused = [name for name, value in other_task.items() if value is not None]
     if refused:
         one = len(refused) == 1
         raise CrsmlError(f"{', '.join(refused)} {'does' if one else 'do'} not apply to --task {task}; "

@@ -90,19 +90,18 @@ def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | No
     log(f"average benefit inside overlap (AIPW): {a['ate']:.3f} severe-CRS days spared (95% CI {a['low']:.3f} to {a['high']:.3f})")
     log(f"chosen by held-out DR loss: {model.chosen_}")
     result = BenefitResult(bundle, counts, X, trial["treated"].to_numpy(dtype=int))
+    from crsml.models.export import save_pyfunc, staged
     from crsml.training import _example
 
-    example = _example(bundle, X)
-    result.run_id = _log_run(result, s, tracking_uri, example, log)
-    if model_out is not None:
-        from crsml.models.export import save_pyfunc
-
-        result.model_dir = save_pyfunc(bundle, model_out, example)
-        log(f"model written to {result.model_dir}")
+    with staged(bundle, _example(bundle, X)) as exported:
+        result.run_id = _log_run(result, s, tracking_uri, exported, log)
+        if model_out is not None:
+            result.model_dir = save_pyfunc(exported, model_out)
+            log(f"model written to {result.model_dir}")
     return result
 
 
-def _log_run(result: BenefitResult, s: BenefitSettings, tracking_uri: str | None, example: pd.DataFrame,
+def _log_run(result: BenefitResult, s: BenefitSettings, tracking_uri: str | None, exported: dict[str, Any],
              log: Any) -> str:
     from crsml import tracking
     from crsml.models.export import log_pyfunc
@@ -131,7 +130,7 @@ def _log_run(result: BenefitResult, s: BenefitSettings, tracking_uri: str | None
             plot_overlap(m.cross_fitted_propensity_, result.treated, t / "overlap.png", s.trim)
             mlflow.log_artifacts(str(t), artifact_path="evaluation")
         registered = f"crsml-{TASK}" if s.register_name is None else (s.register_name or None)
-        log_pyfunc(result.bundle, example, registered)
+        log_pyfunc(exported, registered)
         log(f"MLflow run {run.info.run_id} in experiment crsml-{TASK} ({mlflow.get_tracking_uri()})")
         return run.info.run_id
 

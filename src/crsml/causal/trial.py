@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from crsml.cohort import Cohort
+from crsml.features.codes import has_rows
 from crsml.labels import outcome_window
 
 DEFAULT_GRACE_H = 6.0
@@ -23,10 +24,10 @@ WIDE_WINDOW_H = 24.0
 DRUG = "tocilizumab"
 
 
-def given_before(treatments: pd.DataFrame, landmark_h: float) -> set:
-    """Patients given tocilizumab before ``L`` (a dose at ``L`` is the decision, not history)."""
+def given_before(treatments: pd.DataFrame, landmark_h: float, ids: pd.Index | list[str]) -> np.ndarray:
+    """For each of ``ids``: given tocilizumab before ``L`` (a dose at ``L`` is the decision, not history)."""
     t = treatments
-    return set(t.loc[(t["drug"] == DRUG) & (t["time_h"] < float(landmark_h)), "patient_id"])
+    return has_rows(t.loc[(t["drug"] == DRUG) & (t["time_h"] < float(landmark_h)), "patient_id"], ids)
 
 
 def given_before_reason(landmark_h: float) -> str:
@@ -53,14 +54,14 @@ def emulate_trial(
     t = toci["time_h"].to_numpy(dtype=float)
     end = L + grace_h if window == "emulated" else L + WIDE_WINDOW_H
     in_window = (t >= L) & ((t < end) if window == "emulated" else (t <= end))
-    now = set(toci.loc[in_window, "patient_id"])
-    was_treated = ids.isin(list(given_before(cohort.treatments, L))) & elig["eligible"].to_numpy(dtype=bool)
+    now = has_rows(toci.loc[in_window, "patient_id"], ids)
+    was_treated = given_before(cohort.treatments, L, ids) & elig["eligible"].to_numpy(dtype=bool)
     reason = np.where(was_treated, given_before_reason(L), reason)
     ok = reason == ""
     return pd.DataFrame({
         "eligible": ok,
         "reason": reason.astype(str),
-        "treated": ids.isin(list(now)).astype(int),
+        "treated": now.astype(int),
         "severe_days": np.where(ok, after["days_ge3"].fillna(0).to_numpy(dtype=float), np.nan),
         "severe": np.where(ok, (after["max_grade"].to_numpy(dtype=float) >= 3).astype(float), np.nan),
     }, index=ids)

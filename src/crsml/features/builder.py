@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from crsml.cohort import Cohort
 from crsml.features.clinical import CLINICAL_FEATURES, clinical_features
-from crsml.features.codes import index_in
+from crsml.features.codes import has_rows, index_in
 from crsml.features.course import COURSE_FEATURES, course_features, per_patient
 from crsml.features.kinetics import KINETIC_STATS, kinetic_features
 from crsml.features.scores import HAY_WINDOW_H, SCORE_ANALYTES, SCORE_FEATURES, score_features
@@ -37,23 +37,14 @@ def eligibility(
     """
     crs = cohort.crs_grades() if crs is None else crs
     ids = cohort.patients["patient_id"].to_numpy()
-    universe = list(cohort.patients["patient_id"].astype("string"))
-
-    def flagged(rows: pd.Series) -> np.ndarray:
-        """Which patients have at least one of these rows (Arrow hash lookup, no Python sets)."""
-        hit = np.zeros(len(ids), dtype=bool)
-        pos = index_in(rows, universe)
-        hit[pos[pos >= 0]] = True
-        return hit
-
     frames = []
     for L in _landmarks(landmark_h):
         seen = crs[crs["time_h"] <= L]
-        died = flagged(seen.loc[seen["grade"] >= 5, "patient_id"])
+        died = has_rows(seen.loc[seen["grade"] >= 5, "patient_id"], ids)
         if "died" in cohort.vitals:
             v = cohort.vitals
-            died |= flagged(v.loc[(v["time_h"] <= L) & v["died"].fillna(False).astype(bool), "patient_id"])
-        severe = flagged(seen.loc[seen["grade"] >= 3, "patient_id"])
+            died |= has_rows(v.loc[(v["time_h"] <= L) & v["died"].fillna(False).astype(bool), "patient_id"], ids)
+        severe = has_rows(seen.loc[seen["grade"] >= 3, "patient_id"], ids)
         reason = np.where(
             died, f"died by the landmark ({L:g} h)",
             np.where(severe, f"severe CRS (grade >= 3) by the landmark ({L:g} h)", ""),

@@ -18,6 +18,15 @@ def index_in(values: pd.Series, universe: pd.Index | list[str]) -> np.ndarray:
     return out.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+def has_rows(row_ids: pd.Series, universe: pd.Index | list[str]) -> np.ndarray:
+    """For each patient in ``universe``: whether any of ``row_ids`` names it."""
+    universe = pd.Index(universe).astype("string")
+    hit = np.zeros(len(universe), dtype=bool)
+    pos = index_in(row_ids, universe)
+    hit[pos[pos >= 0]] = True
+    return hit
+
+
 def _is_arrow(values: pd.Series) -> bool:
     return hasattr(values.array, "_pa_array")
 

@@ -42,9 +42,10 @@ def signature_for(bundle: ModelBundle, example: pd.DataFrame):
 
 
 @contextmanager
-def _pyfunc_arguments(bundle: ModelBundle, example: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    """What ``save_model`` and ``log_model`` both take: the code file, the bundle staged as
-    artifacts, signature, synthetic example, pinned requirements and metadata."""
+def staged(bundle: ModelBundle, example: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """What ``save_model`` and ``log_model`` both take, prepared once for both: the code file,
+    the bundle staged as artifacts with its model card, signature, synthetic example, pinned
+    requirements and metadata."""
     with tempfile.TemporaryDirectory() as tmp:
         staged = bundle.save(Path(tmp) / BUNDLE_DIR)
         _write_card(bundle, staged / MODEL_CARD_FILE)
@@ -63,8 +64,9 @@ def _write_card(bundle: ModelBundle, path: Path) -> None:
         shutil.copyfile(write_report(bundle, tmp), path)
 
 
-def save_pyfunc(bundle: ModelBundle, path: str | Path, example: pd.DataFrame) -> Path:
-    """Write ``models/NAME`` as an MLflow pyfunc; an existing crsml model there is replaced."""
+def save_pyfunc(model: dict[str, Any], path: str | Path) -> Path:
+    """Write ``models/NAME`` (a :func:`staged` model) as an MLflow pyfunc; an existing crsml
+    model there is replaced."""
     import mlflow
 
     path = Path(path)
@@ -72,14 +74,12 @@ def save_pyfunc(bundle: ModelBundle, path: str | Path, example: pd.DataFrame) ->
         if not (path / "MLmodel").exists() and any(path.iterdir()):
             raise CrsmlError(f"{path} exists and is not a model directory; choose another --model-out")
         shutil.rmtree(path)
-    with _pyfunc_arguments(bundle, example) as kwargs:
-        mlflow.pyfunc.save_model(path=str(path), **kwargs)
+    mlflow.pyfunc.save_model(path=str(path), **model)
     return path
 
 
-def log_pyfunc(bundle: ModelBundle, example: pd.DataFrame, registered_name: str | None):
-    """Log the same model to the active MLflow run (and register it when named)."""
+def log_pyfunc(model: dict[str, Any], registered_name: str | None):
+    """Log a :func:`staged` model to the active MLflow run (and register it when named)."""
     import mlflow
 
-    with _pyfunc_arguments(bundle, example) as kwargs:
-        return mlflow.pyfunc.log_model(name="model", registered_model_name=registered_name, **kwargs)
+    return mlflow.pyfunc.log_model(name="model", registered_model_name=registered_name, **model)

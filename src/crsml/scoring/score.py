@@ -92,7 +92,7 @@ def score_chunk(bundle: ModelBundle, cohort: Cohort, landmark_h: float, explain:
     if bundle.benefit is not None:  # the emulated decision also needs no tocilizumab before L
         from crsml.causal.trial import given_before, given_before_reason
 
-        given = elig["patient_id"].isin(given_before(cohort.treatments, landmark_h)).to_numpy(dtype=bool) & ok
+        given = given_before(cohort.treatments, landmark_h, elig["patient_id"]) & ok
         reason = np.where(given, given_before_reason(landmark_h), reason)
         ok = ok & ~given
     out = pd.DataFrame({
