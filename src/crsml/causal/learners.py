@@ -71,6 +71,11 @@ class Candidate:
             self.est_ = CausalForestDML(model_y=regressor(rp), model_t=classifier(pp), discrete_treatment=True,
                                         n_estimators=200, min_samples_leaf=10, cv=2,
                                         random_state=self.seed).fit(Y, T, X=Xi)
+            # Trees are grown in parallel (each from its own seed, so the same bytes), but the
+            # forest sums its trees' predictions from threads in whatever order they finish:
+            # predict on one thread so the same seed gives the same bytes.
+            for forest in self.est_.model_final_.estimators_:
+                forest.set_params(n_jobs=1)
         else:
             untreated = T == 0
             self.mu0_ = regressor(rp).fit(Xi[untreated], Y[untreated])
