@@ -69,6 +69,21 @@ def test_metric_table_intervals_cover_the_estimate_and_are_seeded():
     assert lo > 0 and lo <= d <= hi
 
 
+def test_a_slope_that_cannot_be_estimated_has_no_interval_and_says_so():
+    from crsml.training import format_table
+
+    rng = np.random.default_rng(0)
+    fires, y = rng.random(400) < 0.5, rng.random(400) < 0.3
+    # a rule fitted to no signal: its two predictions differ by 0.0005, so the slope diverges on
+    # the full sample, while a few dozen of the resamples happen to give a finite one
+    rule = 0.3 + 0.0005 * fires
+    t = metric_table(y, {"rule": rule[None]}, n_boot=200, seed=0)
+    assert np.isnan(t.loc["rule", "cal_slope"])
+    assert np.isnan(t.loc["rule", "cal_slope_low"]) and np.isnan(t.loc["rule", "cal_slope_high"])
+    assert format_table(t).loc["rule", "cal_slope"] == "not estimable"
+    assert format_table(t).loc["rule", "brier"].startswith("0.")
+
+
 def test_calibration_choice_fixes_a_miscalibrated_model_and_round_trips():
     rng = np.random.default_rng(4)
     lp = rng.normal(-1, 1, 4000)

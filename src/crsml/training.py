@@ -111,7 +111,7 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     """Metric (low-high) strings per model, for printing and markdown."""
     out = pd.DataFrame(index=table.index)
     for m in METRICS:
-        out[m] = [f"{v:.3f} ({lo:.3f}-{hi:.3f})" for v, lo, hi in
+        out[m] = [f"{v:.3f} ({lo:.3f}-{hi:.3f})" if np.isfinite(v) else "not estimable" for v, lo, hi in
                   zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)]
     return out
 

@@ -116,7 +116,10 @@ def metric_table(
         for m, f in FUNCTIONS.items():
             vals = np.mean([f(y, p, w) for p in preds], axis=0)
             row[m] = vals[0]
-            row[f"{m}_low"], row[f"{m}_high"] = np.nanpercentile(vals[1:], [2.5, 97.5])
+            # no point estimate (constant predictions, separation): an interval from the
+            # resamples that happen to converge would describe a different quantity
+            row[f"{m}_low"], row[f"{m}_high"] = (np.nanpercentile(vals[1:], [2.5, 97.5]) if np.isfinite(vals[0])
+                                                 else (np.nan, np.nan))
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
