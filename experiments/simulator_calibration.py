@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crsml.features.scores import HAY_FEVER_C, HAY_MCP1_PG_ML, HAY_WINDOW_H
 from crsml.grading import crs_episodes
 from crsml.simulate import simulate
 from crsml.tracking import start
@@ -35,6 +36,12 @@ def statistics(c) -> list[tuple[str, float, str, tuple[float, float], str]]:
     onset = ep["onset_h"] / 24
     cd28 = pt["costim"] == "cd28"
     cart_day = m[m["analyte"] == "cart_copies"].sort_values("value").groupby("patient_id").tail(1)["time_h"] / 24
+    # Hay rule (Hay et al., Blood 2017): fever >= 38.9 C and MCP-1 >= 1343.5 pg/mL within 36 h
+    early = m[(m["time_h"] <= HAY_WINDOW_H) & (m["analyte"] == "mcp1")].groupby("patient_id")["value"].max()
+    v = c.vitals
+    fever = v[v["time_h"] <= HAY_WINDOW_H].groupby("patient_id")["temp_c"].max()
+    hay = (fever.reindex(pt.index) >= HAY_FEVER_C) & (early.reindex(pt.index) >= HAY_MCP1_PG_ML)
+    g4 = maxg >= 4
     return [
         ("CRS any grade, %", 100 * (maxg >= 1).mean(), "77 (ELIANA)", (60, 95), "Maude et al., NEJM 2018"),
         ("CRS grade >= 3, %", 100 * sev.mean(), "22 (real cohort); 24-26 (Park, ZUMA-3)", (18, 30), "Wei et al. 2023; Park et al., NEJM 2018"),
@@ -51,6 +58,9 @@ def statistics(c) -> list[tuple[str, float, str, tuple[float, float], str]]:
         ("peak CRP severe, mg/L, median", peak.loc[sev, "crp"].median(), "100-300", (100, 300), "literature.md"),
         ("peak ferritin severe, ng/mL, median", peak.loc[sev, "ferritin"].median(), "thousands to tens of thousands", (1000, 50000), "literature.md"),
         ("CAR-T expansion peak day, median", cart_day.median(), "7-14", (7, 14), "literature.md"),
+        ("grade 4 among grade >= 3, %", 100 * g4[sev].mean(), "23 (7 of 31, real cohort)", (10, 40), "shared real cohort (Wei et al. 2023)"),
+        ("Hay rule, sensitivity for grade >= 4, %", 100 * hay[g4].mean(), "100", (80, 100), "Hay et al., Blood 2017"),
+        ("Hay rule, specificity for grade >= 4, %", 100 * (~hay[~g4]).mean(), "95", (85, 100), "Hay et al., Blood 2017"),
     ]
 
 
@@ -83,7 +93,19 @@ def main() -> None:
               "- ELIANA graded on the Penn scale (grade 3-4: 46-47%), which is not comparable to ASTCT;",
               "  the ASTCT-graded figures (real cohort 22%, Park 26%) are the targets.",
               "- Peak values are medians of the simulated draws (daily in week 1, then every two days),",
-              "  not of the latent curves; assay noise (CV 15%) and limits of quantification apply.", ""]
+              "  not of the latent curves; assay noise (CV 15%) and limits of quantification apply.",
+              "- **Not calibrated: grade 4.** Severe CRS in the simulator is almost always grade 3 (one",
+              "  vasopressor or high-flow oxygen); several vasopressors or positive pressure are rare, while",
+              "  7 of the real cohort's 31 severe patients reached grade 4. Every label of crsml is grade",
+              "  >= 3, so no model's label depends on the split between 3 and 4.",
+              "- **Not calibrated: the Hay rule.** The simulator's MCP-1 follows the current myeloid",
+              "  activation (`mcp1_base * (1 + 0.9 * myeloid)`, baseline median 350 pg/mL), which in the",
+              "  first 36 h is still low even in the patients who later reach grade 4 (median 645 pg/mL",
+              "  in 3,000 simulated patients); few cross 1343.5 pg/mL that early. The Hay rule therefore",
+              "  fires rarely and ranks simulated patients no better than chance (the demo's table), which",
+              "  says nothing about the rule on real patients. MCP-1 is only a measurement here, never a",
+              "  driver of the course. The shared real cohort has no MCP-1, so the rule is not shown there.",
+              ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
