@@ -145,6 +145,11 @@ def test_cli_score_writes_one_row_per_patient_and_registry_uri_works(tiny_model,
     r = subprocess.run([sys.executable, "-m", "crsml", "score", "--model", str(model_dir), "--cohort",
                         str(tmp_path / "nowhere"), "--out", str(out)], capture_output=True, text=True, env=env)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+    for missing in ("models:/nothere/1", "models:/tiny-severe/99"):
+        r = subprocess.run([sys.executable, "-m", "crsml", "score", "--model", missing, "--tracking-uri", uri,
+                            "--cohort", str(batch[0]), "--out", str(out)], capture_output=True, text=True, env=env)
+        assert r.returncode == 2 and r.stderr.startswith(f"error: model {missing} not found in the registry"), r.stderr
+        assert r.stderr.count("\n") == 1
 
 
 def test_mlflow_models_serve_and_predict(tiny_model, tmp_path):

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from conftest import free_port, wait_for
 
+from crsml.causal.training import BenefitSettings
+from crsml.errors import CrsmlError
 from crsml.models import load_bundle
 from crsml.simulate import simulate
 from crsml.training import MODEL_NAME, TrainSettings, train, training_data
@@ -147,3 +149,30 @@ def test_train_refuses_options_its_task_would_ignore(tmp_path, task, options, na
                        capture_output=True, text=True)
     assert r.returncode == 2 and named in r.stderr
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--task", "bogus", "--landmark-h", "48"], "expected one of severe_crs, prolonged_crs, tocilizumab_benefit"),
+    (["--task", "severe_crs", "--landmark-h", "-5"], "--landmark-h must be a number of hours after infusion above 0"),
+    (["--task", "tocilizumab_benefit", "--landmark-h", "0"], "--landmark-h must be"),
+    (["--task", "severe_crs", "--landmark-h", "48", "--horizon-h", "0"], "--horizon-h must be"),
+])
+def test_train_refuses_an_unknown_task_or_a_landmark_at_or_before_infusion(tmp_path, args, named):
+    r = subprocess.run([sys.executable, "-m", "crsml", "train", "--cohort", str(tmp_path), *args,
+                        "--model-out", str(tmp_path / "m")], capture_output=True, text=True)
+    assert r.returncode == 2 and named in r.stderr and r.stderr.count("\n") == 1
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: TrainSettings(task="bogus"),
+    lambda: TrainSettings(task="severe_crs", landmark_h=-5.0),
+    lambda: TrainSettings(task="severe_crs", landmark_h=float("nan")),
+    lambda: TrainSettings(task="prolonged_crs", horizon_h=0.0),
+    lambda: BenefitSettings(landmark_h=0.0),
+    lambda: BenefitSettings(grace_h=0.0),
+    lambda: BenefitSettings(trim=0.6),
+])
+def test_settings_refuse_what_the_command_line_refuses(make):
+    with pytest.raises(CrsmlError):
+        make()

@@ -17,7 +17,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
-    help="Landmark prediction of severe/prolonged CRS and tocilizumab benefit after CD19 CAR-T.",
+    help="Landmark prediction of severe/prolonged CRS and tocilizumab benefit after CD19 CAR-T. "
+    "Add --debug anywhere on the line to see the Python traceback of an error.",
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

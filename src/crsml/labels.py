@@ -15,12 +15,22 @@ import numpy as np
 import pandas as pd
 
 from crsml.cohort import Cohort
+from crsml.errors import CrsmlError
 from crsml.features.builder import INDEX, eligibility
 from crsml.grading import crs_episodes
 
 RISK_TASKS = ("severe_crs", "prolonged_crs")
+TASKS = (*RISK_TASKS, "tocilizumab_benefit")
 DEFAULT_HORIZON_H = 14 * 24.0
 DEFAULT_MIN_DAYS = 7.0
+
+
+def check_window(landmark_h: float, horizon_h: float) -> None:
+    """Refuse a landmark at or before infusion, or an empty outcome window, in one line."""
+    if not (np.isfinite(landmark_h) and landmark_h > 0):
+        raise CrsmlError(f"--landmark-h must be a number of hours after infusion above 0, not {landmark_h:g}")
+    if not (np.isfinite(horizon_h) and horizon_h > 0):
+        raise CrsmlError(f"--horizon-h must be a number of hours above 0, not {horizon_h:g}")
 
 
 def outcome_window(

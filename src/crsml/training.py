@@ -23,7 +23,7 @@ from crsml.evaluation.crossval import auto_folds, auto_repeats, cross_validated_
 from crsml.evaluation.curves import curve_data, plot_curves
 from crsml.evaluation.metrics import METRICS, metric_table
 from crsml.features import LandmarkFeatures, feature_dictionary
-from crsml.labels import DEFAULT_HORIZON_H, DEFAULT_MIN_DAYS, RISK_TASKS, make_labels
+from crsml.labels import DEFAULT_HORIZON_H, DEFAULT_MIN_DAYS, RISK_TASKS, check_window, make_labels
 from crsml.models.bundle import ModelBundle
 from crsml.models.risk import XGBRiskClassifier
 
@@ -52,7 +52,9 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         if self.task not in RISK_TASKS:
-            raise CrsmlError(f"unknown task {self.task!r}; expected one of {', '.join(RISK_TASKS)}")
+            raise CrsmlError(f"unknown task {self.task!r}; expected one of {', '.join(RISK_TASKS)} "
+                             "(tocilizumab_benefit trains with crsml.causal.training.train_benefit)")
+        check_window(self.landmark_h, self.horizon_h)
         if self.trials < 1:
             raise CrsmlError("--trials must be at least 1")
 

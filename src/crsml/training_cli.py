@@ -36,9 +36,13 @@ def train_command(
     from rich.console import Console
 
     from crsml.cohort import Cohort
+    from crsml.labels import TASKS, check_window
     from crsml.tracking import quiet
     from crsml.training import TrainSettings, format_table, train
 
+    if task not in TASKS:
+        raise CrsmlError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    check_window(landmark_h, horizon_h)
     benefit = task == "tocilizumab_benefit"
     other_task = ({"--min-days": min_days, "--cv-folds": cv_folds, "--cv-repeats": cv_repeats, "--n-jobs": n_jobs,
                    "--storage": storage, "--study-name": study_name, "--extra": extra or None} if benefit

@@ -19,6 +19,7 @@ from crsml.causal.trial import DEFAULT_GRACE_H, emulate_trial
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
 from crsml.features.builder import LandmarkFeatures
+from crsml.labels import check_window
 from crsml.models.bundle import ModelBundle
 
 TASK = "tocilizumab_benefit"
@@ -39,6 +40,15 @@ class BenefitSettings:
     candidates: tuple[str, ...] = CANDIDATES
     window: str = "emulated"
     register_name: str | None = None  # None: crsml-tocilizumab_benefit; "" to skip
+
+    def __post_init__(self) -> None:
+        check_window(self.landmark_h, self.horizon_h)
+        if not self.grace_h > 0:
+            raise CrsmlError(f"--grace-h must be above 0 hours, not {self.grace_h:g}")
+        if not 0 < self.trim < 0.5:
+            raise CrsmlError(f"--trim must lie between 0 and 0.5, not {self.trim:g}")
+        if self.trials < 1 or self.n_boot < 0:
+            raise CrsmlError("--trials must be at least 1 and --n-boot at least 0")
 
 
 @dataclass

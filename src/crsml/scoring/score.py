@@ -36,9 +36,14 @@ def resolve_model(model: str | Path, tracking_uri: str | None = None) -> ModelBu
         from crsml import tracking
 
         tracking.quiet()
-        mlflow.set_tracking_uri(tracking_uri or tracking.default_tracking_uri())
+        uri = tracking_uri or tracking.default_tracking_uri()
+        mlflow.set_tracking_uri(uri)
         with tempfile.TemporaryDirectory() as tmp:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=s, dst_path=tmp)
+            try:
+                local = mlflow.artifacts.download_artifacts(artifact_uri=s, dst_path=tmp)
+            except mlflow.exceptions.MlflowException as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise CrsmlError(f"model {s} not found in the registry at {uri}: {first}") from exc
             return load_bundle(local)
     if not Path(s).exists():
         raise CrsmlError(f"model {s} not found (give models/NAME or models:/NAME/VERSION)")
