@@ -78,7 +78,10 @@ def test_every_problem_in_one_run():
     assert has("table vitals", "row 1", "column temp_c", "impossible value 50"), text
     assert has("table vitals", "row 1", "column vasopressors"), text
     assert has("table vitals", "row 2", "column o2_device", "jetpack"), text
-    assert has("table crs", "row 1", "column grade", "7"), text
+    assert has("table crs", "row 1", "column grade", "not an allowed value: 7 (allowed: 0, 1, 2, 3, 4, 5)"), text
+    assert has("table patients", "row 4", "column sex", "(allowed: female, male)"), text
+    assert has("table measurements", "row 6", "column value", "impossible value -5 (must not be negative)"), text
+    assert has("table patients", "row 1", "column age_years", "impossible value -3 (allowed 0 to 120)"), text
     assert has("table treatments", "column drug", "required column is missing"), text
     # the invalid patients are known by id (for marking them in scoring), never printed
     assert "p1" not in text and "p9" not in text
@@ -89,6 +92,23 @@ def test_missing_table():
     del raw["measurements"]
     _, report = validate_tables(raw)
     assert any("table measurements: required table is missing" in str(p) for p in report.errors)
+
+
+@pytest.mark.parametrize("column", ["unit", "analyte"])
+def test_a_missing_column_is_one_problem_not_one_per_row(column):
+    raw = _good()
+    raw["measurements"] = raw["measurements"].drop(columns=column)
+    _, report = validate_tables(raw)
+    lines = [str(p) for p in report.errors]
+    assert lines == [f"error: table measurements, column {column}: required column is missing"], lines
+
+
+def test_a_missing_patients_table_does_not_make_every_row_an_orphan():
+    raw = _good()
+    del raw["patients"]
+    _, report = validate_tables(raw)
+    lines = [str(p) for p in report.errors]
+    assert lines == ["error: table patients: required table is missing"], lines
 
 
 def test_drop_marks_only_bad_patients(tmp_path):

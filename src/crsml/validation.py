@@ -18,6 +18,7 @@ from crsml.report import Problem, ValidationReport
 from crsml.tables import COSTIMS, DRUGS, O2_DEVICES, SEXES, TABLE_ORDER, TABLES
 from crsml.units import CANONICAL_UNITS, conversion_factors, normalize_unit
 
+MISSING_COLUMN = "required column is missing"
 _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0"}
 _LOWER_CASE = {"sex", "costim", "o2_device", "drug", "analyte", "diagnosis_lower"}
@@ -168,7 +169,7 @@ def parse_table(name: str, raw: pd.DataFrame | None, problems: list[Problem]) ->
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in spec.required if c not in df]
     for c in missing:
-        problems.append(Problem(name, None, c, "required column is missing"))
+        problems.append(Problem(name, None, c, MISSING_COLUMN))
     out: dict[str, pd.Series] = {}
     if name == "measurements" and "value" in df:
         df, qualifier = _split_qualifier(df)
@@ -206,6 +207,30 @@ def parse_table(name: str, raw: pd.DataFrame | None, problems: list[Problem]) ->
     return parsed
 
 
+def _shown(value: object) -> str:
+    """A failing value as the user wrote it: 9 rather than 9.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _check_text(schema: pa.DataFrameSchema, col: str, check: str, case: object) -> str:
+    """A failed pandera check in words, with the allowed values or range it checked."""
+    name = check.split("(")[0]
+    found = [c for c in schema.columns[col].checks if c.name == name] if col in schema.columns else []
+    stats = found[0].statistics if found else {}
+    if name == "in_range":
+        return f"impossible value {_shown(case)} (allowed {stats['min_value']:g} to {stats['max_value']:g})"
+    if name in ("greater_than", "greater_than_or_equal_to"):
+        return f"impossible value {_shown(case)} ({_CHECK_TEXT[name]})"
+    if name == "isin":
+        allowed = ", ".join(_shown(v).strip("'") for v in stats.get("allowed_values", []))
+        return f"{_CHECK_TEXT[name]}: {_shown(case)} (allowed: {allowed})"
+    if name == "field_uniqueness":
+        return "duplicate patient_id"
+    return _CHECK_TEXT.get(name, check)
+
+
 def _schema_problems(name: str, df: pd.DataFrame, already: set[tuple[int, str]]) -> list[Problem]:
     schema = _SCHEMAS[name]
     cols = {c: s for c, s in schema.columns.items() if c in df}
@@ -221,20 +246,15 @@ def _schema_problems(name: str, df: pd.DataFrame, already: set[tuple[int, str]])
             row = int(idx)
             if (row, str(col)) in already:  # already reported as non-numeric or missing
                 continue
-            check_name = str(check).split("(")[0]
-            what = _CHECK_TEXT.get(check_name, str(check))
-            if check_name == "in_range" or check_name.startswith("greater"):
-                what = f"impossible value {case} ({what}: {check})"
-            elif check_name == "isin":
-                what = f"{what}: {case!r}"
-            elif check_name == "field_uniqueness":
-                what = "duplicate patient_id"
+            what = _check_text(schema, str(col), str(check), case)
             out.append(Problem(name, row + 1, str(col), what, "error", _pid_at(df, np.array([row]))[0]))
         return out
     return []
 
 
-def _units_problems(m: pd.DataFrame) -> tuple[list[Problem], np.ndarray]:
+def _units_problems(m: pd.DataFrame, absent: set[str]) -> tuple[list[Problem], np.ndarray]:
+    """Unknown analytes and units, row by row; a column missing from the file (``absent``) is
+    reported once as missing, not again on every row."""
     problems: list[Problem] = []
     m_unit = m["unit"]
     factors = conversion_factors(m["analyte"], m_unit)
@@ -243,9 +263,10 @@ def _units_problems(m: pd.DataFrame) -> tuple[list[Problem], np.ndarray]:
     if len(bad_an):
         vals = m["analyte"].to_numpy(dtype=object)[bad_an]
         problems += _row_problems("measurements", m, bad_an, "analyte", [f"unknown analyte {v!r}" for v in vals])
-    missing_an = _problem_rows(m["analyte"].isna())
-    problems += _row_problems("measurements", m, missing_an, "analyte", "missing analyte")
-    bad_unit = _problem_rows(known & np.isnan(factors))
+    if "analyte" not in absent:
+        missing_an = _problem_rows(m["analyte"].isna())
+        problems += _row_problems("measurements", m, missing_an, "analyte", "missing analyte")
+    bad_unit = _problem_rows(known & np.isnan(factors)) if "unit" not in absent else np.array([], dtype=int)
     if len(bad_unit):
         an = m["analyte"].to_numpy(dtype=object)[bad_unit]
         un = m_unit.to_numpy(dtype=object)[bad_unit]
@@ -283,7 +304,8 @@ def validate_tables(
 
     m = tables["measurements"]
     m["unit"] = _normalise_units(m["unit"])
-    unit_problems, factors = _units_problems(m)
+    absent = {p.column for p in problems if p.table == "measurements" and p.message == MISSING_COLUMN}
+    unit_problems, factors = _units_problems(m, absent)
     problems += unit_problems
     m["value"] = m["value"].to_numpy(dtype=float) * np.where(np.isnan(factors), 1.0, factors)
     canon = m["analyte"].map(CANONICAL_UNITS).astype("string")
@@ -293,9 +315,11 @@ def validate_tables(
     c["grade"] = c["grade"].round().astype("Int64") if c["grade"].notna().all() else c["grade"]
 
     known_ids = set(tables["patients"]["patient_id"].dropna())
+    # without a patients table (reported once above) every row would be an orphan
+    has_patients = raw.get("patients") is not None and "patient_id" in raw["patients"]
     for name in TABLE_ORDER[1:]:
         df = tables[name]
-        if "patient_id" not in df or df.empty:
+        if "patient_id" not in df or df.empty or not has_patients:
             continue
         orphan = _problem_rows(df["patient_id"].notna() & ~df["patient_id"].isin(known_ids))
         problems += _row_problems(name, df, orphan, "patient_id", "patient is not in the patients table")
