@@ -56,6 +56,8 @@ def test_every_patient_comes_out_once_with_status_and_reasons(tiny_model, batch)
     reasons = " | ".join(bad["reason"])
     assert "measurements" in reasons and "unit" in reasons and "vitals" in reasons and "temp_c" in reasons
     assert "not in the patients table" in bad.loc["GHOST1", "reason"]
+    # every invalid patient's reason is also in the report the command line prints
+    assert any(str(p).endswith(bad.loc["GHOST1", "reason"]) for p in report.errors)
     ok = scores[scores["status"] == "ok"]
     assert ok["risk"].between(0, 1).all() and len(ok) > 300
     assert ok["driver_1"].notna().all() and ok["driver_1_shap"].notna().all()

@@ -246,7 +246,8 @@ def iter_scores(
     for frame, found in _advancing(results, source.n_chunks, label, progress):
         problems.extend(found)
         yield frame
-    yield _typed(_invalid_rows(bundle, source.orphans, L))
+    problems.extend(source.orphans.values())
+    yield _typed(_invalid_rows(bundle, {pid: str(p).removeprefix("error: ") for pid, p in source.orphans.items()}, L))
 
 
 def score_tables(

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from crsml.cohort import _find_file, read_table
 from crsml.errors import CohortError
+from crsml.report import Problem
 
 TABLES = ("measurements", "vitals", "treatments", "crs")
 BATCH_ROWS = 1 << 18
@@ -47,7 +48,7 @@ class PatientChunks:
     patients: pd.DataFrame | None
     ids: pd.Index
     chunk_patients: int
-    orphans: dict[str, str] = field(default_factory=dict)
+    orphans: dict[str, Problem] = field(default_factory=dict)
     _memory: dict[str, pd.DataFrame | None] | None = None
     _dir: Path | None = None
     _schemas: dict[str, pa.Schema | None] = field(default_factory=dict)
@@ -81,9 +82,8 @@ class PatientChunks:
             return
         ids, first = np.unique(pids.to_numpy(dtype=object)[lost].astype(str), return_index=True)
         for pid, i in sorted(zip(ids, first, strict=True), key=lambda t: t[1]):
-            self.orphans.setdefault(
-                pid, f"table {table}, row {first_row + lost[i] + 1}, column patient_id: "
-                     f"patient is not in the patients table")
+            self.orphans.setdefault(pid, Problem(table, int(first_row + lost[i] + 1), "patient_id",
+                                                 "patient is not in the patients table", "error", pid))
 
     @classmethod
     def from_tables(cls, raw: dict[str, pd.DataFrame | None], chunk_patients: int) -> PatientChunks:
