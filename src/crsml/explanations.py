@@ -6,6 +6,7 @@ Plots name no patient: single-patient waterfalls are titled by risk rank only.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,10 @@ def explanation_plots(bundle: ModelBundle, X: pd.DataFrame, out_dir: str | Path,
     for name, draw in (("shap_beeswarm.png", lambda: shap.plots.beeswarm(ex, max_display=max_display, show=False)),
                        ("shap_mean_abs.png", lambda: shap.plots.bar(ex, max_display=max_display, show=False))):
         plt.figure()
-        draw()
+        with warnings.catch_warnings():
+            # a feature no patient here has (an analyte this cohort does not measure) is drawn grey
+            warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+            draw()
         fig = plt.gcf()
         fig.suptitle(f"{bundle.task}, L = {bundle.landmark_h:g} h: SHAP (log-odds), {len(X)} patients", fontsize=10)
         fig.savefig(out / name, dpi=100, bbox_inches="tight")
