@@ -67,6 +67,18 @@ def test_every_patient_comes_out_once_with_status_and_reasons(tiny_model, batch)
     assert ne["reason"].str.contains("landmark").all() and ne["risk"].isna().all()
 
 
+def test_a_cohort_lacking_tables_or_analytes_the_model_uses_is_scored_with_a_warning(tiny_model, batch):
+    model_dir, *_ = tiny_model
+    raw = read_raw_tables(batch[0])
+    raw["vitals"] = raw["vitals"].iloc[0:0]
+    raw["measurements"] = raw["measurements"][raw["measurements"]["analyte"] != "mcp1"]
+    scores, report = score_tables(load_bundle(model_dir), raw, explain=0)
+    said = [str(w) for w in report.warnings if w.row is None]
+    assert any("table vitals: no rows" in w and "missing for every patient" in w for w in said), said
+    assert any("column analyte: no rows for 1 of the model's" in w and "(mcp1)" in w for w in said), said
+    assert (scores["status"] == "ok").sum() > 300  # still scored: a warning, not a refusal
+
+
 def test_chunk_size_does_not_change_scores(tiny_model, batch):
     model_dir, *_ = tiny_model
     raw = read_raw_tables(batch[0])

@@ -8,6 +8,7 @@ Every input patient comes out exactly once per task, with ``status``:
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
 from crsml.features.builder import features_from_dict, features_to_dict
 from crsml.features.codes import index_in
+from crsml.features.course import COURSE_FEATURES
 from crsml.models.bundle import ModelBundle, load_bundle
 from crsml.report import Problem, ValidationReport
 from crsml.scoring.explain import readable_names, top_drivers
@@ -25,6 +27,7 @@ from crsml.scoring.source import TABLES, PatientChunks, RawChunk, patient_ids
 from crsml.validation import validate_tables
 
 STATUSES = ("ok", "not_eligible", "invalid")
+UNUSABLE = "missing for every patient"  # the mark of a warning about the whole cohort
 
 
 def resolve_model(model: str | Path, tracking_uri: str | None = None) -> ModelBundle:
@@ -50,8 +53,10 @@ def resolve_model(model: str | Path, tracking_uri: str | None = None) -> ModelBu
     return load_bundle(s)
 
 
-def check_compatible(bundle: ModelBundle, cohort: Cohort) -> None:
-    """Refuse, before any work, a cohort that cannot yield the model's features."""
+def check_compatible(bundle: ModelBundle, cohort: Cohort) -> list[Problem]:
+    """Refuse, before any work, a cohort that cannot yield the model's features; return
+    warnings for whole tables or analytes the model uses that this cohort lacks (their
+    features are missing for every patient, so the scores lean on the rest)."""
     fb = bundle.features
     missing_cols = [c for c in fb.extra_patient_columns if c not in cohort.patients]
     if missing_cols:
@@ -65,6 +70,16 @@ def check_compatible(bundle: ModelBundle, cohort: Cohort) -> None:
         raise CrsmlError(f"the cohort has none of {len(absent)} of the model's {len(fb.analytes_)} analytes "
                          f"({', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''}); this model was trained "
                          f"on other measurements: train one on data like this cohort")
+    found = []
+    if len(cohort.patients) and absent:
+        found.append(Problem("measurements", None, "analyte",
+                                f"no rows for {len(absent)} of the model's {len(fb.analytes_)} analytes "
+                                f"({', '.join(absent)}): their features are {UNUSABLE}", "warning"))
+    course = [f for f in bundle.feature_names if f in COURSE_FEATURES]
+    if len(cohort.patients) and course and cohort.vitals.empty:
+        found.append(Problem("vitals", None, None, "no rows: the model's temperature, blood-pressure and oxygen "
+                                f"features are {UNUSABLE}", "warning"))
+    return found
 
 
 def chunks(cohort: Cohort, chunk_patients: int) -> Iterator[Cohort]:
@@ -161,7 +176,8 @@ def score_cohort(
     """Score a validated cohort (its ``invalid`` patients come out as ``invalid``)."""
     _check_settings(engine, chunk_patients)
     L = float(bundle.landmark_h if landmark_h is None else landmark_h)
-    check_compatible(bundle, cohort)
+    for w in check_compatible(bundle, cohort):
+        warnings.warn(str(w).removeprefix("warning: "), UserWarning, stacklevel=2)
     parts = chunks(cohort, chunk_patients)
     if engine == "dask":
         from crsml.scoring.dask_engine import dask_map
@@ -195,14 +211,13 @@ def score_raw_chunk(bundle: ModelBundle, chunk: RawChunk, landmark_h: float, exp
     out in the order of the group's patients table."""
     tables, report = validate_tables(chunk.tables, chunk.rows)
     cohort = Cohort.from_validated(tables, report, on_error="drop")
-    if check:
-        check_compatible(bundle, cohort)
+    found = check_compatible(bundle, cohort) if check else []
     out = pd.concat([score_chunk(bundle, cohort, landmark_h, explain), _invalid_rows(bundle, cohort.invalid, landmark_h)],
                     ignore_index=True)
     order = patient_ids(chunk.tables["patients"])
     if len(order) and len(out):
         out = out.iloc[np.argsort(order.get_indexer(out["patient_id"].astype("string")), kind="stable")]
-    return _typed(out.reset_index(drop=True)), report.problems
+    return _typed(out.reset_index(drop=True)), found + report.problems
 
 
 def _typed(out: pd.DataFrame) -> pd.DataFrame:
