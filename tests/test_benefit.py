@@ -106,6 +106,14 @@ def test_causal_forest_same_seed_same_bytes():
     assert lows[0] == lows[1]
 
 
+def test_thin_data_is_said_not_silent():
+    from crsml.causal.training import thin_data_warnings
+
+    assert thin_data_warnings(1000, 0.85) == []
+    few, weak = thin_data_warnings(19, 0.48)
+    assert "only 19 patients were given tocilizumab" in few and "AUROC 0.48" in weak
+
+
 def test_trimming_is_reported_and_scored_not_eligible(benefit):
     result, cohort, _ = benefit
     m = result.bundle.benefit
