@@ -42,7 +42,7 @@ def test_every_problem_in_one_run():
     raw = _good()
     raw["patients"] = pd.DataFrame({
         "patient_id": ["p1", "p2", "p2", "p4"], "age_years": [-3, 40, 41, "old"],
-        "sex": ["female", "male", "male", "robot"], "marrow_blast_pct": [5.0, 150.0, 1.0, 1.0],
+        "sex": ["female", "male", "male", "Robot"], "marrow_blast_pct": [5.0, 150.0, 1.0, 1.0],
     })
     raw["measurements"] = pd.DataFrame({
         "patient_id": ["p1", "p1", "p9", "p1", "p1", "p1"],
@@ -67,7 +67,7 @@ def test_every_problem_in_one_run():
     assert has("table patients", "row 1", "column age_years", "impossible value -3"), text
     assert has("table patients", "row 4", "column age_years", "non-numeric value: 'old'"), text
     assert has("table patients", "column patient_id", "duplicate"), text
-    assert has("table patients", "row 4", "column sex", "robot"), text
+    assert has("table patients", "row 4", "column sex", "Robot"), text
     assert has("table patients", "row 2", "column marrow_blast_pct"), text
     assert has("table measurements", "row 2", "column time_h", "time is not a number"), text
     assert has("table measurements", "row 3", "column patient_id", "not in the patients table"), text
@@ -79,7 +79,7 @@ def test_every_problem_in_one_run():
     assert has("table vitals", "row 1", "column vasopressors"), text
     assert has("table vitals", "row 2", "column o2_device", "jetpack"), text
     assert has("table crs", "row 1", "column grade", "not an allowed value: 7 (allowed: 0, 1, 2, 3, 4, 5)"), text
-    assert has("table patients", "row 4", "column sex", "(allowed: female, male)"), text
+    assert has("table patients", "row 4", "column sex", "not an allowed value: 'Robot' (allowed: female, male)"), text
     assert has("table measurements", "row 6", "column value", "impossible value -5 (must not be negative)"), text
     assert has("table patients", "row 1", "column age_years", "impossible value -3 (allowed 0 to 120)"), text
     assert has("table treatments", "column drug", "required column is missing"), text

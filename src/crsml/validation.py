@@ -231,8 +231,11 @@ def _check_text(schema: pa.DataFrameSchema, col: str, check: str, case: object) 
     return _CHECK_TEXT.get(name, check)
 
 
-def _schema_problems(name: str, df: pd.DataFrame, already: set[tuple[int, str]]) -> list[Problem]:
+def _schema_problems(name: str, df: pd.DataFrame, already: set[tuple[int, str]],
+                     raw: pd.DataFrame | None = None) -> list[Problem]:
+    """Range and category problems; a category is quoted as the file has it (before lower-casing)."""
     schema = _SCHEMAS[name]
+    written = {str(c).strip(): raw[c] for c in raw.columns} if raw is not None else {}
     cols = {c: s for c, s in schema.columns.items() if c in df}
     try:
         pa.DataFrameSchema(cols, strict=False).validate(df, lazy=True)
@@ -246,6 +249,8 @@ def _schema_problems(name: str, df: pd.DataFrame, already: set[tuple[int, str]])
             row = int(idx)
             if (row, str(col)) in already:  # already reported as non-numeric or missing
                 continue
+            if str(col) in _LOWER_CASE and str(col) in written:
+                case = str(written[str(col)].iloc[row]).strip()
             what = _check_text(schema, str(col), str(check), case)
             out.append(Problem(name, row + 1, str(col), what, "error", _pid_at(df, np.array([row]))[0]))
         return out
@@ -299,7 +304,7 @@ def validate_tables(
         before = len(problems)
         df = parse_table(name, raw.get(name), problems)
         already = {(p.row - 1, p.column) for p in problems[before:] if p.row is not None}
-        problems += _schema_problems(name, df, already)
+        problems += _schema_problems(name, df, already, raw.get(name))
         tables[name] = df
 
     m = tables["measurements"]
