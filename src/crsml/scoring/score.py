@@ -73,12 +73,12 @@ def check_compatible(bundle: ModelBundle, cohort: Cohort) -> list[Problem]:
     found = []
     if len(cohort.patients) and absent:
         found.append(Problem("measurements", None, "analyte",
-                                f"no rows for {len(absent)} of the model's {len(fb.analytes_)} analytes "
-                                f"({', '.join(absent)}): their features are {UNUSABLE}", "warning"))
+                             f"no rows for {len(absent)} of the model's {len(fb.analytes_)} analytes "
+                             f"({', '.join(absent)}): their features are {UNUSABLE}", "warning"))
     course = [f for f in bundle.feature_names if f in COURSE_FEATURES]
     if len(cohort.patients) and course and cohort.vitals.empty:
         found.append(Problem("vitals", None, None, "no rows: the model's temperature, blood-pressure and oxygen "
-                                f"features are {UNUSABLE}", "warning"))
+                             f"features are {UNUSABLE}", "warning"))
     return found
 
 
