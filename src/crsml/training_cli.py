@@ -36,13 +36,12 @@ def train_command(
     from rich.console import Console
 
     from crsml.cohort import Cohort
-    from crsml.labels import TASKS, check_window
+    from crsml.labels import TASKS
     from crsml.tracking import quiet
     from crsml.training import TrainSettings, format_table, train
 
     if task not in TASKS:
         raise CrsmlError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    check_window(landmark_h, horizon_h)
     benefit = task == "tocilizumab_benefit"
     other_task = ({"--min-days": min_days, "--cv-folds": cv_folds, "--cv-repeats": cv_repeats, "--n-jobs": n_jobs,
                    "--storage": storage, "--study-name": study_name, "--extra": extra or None} if benefit
@@ -52,29 +51,32 @@ def train_command(
         one = len(refused) == 1
         raise CrsmlError(f"{', '.join(refused)} {'does' if one else 'do'} not apply to --task {task}; "
                          f"leave {'it' if one else 'them'} out")
-    quiet()
-    con = Console(highlight=False, soft_wrap=True)
-    cohort = Cohort.load(cohort_dir)
+    # settings are checked (landmark, horizon, trials...) before the cohort is read
     if benefit:
         from crsml.causal.training import BenefitSettings, train_benefit
 
         chosen = {"trials": trials, "grace_h": grace_h, "n_boot": n_boot, "trim": trim}
-        bs = BenefitSettings(landmark_h=landmark_h, horizon_h=horizon_h, seed=seed, register_name=register_name,
-                             **{k: v for k, v in chosen.items() if v is not None})
-        result = train_benefit(cohort, bs, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
+        settings = BenefitSettings(landmark_h=landmark_h, horizon_h=horizon_h, seed=seed, register_name=register_name,
+                                   **{k: v for k, v in chosen.items() if v is not None})
+    else:
+        chosen = {"trials": trials, "min_days": min_days}
+        settings = TrainSettings(
+            task=task, landmark_h=landmark_h, horizon_h=horizon_h, seed=seed,
+            cv_folds=cv_folds, cv_repeats=cv_repeats, n_jobs=n_jobs, storage=storage, study_name=study_name,
+            extra_patient_columns=tuple(extra or ()), register_name=register_name,
+            **{k: v for k, v in chosen.items() if v is not None},
+        )
+    quiet()
+    con = Console(highlight=False, soft_wrap=True)
+    cohort = Cohort.load(cohort_dir)
+    if benefit:
+        result = train_benefit(cohort, settings, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
         print_table(con, format_table_plain(result.bundle.benefit.selection_),
                     "candidates: held-out DR loss (lower is better), DR value of treating the top 30%")
         return
     missing = [c for c in (extra or ()) if c not in cohort.patients]
     if missing:
         raise CrsmlError(f"table patients: no column {', '.join(missing)} (named by --extra)")
-    chosen = {"trials": trials, "min_days": min_days}
-    settings = TrainSettings(
-        task=task, landmark_h=landmark_h, horizon_h=horizon_h, seed=seed,
-        cv_folds=cv_folds, cv_repeats=cv_repeats, n_jobs=n_jobs, storage=storage, study_name=study_name,
-        extra_patient_columns=tuple(extra or ()), register_name=register_name,
-        **{k: v for k, v in chosen.items() if v is not None},
-    )
     result = train(cohort, settings, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
     print_table(con, format_table(result.table), f"{task} at L = {landmark_h:g} h: out-of-fold, bootstrap 95% intervals")
 

@@ -261,8 +261,9 @@ def iter_scores(
     for frame, found in _advancing(results, source.n_chunks, label, progress):
         problems.extend(found)
         yield frame
-    problems.extend(source.orphans.values())
-    yield _typed(_invalid_rows(bundle, {pid: str(p).removeprefix("error: ") for pid, p in source.orphans.items()}, L))
+    orphans = ValidationReport(list(source.orphans.values()))
+    problems.extend(orphans.problems)
+    yield _typed(_invalid_rows(bundle, orphans.invalid_patients(), L))
 
 
 def score_tables(
