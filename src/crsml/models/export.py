@@ -47,10 +47,10 @@ def staged(bundle: ModelBundle, example: pd.DataFrame) -> Iterator[dict[str, Any
     the bundle staged as artifacts with its model card, signature, synthetic example, pinned
     requirements and metadata."""
     with tempfile.TemporaryDirectory() as tmp:
-        staged = bundle.save(Path(tmp) / BUNDLE_DIR)
-        _write_card(bundle, staged / MODEL_CARD_FILE)
+        bundle_dir = bundle.save(Path(tmp) / BUNDLE_DIR)
+        _write_card(bundle, bundle_dir / MODEL_CARD_FILE)
         yield {
-            "python_model": str(CODE_PATH), "artifacts": {"crsml": str(staged)},
+            "python_model": str(CODE_PATH), "artifacts": {"crsml": str(bundle_dir)},
             "signature": signature_for(bundle, example), "input_example": example, "pip_requirements": requirements(),
             "metadata": {"crsml_task": bundle.task, "crsml_landmark_h": bundle.landmark_h},
         }
