@@ -84,6 +84,17 @@ def test_a_slope_that_cannot_be_estimated_has_no_interval_and_says_so():
     assert format_table(t).loc["rule", "brier"].startswith("0.")
 
 
+def test_perfectly_separated_predictions_have_no_slope():
+    # the maximum-likelihood slope is infinite; Newton steps grow slowly towards it, so a fixed
+    # number of steps would report whatever value they had reached (13.2 here) as the slope
+    rng = np.random.default_rng(5)
+    y = rng.random(500) < 0.3
+    p = np.where(y, 0.9, 0.1)
+    t = metric_table(y, {"separated": p[None]}, n_boot=100, seed=0)
+    assert np.isnan(t.loc["separated", "cal_slope"])
+    assert np.isfinite(t.loc["separated", "cal_intercept"])
+
+
 def test_calibration_choice_fixes_a_miscalibrated_model_and_round_trips():
     rng = np.random.default_rng(4)
     lp = rng.normal(-1, 1, 4000)

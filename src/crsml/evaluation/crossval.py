@@ -54,6 +54,11 @@ def _fit_predict(model: BaseEstimator, X: pd.DataFrame, y: np.ndarray, tr: np.nd
     return m.predict_proba(X.iloc[te])[:, 1], info
 
 
+def _fit_predict_baselines(baselines: dict[str, BaseEstimator], X: pd.DataFrame, y: np.ndarray,
+                           tr: np.ndarray, te: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: clone(b).fit(X.iloc[tr], y[tr]).predict_proba(X.iloc[te])[:, 1] for name, b in baselines.items()}
+
+
 def cross_validated_predictions(
     X: pd.DataFrame,
     y: np.ndarray,
@@ -69,7 +74,12 @@ def cross_validated_predictions(
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame, BaseEstimator | None]:
     """Out-of-fold predictions (repeats, n) for the model and every baseline, one row per outer
     fold with the settings the model's own tuning chose there, and ``final_model`` fitted on all
-    rows in the same worker pool (so the final study overlaps the outer ones)."""
+    rows.
+
+    Everything runs in one worker pool, longest job first: the final model (all rows), then
+    the model in each outer fold, then the baselines of each fold, which fill the cores while
+    the last studies finish.
+    """
     y = np.asarray(y, dtype=int)
     splits = outer_splits(y, folds, repeats, seed)
     cores = os.cpu_count() or 1
@@ -77,33 +87,44 @@ def cross_validated_predictions(
     threads = max(1, cores // n_jobs)  # n_jobs worker processes share the cores
     inner = _with_threads(model, threads)
     oof = {name: np.full((repeats, len(y)), np.nan) for name in [model_name, *baselines]}
-    jobs = [delayed(_fit_predict)(inner, X, y, tr, te) for _, tr, te in splits]
+    tags: list[tuple[str, int]] = []
+    jobs = []
     if final_model is not None:
-        final_model = _with_threads(final_model, threads)
-        jobs.append(delayed(_fit_full)(final_model, X, y))
+        tags.append(("final", -1))
+        jobs.append(delayed(_fit_full)(_with_threads(final_model, threads), X, y))
+    for i, (_, tr, te) in enumerate(splits):
+        tags.append(("model", i))
+        jobs.append(delayed(_fit_predict)(inner, X, y, tr, te))
+    if baselines:
+        for i, (_, tr, te) in enumerate(splits):
+            tags.append(("baselines", i))
+            jobs.append(delayed(_fit_predict_baselines)(baselines, X, y, tr, te))
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
     fitted = None
-    rows = []
+    rows: dict[int, dict] = {}
     bar = None
     if progress:
         from rich.progress import Progress
         bar = Progress(transient=True)
         bar.start()
-        task = bar.add_task(f"nested cross-validation ({len(splits)} outer folds + the final model)", total=len(jobs))
+        task = bar.add_task(f"nested cross-validation ({len(splits)} outer folds, the final model and the baselines)",
+                            total=len(jobs))
     try:
-        for i, res in enumerate(runner(jobs)):
-            if i == len(splits):
+        for (kind, i), res in zip(tags, runner(jobs), strict=True):
+            if kind == "final":
                 fitted = res
             else:
-                (r, tr, te), (p, info) = splits[i], res
-                oof[model_name][r, te] = p
-                rows.append({"repeat": r, "n_train": len(tr), "n_test": len(te), **info})
+                r, tr, te = splits[i]
+                if kind == "model":
+                    p, info = res
+                    oof[model_name][r, te] = p
+                    rows[i] = {"repeat": r, "n_train": len(tr), "n_test": len(te), **info}
+                else:
+                    for name, p in res.items():
+                        oof[name][r, te] = p
             if bar:
                 bar.advance(task)
     finally:
         if bar:
             bar.stop()
-    for name, base in baselines.items():
-        for r, tr, te in splits:
-            oof[name][r, te] = clone(base).fit(X.iloc[tr], y[tr]).predict_proba(X.iloc[te])[:, 1]
-    return oof, pd.DataFrame(rows), fitted
+    return oof, pd.DataFrame([rows[i] for i in sorted(rows)]), fitted

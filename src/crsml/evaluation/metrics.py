@@ -54,28 +54,40 @@ def brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (w * (p - y) ** 2).sum(axis=1) / w.sum(axis=1)
 
 
-def _newton(lp: np.ndarray, y: np.ndarray, w: np.ndarray, slope: bool, iters: int = 30) -> np.ndarray:
-    """Weighted logistic recalibration ``logit P(y) = a + b * lp`` (b = 1 fixed unless ``slope``)."""
+def _newton(lp: np.ndarray, y: np.ndarray, w: np.ndarray, slope: bool, iters: int = 30, tol: float = 1e-10) -> np.ndarray:
+    """Weighted logistic recalibration ``logit P(y) = a + b * lp`` (b = 1 fixed unless ``slope``).
+
+    Newton steps for every resample at once; stops when every resample has converged (step
+    below ``tol``) or run away (separation, or no slope because the predictions are constant).
+    """
     B = w.shape[0]
     a = np.zeros(B)
     b = np.ones(B)
+    done = np.zeros(B, dtype=bool)
     for _ in range(iters):
         a, b = np.clip(a, -60, 60), np.clip(b, -60, 60)
         mu = expit(a[:, None] + b[:, None] * lp)
         r = w * (y - mu)
         v = w * mu * (1 - mu) + 1e-12
         if not slope:
-            a += r.sum(axis=1) / v.sum(axis=1)
-            continue
-        g = np.stack([r.sum(axis=1), (r * lp).sum(axis=1)], axis=1)
-        h00, h01, h11 = v.sum(axis=1), (v * lp).sum(axis=1), (v * lp * lp).sum(axis=1)
-        det = h00 * h11 - h01**2
-        det = np.where(det > 1e-9 * h00 * h11, det, np.nan)  # constant predictions: no slope
-        a += (h11 * g[:, 0] - h01 * g[:, 1]) / det
-        b += (-h01 * g[:, 0] + h00 * g[:, 1]) / det
+            da = r.sum(axis=1) / v.sum(axis=1)
+            db = np.zeros(B)
+        else:
+            g0, g1 = r.sum(axis=1), r @ lp
+            h00, h01, h11 = v.sum(axis=1), v @ lp, v @ (lp * lp)
+            det = h00 * h11 - h01**2
+            det = np.where(det > 1e-9 * h00 * h11, det, np.nan)  # constant predictions: no slope
+            da = (h11 * g0 - h01 * g1) / det
+            db = (-h01 * g0 + h00 * g1) / det
+        a, b = a + da, b + db
+        step = np.maximum(np.abs(da), np.abs(db))
+        done = ~np.isfinite(step) | (step < tol) | (np.maximum(np.abs(a), np.abs(b)) >= 50)
+        if done.all():
+            break
     out = b if slope else a
-    # a resample with (quasi-)separation has no finite estimate: leave it out of the interval
-    return np.where(np.isfinite(out) & (np.abs(out) < 50), out, np.nan)
+    # a resample with (quasi-)separation has no finite estimate, and one still moving after
+    # ``iters`` steps is on its way there: leave both out of the interval
+    return np.where(done & np.isfinite(out) & (np.abs(out) < 50), out, np.nan)
 
 
 def cal_intercept(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
