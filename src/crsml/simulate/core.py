@@ -133,6 +133,7 @@ def simulate(
     truth_draws: int = 8,
     prolonged_days: float = 7.0,
     expected_benefit: bool = False,
+    truth_stream: int = 0,
 ) -> Cohort:
     """Simulate ``n`` patients; the same seed gives the same cohort, byte for byte.
 
@@ -142,7 +143,11 @@ def simulate(
     ceiling AUROC). ``expected_benefit`` also runs those futures in pairs, with and without
     tocilizumab at the landmark, for ``benefit_days``: the expected severe-CRS days spared given
     the patient's whole state at L (``severe_days_y0 - severe_days_y1`` is one future's).
+    ``truth_stream`` picks the Monte Carlo futures: the same patients and records with another
+    stream give an independent estimate of the truth (to measure its Monte Carlo error).
     """
+    if truth_stream < 0:
+        raise ValueError("truth_stream must not be negative")
     if n < 1:
         raise ValueError("n must be at least 1")
     p = get_profile(profile) if isinstance(profile, str) else profile
@@ -200,7 +205,7 @@ def simulate(
         factual[L] = ((grades[:, after] >= 3).any(axis=1), (grades[:, after] >= 3).sum(axis=1) * p.obs_every_h,
                       st.grade_hours_ge1.copy())
     truth = _truth_table(snaps, factual, tr, p, seed, n_steps, grace_h, truth_draws, prolonged_days, ids,
-                         expected_benefit)
+                         expected_benefit, truth_stream)
     meta = {
         "source": "simulated",
         "created_by": f"crsml simulate --n {n} --seed {seed} --profile {p.name}",
@@ -211,6 +216,8 @@ def simulate(
         "truth_draws": truth_draws,
         "simulator_version": __version__,
     }
+    if truth_stream:
+        meta["truth_stream"] = truth_stream
     return Cohort(patients=patients, measurements=measurements, vitals=vitals, treatments=treatments,
                   crs=crs, truth=truth, meta=meta)
 
@@ -278,7 +285,7 @@ def _measurement_table(latent: dict[str, np.ndarray], draw_t: np.ndarray, ids: n
 
 def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: dyn.Traits, p: Profile, seed: int, n_steps: int,
                  grace_h: float, draws: int, prolonged_days: float, ids: np.ndarray,
-                 effect_draws: bool = False) -> pd.DataFrame | None:
+                 effect_draws: bool = False, stream: int = 0) -> pd.DataFrame | None:
     n = len(ids)
     frames = []
     prolonged_h = prolonged_days * 24.0
@@ -298,13 +305,14 @@ def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: 
         if len(open_) and draws > 0:
             idx = np.tile(open_, draws)
             mc = Snapshot(snap.step, snap.state.take(idx), snap.grade[idx], snap.il6_fold[idx])
-            ma, _, mg = _continue(mc, tr.take(idx), p, seed, 10_000 + int(L), n_steps)
+            ma, _, mg = _continue(mc, tr.take(idx), p, seed, 10_000 + int(L) + 100_000 * stream, n_steps)
             p_sev[open_] = ma.reshape(draws, len(open_)).mean(axis=0)
             p_pro[open_] = (mg > prolonged_h).reshape(draws, len(open_)).mean(axis=0)
             if effect_draws:
                 # expected days spared given the state at L: paired futures, with and without a dose now
-                _, m0, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + int(L), n_steps, forbid_until_h=L + grace_h)
-                _, m1, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + int(L), n_steps, force=True)
+                _, m0, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + int(L) + 100_000 * stream, n_steps,
+                                      forbid_until_h=L + grace_h)
+                _, m1, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + int(L) + 100_000 * stream, n_steps, force=True)
                 spared = ((m0 - m1) / 24.0).reshape(draws, len(open_)).mean(axis=0)
                 benefit[open_] = np.where(treated_before[open_], np.nan, spared)
         frames.append(pd.DataFrame({
