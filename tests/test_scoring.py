@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -77,6 +78,19 @@ def test_a_cohort_lacking_tables_or_analytes_the_model_uses_is_scored_with_a_war
     assert any("table vitals: no rows" in w and "missing for every patient" in w for w in said), said
     assert any("column analyte: no rows for 1 of the model's" in w and "(mcp1)" in w for w in said), said
     assert (scores["status"] == "ok").sum() > 300  # still scored: a warning, not a refusal
+
+
+def test_cli_score_prints_warnings_about_whole_tables(tiny_model, batch, tmp_path):
+    model_dir, *_ = tiny_model
+    d = tmp_path / "novitals"
+    shutil.copytree(batch[0], d)
+    v = pd.read_csv(d / "vitals.csv")
+    v.iloc[0:0].to_csv(d / "vitals.csv", index=False)
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "crsml", "score", "--model", str(model_dir), "--cohort", str(d),
+                        "--out", str(tmp_path / "s.csv")], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "warning: table vitals: no rows" in r.stderr and "missing for every patient" in r.stderr, r.stderr
 
 
 def test_chunk_size_does_not_change_scores(tiny_model, batch):

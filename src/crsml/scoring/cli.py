@@ -24,7 +24,7 @@ def score_command(
     """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid."""
     from rich.console import Console
 
-    from crsml.scoring.score import STATUSES, UNUSABLE, resolve_model, score_directory
+    from crsml.scoring.score import STATUSES, resolve_model, score_directory
 
     if out.suffix not in (".csv", ".parquet"):
         raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
@@ -36,11 +36,13 @@ def score_command(
     counts, report = score_directory(bundle, cohort_dir, out=out, landmark_h=landmark_h, explain=explain,
                                      chunk_patients=chunk_patients, engine=engine, scheduler=scheduler, progress=True)
     con.print(f"wrote {out}: {sum(counts.values()):,} patients; " + ", ".join(f"{s} {counts[s]:,}" for s in STATUSES))
-    unusable = [w for w in report.warnings if UNUSABLE in w.message]
-    for p in unusable:
+    # a warning about a whole table (no row: an analyte or table the model uses is absent) is
+    # printed; row-level ones can number thousands, so they are counted
+    whole = [w for w in report.warnings if w.row is None]
+    for p in whole:
         con.print(f"  {p}", markup=False)
-    if len(report.warnings) > len(unusable):
-        con.print(f"  {len(report.warnings) - len(unusable)} data-quality warnings (crsml validate lists them)")
+    if len(report.warnings) > len(whole):
+        con.print(f"  {len(report.warnings) - len(whole)} data-quality warnings (crsml validate lists them)")
     for p in report.errors[:10]:
         con.print(f"  {p}", markup=False)
     if len(report.errors) > 10:

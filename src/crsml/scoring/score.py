@@ -27,7 +27,7 @@ from crsml.scoring.source import TABLES, PatientChunks, RawChunk, patient_ids
 from crsml.validation import validate_tables
 
 STATUSES = ("ok", "not_eligible", "invalid")
-UNUSABLE = "missing for every patient"  # the mark of a warning about the whole cohort
+UNUSABLE = "missing for every patient"
 
 
 def resolve_model(model: str | Path, tracking_uri: str | None = None) -> ModelBundle:
