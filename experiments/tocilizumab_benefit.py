@@ -45,6 +45,7 @@ from crsml.simulate import simulate
 
 L = 48.0
 FRACTIONS = (0.1, 0.3, 0.5)
+TRAIN_SEED, TEST_SEED = 101, 202  # the training and test cohorts
 CEILING = "feature ceiling (fitted to the true benefit; not a candidate)"
 RISK = "predicted risk (no tocilizumab now)"
 OUT = Path("experiments/output/tocilizumab_benefit")
@@ -260,9 +261,9 @@ def main() -> int:
     pd.set_option("display.max_columns", 20)
 
     # the training cohort's truth feeds only the feature ceiling, never a candidate or the selection
-    train_c = simulate(args.n, seed=101, truth_draws=16, profile="mixed_practice", landmarks=(L,),
+    train_c = simulate(args.n, seed=TRAIN_SEED, truth_draws=16, profile="mixed_practice", landmarks=(L,),
                        expected_benefit=True)
-    test_c = simulate(args.n, seed=202, truth_draws=16, profile="mixed_practice", landmarks=(L,),
+    test_c = simulate(args.n, seed=TEST_SEED, truth_draws=16, profile="mixed_practice", landmarks=(L,),
                       expected_benefit=True)
     results = {}
     params = ceiling = None

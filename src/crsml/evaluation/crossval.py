@@ -101,7 +101,7 @@ def cross_validated_predictions(
             jobs.append(delayed(_fit_predict_baselines)(baselines, X, y, tr, te))
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
     fitted = None
-    rows: dict[int, dict] = {}
+    rows = []
     bar = None
     if progress:
         from rich.progress import Progress
@@ -118,7 +118,7 @@ def cross_validated_predictions(
                 if kind == "model":
                     p, info = res
                     oof[model_name][r, te] = p
-                    rows[i] = {"repeat": r, "n_train": len(tr), "n_test": len(te), **info}
+                    rows.append({"repeat": r, "n_train": len(tr), "n_test": len(te), **info})
                 else:
                     for name, p in res.items():
                         oof[name][r, te] = p
@@ -127,4 +127,4 @@ def cross_validated_predictions(
     finally:
         if bar:
             bar.stop()
-    return oof, pd.DataFrame([rows[i] for i in sorted(rows)]), fitted
+    return oof, pd.DataFrame(rows), fitted

@@ -305,14 +305,14 @@ def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: 
         if len(open_) and draws > 0:
             idx = np.tile(open_, draws)
             mc = Snapshot(snap.step, snap.state.take(idx), snap.grade[idx], snap.il6_fold[idx])
-            ma, _, mg = _continue(mc, tr.take(idx), p, seed, 10_000 + int(L) + 100_000 * stream, n_steps)
+            runs = 100_000 * stream + int(L)
+            ma, _, mg = _continue(mc, tr.take(idx), p, seed, 10_000 + runs, n_steps)
             p_sev[open_] = ma.reshape(draws, len(open_)).mean(axis=0)
             p_pro[open_] = (mg > prolonged_h).reshape(draws, len(open_)).mean(axis=0)
             if effect_draws:
                 # expected days spared given the state at L: paired futures, with and without a dose now
-                _, m0, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + int(L) + 100_000 * stream, n_steps,
-                                      forbid_until_h=L + grace_h)
-                _, m1, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + int(L) + 100_000 * stream, n_steps, force=True)
+                _, m0, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + runs, n_steps, forbid_until_h=L + grace_h)
+                _, m1, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + runs, n_steps, force=True)
                 spared = ((m0 - m1) / 24.0).reshape(draws, len(open_)).mean(axis=0)
                 benefit[open_] = np.where(treated_before[open_], np.nan, spared)
         frames.append(pd.DataFrame({
