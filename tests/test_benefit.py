@@ -28,7 +28,7 @@ PARAMS = {"propensity": FAST, "outcome": FAST, "final": FAST}
 def benefit(tmp_path_factory):
     root = tmp_path_factory.mktemp("benefit")
     cohort = simulate(1500, seed=5, truth_draws=0, profile="mixed_practice")
-    s = BenefitSettings(landmark_h=L, trials=2, n_boot=2, seed=1, register_name="tiny-benefit")
+    s = BenefitSettings(landmark_h=L, trials=2, seed=1, register_name="tiny-benefit")
     result = train_benefit(cohort, s, model_out=root / "models" / "benefit",
                            tracking_uri=f"sqlite:///{root / 'mlflow.db'}", progress=False, log=lambda *a: None)
     return result, cohort, root
@@ -87,7 +87,7 @@ def test_one_standard_error_rule_keeps_risk_unless_clearly_beaten():
 def test_same_seed_same_estimates():
     c = simulate(800, seed=4, truth_draws=0, profile="mixed_practice")
     _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
-    fit = [BenefitModel(candidates=("x_learner", "risk_scaled"), n_boot=2, seed=3, nuisance_params=PARAMS).fit(
+    fit = [BenefitModel(candidates=("x_learner", "risk_scaled"), seed=3, nuisance_params=PARAMS).fit(
         X, trial["treated"], trial["severe_days"], trial["severe"]) for _ in range(2)]
     pd.testing.assert_frame_equal(fit[0].predict(X), fit[1].predict(X))
     pd.testing.assert_frame_equal(fit[0].selection_, fit[1].selection_)
@@ -104,6 +104,43 @@ def test_causal_forest_same_seed_same_bytes():
     assert runs[0] == runs[1] == runs[2]
     lows = [f.interval(X)[0].tobytes() for f in fits]
     assert lows[0] == lows[1]
+
+
+def test_interval_is_the_causal_forests_even_when_another_estimator_is_chosen():
+    """benefit_low/benefit_high come from the forest's honest 95% interval (distilled), not from the
+    spread of bootstrap refits of the chosen estimator, whose one relative reduction barely moves."""
+    c = simulate(1200, seed=4, truth_draws=0, profile="mixed_practice")
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
+    T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
+    m = BenefitModel(candidates=("risk_scaled",), seed=3, nuisance_params=PARAMS).fit(X, T, Y, trial["severe"])
+    assert m.chosen_ == "risk_scaled"
+    inside = m.overlap_
+    Xi = X.to_numpy(dtype=np.float32)[inside]
+    low, high = Candidate("causal_forest", PARAMS, seed=3, trim=m.trim).fit(Xi, T[inside], Y[inside]).interval(Xi)
+    lo, hi = m.forest_interval(X[inside])
+    assert np.corrcoef(lo, low)[0, 1] > 0.9 and np.corrcoef(hi, high)[0, 1] > 0.9
+    assert 0.8 < np.median(hi - lo) / np.median(high - low) < 1.25
+    # the scores hold the estimate: the forest's interval, stretched where the two disagree
+    pred = m.predict(X[inside])
+    assert ((pred["benefit_low"] <= pred["benefit"]) & (pred["benefit"] <= pred["benefit_high"])).all()
+    np.testing.assert_array_equal(pred["benefit_low"], np.minimum(lo, pred["benefit"]))
+    np.testing.assert_array_equal(pred["benefit_high"], np.maximum(hi, pred["benefit"]))
+
+
+def test_a_model_with_bootstrap_percentiles_is_refused(benefit, tmp_path):
+    import shutil
+
+    from crsml.errors import CrsmlError
+
+    result, _, _ = benefit
+    old = tmp_path / "old"
+    shutil.copytree(result.model_dir / "artifacts" / "crsml" / "benefit", old)
+    settings = json.loads((old / "benefit.json").read_text())
+    del settings["interval"]
+    settings["n_boot_saved"] = 0
+    (old / "benefit.json").write_text(json.dumps(settings))
+    with pytest.raises(CrsmlError, match="bootstrap percentiles"):
+        BenefitModel.load(old)
 
 
 def test_thin_data_is_said_not_silent():

@@ -135,13 +135,14 @@ def _benefit_section(bundle: ModelBundle) -> str:
             "treated now inside overlap": c["treated_inside"],
             "average benefit inside overlap (AIPW, 95% CI), severe-CRS days spared":
                 f"{a['ate']:.3f} ({a['low']:.3f} to {a['high']:.3f})",
-            "export": "XGBoost JSON boosters (benefit, bootstrap replicates, propensity, risk) and JSON settings; "
+            "export": "XGBoost JSON boosters (benefit, interval ends, propensity, risk) and JSON settings; "
                       "nothing is pickled"}
     text = ("Benefit is the expected number of severe-CRS days spared by tocilizumab given now (within the grace "
             "window) rather than usual care, estimated from observational records. Patients outside the overlap of "
-            "the propensity model are scored not_eligible. benefit_low/benefit_high are percentiles over bootstrap "
-            "refits of the chosen estimator; their coverage of a patient's true effect was measured on simulated "
-            "cohorts (docs/tocilizumab_benefit.md) and is far below 95% (12.0% at 48 h).")
+            "the propensity model are scored not_eligible. benefit_low/benefit_high are the causal forest's 95% "
+            "interval for the average benefit of patients with the same features (distilled into boosters), "
+            "whichever estimator gives benefit; it is not an interval for one patient's own course. Its coverage "
+            "on simulated cohorts is in docs/tocilizumab_benefit.md.")
     return ("<h2>Tocilizumab benefit</h2><p>" + html.escape(text) + "</p>" + _table(pd.DataFrame({"value": rows}))
             + "<p>Candidates (held-out DR loss, lower is better):</p>" + _table(m.selection_.round(4)))
 

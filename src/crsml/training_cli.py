@@ -29,7 +29,6 @@ def train_command(
     register_name: Annotated[str | None, typer.Option(help="registered model name (default crsml-<task>)")] = None,
     extra: Annotated[list[str] | None, typer.Option("--extra", help="extra numeric patients column as a feature; repeatable")] = None,
     grace_h: Annotated[float | None, typer.Option("--grace-h", help="tocilizumab_benefit: 'now' means a dose in [L, L + grace) (default 6)")] = None,
-    n_boot: Annotated[int | None, typer.Option(help="tocilizumab_benefit: bootstrap refits for benefit_low/high (default 20)")] = None,
     trim: Annotated[float | None, typer.Option(help="tocilizumab_benefit: overlap bound on the propensity (default 0.01)")] = None,
 ) -> None:
     """Tune (Optuna), evaluate out of fold against published baselines, log to MLflow, export."""
@@ -45,7 +44,7 @@ def train_command(
     benefit = task == "tocilizumab_benefit"
     other_task = ({"--min-days": min_days, "--cv-folds": cv_folds, "--cv-repeats": cv_repeats, "--n-jobs": n_jobs,
                    "--storage": storage, "--study-name": study_name, "--extra": extra or None} if benefit
-                  else {"--grace-h": grace_h, "--n-boot": n_boot, "--trim": trim})
+                  else {"--grace-h": grace_h, "--trim": trim})
     refused = [name for name, value in other_task.items() if value is not None]
     if refused:
         one = len(refused) == 1
@@ -55,7 +54,7 @@ def train_command(
     if benefit:
         from crsml.causal.training import BenefitSettings, train_benefit
 
-        chosen = {"trials": trials, "grace_h": grace_h, "n_boot": n_boot, "trim": trim}
+        chosen = {"trials": trials, "grace_h": grace_h, "trim": trim}
         settings = BenefitSettings(landmark_h=landmark_h, horizon_h=horizon_h, seed=seed, register_name=register_name,
                                    **{k: v for k, v in chosen.items() if v is not None})
     else:

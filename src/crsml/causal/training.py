@@ -34,7 +34,6 @@ class BenefitSettings:
     horizon_h: float = 14 * 24.0
     trials: int = 10
     folds: int = 3
-    n_boot: int = 20
     trim: float = DEFAULT_TRIM
     seed: int = 0
     candidates: tuple[str, ...] = CANDIDATES
@@ -47,8 +46,8 @@ class BenefitSettings:
             raise CrsmlError(f"--grace-h must be above 0 hours, not {self.grace_h:g}")
         if not 0 < self.trim < 0.5:
             raise CrsmlError(f"--trim must lie between 0 and 0.5, not {self.trim:g}")
-        if self.trials < 1 or self.n_boot < 0:
-            raise CrsmlError("--trials must be at least 1 and --n-boot at least 0")
+        if self.trials < 1:
+            raise CrsmlError("--trials must be at least 1")
 
 
 @dataclass
@@ -103,7 +102,7 @@ def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | No
     log(f"{TASK} at L = {s.landmark_h:g} h (grace {s.grace_h:g} h): {counts['eligible']} eligible, "
         f"{counts['treated_now']} given tocilizumab now; left out: {counts['excluded'] or 'none'}")
     try:
-        model = BenefitModel(candidates=s.candidates, trials=s.trials, folds=s.folds, n_boot=s.n_boot, trim=s.trim,
+        model = BenefitModel(candidates=s.candidates, trials=s.trials, folds=s.folds, trim=s.trim,
                              seed=s.seed, progress=progress).fit(X, trial["treated"], trial["severe_days"], trial["severe"])
     except ValueError as exc:
         raise CrsmlError(f"{TASK} at {s.landmark_h:g} h: {exc}") from exc
