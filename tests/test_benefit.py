@@ -137,7 +137,7 @@ def test_a_model_with_bootstrap_percentiles_is_refused(benefit, tmp_path):
     shutil.copytree(result.model_dir / "artifacts" / "crsml" / "benefit", old)
     settings = json.loads((old / "benefit.json").read_text())
     del settings["interval"]
-    settings["n_boot_saved"] = 0
+    settings["n_boot_saved"], settings["params"]["n_boot"] = 0, 20
     (old / "benefit.json").write_text(json.dumps(settings))
     with pytest.raises(CrsmlError, match="bootstrap percentiles"):
         BenefitModel.load(old)

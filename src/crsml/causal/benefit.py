@@ -72,7 +72,8 @@ class BenefitModel(BaseEstimator):
         (scikit-learn names); tuned with Optuna when not given.
     """
 
-    def __init__(self, candidates: tuple[str, ...] = CANDIDATES, trials: int = 10, folds: int = 3, trim: float = DEFAULT_TRIM, seed: int = 0, n_threads: int | None = None, progress: bool = False,
+    def __init__(self, candidates: tuple[str, ...] = CANDIDATES, trials: int = 10, folds: int = 3,
+                 trim: float = DEFAULT_TRIM, seed: int = 0, n_threads: int | None = None, progress: bool = False,
                  nuisance_params: dict[str, dict[str, Any]] | None = None):
         self.candidates = candidates
         self.trials = trials
@@ -236,13 +237,13 @@ class BenefitModel(BaseEstimator):
     def load(cls, directory: str | Path) -> BenefitModel:
         d = Path(directory)
         s = json.loads((d / SETTINGS_FILE).read_text())
+        if s.get("interval") != "causal_forest":
+            raise CrsmlError(f"{d} was saved by an older crsml whose benefit_low/benefit_high were bootstrap "
+                             "percentiles, not 95% intervals; train the model again")
         m = cls(**(s["params"] | {"candidates": tuple(s["params"]["candidates"])}))
         m.feature_names_in_ = np.asarray(s["feature_names"], dtype=object)
         m.n_features_in_ = len(m.feature_names_in_)
         m.effect_ = xgb.Booster(model_file=str(d / "effect.json"))
-        if s.get("interval") != "causal_forest":
-            raise CrsmlError(f"{d} was saved by an older crsml whose benefit_low/benefit_high were bootstrap "
-                             "percentiles, not 95% intervals; train the model again")
         m.interval_ = tuple(xgb.Booster(model_file=str(d / f"effect_{end}.json")) for end in INTERVAL_ENDS)
         m.propensity_ = xgb.Booster(model_file=str(d / "propensity.json"))
         m.risk_ = XGBRiskClassifier.load(d / "risk")
