@@ -192,6 +192,23 @@ def test_export_reloads_as_pyfunc_and_unpickles_nothing(benefit):
     assert settings["chosen"] in settings["selection"]
 
 
+def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
+    result, _, _ = benefit
+    card = (result.model_dir / "artifacts" / "crsml" / "model_card.html").read_text()
+    assert "eligible at the landmark" in card and "What drives the benefit (SHAP, days spared)" in card
+    assert "inside the overlap" in card
+    for wrong in ("<td>None</td>", "nan%", "Trained on ?", "<h2>Curves</h2>", "labelled at the landmark",
+                  "Out-of-fold figures", "log-odds", "log odds"):
+        assert wrong not in card, wrong
+    # the card's SHAP values are those of the benefit (days), like the drivers in the scores
+    from crsml.explanations import shap_explanation
+
+    X = result.X.iloc[:20]
+    ex = shap_explanation(result.bundle, X)
+    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.base_values,
+                               result.bundle.benefit.effect_.inplace_predict(X.to_numpy(dtype=np.float32)), atol=1e-4)
+
+
 def test_mlflow_run_holds_diagnostics_without_identifiers(benefit):
     import mlflow
 

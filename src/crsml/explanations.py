@@ -1,7 +1,9 @@
 """SHAP explanations of a model over a cohort: shap's beeswarm, mean |SHAP| and waterfall plots.
 
-Values come from XGBoost's TreeSHAP on the booster (log-odds of the uncalibrated model).
-Plots name no patient: single-patient waterfalls are titled by risk rank only.
+Values come from XGBoost's TreeSHAP on the booster: log-odds of the uncalibrated model for the
+risk tasks, severe-CRS days spared for a tocilizumab-benefit model (its benefit booster, the
+same values as the drivers in its scores). Plots name no patient: single-patient waterfalls are
+titled by rank only.
 """
 
 from __future__ import annotations
@@ -16,26 +18,37 @@ from crsml.cohort import Cohort
 from crsml.models.bundle import ModelBundle
 
 
+def explained(bundle: ModelBundle) -> tuple[str, str]:
+    """What the SHAP values explain and their unit: the benefit for a benefit model, else the risk."""
+    return ("benefit", "days spared") if bundle.benefit is not None else ("risk", "log-odds")
+
+
+def _contributions(bundle: ModelBundle, X: pd.DataFrame) -> np.ndarray:
+    X = X[bundle.feature_names]
+    return bundle.benefit.contributions(X) if bundle.benefit is not None else bundle.classifier.contributions(X)
+
+
 def shap_explanation(bundle: ModelBundle, X: pd.DataFrame):
     """A :class:`shap.Explanation` for feature rows ``X`` (the model's columns)."""
     import shap
 
     X = X[bundle.feature_names]
-    contribs = bundle.classifier.contributions(X)
+    contribs = _contributions(bundle, X)
     return shap.Explanation(values=contribs[:, :-1], base_values=contribs[:, -1], data=X.to_numpy(dtype=float),
                             feature_names=bundle.feature_names)
 
 
 def mean_abs_shap(bundle: ModelBundle, X: pd.DataFrame, top: int = 30) -> pd.Series:
     """Mean absolute SHAP value per feature (an aggregate: safe to store with the model)."""
-    phi = bundle.classifier.contributions(X[bundle.feature_names])[:, :-1]
+    phi = _contributions(bundle, X)[:, :-1]
     s = pd.Series(np.abs(phi).mean(axis=0), index=bundle.feature_names).sort_values(ascending=False)
     return s.head(top)
 
 
 def explain_cohort(bundle: ModelBundle, cohort: Cohort, out_dir: str | Path, n_patients: int = 3,
                    max_display: int = 12) -> list[Path]:
-    """Beeswarm and mean |SHAP| over the eligible patients, and waterfalls for the highest risks."""
+    """Beeswarm and mean |SHAP| over the eligible patients, and waterfalls for the highest risks
+    (highest benefits for a benefit model)."""
     X = bundle.features.transform(cohort)[bundle.feature_names]
     if not len(X):
         from crsml.errors import CrsmlError
@@ -55,6 +68,7 @@ def explanation_plots(bundle: ModelBundle, X: pd.DataFrame, out_dir: str | Path,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ex = shap_explanation(bundle, X)
+    what, unit = explained(bundle)
     paths = []
     for name, draw in (("shap_beeswarm.png", lambda: shap.plots.beeswarm(ex, max_display=max_display, show=False)),
                        ("shap_mean_abs.png", lambda: shap.plots.bar(ex, max_display=max_display, show=False))):
@@ -64,16 +78,21 @@ def explanation_plots(bundle: ModelBundle, X: pd.DataFrame, out_dir: str | Path,
             warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
             draw()
         fig = plt.gcf()
-        fig.suptitle(f"{bundle.task}, L = {bundle.landmark_h:g} h: SHAP (log-odds), {len(X)} patients", fontsize=10)
+        fig.suptitle(f"{bundle.task}, L = {bundle.landmark_h:g} h: SHAP ({unit}), {len(X)} patients", fontsize=10)
         fig.savefig(out / name, dpi=100, bbox_inches="tight")
         plt.close("all")
         paths.append(out / name)
-    risk = bundle.classifier.predict_proba(X)[:, 1]
-    for rank, i in enumerate(np.argsort(-risk, kind="stable")[:n_patients], start=1):
+    if what == "benefit":
+        value = ex.values.sum(axis=1) + ex.base_values
+        shown = [f"benefit {v:.2f} days" for v in value]
+    else:
+        value = bundle.classifier.predict_proba(X)[:, 1]
+        shown = [f"risk {v:.0%}" for v in value]
+    for rank, i in enumerate(np.argsort(-value, kind="stable")[:n_patients], start=1):
         plt.figure()
         shap.plots.waterfall(ex[int(i)], max_display=max_display, show=False)
         fig = plt.gcf()
-        fig.suptitle(f"example patient {rank} (risk rank {rank}): risk {risk[i]:.0%}", fontsize=10)
+        fig.suptitle(f"example patient {rank} ({what} rank {rank}): {shown[i]}", fontsize=10)
         p = out / f"shap_waterfall_{rank}.png"
         fig.savefig(p, dpi=100, bbox_inches="tight")
         plt.close("all")

@@ -36,7 +36,7 @@ def _table(df: pd.DataFrame) -> str:
 def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_label: str = "") -> Path:
     """Write ``index.html`` (self-contained) and the PNGs beside it; return the HTML path."""
     from crsml.evaluation.curves import plot_curves
-    from crsml.explanations import explanation_plots
+    from crsml.explanations import explained, explanation_plots
     from crsml.training import MODEL_NAME, format_table
 
     out = Path(out_dir)
@@ -57,13 +57,22 @@ def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_l
         "landmark; scoring with `crsml score`.") + "</p>")
 
     parts.append("<h2>Training data (counts only)</h2>")
-    rows = {"patients in the cohort": counts.get("patients"), "labelled at the landmark": counts.get("labelled"),
-            "with the outcome": counts.get("events"),
-            "outcome rate": f"{counts.get('event_rate', float('nan')):.1%}"}
+    benefit = bundle.benefit is not None
+    if benefit:
+        trim = counts.get("trim", {})
+        rows = {"patients in the cohort": counts.get("patients"), "eligible at the landmark": counts.get("eligible"),
+                "given tocilizumab now (within the grace window)": counts.get("treated_now"),
+                "inside the overlap (used to fit the benefit)": trim.get("inside"),
+                "outside the overlap": counts.get("trimmed")}
+    else:
+        rows = {"patients in the cohort": counts.get("patients"), "labelled at the landmark": counts.get("labelled"),
+                "with the outcome": counts.get("events"),
+                "outcome rate": f"{counts.get('event_rate', float('nan')):.1%}"}
     rows |= {f"left out: {k}": v for k, v in counts.get("excluded", {}).items()}
     rows |= {"data digest (SHA-256 of features and labels)": meta.get("data_digest", "")[:16] + "...",
              "features": len(bundle.feature_names),
-             "calibration chosen by cross-validation": bundle.classifier.calibrator_.method}
+             ("calibration of the risk without tocilizumab now" if benefit else "calibration chosen by cross-validation"):
+                 bundle.classifier.calibrator_.method}
     parts.append(_table(pd.DataFrame({"value": rows})))
 
     if bundle.benefit is not None:
@@ -85,33 +94,33 @@ def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_l
             figs += [_img(paths["roc"], "ROC curves, model and baselines (out of fold)"),
                      _img(paths["calibration"], "Calibration: observed against predicted risk (out of fold)"),
                      _img(paths["decision"], "Decision curve: net benefit against risk threshold (out of fold)")]
-        parts.append("<h2>Curves</h2><div class='figs'>" + "".join(figs) + "</div>")
+        if figs:
+            parts.append("<h2>Curves</h2><div class='figs'>" + "".join(figs) + "</div>")
 
-        parts.append("<h2>What drives the predictions (SHAP)</h2>")
+        what, unit = explained(bundle)
+        parts.append(f"<h2>What drives the {what} (SHAP, {unit})</h2>")
         shap_mean = meta.get("shap_mean_abs")
         if shap_mean:
             s = pd.Series(shap_mean).head(15)
-            parts.append("<p>Mean absolute SHAP value (log odds) over the training patients, top 15:</p>")
+            parts.append(f"<p>Mean absolute SHAP value ({unit}) over the training patients, top 15:</p>")
             parts.append(_table(s.rename("mean |SHAP|").to_frame().round(4)))
         if cohort is None:
             from crsml.simulate import simulate
 
-            cohort, cohort_label = simulate(500, seed=0, truth_draws=0), "500 simulated patients (synthetic)"
+            # a benefit model needs a cohort where practice varies, or hardly anyone is inside its overlap
+            profile = "mixed_practice" if benefit else "b_all"
+            cohort = simulate(500, seed=0, truth_draws=0, profile=profile)
+            cohort_label = f"500 simulated patients (synthetic, profile {profile})"
         X = bundle.features.transform(cohort)
+        if benefit and len(X):  # the benefit is only given inside the overlap
+            X = X[(bundle.benefit.predict(X[bundle.feature_names])["reason"] == "").to_numpy()]
+            cohort_label += ", inside the overlap"
         if len(X):
             paths = explanation_plots(bundle, X[bundle.feature_names], Path(tmp), n_patients=2)
             parts.append(f"<p>Beeswarm and example explanations on {html.escape(cohort_label)}:</p><div class='figs'>"
                          + "".join(_img(p, p.stem.replace("_", " ")) for p in paths) + "</div>")
-    parts.append("<h2>Limitations</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in [
-        f"Trained on {counts.get('labelled', '?')} patients from one source; performance at another centre, "
-        "with other products, grading habits or sampling schedules, is unknown until checked there.",
-        "Out-of-fold figures estimate performance on new patients like these; they are not an external validation.",
-        "Tocilizumab and steroids given before the landmark change the course; the risk is under the care "
-        "patients actually received, not without treatment.",
-        "Daily tables stamp events at whole days, so the landmark sees up to that day's values.",
-        "SHAP values explain the model, not the disease: a feature that drives a prediction is not a cause.",
-        "Patients with no CRS grade after the landmark were left out of training (no label).",
-    ]) + "</ul>")
+    parts.append("<h2>Limitations</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _limitations(bundle))
+                 + "</ul>")
     versions = meta.get("versions", {})
     parts.append("<p class='small'>" + html.escape(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>")
     css = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -124,6 +133,33 @@ def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_l
     path = out / "index.html"
     path.write_text(page)
     return path
+
+
+def _limitations(bundle: ModelBundle) -> list[str]:
+    counts = bundle.metadata.get("counts", {})
+    shared = ["Daily tables stamp events at whole days, so the landmark sees up to that day's values.",
+              "SHAP values explain the model, not the disease: a feature that drives a prediction is not a cause."]
+    if bundle.benefit is not None:
+        return [
+            f"Estimated from observational records of {counts.get('eligible', '?')} eligible patients, "
+            f"{counts.get('treated_now', '?')} of them given tocilizumab at the landmark, from one source; "
+            "another centre's practice and patients may differ.",
+            "The benefit assumes no unmeasured confounding: whatever made clinicians give tocilizumab at the "
+            "landmark must be among the features. Doses given later, because a patient worsened, are usual care.",
+            "benefit_low/benefit_high cover the average benefit of patients with the same features, not one "
+            "patient's own course; on simulated cohorts they held that average for 91-97% of patients.",
+            "Patients outside the overlap of the propensity model get no benefit (not_eligible): the records hold "
+            "too few like them treated (or untreated) to compare.",
+        ] + shared
+    return [
+        f"Trained on {counts.get('labelled', '?')} patients from one source; performance at another centre, "
+        "with other products, grading habits or sampling schedules, is unknown until checked there.",
+        "Out-of-fold figures estimate performance on new patients like these; they are not an external validation.",
+        "Tocilizumab and steroids given before the landmark change the course; the risk is under the care "
+        "patients actually received, not without treatment.",
+        *shared,
+        "Patients with no CRS grade after the landmark were left out of training (no label).",
+    ]
 
 
 def _benefit_section(bundle: ModelBundle) -> str:
@@ -141,8 +177,9 @@ def _benefit_section(bundle: ModelBundle) -> str:
             "window) rather than usual care, estimated from observational records. Patients outside the overlap of "
             "the propensity model are scored not_eligible. benefit_low/benefit_high are the causal forest's 95% "
             "interval for the average benefit of patients with the same features (distilled into boosters), "
-            "whichever estimator gives benefit; it is not an interval for one patient's own course. Its coverage "
-            "on simulated cohorts is in docs/tocilizumab_benefit.md.")
+            "whichever estimator gives benefit, stretched to hold benefit where that estimator and the forest "
+            "disagree; it is not an interval for one patient's own course. Its coverage on simulated cohorts is in "
+            "docs/tocilizumab_benefit.md.")
     return ("<h2>Tocilizumab benefit</h2><p>" + html.escape(text) + "</p>" + _table(pd.DataFrame({"value": rows}))
             + "<p>Candidates (held-out DR loss, lower is better):</p>" + _table(m.selection_.round(4)))
 
