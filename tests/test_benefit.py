@@ -201,7 +201,9 @@ def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
                   "Out-of-fold figures", "log-odds", "log odds"):
         assert wrong not in card, wrong
     # the card's SHAP values are those of the benefit (days), like the drivers in the scores
-    from crsml.explanations import shap_explanation
+    from crsml.explanations import explainable, shap_explanation
+
+    assert len(explainable(result.bundle, result.X)) == result.bundle.benefit.trim_counts_["inside"]
 
     X = result.X.iloc[:20]
     ex = shap_explanation(result.bundle, X)

@@ -28,6 +28,14 @@ def _contributions(bundle: ModelBundle, X: pd.DataFrame) -> np.ndarray:
     return bundle.benefit.contributions(X) if bundle.benefit is not None else bundle.classifier.contributions(X)
 
 
+def explainable(bundle: ModelBundle, X: pd.DataFrame) -> pd.DataFrame:
+    """The rows the model gives its prediction for: all of them, or for a benefit model those
+    inside the propensity overlap (outside it no benefit is given, so none is explained)."""
+    if bundle.benefit is None or not len(X):
+        return X
+    return X[(bundle.benefit.predict(X[bundle.feature_names])["reason"] == "").to_numpy()]
+
+
 def shap_explanation(bundle: ModelBundle, X: pd.DataFrame):
     """A :class:`shap.Explanation` for feature rows ``X`` (the model's columns)."""
     import shap
@@ -49,11 +57,12 @@ def explain_cohort(bundle: ModelBundle, cohort: Cohort, out_dir: str | Path, n_p
                    max_display: int = 12) -> list[Path]:
     """Beeswarm and mean |SHAP| over the eligible patients, and waterfalls for the highest risks
     (highest benefits for a benefit model)."""
-    X = bundle.features.transform(cohort)[bundle.feature_names]
+    X = explainable(bundle, bundle.features.transform(cohort)[bundle.feature_names])
     if not len(X):
         from crsml.errors import CrsmlError
 
-        raise CrsmlError("no eligible patient in the cohort to explain")
+        where = " inside the benefit model's overlap" if bundle.benefit is not None else ""
+        raise CrsmlError(f"no eligible patient{where} in the cohort to explain")
     return explanation_plots(bundle, X, out_dir, n_patients, max_display)
 
 

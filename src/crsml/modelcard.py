@@ -36,7 +36,7 @@ def _table(df: pd.DataFrame) -> str:
 def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_label: str = "") -> Path:
     """Write ``index.html`` (self-contained) and the PNGs beside it; return the HTML path."""
     from crsml.evaluation.curves import plot_curves
-    from crsml.explanations import explained, explanation_plots
+    from crsml.explanations import explainable, explained, explanation_plots
     from crsml.training import MODEL_NAME, format_table
 
     out = Path(out_dir)
@@ -112,8 +112,8 @@ def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_l
             cohort = simulate(500, seed=0, truth_draws=0, profile=profile)
             cohort_label = f"500 simulated patients (synthetic, profile {profile})"
         X = bundle.features.transform(cohort)
-        if benefit and len(X):  # the benefit is only given inside the overlap
-            X = X[(bundle.benefit.predict(X[bundle.feature_names])["reason"] == "").to_numpy()]
+        if benefit:
+            X = explainable(bundle, X)
             cohort_label += ", inside the overlap"
         if len(X):
             paths = explanation_plots(bundle, X[bundle.feature_names], Path(tmp), n_patients=2)

@@ -53,7 +53,7 @@ def explain_command(
     model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
     cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort whose eligible patients are explained")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory for the plots")],
-    patients: Annotated[int, typer.Option(help="waterfall plots for this many patients (highest risk first)")] = 3,
+    patients: Annotated[int, typer.Option(help="waterfall plots for this many patients (highest risk first; highest benefit for a benefit model)")] = 3,
     max_display: Annotated[int, typer.Option(help="features shown per plot")] = 12,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
 ) -> None:
