@@ -176,3 +176,10 @@ def test_train_refuses_an_unknown_task_or_a_landmark_at_or_before_infusion(tmp_p
 def test_settings_refuse_what_the_command_line_refuses(make):
     with pytest.raises(CrsmlError):
         make()
+
+
+def test_who_was_left_out_reads_as_words():
+    from crsml.training import left_out
+
+    assert left_out({"severe CRS": 23, "dead by the landmark": 2}) == "23 severe CRS, 2 dead by the landmark"
+    assert left_out({}) == "none"

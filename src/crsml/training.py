@@ -109,6 +109,11 @@ def versus_best_baseline(result: TrainResult, n_boot: int = 1000, seed: int = 0)
     return (str(base), *d)
 
 
+def left_out(excluded: dict[str, int]) -> str:
+    """Who was left out, for people: "23 severe CRS, 4 dead by the landmark" (or "none")."""
+    return ", ".join(f"{n} {reason}" for reason, n in excluded.items()) or "none"
+
+
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
     """Metric (low-high) strings per model, for printing and markdown."""
     out = pd.DataFrame(index=table.index)
@@ -130,7 +135,7 @@ def train(
     s = settings
     fb, X, y, counts = training_data(cohort, s)
     log(f"{s.task} at L = {s.landmark_h:g} h: {counts['labelled']} labelled patients, "
-        f"{counts['events']} with the outcome ({counts['event_rate']:.1%}); left out: {counts['excluded'] or 'none'}")
+        f"{counts['events']} with the outcome ({counts['event_rate']:.1%}); left out: {left_out(counts['excluded'])}")
     repeats = s.cv_repeats or auto_repeats(len(y))
     outer, inner = auto_folds(len(y))
     outer, inner = s.cv_folds or outer, s.inner_folds or inner

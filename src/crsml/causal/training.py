@@ -98,9 +98,11 @@ def thin_data_warnings(treated_now: int, propensity_auroc: float) -> list[str]:
 
 def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | None = None,
                   tracking_uri: str | None = None, progress: bool = True, log: Any = print) -> BenefitResult:
+    from crsml.training import left_out
+
     fb, X, trial, counts = benefit_data(cohort, s)
     log(f"{TASK} at L = {s.landmark_h:g} h (grace {s.grace_h:g} h): {counts['eligible']} eligible, "
-        f"{counts['treated_now']} given tocilizumab now; left out: {counts['excluded'] or 'none'}")
+        f"{counts['treated_now']} given tocilizumab now; left out: {left_out(counts['excluded'])}")
     try:
         model = BenefitModel(candidates=s.candidates, trials=s.trials, folds=s.folds, trim=s.trim,
                              seed=s.seed, progress=progress).fit(X, trial["treated"], trial["severe_days"], trial["severe"])
