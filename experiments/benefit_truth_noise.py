@@ -28,12 +28,8 @@ from tocilizumab_benefit import (  # the experiment's own scoring
     share_of_oracle,
 )
 
+from crsml.causal.training import BenefitSettings, benefit_data
 from crsml.simulate import simulate
-
-
-def grade_at(cohort, landmark_h: float) -> pd.Series:
-    crs = cohort.crs[cohort.crs["time_h"] <= landmark_h].sort_values("time_h", kind="stable")
-    return crs.groupby("patient_id")["grade"].last()
 
 
 def main() -> int:
@@ -50,7 +46,9 @@ def main() -> int:
         a = simulate(args.n, seed=TEST_SEED, truth_draws=args.draws, **kw).truth_at(L)["benefit_days"]
         ref_cohort = simulate(args.n, seed=TEST_SEED, truth_draws=args.ref_draws, truth_stream=1, **kw)
         b = ref_cohort.truth_at(L)["benefit_days"]
-        grade = grade_at(ref_cohort, L).reindex(a.index).fillna(0)
+        # the current grade as the benefit model's features give it
+        _, X, _, _ = benefit_data(ref_cohort, BenefitSettings(landmark_h=L))
+        grade = X["grade_current"].reindex(a.index).fillna(0)
         ok = a.notna() & b.notna()  # eligible: alive, not severe, not treated before L
         for population, mask in (("all eligible", ok), ("eligible, grade >= 1 at L", ok & (grade >= 1))):
             ta, tb = a[mask].to_numpy(), b[mask].to_numpy()
