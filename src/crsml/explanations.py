@@ -33,7 +33,7 @@ def explainable(bundle: ModelBundle, X: pd.DataFrame) -> pd.DataFrame:
     inside the propensity overlap (outside it no benefit is given, so none is explained)."""
     if bundle.benefit is None or not len(X):
         return X
-    return X[(bundle.benefit.predict(X[bundle.feature_names])["reason"] == "").to_numpy()]
+    return X[bundle.benefit.inside_overlap(X)]
 
 
 def shap_explanation(bundle: ModelBundle, X: pd.DataFrame):

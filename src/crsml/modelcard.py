@@ -75,7 +75,7 @@ def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_l
                  bundle.classifier.calibrator_.method}
     parts.append(_table(pd.DataFrame({"value": rows})))
 
-    if bundle.benefit is not None:
+    if benefit:
         parts.append(_benefit_section(bundle))
     if bundle.evaluation is not None:
         parts.append("<h2>Evaluation (out of fold)</h2><p>" + html.escape(

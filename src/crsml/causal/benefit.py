@@ -190,8 +190,7 @@ class BenefitModel(BaseEstimator):
         tocilizumab now), ``propensity`` and ``reason`` (non-empty outside the overlap, where the
         benefit columns are NaN)."""
         Xa = self._array(X)
-        e = self.propensity_.inplace_predict(Xa)
-        reason = trim_reason(e, self.trim) if len(Xa) else np.array([], dtype=str)
+        e, reason = self._overlap(Xa)
         ok = reason == ""
         b = self.effect_.inplace_predict(Xa)
         lo, hi = self.forest_interval(Xa) if len(Xa) else (b, b)
@@ -203,6 +202,15 @@ class BenefitModel(BaseEstimator):
         return pd.DataFrame({"benefit": np.where(ok, b, np.nan), "benefit_low": np.where(ok, lo, np.nan),
                              "benefit_high": np.where(ok, hi, np.nan), "risk": risk, "propensity": e,
                              "reason": reason}, index=idx)
+
+    def inside_overlap(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """True where a patient is given a benefit (inside the propensity overlap)."""
+        return self._overlap(self._array(X))[1] == ""
+
+    def _overlap(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Propensity of tocilizumab now and the trimming reason ("" inside the overlap)."""
+        e = self.propensity_.inplace_predict(Xa)
+        return e, trim_reason(e, self.trim) if len(Xa) else np.array([], dtype=str)
 
     def forest_interval(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The causal forest's 95% interval as distilled, before it is stretched to hold the benefit."""
