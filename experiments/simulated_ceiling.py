@@ -12,6 +12,11 @@ features, and the same on ``--ceiling-n`` further simulated patients. No model f
 from these features should be expected to beat them.
 
     .venv/bin/python experiments/simulated_ceiling.py [--n 5000] [--seeds 11] [--trials 40] [--landmark-h 48] [--ceiling-n 20000]
+        [--extra site]
+
+The simulated cohort pools three centres whose tocilizumab habits differ, so usual care after
+the landmark, and with it the risk, differs between them: ``--extra site`` makes the centre a
+feature of the model and of the feature ceilings alike (default: none).
 
 With several ``--seeds`` each is a new simulated cohort, and the gaps are summarised over them:
 one 993-patient test split gives the gap with a 95% interval about 0.03 wide.
@@ -56,7 +61,7 @@ def run_seed(seed: int, args, con: Console) -> dict[str, float]:
     gaps = {}
     for task in args.tasks:
         col = TRUTH[task]
-        _, X, y, counts = training_data(cohort, TrainSettings(task=task, landmark_h=args.landmark_h))
+        _, X, y, counts = training_data(cohort, TrainSettings(task=task, landmark_h=args.landmark_h, extra_patient_columns=tuple(args.extra)))
         p_true = truth_of(cohort, X, col, args.landmark_h)
         idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
         model = XGBRiskClassifier(n_trials=args.trials, seed=seed).fit(X.iloc[idx_tr], y[idx_tr])
@@ -65,7 +70,7 @@ def run_seed(seed: int, args, con: Console) -> dict[str, float]:
         rows = {"crsml xgboost": p_model, f"simulator {col} (ceiling)": p_true[idx_te],
                 f"feature ceiling, {len(idx_tr):,} patients": p_same}
         if extra is not None:
-            _, X_extra, _, _ = training_data(extra, TrainSettings(task=task, landmark_h=args.landmark_h))
+            _, X_extra, _, _ = training_data(extra, TrainSettings(task=task, landmark_h=args.landmark_h, extra_patient_columns=tuple(args.extra)))
             p_more = feature_ceiling(X_extra, truth_of(extra, X_extra, col, args.landmark_h), seed).predict(X.iloc[idx_te])
             rows[f"feature ceiling, {len(X_extra):,} patients"] = p_more
         t = metric_table(y[idx_te], {k: v[None] for k, v in rows.items()}, n_boot=1000, seed=seed)
@@ -96,6 +101,7 @@ def main() -> int:
     ap.add_argument("--ceiling-n", type=int, default=20_000,
                     help="extra simulated patients for the feature ceiling (0: only the same-patients ceiling)")
     ap.add_argument("--tasks", nargs="+", default=list(TRUTH), choices=list(TRUTH))
+    ap.add_argument("--extra", nargs="*", default=[], help="patients columns as features, e.g. site")
     args = ap.parse_args()
     con = Console(highlight=False, soft_wrap=True)
     gaps = {seed: run_seed(seed, args, con) for seed in args.seeds}

@@ -177,5 +177,23 @@ def test_simulated_cohort_features_with_extra_column():
     X, elig = fb.build(sim)
     assert len(X) == 300 and X["extra_lymphodepletion_days"].notna().all()
     assert X["il6_missing"].mean() < 0.5 and X["temp_max"].notna().all()
-    with pytest.raises(ValueError, match="must be numeric"):
-        LandmarkFeatures(extra_patient_columns=("site",)).fit(sim).build(sim)
+
+
+def test_a_text_extra_column_becomes_one_indicator_per_value_seen_in_training():
+    from crsml.features.builder import features_from_dict, features_to_dict
+    from crsml.features.dictionary import describe
+    from crsml.simulate import simulate
+
+    sim = simulate(60, seed=2, truth_draws=1)
+    fb = LandmarkFeatures(landmark_h=48, extra_patient_columns=("site",)).fit(sim)
+    ind = fb.build(sim)[0].filter(like="extra_site")
+    assert list(ind.columns) == ["extra_site=site_a", "extra_site=site_b", "extra_site=site_c"]
+    assert (ind.sum(axis=1) == 1).all()
+    assert describe("extra_site=site_b")["meaning"] == "patients column 'site' is 'site_b'"
+    # a new centre or a blank leaves its indicators missing (not "none of the known centres")
+    sim.patients.loc[[0, 1], "site"] = ["elsewhere", None]
+    again = features_from_dict(features_to_dict(fb)).build(sim)[0].filter(like="extra_site")
+    assert again.iloc[:2].isna().all().all() and again.iloc[2:].equals(ind.iloc[2:])
+    sim.patients["note"] = [f"free text {i}" for i in range(60)]
+    with pytest.raises(ValueError, match="at most 30"):
+        LandmarkFeatures(extra_patient_columns=("note",)).fit(sim)

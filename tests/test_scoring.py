@@ -146,6 +146,22 @@ def test_xgboost_contributions_equal_shap_tree_explainer(tiny_model):
     np.testing.assert_allclose(ours.sum(axis=1), np.log(raw / (1 - raw)), atol=1e-4)
 
 
+def test_a_centre_the_model_never_saw_is_warned_about_and_still_scored(tiny_model):
+    from crsml.features import LandmarkFeatures
+    from crsml.scoring.score import check_compatible
+
+    bundle = load_bundle(tiny_model[0])
+    cohort = simulate(30, seed=1, truth_draws=0)
+    bundle.features = LandmarkFeatures(landmark_h=bundle.landmark_h, extra_patient_columns=("site",)).fit(cohort)
+    cohort.patients.loc[[0, 1], "site"] = "new_centre"
+    found = [p for p in check_compatible(bundle, cohort) if p.column == "site"]
+    assert len(found) == 1 and found[0].table == "patients" and found[0].severity == "warning"
+    assert "2 patients" in found[0].message and "new_centre" in found[0].message
+    with pytest.warns(UserWarning, match="new_centre"):
+        scores = score_cohort(bundle, cohort)
+    assert len(scores) == 30 and scores["patient_id"].is_unique
+
+
 def test_schema_mismatch_is_refused_before_any_work(tiny_model, batch):
     model_dir, *_ = tiny_model
     bundle = load_bundle(model_dir)

@@ -140,8 +140,8 @@ def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
 
 @pytest.mark.parametrize(("task", "options", "named"), [
     ("severe_crs", ["--trim", "0.05"], "--trim does not apply to --task severe_crs"),
-    ("tocilizumab_benefit", ["--storage", "sqlite:///x.db", "--extra", "age"],
-     "--storage, --extra do not apply to --task tocilizumab_benefit"),
+    ("tocilizumab_benefit", ["--storage", "sqlite:///x.db", "--cv-folds", "3"],
+     "--cv-folds, --storage do not apply to --task tocilizumab_benefit"),
 ])
 def test_train_refuses_options_its_task_would_ignore(tmp_path, task, options, named):
     r = subprocess.run([sys.executable, "-m", "crsml", "train", "--task", task, "--cohort", str(tmp_path),

@@ -135,6 +135,11 @@ def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_l
     return path
 
 
+def _centre_note(bundle: ModelBundle) -> str:
+    extra = list(bundle.features.extra_patient_columns)
+    return f"patients columns used as features: {', '.join(extra)}" if extra else "none was given: --extra"
+
+
 def _limitations(bundle: ModelBundle) -> list[str]:
     counts = bundle.metadata.get("counts", {})
     shared = ["Daily tables stamp events at whole days, so the landmark sees up to that day's values.",
@@ -142,12 +147,14 @@ def _limitations(bundle: ModelBundle) -> list[str]:
     if bundle.benefit is not None:
         return [
             f"Estimated from observational records of {counts.get('eligible', '?')} eligible patients, "
-            f"{counts.get('treated_now', '?')} of them given tocilizumab at the landmark, from one source; "
-            "another centre's practice and patients may differ.",
+            f"{counts.get('treated_now', '?')} of them given tocilizumab at the landmark. 'Not now' is usual care "
+            "afterwards as practised in these records: where usual care differs (another centre, a new protocol), "
+            "so does the benefit of a dose now. Records pooled from several centres need the centre as a feature "
+            f"({_centre_note(bundle)}).",
             "The benefit assumes no unmeasured confounding: whatever made clinicians give tocilizumab at the "
             "landmark must be among the features. Doses given later, because a patient worsened, are usual care.",
             "benefit_low/benefit_high cover the average benefit of patients with the same features, not one "
-            "patient's own course; on simulated cohorts they held that average for 91-97% of patients.",
+            "patient's own course; on simulated cohorts they held that average for only 71-82% of patients.",
             "Patients outside the overlap of the propensity model get no benefit (not_eligible): the records hold "
             "too few like them treated (or untreated) to compare.",
         ] + shared

@@ -27,7 +27,7 @@ def train_command(
     study_name: Annotated[str | None, typer.Option(help="Optuna study name in --storage")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db or MLFLOW_TRACKING_URI)")] = None,
     register_name: Annotated[str | None, typer.Option(help="registered model name (default crsml-<task>)")] = None,
-    extra: Annotated[list[str] | None, typer.Option("--extra", help="extra numeric patients column as a feature; repeatable")] = None,
+    extra: Annotated[list[str] | None, typer.Option("--extra", help="extra patients column as a feature (numeric, true/false, or text such as a centre: one indicator per value); repeatable")] = None,
     grace_h: Annotated[float | None, typer.Option("--grace-h", help="tocilizumab_benefit: 'now' means a dose in [L, L + grace) (default 6)")] = None,
     trim: Annotated[float | None, typer.Option(help="tocilizumab_benefit: overlap bound on the propensity (default 0.01)")] = None,
 ) -> None:
@@ -43,7 +43,7 @@ def train_command(
         raise CrsmlError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     benefit = task == "tocilizumab_benefit"
     other_task = ({"--min-days": min_days, "--cv-folds": cv_folds, "--cv-repeats": cv_repeats, "--n-jobs": n_jobs,
-                   "--storage": storage, "--study-name": study_name, "--extra": extra or None} if benefit
+                   "--storage": storage, "--study-name": study_name} if benefit
                   else {"--grace-h": grace_h, "--trim": trim})
     refused = [name for name, value in other_task.items() if value is not None]
     if refused:
@@ -56,6 +56,7 @@ def train_command(
 
         chosen = {"trials": trials, "grace_h": grace_h, "trim": trim}
         settings = BenefitSettings(landmark_h=landmark_h, horizon_h=horizon_h, seed=seed, register_name=register_name,
+                                   extra_patient_columns=tuple(extra or ()),
                                    **{k: v for k, v in chosen.items() if v is not None})
     else:
         chosen = {"trials": trials, "min_days": min_days}
@@ -68,6 +69,9 @@ def train_command(
     quiet()
     con = Console(highlight=False, soft_wrap=True)
     cohort = Cohort.load(cohort_dir)
+    missing = [c for c in (extra or ()) if c not in cohort.patients]
+    if missing:
+        raise CrsmlError(f"table patients: no column {', '.join(missing)} (named by --extra)")
     if benefit:
         result = train_benefit(cohort, settings, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
         m = result.bundle.benefit
@@ -76,9 +80,6 @@ def train_command(
                     "error and its difference from risk_scaled; DR value of treating the top 30% by each (days spared "
                     "per patient); rank correlation with risk_scaled")
         return
-    missing = [c for c in (extra or ()) if c not in cohort.patients]
-    if missing:
-        raise CrsmlError(f"table patients: no column {', '.join(missing)} (named by --extra)")
     result = train(cohort, settings, model_out=model_out, tracking_uri=tracking_uri, log=con.print)
     print_table(con, format_table(result.table), f"{task} at L = {landmark_h:g} h: out-of-fold, bootstrap 95% intervals")
 

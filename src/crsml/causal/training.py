@@ -38,6 +38,7 @@ class BenefitSettings:
     seed: int = 0
     candidates: tuple[str, ...] = CANDIDATES
     window: str = "emulated"
+    extra_patient_columns: tuple[str, ...] = ()  # e.g. ("site",) when records pool several centres
     register_name: str | None = None  # None: crsml-tocilizumab_benefit; "" to skip
 
     def __post_init__(self) -> None:
@@ -62,7 +63,8 @@ class BenefitResult:
 
 def benefit_data(cohort: Cohort, s: BenefitSettings) -> tuple[LandmarkFeatures, pd.DataFrame, pd.DataFrame, dict]:
     """Feature builder (treatments strictly before ``L``), eligible rows, their trial columns and counts."""
-    fb = LandmarkFeatures(landmark_h=s.landmark_h, treatments_before_landmark="strict").fit(cohort)
+    fb = LandmarkFeatures(landmark_h=s.landmark_h, treatments_before_landmark="strict",
+                          extra_patient_columns=s.extra_patient_columns).fit(cohort)
     X, _ = fb.build(cohort)
     X = X.droplevel("landmark_h")
     trial = emulate_trial(cohort, s.landmark_h, s.grace_h, s.horizon_h, s.window).reindex(X.index)
@@ -96,6 +98,25 @@ def thin_data_warnings(treated_now: int, propensity_auroc: float) -> list[str]:
     return out
 
 
+def unused_centre_columns(patients: pd.DataFrame, used: tuple[str, ...]) -> list[str]:
+    """Text columns of ``patients`` beyond DESIGN.md's that split the patients into a few groups
+    (a centre, say) and are not features: usual care after the landmark, and so the benefit of
+    treating now, can differ between centres (docs/tocilizumab_benefit.md)."""
+    from crsml.features.clinical import MAX_CATEGORIES
+    from crsml.tables import TABLES
+
+    out = []
+    for col in patients.columns:
+        if col in used or col in TABLES["patients"].columns or col == "patient_id":
+            continue
+        s = patients[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            continue
+        if 2 <= s.nunique(dropna=True) <= MAX_CATEGORIES:
+            out.append(str(col))
+    return out
+
+
 def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | None = None,
                   tracking_uri: str | None = None, progress: bool = True, log: Any = print) -> BenefitResult:
     from crsml.training import left_out
@@ -103,6 +124,10 @@ def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | No
     fb, X, trial, counts = benefit_data(cohort, s)
     log(f"{TASK} at L = {s.landmark_h:g} h (grace {s.grace_h:g} h): {counts['eligible']} eligible, "
         f"{counts['treated_now']} given tocilizumab now; left out: {left_out(counts['excluded'])}")
+    for col in unused_centre_columns(cohort.patients, s.extra_patient_columns):
+        log(f"note: patients column {col!r} has {cohort.patients[col].nunique()} values and is not a feature; if it "
+            f"names centres, their usual care after the landmark, and so the benefit of treating now, can differ: "
+            f"consider --extra {col}")
     try:
         model = BenefitModel(candidates=s.candidates, trials=s.trials, folds=s.folds, trim=s.trim,
                              seed=s.seed, progress=progress).fit(X, trial["treated"], trial["severe_days"], trial["severe"])
@@ -145,7 +170,8 @@ def _log_run(result: BenefitResult, s: BenefitSettings, tracking_uri: str | None
     m = result.bundle.benefit
     assert m is not None
     with mlflow.start_run(run_name=f"{TASK}-L{s.landmark_h:g}") as run:
-        params = asdict(s) | {"candidates": ",".join(s.candidates)}
+        params = asdict(s) | {"candidates": ",".join(s.candidates),
+                              "extra_patient_columns": ",".join(s.extra_patient_columns)}
         mlflow.log_params(params | {"chosen": m.chosen_, "data_digest": result.bundle.metadata["data_digest"]})
         mlflow.set_tags({"crsml.task": TASK, "crsml.landmark_h": str(s.landmark_h), "crsml.chosen": m.chosen_})
         c = result.counts

@@ -10,7 +10,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from crsml.cohort import Cohort
-from crsml.features.clinical import CLINICAL_FEATURES, clinical_features
+from crsml.features.clinical import (
+    CLINICAL_FEATURES,
+    category_feature,
+    clinical_features,
+    extra_categories,
+)
 from crsml.features.codes import has_rows, index_in
 from crsml.features.course import COURSE_FEATURES, course_features, per_patient
 from crsml.features.kinetics import KINETIC_STATS, kinetic_features
@@ -60,7 +65,9 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
     ----------
     landmark_h : hours after infusion, or several landmarks (one row per patient and landmark).
     analytes : analytes to build kinetics for; ``"auto"`` takes those present when fitting.
-    extra_patient_columns : further numeric ``patients`` columns to pass through.
+    extra_patient_columns : further ``patients`` columns as features: numeric and true/false
+        ones pass through; a text one (a centre, a product) becomes one indicator per value seen
+        when fitting (``extra_site=centre_a``), a blank or unseen value leaving them missing.
     mask_fill_values : treat values flagged as suspected fill values when fitting as not drawn.
     treatments_before_landmark : ``"strict"`` sees treatments with ``time_h < L`` only (the
         tocilizumab decision at ``L`` is studied, not history); ``"inclusive"`` sees ``<= L``.
@@ -96,10 +103,13 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
             self.fill_values_ = {a: sorted(g["value"].astype(float)) for a, g in fills.groupby("analyte")}
         else:
             self.fill_values_ = {}
+        self.extra_categories_ = extra_categories(cohort.patients, tuple(self.extra_patient_columns))
+        extra = [name for c in self.extra_patient_columns
+                 for name in ([category_feature(c, v) for v in self.extra_categories_[c]]
+                              if c in self.extra_categories_ else [f"extra_{c}"])]
         self.feature_names_out_ = np.array(
             [f"{a}_{s}" for a in self.analytes_ for s in KINETIC_STATS]
-            + list(COURSE_FEATURES) + list(CLINICAL_FEATURES)
-            + [f"extra_{c}" for c in self.extra_patient_columns] + list(SCORE_FEATURES),
+            + list(COURSE_FEATURES) + list(CLINICAL_FEATURES) + extra + list(SCORE_FEATURES),
             dtype=object,
         )
         return self
@@ -132,7 +142,8 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
         v, c, tx = upto(cohort.vitals), upto(cohort.crs_grades()), upto(cohort.treatments)
         m_codes, v_codes, c_codes, t_codes = (index_in(x["patient_id"], pids) for x in (m, v, c, tx))
         m_t, v_t, c_t, t_t = (x["time_h"].to_numpy(dtype=float) for x in (m, v, c, tx))
-        clinical = clinical_features(cohort.patients, tuple(self.extra_patient_columns))
+        clinical = clinical_features(cohort.patients, tuple(self.extra_patient_columns),
+                                     self.extra_categories_)
         kin_analytes = list(dict.fromkeys([*self.analytes_, *SCORE_ANALYTES]))
         frames = []
         for L in _landmarks(self.landmark_h):
@@ -172,6 +183,7 @@ def features_to_dict(fb: LandmarkFeatures) -> dict:
         "params": params,
         "analytes_": list(fb.analytes_),
         "fill_values_": {a: [float(v) for v in vals] for a, vals in fb.fill_values_.items()},
+        "extra_categories_": {c: list(v) for c, v in fb.extra_categories_.items()},
         "feature_names_out_": [str(x) for x in fb.feature_names_out_],
     }
 
@@ -181,5 +193,6 @@ def features_from_dict(d: dict) -> LandmarkFeatures:
     fb = LandmarkFeatures(**d["params"])
     fb.analytes_ = list(d["analytes_"])
     fb.fill_values_ = {a: list(v) for a, v in d["fill_values_"].items()}
+    fb.extra_categories_ = {c: list(v) for c, v in d.get("extra_categories_", {}).items()}  # absent before text columns
     fb.feature_names_out_ = np.array(d["feature_names_out_"], dtype=object)
     return fb

@@ -14,7 +14,7 @@ def features_command(
     directory: Annotated[Path, typer.Argument(help="cohort directory")],
     landmark_h: Annotated[list[float], typer.Option("--landmark-h", help="landmark in hours; repeat for several")],
     out: Annotated[Path, typer.Option("--out", help="feature file (.parquet or .csv)")],
-    extra: Annotated[list[str] | None, typer.Option("--extra", help="extra numeric patients column; repeatable")] = None,
+    extra: Annotated[list[str] | None, typer.Option("--extra", help="extra patients column (numeric, true/false, or text: one indicator per value); repeatable")] = None,
     keep_fill_values: Annotated[bool, typer.Option(help="use suspected fill values as real draws")] = False,
 ) -> None:
     """Landmark features: one row per eligible patient and landmark; ineligible ones beside."""

@@ -17,10 +17,41 @@ CLINICAL_FEATURES: dict[str, tuple[str, str]] = {
 }
 
 
-def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per patient (in the order of ``patients``); ``extra_columns`` (numeric or
-    true/false ``patients`` columns named by the user) are passed through as numbers."""
+MAX_CATEGORIES = 30
+
+
+def extra_categories(patients: pd.DataFrame, extra_columns: tuple[str, ...]) -> dict[str, list[str]]:
+    """The values of each text ``extra_columns`` column (a centre, a product), learned when the
+    feature builder is fitted; numeric and true/false columns are not listed."""
+    found = {}
+    for col in extra_columns:
+        if col not in patients:
+            raise ValueError(f"extra patient column {col!r} is not in the patients table")
+        s = patients[col]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            continue
+        values = sorted({str(v) for v in s.dropna()})
+        if len(values) > MAX_CATEGORIES:
+            raise ValueError(f"extra patient column {col!r} has {len(values)} different text values; a text column "
+                             f"becomes one indicator per value, so it must have at most {MAX_CATEGORIES} "
+                             "(a centre or a product, not free text)")
+        found[col] = values
+    return found
+
+
+def category_feature(col: str, value: str) -> str:
+    """Name of the indicator of one value of a text column: ``extra_site=centre_a``."""
+    return f"extra_{col}={value}"
+
+
+def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = (),
+                      categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """One row per patient (in the order of ``patients``); ``extra_columns`` (``patients``
+    columns named by the user) are passed through as numbers, or, for the text columns in
+    ``categories``, as one 0/1 indicator per value seen in training. A blank or unseen value
+    leaves all of its column's indicators missing: the model treats it as not recorded."""
     p = patients
+    categories = categories or {}
     dose = pd.to_numeric(p["cart_dose_per_kg"], errors="coerce").to_numpy(dtype=float)
     out = pd.DataFrame(
         {
@@ -38,10 +69,17 @@ def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = (
         if col not in p:
             raise ValueError(f"extra patient column {col!r} is not in the patients table")
         s = p[col]
+        if col in categories:
+            text = s.astype("string").to_numpy(dtype=object, na_value=None)
+            known = pd.Series(text).isin(categories[col]).to_numpy()
+            for value in categories[col]:
+                out[category_feature(col, value)] = np.where(known, text == value, np.nan).astype(float)
+            continue
         if pd.api.types.is_bool_dtype(s):
             s = s.astype("Float64")
         num = pd.to_numeric(s, errors="coerce")
         if num.notna().sum() < s.notna().sum():
-            raise ValueError(f"extra patient column {col!r} must be numeric or true/false")
+            raise ValueError(f"extra patient column {col!r} must be numeric or true/false, or text when the "
+                             "feature builder is fitted")
         out[f"extra_{col}"] = num.to_numpy(dtype=float, na_value=np.nan)
     return out

@@ -25,6 +25,10 @@ def describe(name: str) -> dict[str, str]:
     if name in CLINICAL_FEATURES:
         meaning, unit = CLINICAL_FEATURES[name]
         return {"name": name, "meaning": meaning, "unit": unit, "source": "patients"}
+    if name.startswith("extra_") and "=" in name:
+        col, value = name[6:].split("=", 1)
+        return {"name": name, "meaning": f"patients column {col!r} is {value!r}", "unit": "indicator",
+                "source": "patients"}
     if name.startswith("extra_"):
         return {"name": name, "meaning": f"patients column {name[6:]!r} named by the user", "unit": "", "source": "patients"}
     for stat, (meaning, unit) in KINETIC_STATS.items():
