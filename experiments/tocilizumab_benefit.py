@@ -49,6 +49,9 @@ TRAIN_SEED, TEST_SEED = 101, 202  # the training and test cohorts
 CEILING = "feature ceiling (fitted to the true benefit; not a candidate)"
 RISK = "predicted risk (no tocilizumab now)"
 OUT = Path("experiments/output/tocilizumab_benefit")
+# the mixed_practice cohort pools three centres whose usual care after the landmark differs, so the
+# benefit of treating now differs between them: the centre is a feature (--extra)
+EXTRA: tuple[str, ...] = ("site",)
 
 
 def true_effect(cohort: Cohort, ids: pd.Index, expected: bool = False) -> np.ndarray:
@@ -120,11 +123,11 @@ def judge(scores: dict[str, np.ndarray], tau: np.ndarray, seed: int) -> pd.DataF
 
 
 def fit_candidates(model: BenefitModel, X: pd.DataFrame, trial: pd.DataFrame) -> dict[str, Candidate]:
-    inside = model.overlap_
-    Xa = X.to_numpy(dtype=np.float32)[inside]
-    T = trial["treated"].to_numpy(dtype=int)[inside]
-    Y = trial["severe_days"].to_numpy(dtype=float)[inside]
-    return {n: Candidate(n, model.nuisance_params_, model.seed, model.trim).fit(Xa, T, Y) for n in CANDIDATES}
+    Xa = X.to_numpy(dtype=np.float32)
+    T = trial["treated"].to_numpy(dtype=int)
+    Y = trial["severe_days"].to_numpy(dtype=float)
+    return {n: Candidate(n, model.nuisance_params_, model.seed, model.trim).fit(Xa, T, Y, model.overlap_)
+            for n in CANDIDATES}
 
 
 def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label: str, seed: int,
@@ -132,7 +135,7 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
     """Every candidate, the exported model, risk, the feature ceiling and the guideline on the test
     cohort's eligible patients inside the model's overlap; risk, the ceiling and the guideline
     also on every eligible patient (``extra["everyone"]``)."""
-    s = BenefitSettings(landmark_h=L)
+    s = BenefitSettings(landmark_h=L, extra_patient_columns=EXTRA)
     X, _ = fb.build(test)
     X = X.droplevel("landmark_h")
     from crsml.causal.trial import emulate_trial
@@ -182,7 +185,7 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
 
 def replicate_ate(r: int, params: dict, n: int, window: str) -> tuple[float, float, float, float]:
     c = simulate(n, seed=5000 + r, truth_draws=0, profile="mixed_practice")
-    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L, window=window))
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L, window=window, extra_patient_columns=EXTRA))
     Xa = X.to_numpy(dtype=np.float32)
     T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
     nu = crossfit(Xa, T, Y, params["propensity"], params["outcome"], 3, r)
@@ -200,7 +203,7 @@ def founding_study(params: dict, n: int, seed: int) -> dict:
     treated = days.index.isin(list(ever))
     out = {"patients": n, "ever_treated": int(treated.sum()),
            "naive_days_treated_minus_untreated": float(days[treated].mean() - days[~treated].mean())}
-    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L, extra_patient_columns=EXTRA))
     T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
     tau = true_effect(c, X.index)
     out |= {"eligible_at_L": int(len(T)), "treated_now": int(T.sum()),
@@ -241,6 +244,7 @@ def plot_qini(extra: dict, path: Path, title: str) -> None:
 
 
 def main() -> int:
+    global L, EXTRA
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000, help="patients per training and test cohort")
     ap.add_argument("--replicates", type=int, default=20)
@@ -250,11 +254,13 @@ def main() -> int:
     ap.add_argument("--landmark-h", type=float, default=48.0)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--tracking-uri", default=None)
+    ap.add_argument("--extra", nargs="*", default=list(EXTRA),
+                    help="patients columns as features (default: site); give --extra alone for none")
     ap.add_argument("--windows", nargs="+", default=["emulated", "wide"], choices=["emulated", "wide"],
                     help="treatment definitions to judge (the emulated decision is needed for the MLflow summary)")
     args = ap.parse_args()
-    global L
     L = args.landmark_h
+    EXTRA = tuple(args.extra)
     if L != 48.0 and args.out == OUT:
         args.out = OUT.with_name(f"{OUT.name}_L{L:g}")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +278,7 @@ def main() -> int:
         ap.error("--windows must include emulated")
     windows = [w for w in ("emulated", "wide") if w in args.windows]
     for window in windows:
-        fb, X, trial, counts = benefit_data(train_c, BenefitSettings(landmark_h=L, window=window))
+        fb, X, trial, counts = benefit_data(train_c, BenefitSettings(landmark_h=L, window=window, extra_patient_columns=EXTRA))
         print(f"\n== {window} window: training cohort {args.n:,} patients, {counts['eligible']:,} eligible, "
               f"{counts['treated_now']} treated ==")
         model = BenefitModel(trials=args.trials, seed=args.seed,

@@ -28,7 +28,8 @@ PARAMS = {"propensity": FAST, "outcome": FAST, "final": FAST}
 def benefit(tmp_path_factory):
     root = tmp_path_factory.mktemp("benefit")
     cohort = simulate(1500, seed=5, truth_draws=0, profile="mixed_practice")
-    s = BenefitSettings(landmark_h=L, trials=2, seed=1, register_name="tiny-benefit")
+    # three centres with different usual care: the centre is a feature (one indicator per centre)
+    s = BenefitSettings(landmark_h=L, trials=2, seed=1, register_name="tiny-benefit", extra_patient_columns=("site",))
     result = train_benefit(cohort, s, model_out=root / "models" / "benefit",
                            tracking_uri=f"sqlite:///{root / 'mlflow.db'}", progress=False, log=lambda *a: None)
     return result, cohort, root
@@ -74,6 +75,33 @@ def test_sign_convention_benefit_is_days_spared():
     for name in ("dr_learner", "risk_strata"):
         b = Candidate(name, PARAMS).fit(X, T, Y).benefit(X)
         assert np.mean(b) == pytest.approx(1.0, abs=0.25), name
+
+
+def test_risk_based_candidates_learn_risk_from_every_untreated_patient():
+    """PATH: the risk model is fitted on the whole population, inside the overlap or not; the
+    free-form learners see only the patients inside it."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    inside = X[:, 2] > -0.5
+    T = ((rng.random(n) < 0.3) & inside).astype(int)
+    Y = np.maximum(X[:, 0], 0) * (1 - 0.5 * T) + rng.normal(0, 0.2, n)
+    Y2 = Y.copy()
+    Y2[~inside] += 3 * np.maximum(X[~inside, 1], 0)  # only outcomes outside the overlap change
+    for name, sees_outside in (("risk_scaled", True), ("risk_strata", True), ("x_learner", False)):
+        b, b2 = (Candidate(name, PARAMS).fit(X, T, y, inside).benefit(X[inside]) for y in (Y, Y2))
+        assert (b.tobytes() != b2.tobytes()) == sees_outside, name
+
+
+def test_centres_not_used_as_features_are_pointed_out():
+    from crsml.causal.training import unused_centre_columns
+
+    c = simulate(40, seed=2, truth_draws=0, profile="mixed_practice")
+    assert unused_centre_columns(c.patients, ()) == ["site"]
+    assert unused_centre_columns(c.patients, ("site",)) == []
+    _, X, _, _ = benefit_data(c, BenefitSettings(landmark_h=L, extra_patient_columns=("site",)))
+    assert [x for x in X.columns if x.startswith("extra_")] == [
+        "extra_site=pre_emptive", "extra_site=treats_grade2", "extra_site=waits_for_grade3"]
 
 
 def test_one_standard_error_rule_keeps_risk_unless_clearly_beaten():
@@ -169,6 +197,7 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     contribs = m.contributions(result.X.iloc[:20])
     np.testing.assert_allclose(contribs.sum(axis=1), m.effect_.inplace_predict(
         result.X.iloc[:20].to_numpy(dtype=np.float32)), atol=1e-4)
+    assert "extra_site=waits_for_grade3" in result.bundle.feature_names
     before = scores["reason"].fillna("").str.contains("tocilizumab already given")
     assert before.sum() > 0 and (scores.loc[before, "status"] == "not_eligible").all()
 
@@ -196,7 +225,7 @@ def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
     result, _, _ = benefit
     card = (result.model_dir / "artifacts" / "crsml" / "model_card.html").read_text()
     assert "eligible at the landmark" in card and "What drives the benefit (SHAP, days spared)" in card
-    assert "inside the overlap" in card
+    assert "inside the overlap" in card and "patients columns used as features: site" in card
     for wrong in ("<td>None</td>", "nan%", "Trained on ?", "<h2>Curves</h2>", "labelled at the landmark",
                   "Out-of-fold figures", "log-odds", "log odds"):
         assert wrong not in card, wrong

@@ -19,7 +19,7 @@ refitted, and the result exported as XGBoost boosters only.
    estimator was chosen. The forest's intervals are the honest ones of Athey, Tibshirani and
    Wager (2019): an interval for the average benefit of patients with these features. A
    bootstrap of the chosen estimator cannot stand in for them: refitting ``risk_scaled`` only
-   moves its one relative reduction, so its spread says nothing about the effect modification
+   moves its one scale factor, so its spread says nothing about the effect modification
    it leaves out (it covered the simulator's feature-level benefit for 38% of patients at 48 h);
 6. fits the risk of progression to grade >= 3 without tocilizumab now (calibrated
    :class:`XGBRiskClassifier` on the untreated).
@@ -133,14 +133,14 @@ class BenefitModel(BaseEstimator):
             self.ate_severe_ = aipw(nb.pseudo_outcome(T, Yb.astype(float), self.trim)[inside])
             self.balance_ = balance_table(X.iloc[np.flatnonzero(inside)], T[inside], nu.e[inside], self.trim)
             tick()
-            Xi, Ti, Yi = Xa[inside], T[inside], Y[inside]
-            self.selection_ = self._select(names, params, Xi, Ti, Yi, phi, tick)
+            Xi = Xa[inside]
+            self.selection_ = self._select(names, params, Xa, T, Y, inside, phi, tick)
             self.chosen_ = choose(self.selection_)
-            chosen = Candidate(self.chosen_, params, self.seed, self.trim).fit(Xi, Ti, Yi)
+            chosen = Candidate(self.chosen_, params, self.seed, self.trim).fit(Xa, T, Y, inside)
             self.train_benefit_ = chosen.benefit(Xa)
             self.effect_ = self._distil(Xi, chosen.benefit(Xi))
             forest = chosen if self.chosen_ == "causal_forest" else Candidate(
-                "causal_forest", params, self.seed, self.trim).fit(Xi, Ti, Yi)
+                "causal_forest", params, self.seed, self.trim).fit(Xa, T, Y, inside)
             low, high = forest.interval(Xi)
             self.interval_ = (self._distil(Xi, low), self._distil(Xi, high))
             tick()
@@ -152,13 +152,18 @@ class BenefitModel(BaseEstimator):
                 bar.stop()
         return self
 
-    def _select(self, names, params, X, T, Y, phi, tick) -> pd.DataFrame:
-        """Held-out DR loss (and the DR value of treating the top 30%) of every candidate."""
-        k = int(min(self.folds, T.sum(), (1 - T).sum()))
+    def _select(self, names, params, X, T, Y, inside, phi, tick) -> pd.DataFrame:
+        """Held-out DR loss (and the DR value of treating the top 30%) of every candidate, on the
+        patients inside the overlap (``phi``: their pseudo-outcomes); folds split every eligible
+        patient, so a risk-based candidate's risk model never sees a held-out patient either."""
+        k = int(min(self.folds, T[inside].sum(), (1 - T[inside]).sum()))
         oof = {n: np.empty(len(T)) for n in names}
-        for tr, va in StratifiedKFold(k, shuffle=True, random_state=self.seed + 1).split(X, T):
+        strata = np.where(inside, T, 2)
+        for tr, va in StratifiedKFold(k, shuffle=True, random_state=self.seed + 1).split(X, strata):
             for n in names:
-                oof[n][va] = Candidate(n, params, self.seed, self.trim).fit(X[tr], T[tr], Y[tr]).benefit(X[va])
+                fitted = Candidate(n, params, self.seed, self.trim).fit(X[tr], T[tr], Y[tr], inside[tr])
+                oof[n][va] = fitted.benefit(X[va])
+        oof = {n: v[inside] for n, v in oof.items()}
         rows = {}
         base = (phi - oof["risk_scaled"]) ** 2
         for n in names:

@@ -4,11 +4,14 @@
   CausalForestDML with tuned XGBoost nuisances (the forest's own intervals are valid, honest
   ones: Athey, Tibshirani and Wager 2019).
 - ``risk_scaled``: the risk-based approach of the PATH statement (Kent et al., Ann Intern Med
-  2020): predicted severe-CRS days without treatment times one relative reduction estimated
-  doubly robustly. It ranks patients exactly by their risk, so it is the yardstick a free-form
+  2020): the predicted risk of the outcome tocilizumab is given to prevent (progression to
+  grade >= 3 after the landmark, without tocilizumab now) times one factor, the doubly robust
+  (AIPW) average benefit in days per unit of risk. As PATH recommends, the risk model is fitted
+  on the whole population (every eligible patient not treated now, inside the overlap or not),
+  the effect inside the overlap. It ranks patients exactly by their risk, so it is the yardstick a free-form
   learner has to beat; in CRS most of the benefit sits with patients who would otherwise
   become severe, and a learner fed few treated patients can rank worse than risk itself.
-- ``risk_strata``: PATH's other form, the AIPW effect within quarters of predicted risk.
+- ``risk_strata``: PATH's other form, the AIPW effect (days) within quarters of that predicted risk.
 
 Every candidate takes ``X`` without missing values (median-imputed by :class:`Imputer`), a
 0/1 treatment and the outcome, and returns the benefit (positive: tocilizumab helps).
@@ -50,9 +53,15 @@ class Candidate:
         self.seed = seed
         self.trim = trim
 
-    def fit(self, X: np.ndarray, T: np.ndarray, Y: np.ndarray) -> Candidate:
-        self.imputer_ = Imputer().fit(X)
-        Xi = self.imputer_.transform(X)
+    def fit(self, X: np.ndarray, T: np.ndarray, Y: np.ndarray, inside: np.ndarray | None = None) -> Candidate:
+        """Fit on the rows ``inside`` the overlap (all rows when not given); the risk-based
+        candidates also fit their risk model on the untreated rows outside it."""
+        inside = np.ones(len(T), dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
+        self.imputer_ = Imputer().fit(X[inside])
+        X_all = self.imputer_.transform(X)
+        untreated_all = T == 0
+        Y_all = Y
+        Xi, T, Y = X_all[inside], T[inside], Y[inside]
         pp, rp, fp = self.params["propensity"], self.params["outcome"], self.params["final"]
         if self.name == "dr_learner":
             from econml.dr import DRLearner
@@ -77,29 +86,40 @@ class Candidate:
             for forest in self.est_.model_final_.estimators_:
                 forest.set_params(n_jobs=1)
         else:
-            untreated = T == 0
-            self.mu0_ = regressor(rp).fit(Xi[untreated], Y[untreated])
+            # PATH: the risk is of the outcome tocilizumab is given to prevent (any severe-CRS day
+            # after L, i.e. progression to grade >= 3), from a model of everyone not treated now
+            severe = (Y_all[untreated_all] > 0).astype(int)
+            self.base_rate_ = float(severe.mean()) if len(severe) else 0.0
+            self.risk_model_ = (classifier(rp).fit(X_all[untreated_all], severe)
+                                if 0 < severe.sum() < len(severe) else None)
             nu = crossfit(Xi, T, Y, pp, rp, folds=2, seed=self.seed)
             e = np.clip(nu.e, self.trim, 1 - self.trim)
             y1 = nu.mu1 + T * (Y - nu.mu1) / e
             y0 = nu.mu0 + (1 - T) * (Y - nu.mu0) / (1 - e)
+            risk = self.risk(Xi)
             if self.name == "risk_scaled":
-                self.relative_ = float(1 - y1.mean() / y0.mean()) if y0.mean() > 0 else 0.0
+                # days spared per unit of risk, so the mean benefit inside the overlap is the AIPW one
+                self.scale_ = float((y0 - y1).mean() / risk.mean()) if risk.mean() > 0 else 0.0
             else:
-                risk = self.mu0_.predict(Xi)
                 self.edges_ = np.unique(np.quantile(risk, [0.25, 0.5, 0.75]))
                 q = np.searchsorted(self.edges_, risk, side="right")
                 self.effects_ = np.array([(y0 - y1)[q == k].mean() if (q == k).any() else 0.0
                                           for k in range(len(self.edges_) + 1)])
         return self
 
+    def risk(self, Xi: np.ndarray) -> np.ndarray:
+        """Risk-based candidates: probability of grade >= 3 after L without tocilizumab now (imputed ``X``)."""
+        if self.risk_model_ is None:
+            return np.full(len(Xi), self.base_rate_)
+        return self.risk_model_.predict_proba(Xi)[:, 1]
+
     def benefit(self, X: np.ndarray) -> np.ndarray:
         Xi = self.imputer_.transform(X)
         if self.name in ("dr_learner", "x_learner", "causal_forest"):
             return -np.asarray(self.est_.effect(Xi), dtype=float).ravel()
-        risk = np.maximum(self.mu0_.predict(Xi), 0.0)
+        risk = self.risk(Xi)
         if self.name == "risk_scaled":
-            return self.relative_ * risk
+            return self.scale_ * risk
         return self.effects_[np.searchsorted(self.edges_, risk, side="right")]
 
     def interval(self, X: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray] | None:
