@@ -84,7 +84,7 @@ def thin_data_warnings(treated_now: int, propensity_auroc: float) -> list[str]:
 
     ``FEW_TREATED``: on the simulator at 48 h, with 191 patients treated at the landmark no
     learner's lead over risk ranking was clear of its standard error in the truth-free
-    criterion; with 721 the causal forest's was (docs/tocilizumab_benefit.md).
+    criterion, and the learners ranked worse than risk (docs/tocilizumab_benefit.md).
     """
     out = []
     if treated_now < FEW_TREATED:

@@ -32,5 +32,12 @@ def dictionary_markdown() -> str:
         markdown(CLINICAL_FEATURES),
         "\n## Published scores\n",
         markdown(SCORE_FEATURES),
+        "\n## Patients columns named with `--extra`\n",
+        markdown(["extra_lymphodepletion_days", "extra_site=centre_a"]),
+        "\nA numeric or true/false column passes through as `extra_{column}`; a text column (a centre,",
+        "a product) becomes one indicator per value seen in training, `extra_{column}={value}`. A blank",
+        "or unseen value leaves all of that column's indicators missing (scoring warns and names it).",
+        "Records pooled from several centres need the centre for the tocilizumab-benefit task:",
+        "usual care after the landmark, and so the benefit of treating now, differs between centres.",
     ]
     return "\n".join(parts)
