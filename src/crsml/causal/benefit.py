@@ -11,8 +11,9 @@ refitted, and the result exported as XGBoost boosters only.
    over patient folds (``phi``: the DR pseudo-outcome; Kennedy 2023), and keeps the lowest
    unless it beats the risk-based candidate of PATH (always in the running) by less than one
    standard error (:func:`choose`);
-4. refits the chosen candidate on all patients inside the overlap and distils its benefit into
-   one XGBoost regressor (the ``benefit`` column, whose TreeSHAP values explain it);
+4. refits the chosen candidate on all patients inside the overlap (a risk-based candidate's
+   risk model on every eligible patient not treated now, as PATH recommends) and distils its
+   benefit into one XGBoost regressor (the ``benefit`` column, whose TreeSHAP values explain it);
 5. fits a causal forest on the same patients (the chosen one when the forest was chosen) and
    distils the ends of its 95% interval into two more regressors; ``benefit_low`` and
    ``benefit_high`` are that interval, stretched where needed to hold ``benefit`` when another
