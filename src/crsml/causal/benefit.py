@@ -159,7 +159,8 @@ class BenefitModel(BaseEstimator):
         patient, so a risk-based candidate's risk model never sees a held-out patient either."""
         k = int(min(self.folds, T[inside].sum(), (1 - T[inside]).sum()))
         oof = {n: np.empty(len(T)) for n in names}
-        strata = np.where(inside, T, 2)
+        # the patients outside the overlap are a stratum of their own when there are enough of them
+        strata = np.where(inside | ((~inside).sum() < k), T, 2)
         for tr, va in StratifiedKFold(k, shuffle=True, random_state=self.seed + 1).split(X, strata):
             for n in names:
                 fitted = Candidate(n, params, self.seed, self.trim).fit(X[tr], T[tr], Y[tr], inside[tr])
