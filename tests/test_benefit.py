@@ -198,6 +198,15 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     np.testing.assert_allclose(contribs.sum(axis=1), m.effect_.inplace_predict(
         result.X.iloc[:20].to_numpy(dtype=np.float32)), atol=1e-4)
     assert "extra_site=waits_for_grade3" in result.bundle.feature_names
+    # a centre the model never saw: its usual care is unknown, so no benefit (but still a risk)
+    raw["patients"] = raw["patients"].assign(site=raw["patients"]["site"].where(
+        ~raw["patients"]["patient_id"].isin(ok["patient_id"].iloc[:5]), "elsewhere"))
+    again, report = score_tables(result.bundle, raw, explain=0)
+    assert any(p.column == "site" and "elsewhere" in p.message for p in report.problems)
+    moved = again.set_index("patient_id").loc[ok["patient_id"].iloc[:5]]
+    assert (moved["status"] == "not_eligible").all() and moved["benefit"].isna().all()
+    assert moved["reason"].str.contains("site not among the values in the training records").all()
+    assert moved["risk"].notna().all() and len(again) == len(cohort.patients)
     before = scores["reason"].fillna("").str.contains("tocilizumab already given")
     assert before.sum() > 0 and (scores.loc[before, "status"] == "not_eligible").all()
 
@@ -233,6 +242,8 @@ def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
     from crsml.explanations import explainable, shap_explanation
 
     assert len(explainable(result.bundle, result.X)) == result.bundle.benefit.trim_counts_["inside"]
+    given = result.X.assign(tocilizumab_given=1.0, tocilizumab_doses=1.0)  # as if treated before L
+    assert len(explainable(result.bundle, given)) == 0
 
     X = result.X.iloc[:20]
     ex = shap_explanation(result.bundle, X)

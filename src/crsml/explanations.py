@@ -30,10 +30,14 @@ def _contributions(bundle: ModelBundle, X: pd.DataFrame) -> np.ndarray:
 
 def explainable(bundle: ModelBundle, X: pd.DataFrame) -> pd.DataFrame:
     """The rows the model gives its prediction for: all of them, or for a benefit model those
-    inside the propensity overlap (outside it no benefit is given, so none is explained)."""
+    inside the propensity overlap and not given tocilizumab before the landmark (no benefit is
+    given to the others, so none is explained)."""
     if bundle.benefit is None or not len(X):
         return X
-    return X[bundle.benefit.inside_overlap(X)]
+    keep = bundle.benefit.inside_overlap(X)
+    if "tocilizumab_given" in X:  # given before the landmark: not eligible for the decision (as in scores)
+        keep &= X["tocilizumab_given"].to_numpy(dtype=float) != 1
+    return X[keep]
 
 
 def shap_explanation(bundle: ModelBundle, X: pd.DataFrame):

@@ -215,9 +215,21 @@ class BenefitModel(BaseEstimator):
         return self._overlap(self._array(X))[1] == ""
 
     def _overlap(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Propensity of tocilizumab now and the trimming reason ("" inside the overlap)."""
+        """Propensity of tocilizumab now and the trimming reason ("" inside the overlap). A patient
+        whose value of a text feature column (a centre) was not seen in training, or is blank, is
+        outside too: "not now" means that centre's usual care, which the records do not show."""
         e = self.propensity_.inplace_predict(Xa)
-        return e, trim_reason(e, self.trim) if len(Xa) else np.array([], dtype=str)
+        if not len(Xa):
+            return e, np.array([], dtype=str)
+        reason = trim_reason(e, self.trim)
+        names = [str(n) for n in self.feature_names_in_]
+        for col in dict.fromkeys(n.split("=", 1)[0] for n in names if n.startswith("extra_") and "=" in n):
+            block = [i for i, n in enumerate(names) if n.startswith(col + "=")]
+            unknown = np.isnan(Xa[:, block]).all(axis=1)
+            reason = np.where(unknown, f"outside overlap: {col.removeprefix('extra_')} not among the values in the "
+                                       "training records (the benefit of a dose now depends on the usual care there)",
+                              reason)
+        return e, reason
 
     def forest_interval(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The causal forest's 95% interval as distilled, before it is stretched to hold the benefit."""

@@ -146,6 +146,13 @@ def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | No
         f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]) will be scored not_eligible")
     a = model.ate_
     log(f"average benefit inside overlap (AIPW): {a['ate']:.3f} severe-CRS days spared (95% CI {a['low']:.3f} to {a['high']:.3f})")
+    worst = model.balance_["smd_weighted"].abs().dropna()
+    if len(worst):
+        log(f"covariate balance inside overlap after weighting: largest |SMD| {worst.max():.2f} ({worst.idxmax()}); "
+            f"{int((worst > 0.1).sum())} of {len(worst)} features above 0.1 (evaluation/balance_smd.csv in MLflow)")
+        if worst.max() > 0.25:
+            log(f"warning: after weighting the treated still differ from the untreated by more than 0.25 SD in "
+                f"{int((worst > 0.25).sum())} features; the average benefit leans on the outcome models there")
     log(f"chosen by held-out DR loss: {model.chosen_}")
     for w in thin_data_warnings(counts["treated_now"], model.propensity_auroc_):
         log(f"warning: {w}")
