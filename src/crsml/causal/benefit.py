@@ -51,6 +51,7 @@ from crsml.causal.diagnostics import (
 from crsml.causal.learners import CANDIDATES, Candidate
 from crsml.causal.nuisance import MAX_BIN, tune_xgb
 from crsml.errors import CrsmlError
+from crsml.features.clinical import category_of
 from crsml.models.risk import XGBRiskClassifier
 from crsml.models.space import native_params
 
@@ -222,13 +223,14 @@ class BenefitModel(BaseEstimator):
         if not len(Xa):
             return e, np.array([], dtype=str)
         reason = trim_reason(e, self.trim)
-        names = [str(n) for n in self.feature_names_in_]
-        for col in dict.fromkeys(n.split("=", 1)[0] for n in names if n.startswith("extra_") and "=" in n):
-            block = [i for i, n in enumerate(names) if n.startswith(col + "=")]
+        blocks: dict[str, list[int]] = {}
+        for i, name in enumerate(self.feature_names_in_):
+            if (category := category_of(str(name))) is not None:
+                blocks.setdefault(category[0], []).append(i)
+        for col, block in blocks.items():
             unknown = np.isnan(Xa[:, block]).all(axis=1)
-            reason = np.where(unknown, f"outside overlap: {col.removeprefix('extra_')} not among the values in the "
-                                       "training records (the benefit of a dose now depends on the usual care there)",
-                              reason)
+            reason = np.where(unknown, f"outside overlap: {col} not among the values in the training records "
+                                       "(the benefit of a dose now depends on the usual care there)", reason)
         return e, reason
 
     def forest_interval(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,14 @@ def category_feature(col: str, value: str) -> str:
     return f"extra_{col}={value}"
 
 
+def category_of(name: str) -> tuple[str, str] | None:
+    """Inverse of :func:`category_feature`: ``("site", "centre_a")``, or None for other features."""
+    if not name.startswith("extra_") or "=" not in name:
+        return None
+    col, value = name.removeprefix("extra_").split("=", 1)
+    return col, value
+
+
 def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = (),
                       categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """One row per patient (in the order of ``patients``); ``extra_columns`` (``patients``

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from crsml.features.clinical import CLINICAL_FEATURES
+from crsml.features.clinical import CLINICAL_FEATURES, category_of
 from crsml.features.course import COURSE_FEATURES
 from crsml.features.kinetics import KINETIC_STATS
 from crsml.features.scores import SCORE_FEATURES
@@ -25,8 +25,8 @@ def describe(name: str) -> dict[str, str]:
     if name in CLINICAL_FEATURES:
         meaning, unit = CLINICAL_FEATURES[name]
         return {"name": name, "meaning": meaning, "unit": unit, "source": "patients"}
-    if name.startswith("extra_") and "=" in name:
-        col, value = name[6:].split("=", 1)
+    if (category := category_of(name)) is not None:
+        col, value = category
         return {"name": name, "meaning": f"patients column {col!r} is {value!r}", "unit": "indicator",
                 "source": "patients"}
     if name.startswith("extra_"):

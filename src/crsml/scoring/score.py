@@ -77,10 +77,11 @@ def check_compatible(bundle: ModelBundle, cohort: Cohort) -> list[Problem]:
                              f"({', '.join(absent)}): their features are {UNUSABLE}", "warning"))
     for col, values in fb.extra_categories_.items():
         seen = cohort.patients[col].dropna().astype("string")
-        new = sorted(set(seen[~seen.isin(values)]))
+        unseen = seen[~seen.isin(values)]
+        new = sorted(set(unseen))
         if new:
             found.append(Problem("patients", None, col,
-                                 f"{int((~seen.isin(values)).sum())} patients have values the model never saw in "
+                                 f"{len(unseen)} patients have values the model never saw in "
                                  f"training ({', '.join(new[:5])}{' ...' if len(new) > 5 else ''}; it knows "
                                  f"{', '.join(values)}): their {col} indicators are treated as not recorded", "warning"))
     course = [f for f in bundle.feature_names if f in COURSE_FEATURES]
