@@ -197,3 +197,18 @@ def test_a_text_extra_column_becomes_one_indicator_per_value_seen_in_training():
     sim.patients["note"] = [f"free text {i}" for i in range(60)]
     with pytest.raises(ValueError, match="at most 30"):
         LandmarkFeatures(extra_patient_columns=("note",)).fit(sim)
+
+
+def test_a_free_text_extra_column_is_a_one_line_error_on_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    from crsml.simulate import simulate
+
+    sim = simulate(40, seed=2, truth_draws=0)
+    sim.patients["note"] = [f"free text {i}" for i in range(40)]
+    sim.save(tmp_path / "c")
+    r = subprocess.run([sys.executable, "-m", "crsml", "features", str(tmp_path / "c"), "--landmark-h", "48",
+                        "--extra", "note", "--out", str(tmp_path / "f.parquet")], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert "extra patient column 'note' has 40 different text values" in r.stderr

@@ -9,3 +9,7 @@ class CrsmlError(Exception):
 
 class CohortError(CrsmlError):
     """A cohort directory cannot be read or is not valid."""
+
+
+class FeatureError(CrsmlError, ValueError):
+    """A patients column named as a feature cannot be one (missing, not numeric, free text)."""

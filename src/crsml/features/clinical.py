@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crsml.errors import FeatureError
+
 CLINICAL_FEATURES: dict[str, tuple[str, str]] = {
     "age_years": ("age at infusion", "years"),
     "sex_female": ("1 female, 0 male", "indicator"),
@@ -26,13 +28,13 @@ def extra_categories(patients: pd.DataFrame, extra_columns: tuple[str, ...]) -> 
     found = {}
     for col in extra_columns:
         if col not in patients:
-            raise ValueError(f"extra patient column {col!r} is not in the patients table")
+            raise FeatureError(f"extra patient column {col!r} is not in the patients table")
         s = patients[col]
         if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
             continue
         values = sorted({str(v) for v in s.dropna()})
         if len(values) > MAX_CATEGORIES:
-            raise ValueError(f"extra patient column {col!r} has {len(values)} different text values; a text column "
+            raise FeatureError(f"extra patient column {col!r} has {len(values)} different text values; a text column "
                              f"becomes one indicator per value, so it must have at most {MAX_CATEGORIES} "
                              "(a centre or a product, not free text)")
         found[col] = values
@@ -75,7 +77,7 @@ def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = (
     )
     for col in extra_columns:
         if col not in p:
-            raise ValueError(f"extra patient column {col!r} is not in the patients table")
+            raise FeatureError(f"extra patient column {col!r} is not in the patients table")
         s = p[col]
         if col in categories:
             text = s.astype("string").to_numpy(dtype=object, na_value=None)
@@ -87,7 +89,7 @@ def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = (
             s = s.astype("Float64")
         num = pd.to_numeric(s, errors="coerce")
         if num.notna().sum() < s.notna().sum():
-            raise ValueError(f"extra patient column {col!r} must be numeric or true/false, or text when the "
+            raise FeatureError(f"extra patient column {col!r} must be numeric or true/false, or text when the "
                              "feature builder is fitted")
         out[f"extra_{col}"] = num.to_numpy(dtype=float, na_value=np.nan)
     return out
