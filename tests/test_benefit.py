@@ -8,9 +8,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crsml.causal.benefit import BenefitModel, choose
-from crsml.causal.diagnostics import aipw, crossfit
+from crsml.causal.diagnostics import aipw, crossfit, crump_bound
 from crsml.causal.learners import Candidate
 from crsml.causal.training import BenefitSettings, benefit_data, train_benefit
 from crsml.causal.trial import emulate_trial
@@ -155,6 +157,31 @@ def test_interval_is_the_causal_forests_even_when_another_estimator_is_chosen():
     np.testing.assert_array_equal(pred["benefit_high"], np.maximum(hi, pred["benefit"]))
 
 
+@pytest.mark.parametrize("form", ["risk_scaled", "risk_strata"])
+def test_a_risk_based_choice_is_exported_as_it_is_not_distilled(form, tmp_path):
+    """The exported benefit of a risk-based candidate is the candidate's own (its risk booster and
+    scale or strata), through a save and a reload; its SHAP values in days add up to it."""
+    c = simulate(1200, seed=4, truth_draws=0, profile="mixed_practice")
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
+    T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
+    m = BenefitModel(candidates=(form,), seed=3, nuisance_params=PARAMS).fit(X, T, Y, trial["severe"])
+    m.selection_.loc[form, "dr_loss"] = -1.0  # make sure the form under test is the chosen one
+    m.chosen_ = form
+    cand = Candidate(form, PARAMS, seed=3, trim=m.trim).fit(X.to_numpy(dtype=np.float32), T, Y, m.overlap_)
+    m.risk_effect_ = type(m.risk_effect_).from_candidate(cand)
+    m.effect_ = m.risk_effect_.booster
+    Xs = X.iloc[:300]
+    np.testing.assert_allclose(m.effect(Xs), cand.benefit(Xs.to_numpy(dtype=np.float32)), rtol=1e-5, atol=1e-6)
+    if form == "risk_strata":
+        assert np.isclose(m.effect(Xs)[:, None], cand.effects_[None, :], rtol=1e-5).any(axis=1).all()
+    phi = m.contributions(Xs)
+    np.testing.assert_allclose(phi.sum(axis=1), m.effect(Xs), rtol=1e-4, atol=1e-5)
+    m.save(tmp_path / "m")
+    back = BenefitModel.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(back.predict(Xs), m.predict(Xs))
+    np.testing.assert_array_equal(back.contributions(Xs), phi)
+
+
 def test_a_model_with_bootstrap_percentiles_is_refused(benefit, tmp_path):
     import shutil
 
@@ -171,6 +198,30 @@ def test_a_model_with_bootstrap_percentiles_is_refused(benefit, tmp_path):
         BenefitModel.load(old)
 
 
+@settings(max_examples=30, deadline=None)
+@given(a=st.floats(0.3, 3.0), b=st.floats(0.3, 3.0), seed=st.integers(0, 10_000))
+def test_crump_bound_minimises_the_variance_of_the_average(a, b, seed):
+    """Crump et al.'s bound against a brute-force search: over every bound, the average over
+    ``[bound, 1 - bound]`` has variance proportional to sum(1 / (e (1 - e))) / n_inside^2."""
+    e = np.random.default_rng(seed).beta(a, b, 2000)
+    bound = crump_bound(e, floor=0.0)
+    assert 0.0 <= bound < 0.5
+
+    def variance(x: float) -> float:
+        inside = (e >= x) & (e <= 1 - x)
+        return float((1 / (e[inside] * (1 - e[inside]))).sum() / inside.sum() ** 2) if inside.any() else np.inf
+
+    grid = np.unique(np.r_[0.0, np.minimum(e, 1 - e)])
+    best = min(variance(x) for x in grid[grid < 0.5])
+    assert variance(bound) <= best * 1.01
+    assert crump_bound(e, floor=0.2) >= 0.2
+
+
+def test_crump_bound_keeps_everyone_when_overlap_is_good():
+    e = np.random.default_rng(0).uniform(0.3, 0.7, 500)
+    assert crump_bound(e, floor=0.01) == 0.01
+
+
 def test_thin_data_is_said_not_silent():
     from crsml.causal.training import thin_data_warnings
 
@@ -183,6 +234,8 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     result, cohort, _ = benefit
     m = result.bundle.benefit
     assert m.n_trimmed_ == result.counts["trimmed"] > 0
+    # the average effect is over the patients inside the overlap and inside Crump's bound
+    assert m.ate_["bound"] >= m.trim and 0 < m.ate_["n"] <= m.trim_counts_["inside"]
     assert m.trim_counts_["inside"] + m.trim_counts_["below"] + m.trim_counts_["above"] == result.counts["eligible"]
     raw = {k: getattr(cohort, k) for k in ("patients", "measurements", "vitals", "treatments", "crs")}
     scores, _ = score_tables(result.bundle, raw, explain=3)
@@ -195,8 +248,7 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     assert (ok["benefit_low"] <= ok["benefit_high"]).all()
     # drivers explain the benefit: their SHAP values and the bias add up to it
     contribs = m.contributions(result.X.iloc[:20])
-    np.testing.assert_allclose(contribs.sum(axis=1), m.effect_.inplace_predict(
-        result.X.iloc[:20].to_numpy(dtype=np.float32)), atol=1e-4)
+    np.testing.assert_allclose(contribs.sum(axis=1), m.effect(result.X.iloc[:20]), atol=1e-4)
     assert "extra_site=waits_for_grade3" in result.bundle.feature_names
     # a centre the model never saw: its usual care is unknown, so no benefit (but still a risk)
     raw["patients"] = raw["patients"].assign(site=raw["patients"]["site"].where(
@@ -247,8 +299,7 @@ def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
 
     X = result.X.iloc[:20]
     ex = shap_explanation(result.bundle, X)
-    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.base_values,
-                               result.bundle.benefit.effect_.inplace_predict(X.to_numpy(dtype=np.float32)), atol=1e-4)
+    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.base_values, result.bundle.benefit.effect(X), atol=1e-4)
 
 
 def test_mlflow_run_holds_diagnostics_without_identifiers(benefit):

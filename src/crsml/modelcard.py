@@ -169,6 +169,16 @@ def _limitations(bundle: ModelBundle) -> list[str]:
     ]
 
 
+def _effect_form(m) -> str:
+    r = getattr(m, "risk_effect_", None)
+    if r is None:
+        return f"{m.chosen_} distilled into one XGBoost regressor (its TreeSHAP values are the drivers)"
+    how = (f"{r.scale:.3f} days x the risk" if r.form == "risk_scaled"
+           else "the average benefit of the quarter of predicted risk the patient falls in")
+    return (f"{r.form} as it is: {how} of grade >= 3 without tocilizumab now from its own XGBoost booster "
+            "(drivers: its TreeSHAP values, rescaled per patient to add up to the benefit in days)")
+
+
 def _benefit_section(bundle: ModelBundle) -> str:
     m = bundle.benefit
     a, c = m.ate_, m.trim_counts_
@@ -176,8 +186,11 @@ def _benefit_section(bundle: ModelBundle) -> str:
             "propensity AUROC (cross-fitted)": f"{m.propensity_auroc_:.3f}",
             "inside overlap / below / above the trimming bounds": f"{c['inside']} / {c['below']} / {c['above']}",
             "treated now inside overlap": c["treated_inside"],
-            "average benefit inside overlap (AIPW, 95% CI), severe-CRS days spared":
-                f"{a['ate']:.3f} ({a['low']:.3f} to {a['high']:.3f})",
+            "average benefit (AIPW, 95% CI), severe-CRS days spared":
+                f"{a['ate']:.3f} ({a['low']:.3f} to {a['high']:.3f}) over {a['n']} patients inside overlap with "
+                f"cross-fitted propensity in [{a.get('bound', m.trim):.3f}, {1 - a.get('bound', m.trim):.3f}] "
+                "(Crump et al. 2009's bound)",
+            "benefit as exported": _effect_form(m),
             "export": "XGBoost JSON boosters (benefit, interval ends, propensity, risk) and JSON settings; "
                       "nothing is pickled"}
     text = ("Benefit is the expected number of severe-CRS days spared by tocilizumab given now (within the grace "

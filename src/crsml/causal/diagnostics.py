@@ -57,6 +57,32 @@ def overlap(e: np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray:
     return (e >= trim) & (e <= 1 - trim)
 
 
+def crump_bound(e: np.ndarray, floor: float = DEFAULT_TRIM) -> float:
+    """The data-driven bound of Crump, Hotz, Imbens and Mitnik (Biometrika 2009): the average
+    effect over patients with propensity in ``[a, 1 - a]`` has the smallest variance (under
+    homoscedasticity) for ``a`` solving ``1 / (a (1 - a)) = 2 E[1 / (e (1 - e)) | 1 / (e (1 - e)) <= 1 / (a (1 - a))]``;
+    never below ``floor`` (the bound that decides who is scored)."""
+    e = np.clip(np.asarray(e, dtype=float), 1e-6, 1 - 1e-6)
+    g = np.sort(1.0 / (e * (1.0 - e)))
+    if not len(g) or g[-1] <= 2.0 * g.mean():
+        return floor
+    below = g > 2.0 * np.cumsum(g) / np.arange(1, len(g) + 1)  # past the solution gamma
+    gamma = g[int(np.argmax(below))]
+    return max(floor, float(0.5 - np.sqrt(max(0.25 - 1.0 / gamma, 0.0))))
+
+
+def average_effect(nu: Nuisances, T: np.ndarray, Y: np.ndarray, trim: float = DEFAULT_TRIM,
+                   within: np.ndarray | None = None) -> tuple[dict[str, float], np.ndarray]:
+    """AIPW average benefit over the patients whose cross-fitted propensity lies inside Crump's
+    bound (and ``within``, when given), and that region. Near-zero propensities weigh a
+    handful of treated patients heavily: with the centre a feature, a fixed 0.01 bound left the
+    average 0.06 days low at 72 h and its interval covered the truth in 17 of 20 cohorts."""
+    bound = crump_bound(nu.e, trim)
+    region = overlap(nu.e, bound) & (True if within is None else within)
+    a = aipw(nu.pseudo_outcome(T, Y, trim)[region])
+    return a | {"bound": bound}, region
+
+
 def trim_reason(e: float | np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray:
     e = np.atleast_1d(np.asarray(e, dtype=float))
     return np.where(e < trim, f"outside overlap: probability of tocilizumab now below {trim:g} "

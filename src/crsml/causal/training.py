@@ -145,7 +145,9 @@ def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | No
     log(f"propensity AUROC {model.propensity_auroc_:.3f}; {model.n_trimmed_} patients outside overlap "
         f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]) will be scored not_eligible")
     a = model.ate_
-    log(f"average benefit inside overlap (AIPW): {a['ate']:.3f} severe-CRS days spared (95% CI {a['low']:.3f} to {a['high']:.3f})")
+    log(f"average benefit (AIPW) over the {a['n']} patients inside overlap with cross-fitted propensity in "
+        f"[{a['bound']:.3f}, {1 - a['bound']:.3f}] (Crump's bound): {a['ate']:.3f} severe-CRS days spared "
+        f"(95% CI {a['low']:.3f} to {a['high']:.3f})")
     worst = model.balance_["smd_weighted"].abs().dropna()
     if len(worst):
         log(f"covariate balance inside overlap after weighting: largest |SMD| {worst.max():.2f} ({worst.idxmax()}); "
@@ -186,6 +188,7 @@ def _log_run(result: BenefitResult, s: BenefitSettings, tracking_uri: str | None
                    "propensity_auroc": m.propensity_auroc_}
         for key, a in (("ate_days", m.ate_), ("ate_severe", m.ate_severe_)):
             metrics |= {key: a["ate"], f"{key}_low": a["low"], f"{key}_high": a["high"]}
+        metrics |= {"ate_n": m.ate_["n"], "ate_propensity_bound": m.ate_.get("bound", s.trim)}
         for name, row in m.selection_.iterrows():
             metrics[f"dr_loss_{name}"] = float(row["dr_loss"])
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
