@@ -175,8 +175,11 @@ def _effect_form(m) -> str:
         return f"{m.chosen_} distilled into one XGBoost regressor (its TreeSHAP values are the drivers)"
     how = (f"{r.scale:.3f} days x the risk" if r.form == "risk_scaled"
            else "the average benefit of the quarter of predicted risk the patient falls in")
-    return (f"{r.form} as it is: {how} of grade >= 3 without tocilizumab now from its own XGBoost booster "
-            "(drivers: its TreeSHAP values, rescaled per patient to add up to the benefit in days)")
+    return (f"{r.form} as it is: {how} of grade >= 3 without tocilizumab now from the candidate's own XGBoost "
+            "booster (fitted on every eligible patient not treated now, not calibrated); the risk column of the "
+            "scores comes from the separately tuned and calibrated risk classifier, so benefit is not an exact "
+            "multiple of it, though the two rank patients alike (drivers: the booster's TreeSHAP values, rescaled "
+            "per patient to add up to the benefit in days)")
 
 
 def _benefit_section(bundle: ModelBundle) -> str:
