@@ -165,8 +165,7 @@ def test_a_risk_based_choice_is_exported_as_it_is_not_distilled(form, tmp_path):
     _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
     T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
     m = BenefitModel(candidates=(form,), seed=3, nuisance_params=PARAMS).fit(X, T, Y, trial["severe"])
-    m.selection_.loc[form, "dr_loss"] = -1.0  # make sure the form under test is the chosen one
-    m.chosen_ = form
+    m.chosen_ = form  # risk_scaled is always a candidate: the form under test is made the chosen one
     cand = Candidate(form, PARAMS, seed=3, trim=m.trim).fit(X.to_numpy(dtype=np.float32), T, Y, m.overlap_)
     m.risk_effect_ = type(m.risk_effect_).from_candidate(cand)
     m.effect_ = m.risk_effect_.booster

@@ -170,7 +170,7 @@ def _limitations(bundle: ModelBundle) -> list[str]:
 
 
 def _effect_form(m) -> str:
-    r = getattr(m, "risk_effect_", None)
+    r = m.risk_effect_
     if r is None:
         return f"{m.chosen_} distilled into one XGBoost regressor (its TreeSHAP values are the drivers)"
     how = (f"{r.scale:.3f} days x the risk" if r.form == "risk_scaled"

@@ -53,7 +53,7 @@ from crsml.causal.diagnostics import (
     overlap,
     trim_reason,
 )
-from crsml.causal.learners import CANDIDATES, Candidate
+from crsml.causal.learners import CANDIDATES, Candidate, Imputer, risk_benefit
 from crsml.causal.nuisance import MAX_BIN, tune_xgb
 from crsml.errors import CrsmlError
 from crsml.features.clinical import category_of
@@ -223,7 +223,7 @@ class BenefitModel(BaseEstimator):
         return self._effect(self._array(X))
 
     def _effect(self, Xa: np.ndarray) -> np.ndarray:
-        if getattr(self, "risk_effect_", None) is not None:
+        if self.risk_effect_ is not None:
             return self.risk_effect_.predict(Xa)
         return self.effect_.inplace_predict(Xa)
 
@@ -258,7 +258,7 @@ class BenefitModel(BaseEstimator):
     def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """SHAP values of the benefit, in days (last column: the bias); each row adds up to its benefit."""
         Xa = self._array(X)
-        if getattr(self, "risk_effect_", None) is not None:
+        if self.risk_effect_ is not None:
             return self.risk_effect_.contributions(Xa)
         return self.effect_.predict(xgb.DMatrix(Xa), pred_contribs=True)
 
@@ -321,7 +321,8 @@ class RiskEffect:
                  edges: np.ndarray | None = None, effects: np.ndarray | None = None):
         self.form = form
         self.booster = booster
-        self.medians = np.asarray(medians, dtype=np.float32)
+        self.imputer = Imputer()
+        self.imputer.medians_ = np.asarray(medians, dtype=np.float32)
         self.scale = scale
         self.edges = np.asarray(edges if edges is not None else [], dtype=float)
         self.effects = np.asarray(effects if effects is not None else [], dtype=float)
@@ -336,12 +337,10 @@ class RiskEffect:
         return cls(c.name, c.risk_model_.get_booster(), c.imputer_.medians_, **extra)
 
     def _margin_input(self, Xa: np.ndarray) -> np.ndarray:
-        return np.where(np.isnan(Xa), self.medians, Xa).astype(np.float32)
+        return self.imputer.transform(Xa).astype(np.float32)
 
     def _g(self, risk: np.ndarray) -> np.ndarray:
-        if self.form == "risk_scaled":
-            return self.scale * risk
-        return self.effects[np.searchsorted(self.edges, risk, side="right")]
+        return risk_benefit(self.form, risk, self.scale, self.edges, self.effects)
 
     def predict(self, Xa: np.ndarray) -> np.ndarray:
         if not len(Xa):
@@ -364,7 +363,7 @@ class RiskEffect:
         return out.astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"form": self.form, "medians": self.medians.tolist(), "scale": float(self.scale),
+        return {"form": self.form, "medians": self.imputer.medians_.tolist(), "scale": float(self.scale),
                 "edges": self.edges.tolist(), "effects": self.effects.tolist()}
 
     @classmethod

@@ -93,6 +93,8 @@ def trim_reason(e: float | np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray
 def aipw(phi: np.ndarray, alpha: float = 0.05) -> dict[str, float]:
     """Average benefit with a normal interval from the influence function."""
     n = len(phi)
+    if n == 0:  # no patient to average over (for example none inside the bound)
+        return {"ate": float("nan"), "se": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
     est = float(np.mean(phi))
     se = float(np.std(phi, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     z = stats.norm.ppf(1 - alpha / 2)

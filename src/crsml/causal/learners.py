@@ -42,6 +42,15 @@ class Imputer:
         return np.where(np.isnan(X), self.medians_, X)
 
 
+def risk_benefit(name: str, risk: np.ndarray, scale: float = 0.0, edges: np.ndarray | None = None,
+                 effects: np.ndarray | None = None) -> np.ndarray:
+    """A risk-based candidate's benefit from its predicted risk: ``scale * risk`` (``risk_scaled``)
+    or the effect of the risk stratum (``risk_strata``; ``edges`` split the strata)."""
+    if name == "risk_scaled":
+        return scale * risk
+    return effects[np.searchsorted(edges, risk, side="right")]
+
+
 class Candidate:
     """One benefit estimator; ``params`` holds the tuned nuisance settings."""
 
@@ -117,10 +126,9 @@ class Candidate:
         Xi = self.imputer_.transform(X)
         if self.name in ("dr_learner", "x_learner", "causal_forest"):
             return -np.asarray(self.est_.effect(Xi), dtype=float).ravel()
-        risk = self.risk(Xi)
         if self.name == "risk_scaled":
-            return self.scale_ * risk
-        return self.effects_[np.searchsorted(self.edges_, risk, side="right")]
+            return risk_benefit(self.name, self.risk(Xi), scale=self.scale_)
+        return risk_benefit(self.name, self.risk(Xi), edges=self.edges_, effects=self.effects_)
 
     def interval(self, X: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray] | None:
         """The forest's own interval for the benefit (None for the other candidates)."""

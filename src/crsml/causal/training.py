@@ -188,7 +188,7 @@ def _log_run(result: BenefitResult, s: BenefitSettings, tracking_uri: str | None
                    "propensity_auroc": m.propensity_auroc_}
         for key, a in (("ate_days", m.ate_), ("ate_severe", m.ate_severe_)):
             metrics |= {key: a["ate"], f"{key}_low": a["low"], f"{key}_high": a["high"]}
-        metrics |= {"ate_n": m.ate_["n"], "ate_propensity_bound": m.ate_.get("bound", s.trim)}
+        metrics |= {"ate_n": m.ate_["n"], "ate_propensity_bound": m.ate_["bound"]}
         for name, row in m.selection_.iterrows():
             metrics[f"dr_loss_{name}"] = float(row["dr_loss"])
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
