@@ -12,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crsml.causal.benefit import BenefitModel, choose
-from crsml.causal.diagnostics import aipw, crossfit, crump_bound
+from crsml.causal.diagnostics import (
+    Nuisances,
+    aipw,
+    average_effect,
+    crossfit,
+    crossfit_splits,
+    crump_bound,
+    overlap,
+)
 from crsml.causal.learners import Candidate
 from crsml.causal.training import BenefitSettings, benefit_data, train_benefit
 from crsml.causal.trial import emulate_trial
@@ -221,6 +229,48 @@ def test_crump_bound_keeps_everyone_when_overlap_is_good():
     assert crump_bound(e, floor=0.01) == 0.01
 
 
+@settings(max_examples=30, deadline=None)
+@given(splits=st.integers(2, 7), seed=st.integers(0, 10_000))
+def test_the_average_of_several_splits_is_their_median_with_their_spread(splits, seed):
+    """Chernozhukov et al. (2018)'s aggregation: one region (from the mean propensity), the
+    median of the splits' AIPW estimates, and an interval at least as wide as the median
+    split's, widened by the splits' disagreement."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    T = (rng.random(n) < 0.3).astype(int)
+    Y = rng.normal(1.0, 1.0, n) - 0.5 * T
+    nus = [Nuisances(np.clip(rng.beta(2, 5, n), 0.001, 0.999), rng.normal(1.0, 0.3, n), rng.normal(0.5, 0.3, n))
+           for _ in range(splits)]
+    a, region = average_effect(nus, T, Y)
+    e = np.mean([nu.e for nu in nus], axis=0)
+    assert a["bound"] == crump_bound(e) and (region == overlap(e, a["bound"])).all()
+    each = [aipw(nu.pseudo_outcome(T, Y)[region]) for nu in nus]
+    assert a["ate"] == pytest.approx(np.median([x["ate"] for x in each]))
+    assert a["se"] >= np.median([x["se"] for x in each]) - 1e-12
+    assert a["splits"] == splits and a["n"] == int(region.sum())
+    # a second outcome over the same patients, and one split alone as before the aggregation
+    assert (average_effect(nus, T, -Y, region=region)[1] == region).all()
+    one, one_region = average_effect(nus[0], T, Y)
+    assert one["ate"] == pytest.approx(aipw(nus[0].pseudo_outcome(T, Y)[one_region])["ate"]) and one["split_sd"] == 0
+
+
+def test_splits_are_reproducible_and_reuse_what_was_fitted():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    T = (rng.random(300) < 1 / (1 + np.exp(-X[:, 0]))).astype(int)
+    Y = X[:, 1] + T
+    first = crossfit(X, T, Y, FAST, FAST, folds=2, seed=4)
+    nus = crossfit_splits(X, T, Y, FAST, FAST, folds=2, seed=4, splits=3, first=first)
+    assert nus[0] is first and len(nus) == 3
+    again = crossfit(X, T, Y, FAST, FAST, folds=2, seed=4 + 2000)
+    assert np.array_equal(nus[2].e, again.e) and np.array_equal(nus[2].mu1, again.mu1)
+    assert not np.array_equal(nus[1].e, nus[2].e)  # other splits, other folds
+    reused = crossfit_splits(X, T, -Y, FAST, FAST, folds=2, seed=4, splits=3, e=[nu.e for nu in nus])
+    assert all(r.e is nu.e for r, nu in zip(reused, nus, strict=True))
+    with pytest.raises(ValueError, match="at least 1"):
+        crossfit_splits(X, T, Y, FAST, FAST, splits=0)
+
+
 def test_thin_data_is_said_not_silent():
     from crsml.causal.training import thin_data_warnings
 
@@ -235,6 +285,8 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     assert m.n_trimmed_ == result.counts["trimmed"] > 0
     # the average effect is over the patients inside the overlap and inside Crump's bound
     assert m.ate_["bound"] >= m.trim and 0 < m.ate_["n"] <= m.trim_counts_["inside"]
+    assert m.ate_["splits"] == m.ate_splits == 5 and m.ate_["low"] < m.ate_["ate"] < m.ate_["high"]
+    assert m.ate_severe_["n"] == m.ate_["n"] and m.ate_severe_["bound"] == m.ate_["bound"]
     assert m.trim_counts_["inside"] + m.trim_counts_["below"] + m.trim_counts_["above"] == result.counts["eligible"]
     raw = {k: getattr(cohort, k) for k in ("patients", "measurements", "vitals", "treatments", "crs")}
     scores, _ = score_tables(result.bundle, raw, explain=3)

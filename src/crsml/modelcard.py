@@ -192,7 +192,9 @@ def _benefit_section(bundle: ModelBundle) -> str:
             "average benefit (AIPW, 95% CI), severe-CRS days spared":
                 f"{a['ate']:.3f} ({a['low']:.3f} to {a['high']:.3f}) over {a['n']} patients inside overlap with "
                 f"cross-fitted propensity in [{a.get('bound', m.trim):.3f}, {1 - a.get('bound', m.trim):.3f}] "
-                "(Crump et al. 2009's bound)",
+                "(Crump et al. 2009's bound)" + (f"; median of {a['splits']} cross-fitting splits (Chernozhukov et "
+                                                 "al. 2018), the interval including their spread"
+                                                 if a.get("splits", 1) > 1 else ""),
             "benefit as exported": _effect_form(m),
             "export": "XGBoost JSON boosters (benefit, interval ends, propensity, risk) and JSON settings; "
                       "nothing is pickled"}

@@ -8,7 +8,9 @@ refitted, and the result exported as XGBoost boosters only.
    AUROC) and trims patients whose propensity, from the booster exported to score new patients,
    lies outside ``[trim, 1 - trim]`` (reported, never silent; the same rule at scoring); the
    AIPW average benefit is taken over the patients inside that overlap whose cross-fitted
-   propensity also lies inside Crump et al.'s data-driven bound (:func:`crump_bound`);
+   propensity also lies inside Crump et al.'s data-driven bound (:func:`crump_bound`),
+   cross-fitted on ``ate_splits`` random splits and aggregated by the median (Chernozhukov et
+   al. 2018), so its interval carries the spread between splits;
 3. scores every candidate by its held-out doubly robust loss, mean of ``(phi - tau(x))^2``
    over patient folds (``phi``: the DR pseudo-outcome; Kennedy 2023), and keeps the lowest
    unless it beats the risk-based candidate of PATH (always in the running) by less than one
@@ -45,11 +47,13 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold
 
 from crsml.causal.diagnostics import (
+    DEFAULT_SPLITS,
     DEFAULT_TRIM,
     aipw,
     average_effect,
     balance_table,
     crossfit,
+    crossfit_splits,
     overlap,
     trim_reason,
 )
@@ -75,13 +79,14 @@ class BenefitModel(BaseEstimator):
     folds : patient folds for cross-fitting and for the selection criterion.
     trim : overlap bound on the estimated propensity.
     seed : seeds folds, Optuna, XGBoost and EconML.
+    ate_splits : random cross-fitting splits behind the average benefit (median of their estimates).
     nuisance_params : XGBoost settings for ``propensity``, ``outcome`` and ``final`` models
         (scikit-learn names); tuned with Optuna when not given.
     """
 
     def __init__(self, candidates: tuple[str, ...] = CANDIDATES, trials: int = 10, folds: int = 3,
                  trim: float = DEFAULT_TRIM, seed: int = 0, n_threads: int | None = None, progress: bool = False,
-                 nuisance_params: dict[str, dict[str, Any]] | None = None):
+                 nuisance_params: dict[str, dict[str, Any]] | None = None, ate_splits: int = DEFAULT_SPLITS):
         self.candidates = candidates
         self.trials = trials
         self.folds = folds
@@ -90,6 +95,7 @@ class BenefitModel(BaseEstimator):
         self.n_threads = n_threads
         self.progress = progress
         self.nuisance_params = nuisance_params
+        self.ate_splits = ate_splits
 
     def fit(self, X: pd.DataFrame, treated: np.ndarray, days: np.ndarray, severe: np.ndarray) -> BenefitModel:
         Xa = np.asarray(X, dtype=np.float32)
@@ -133,12 +139,13 @@ class BenefitModel(BaseEstimator):
             self.cross_fitted_propensity_ = nu.e
             self.overlap_ = inside
             phi = nu.pseudo_outcome(T, Y, self.trim)[inside]
-            self.ate_, region = average_effect(nu, T, Y, self.trim, within=inside)
+            splits = crossfit_splits(Xa, T, Y, params["propensity"], params["outcome"], self.folds, self.seed,
+                                     self.ate_splits, first=nu)
+            self.ate_, region = average_effect(splits, T, Y, self.trim, within=inside)
             self.ate_all_ = aipw(nu.pseudo_outcome(T, Y, self.trim))
-            nb = crossfit(Xa, T, Yb.astype(float), params["propensity"], params["outcome"], self.folds, self.seed,
-                          e=nu.e)
-            self.ate_severe_ = aipw(nb.pseudo_outcome(T, Yb.astype(float), self.trim)[region]) | {
-                "bound": self.ate_["bound"]}
+            severe = crossfit_splits(Xa, T, Yb.astype(float), params["propensity"], params["outcome"], self.folds,
+                                     self.seed, self.ate_splits, e=[n.e for n in splits])
+            self.ate_severe_, _ = average_effect(severe, T, Yb.astype(float), self.trim, region=region)
             self.balance_ = balance_table(X.iloc[np.flatnonzero(inside)], T[inside], nu.e[inside], self.trim)
             tick()
             Xi = Xa[inside]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from crsml.causal.benefit import BenefitModel
-from crsml.causal.diagnostics import DEFAULT_TRIM, plot_overlap
+from crsml.causal.diagnostics import DEFAULT_SPLITS, DEFAULT_TRIM, plot_overlap
 from crsml.causal.learners import CANDIDATES
 from crsml.causal.trial import DEFAULT_GRACE_H, emulate_trial
 from crsml.cohort import Cohort
@@ -35,6 +35,7 @@ class BenefitSettings:
     trials: int = 10
     folds: int = 3
     trim: float = DEFAULT_TRIM
+    ate_splits: int = DEFAULT_SPLITS  # random cross-fitting splits behind the average benefit
     seed: int = 0
     candidates: tuple[str, ...] = CANDIDATES
     window: str = "emulated"
@@ -49,6 +50,8 @@ class BenefitSettings:
             raise CrsmlError(f"--trim must lie between 0 and 0.5, not {self.trim:g}")
         if self.trials < 1:
             raise CrsmlError("--trials must be at least 1")
+        if self.ate_splits < 1:
+            raise CrsmlError("ate_splits must be at least 1")
 
 
 @dataclass
@@ -130,7 +133,7 @@ def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | No
             f"consider --extra {col}")
     try:
         model = BenefitModel(candidates=s.candidates, trials=s.trials, folds=s.folds, trim=s.trim,
-                             seed=s.seed, progress=progress).fit(X, trial["treated"], trial["severe_days"], trial["severe"])
+                             seed=s.seed, progress=progress, ate_splits=s.ate_splits).fit(X, trial["treated"], trial["severe_days"], trial["severe"])
     except ValueError as exc:
         raise CrsmlError(f"{TASK} at {s.landmark_h:g} h: {exc}") from exc
     counts["trimmed"] = model.n_trimmed_
@@ -147,7 +150,8 @@ def train_benefit(cohort: Cohort, s: BenefitSettings, model_out: str | Path | No
     a = model.ate_
     log(f"average benefit (AIPW) over the {a['n']} patients inside overlap with cross-fitted propensity in "
         f"[{a['bound']:.3f}, {1 - a['bound']:.3f}] (Crump's bound): {a['ate']:.3f} severe-CRS days spared "
-        f"(95% CI {a['low']:.3f} to {a['high']:.3f})")
+        f"(95% CI {a['low']:.3f} to {a['high']:.3f}; median of {a['splits']} cross-fitting splits, "
+        f"which differ by SD {a['split_sd']:.3f})")
     worst = model.balance_["smd_weighted"].abs().dropna()
     if len(worst):
         log(f"covariate balance inside overlap after weighting: largest |SMD| {worst.max():.2f} ({worst.idxmax()}); "
@@ -188,7 +192,7 @@ def _log_run(result: BenefitResult, s: BenefitSettings, tracking_uri: str | None
                    "propensity_auroc": m.propensity_auroc_}
         for key, a in (("ate_days", m.ate_), ("ate_severe", m.ate_severe_)):
             metrics |= {key: a["ate"], f"{key}_low": a["low"], f"{key}_high": a["high"]}
-        metrics |= {"ate_n": m.ate_["n"], "ate_propensity_bound": m.ate_["bound"]}
+        metrics |= {"ate_n": m.ate_["n"], "ate_propensity_bound": m.ate_["bound"], "ate_split_sd": m.ate_["split_sd"]}
         for name, row in m.selection_.iterrows():
             metrics[f"dr_loss_{name}"] = float(row["dr_loss"])
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
