@@ -21,16 +21,13 @@ import sys
 import numpy as np
 import pandas as pd
 import tocilizumab_benefit as tb  # the experiment's own truth and seeds
+from benefit_ate_trim import (  # the same cohorts' arrays and tuned settings
+    arrays,
+    nuisance_settings,
+)
 
 from crsml.causal.diagnostics import crossfit, crump_bound, overlap
-from crsml.causal.nuisance import tune_xgb
-from crsml.causal.training import BenefitSettings, benefit_data
 from crsml.simulate import simulate
-
-
-def arrays(cohort, L: float):
-    _, X, trial, _ = benefit_data(cohort, BenefitSettings(landmark_h=L, extra_patient_columns=("site",)))
-    return X, X.to_numpy(dtype=np.float32), trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
 
 
 def main() -> int:
@@ -40,14 +37,12 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=6)
     args = ap.parse_args()
     L = tb.L = args.landmark_h
-    train = simulate(10_000, seed=tb.TRAIN_SEED, truth_draws=0, profile="mixed_practice", landmarks=(L,))
-    _, Xa, T, Y = arrays(train, L)
-    pp, po = tune_xgb(Xa, T, "classifier", args.trials, seed=0), tune_xgb(Xa, Y, "regressor", args.trials, seed=0)
+    params = nuisance_settings(L, args.trials)
     parts = []
     for r in range(args.replicates):
         c = simulate(5_000, seed=5000 + r, truth_draws=0, profile="mixed_practice", landmarks=(L,))
-        X, Xr, Tr, Yr = arrays(c, L)
-        nu = crossfit(Xr, Tr, Yr, pp, po, 3, r)
+        X, Xr, Tr, Yr = arrays(c, L, ("site",))
+        nu = crossfit(Xr, Tr, Yr, params["propensity"], params["outcome"], 3, r)
         inside = overlap(nu.e, crump_bound(nu.e))
         pid = X.index.get_level_values("patient_id")
         latent = c.truth_at(L).reindex(pid)

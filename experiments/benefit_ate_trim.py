@@ -36,6 +36,14 @@ def arrays(cohort, L: float, extra: tuple[str, ...]):
     return X, X.to_numpy(dtype=np.float32), trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
 
 
+def nuisance_settings(L: float, trials: int) -> dict:
+    """Propensity and outcome settings tuned on the experiment's training cohort, centre a feature."""
+    train = simulate(10_000, seed=tb.TRAIN_SEED, truth_draws=0, profile="mixed_practice", landmarks=(L,))
+    _, Xa, T, Y = arrays(train, L, ("site",))
+    return {"propensity": tune_xgb(Xa, T, "classifier", trials, seed=0),
+            "outcome": tune_xgb(Xa, Y, "regressor", trials, seed=0)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--landmark-h", type=float, default=72.0)
@@ -45,10 +53,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=6)
     args = ap.parse_args()
     L = tb.L = args.landmark_h
-    train = simulate(10_000, seed=tb.TRAIN_SEED, truth_draws=0, profile="mixed_practice", landmarks=(L,))
-    _, Xa, T, Y = arrays(train, L, ("site",))
-    params = {"propensity": tune_xgb(Xa, T, "classifier", args.trials, seed=0),
-              "outcome": tune_xgb(Xa, Y, "regressor", args.trials, seed=0)}
+    params = nuisance_settings(L, args.trials)
     rows = []
     for r in range(args.replicates):
         c = simulate(5_000, seed=5000 + r, truth_draws=0, profile="mixed_practice", landmarks=(L,))

@@ -328,12 +328,12 @@ def main() -> int:
                 a = replicate_ate(r, params, args.replicate_n, window, args.ate_splits)
                 reps.append({"window": window, "replicate": r} | a | {"covers": a["low"] <= a["truth"] <= a["high"]})
         reps = pd.DataFrame(reps)
+        reps["width"] = reps["high"] - reps["low"]
         summary = reps.groupby("window").agg(coverage=("covers", "mean"), covered=("covers", "sum"),
                                              mean_estimate=("estimate", "mean"), mean_truth=("truth", "mean"),
-                                             mean_width=("high", "mean"), mean_bound=("bound", "mean"),
+                                             mean_width=("width", "mean"), mean_bound=("bound", "mean"),
                                              mean_patients=("patients", "mean"), mean_split_sd=("split_sd", "mean"),
                                              covered_by_one_split=("one_split_covers", "sum"))
-        summary["mean_width"] -= reps.groupby("window")["low"].mean()
         summary["bias"] = summary["mean_estimate"] - summary["mean_truth"]
         print(summary.round(3).to_string())
         reps.to_csv(args.out / "replicates.csv", index=False)

@@ -104,9 +104,10 @@ def average_effect(nu: Nuisances | Sequence[Nuisances], T: np.ndarray, Y: np.nda
     in 17 of 20 cohorts. With several splits the estimate is the median of theirs and its
     variance the median of ``se_s^2 + (ate_s - ate)^2``."""
     nus = [nu] if isinstance(nu, Nuisances) else list(nu)
-    bound = crump_bound(np.mean([n.e for n in nus], axis=0), trim)
+    e = np.mean([n.e for n in nus], axis=0)
+    bound = crump_bound(e, trim)
     if region is None:
-        region = overlap(np.mean([n.e for n in nus], axis=0), bound) & (True if within is None else within)
+        region = overlap(e, bound) & (True if within is None else within)
     each = [aipw(n.pseudo_outcome(T, Y, trim)[region]) for n in nus]
     if len(each) == 1:
         return each[0] | {"bound": bound, "splits": 1, "split_sd": 0.0}, region
@@ -114,9 +115,8 @@ def average_effect(nu: Nuisances | Sequence[Nuisances], T: np.ndarray, Y: np.nda
     ses = np.array([a["se"] for a in each])
     est = float(np.median(ates))
     se = float(np.sqrt(np.median(ses**2 + (ates - est) ** 2)))
-    z = stats.norm.ppf(0.975)
-    return ({"ate": est, "se": se, "low": est - z * se, "high": est + z * se, "n": int(region.sum()),
-             "bound": bound, "splits": len(each), "split_sd": float(np.std(ates, ddof=1))}, region)
+    return (_normal_interval(est, se, int(region.sum())) | {"bound": bound, "splits": len(each),
+                                                             "split_sd": float(np.std(ates, ddof=1))}, region)
 
 
 def trim_reason(e: float | np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray:
@@ -133,6 +133,10 @@ def aipw(phi: np.ndarray, alpha: float = 0.05) -> dict[str, float]:
         return {"ate": float("nan"), "se": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
     est = float(np.mean(phi))
     se = float(np.std(phi, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return _normal_interval(est, se, n, alpha)
+
+
+def _normal_interval(est: float, se: float, n: int, alpha: float = 0.05) -> dict[str, float]:
     z = stats.norm.ppf(1 - alpha / 2)
     return {"ate": est, "se": se, "low": est - z * se, "high": est + z * se, "n": n}
 
