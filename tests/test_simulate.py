@@ -114,6 +114,19 @@ def test_truth_at_one_landmark_by_patient(sim):
         Cohort(sim.patients, sim.measurements, sim.vitals, sim.treatments, sim.crs).truth_at(48.0)
 
 
+def test_truth_keeps_the_latent_state_at_each_landmark_not_at_the_end(sim):
+    """``state_*`` is the state at L (what bounds any model of the records), not the last step's."""
+    crs = sim.crs
+    for L in (24.0, 48.0):
+        t = sim.truth_at(L)
+        seen = crs[(crs["time_h"] <= L) & (crs["grade"] >= 1)].groupby("patient_id").size() * 6.0
+        hours = seen.reindex(t.index).fillna(0.0)
+        assert (t["state_grade_hours_ge1"] == hours).all()
+    a, b = sim.truth_at(24.0), sim.truth_at(48.0)
+    assert (b["state_grade_hours_ge1"] >= a["state_grade_hours_ge1"]).all()
+    assert (a["cart_growth"] == b["cart_growth"]).all() and (a["frailty"] > 0).all()
+
+
 def test_p_severe_is_calibrated_against_realised_outcomes(sim):
     truth = sim.truth_at(48.0)
     crs = sim.crs

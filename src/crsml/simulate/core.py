@@ -28,6 +28,9 @@ UNITS = {"crp": "mg/L", "ferritin": "ng/mL", "ldh": "U/L", "platelets": "10^9/L"
 CYTOKINE_PANEL = ("il6", "ifng", "il10", "il2", "il4", "tnfa", "il17a", "il1ra", "sgp130", "mcp1")
 LAB_PANEL = ("crp", "ferritin", "ldh", "platelets", "creatinine", "cart_copies")
 ASSAY_CV = 0.15
+#: the latent state at each landmark kept in ``truth`` as ``state_<name>`` (never a feature: it
+#: bounds what any model of the records could know, as in experiments/simulated_ceiling.py)
+LATENT_STATE = ("cart", "antigen", "myeloid", "organ", "noise", "support", "grade_hours_ge1", "crp", "ferritin")
 
 
 def draw_traits(n: int, rng: np.random.Generator, p: Profile) -> tuple[dyn.Traits, pd.DataFrame]:
@@ -145,6 +148,8 @@ def simulate(
     the patient's whole state at L (``severe_days_y0 - severe_days_y1`` is one future's).
     ``truth_stream`` picks the Monte Carlo futures: the same patients and records with another
     stream give an independent estimate of the truth (to measure its Monte Carlo error).
+    ``truth`` also keeps the latent traits and the state at each landmark (``state_<name>`` for
+    ``LATENT_STATE``), to bound what a model of the records could learn; never features.
     """
     if truth_stream < 0:
         raise ValueError("truth_stream must not be negative")
@@ -321,5 +326,7 @@ def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: 
             "prolonged_y0": g0 > prolonged_h, "prolonged_y1": g1 > prolonged_h,
             "treated_before": treated_before, "alive": ~snap.state.dead,
             "il6_share": tr.d6, "il1_share": tr.d1, "ifng_share": tr.dI, "myeloid_gain": tr.gain,
+            "cart_growth": tr.growth, "frailty": tr.frailty,
+            **{f"state_{k}": np.asarray(getattr(snap.state, k), dtype=float) for k in LATENT_STATE},
         }))
     return pd.concat(frames, ignore_index=True) if frames else None
