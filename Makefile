@@ -5,8 +5,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean lock
 
-# constraints.txt pins the versions the documented figures were measured with: a model's
-# figures move with the libraries (a rebuilt environment moved the real-cohort AUROC by 0.003)
+# constraints.txt pins the library versions of the figures measured from 2026-12-01 on: a
+# model's figures can move with its libraries (a rebuilt environment moved the real-cohort AUROC by 0.003)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
