@@ -21,13 +21,13 @@ import sys
 import numpy as np
 import pandas as pd
 import tocilizumab_benefit as tb  # the experiment's own truth and seeds
-from benefit_ate_trim import (  # the same cohorts' arrays and tuned settings
-    arrays,
+from benefit_ate_trim import (  # the same replicate cohorts, cross-fitting and tuned settings
+    crossfitted,
     nuisance_settings,
+    replicate,
 )
 
-from crsml.causal.diagnostics import crossfit, crump_bound, overlap
-from crsml.simulate import simulate
+from crsml.causal.diagnostics import crump_bound, overlap
 
 
 def main() -> int:
@@ -40,9 +40,8 @@ def main() -> int:
     params = nuisance_settings(L, args.trials)
     parts = []
     for r in range(args.replicates):
-        c = simulate(5_000, seed=5000 + r, truth_draws=0, profile="mixed_practice", landmarks=(L,))
-        X, Xr, Tr, Yr = arrays(c, L, ("site",))
-        nu = crossfit(Xr, Tr, Yr, params["propensity"], params["outcome"], 3, r)
+        c = replicate(r, L)
+        X, Tr, Yr, nu = crossfitted(c, L, ("site",), params, r)
         inside = overlap(nu.e, crump_bound(nu.e))
         pid = X.index.get_level_values("patient_id")
         latent = c.truth_at(L).reindex(pid)

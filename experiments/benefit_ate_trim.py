@@ -44,6 +44,17 @@ def nuisance_settings(L: float, trials: int) -> dict:
             "outcome": tune_xgb(Xa, Y, "regressor", trials, seed=0)}
 
 
+def replicate(r: int, L: float):
+    """Replicate cohort ``r`` of ``mixed_practice`` (seed 5000 + r), as the experiments' replicates."""
+    return simulate(5_000, seed=5000 + r, truth_draws=0, profile="mixed_practice", landmarks=(L,))
+
+
+def crossfitted(cohort, L: float, extra: tuple[str, ...], params: dict, r: int):
+    """Replicate ``r``'s features, treatment, outcome and cross-fitted nuisances (3 folds, seed r)."""
+    X, Xr, Tr, Yr = arrays(cohort, L, extra)
+    return X, Tr, Yr, crossfit(Xr, Tr, Yr, params["propensity"], params["outcome"], 3, r)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--landmark-h", type=float, default=72.0)
@@ -56,10 +67,9 @@ def main() -> int:
     params = nuisance_settings(L, args.trials)
     rows = []
     for r in range(args.replicates):
-        c = simulate(5_000, seed=5000 + r, truth_draws=0, profile="mixed_practice", landmarks=(L,))
+        c = replicate(r, L)
         for extra in (("site",), ()):
-            X, Xr, Tr, Yr = arrays(c, L, extra)
-            nu = crossfit(Xr, Tr, Yr, params["propensity"], params["outcome"], 3, r)
+            X, Tr, Yr, nu = crossfitted(c, L, extra, params, r)
             for trim in args.trims:
                 if trim == "crump":
                     a, inside = average_effect(nu, Tr, Yr)

@@ -23,7 +23,7 @@ one 993-patient test split gives the gap with a 95% interval about 0.03 wide.
 
 ``--full-state`` adds a third ceiling that no record could support: the same regression of the
 truth on the features *plus* the simulator's latent traits and its whole state at the landmark
-(the ``truth`` table's ``LATENT`` columns: CAR-T level and growth, antigen, the myeloid loop,
+(the ``truth`` table's ``LATENT_COLUMNS``: CAR-T level and growth, antigen, the myeloid loop,
 organ dysfunction, the noise process, hours at grade >= 1 so far, ...). It bounds what any
 learner on this many patients could reach even if every latent quantity were measured.
 """
@@ -41,12 +41,10 @@ from sklearn.model_selection import train_test_split
 from crsml.evaluation.metrics import metric_table, paired_difference
 from crsml.models import XGBRiskClassifier
 from crsml.simulate import simulate
-from crsml.simulate.core import LATENT_STATE
+from crsml.simulate.core import LATENT_COLUMNS
 from crsml.training import TrainSettings, training_data
 
 TRUTH = {"severe_crs": "p_severe", "prolonged_crs": "p_prolonged"}
-LATENT = ["il6_share", "il1_share", "ifng_share", "myeloid_gain", "cart_growth", "frailty",
-          *(f"state_{k}" for k in LATENT_STATE)]
 
 
 def truth_of(cohort, X, col: str, landmark_h: float) -> np.ndarray:
@@ -61,8 +59,8 @@ def feature_ceiling(X, p_true: np.ndarray, seed: int) -> xgb.XGBRegressor:
 
 def with_latent(cohort, X, landmark_h: float):
     """The landmark features with the simulator's latent traits and state at L beside them."""
-    latent = cohort.truth_at(landmark_h)[LATENT].reindex(X.index.get_level_values("patient_id"))
-    return X.assign(**{f"latent_{k}": latent[k].to_numpy(dtype=float) for k in LATENT})
+    latent = cohort.truth_at(landmark_h)[list(LATENT_COLUMNS)].reindex(X.index.get_level_values("patient_id"))
+    return X.assign(**{f"latent_{k}": latent[k].to_numpy(dtype=float) for k in LATENT_COLUMNS})
 
 
 def run_seed(seed: int, args, con: Console) -> dict[str, dict[str, float]]:

@@ -28,9 +28,14 @@ UNITS = {"crp": "mg/L", "ferritin": "ng/mL", "ldh": "U/L", "platelets": "10^9/L"
 CYTOKINE_PANEL = ("il6", "ifng", "il10", "il2", "il4", "tnfa", "il17a", "il1ra", "sgp130", "mcp1")
 LAB_PANEL = ("crp", "ferritin", "ldh", "platelets", "creatinine", "cart_copies")
 ASSAY_CV = 0.15
-#: the latent state at each landmark kept in ``truth`` as ``state_<name>`` (never a feature: it
-#: bounds what any model of the records could know, as in experiments/simulated_ceiling.py)
+#: latent traits kept in ``truth``: column -> ``Traits`` field (never features: with the state
+#: below they bound what any model of the records could know, as in experiments/simulated_ceiling.py)
+LATENT_TRAITS = {"il6_share": "d6", "il1_share": "d1", "ifng_share": "dI", "myeloid_gain": "gain",
+                 "cart_growth": "growth", "frailty": "frailty"}
+#: the latent state at each landmark kept in ``truth`` as ``state_<name>``
 LATENT_STATE = ("cart", "antigen", "myeloid", "organ", "noise", "support", "grade_hours_ge1", "crp", "ferritin")
+#: every latent column of ``truth``
+LATENT_COLUMNS = (*LATENT_TRAITS, *(f"state_{k}" for k in LATENT_STATE))
 
 
 def draw_traits(n: int, rng: np.random.Generator, p: Profile) -> tuple[dyn.Traits, pd.DataFrame]:
@@ -325,8 +330,7 @@ def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: 
             "severe_y0": a0, "severe_y1": a1, "severe_days_y0": h0 / 24.0, "severe_days_y1": h1 / 24.0,
             "prolonged_y0": g0 > prolonged_h, "prolonged_y1": g1 > prolonged_h,
             "treated_before": treated_before, "alive": ~snap.state.dead,
-            "il6_share": tr.d6, "il1_share": tr.d1, "ifng_share": tr.dI, "myeloid_gain": tr.gain,
-            "cart_growth": tr.growth, "frailty": tr.frailty,
+            **{col: getattr(tr, field) for col, field in LATENT_TRAITS.items()},
             **{f"state_{k}": np.asarray(getattr(snap.state, k), dtype=float) for k in LATENT_STATE},
         }))
     return pd.concat(frames, ignore_index=True) if frames else None
