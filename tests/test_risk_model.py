@@ -46,3 +46,45 @@ def test_missing_feature_is_named(data):
     m = XGBRiskClassifier(n_trials=2, seed=0).fit(X, y)
     with pytest.raises(ValueError, match="il6_max"):
         m.predict_proba(X.drop(columns="il6_max"))
+
+
+def _folds(data):
+    import xgboost as xgb
+
+    X, y = data
+    Xa = np.asarray(X, dtype=np.float32)
+    dtr = xgb.QuantileDMatrix(Xa[:300], label=y[:300], max_bin=64)
+    dva = xgb.DMatrix(Xa[300:], label=y[300:])
+    return dtr, dva, y[300:].astype(float)
+
+
+def test_fold_curve_grows_the_booster_xgb_train_grows(data):
+    import xgboost as xgb
+
+    from crsml.models.risk import _fold_curve
+
+    dtr, dva, yva = _folds(data)
+    params = {"objective": "binary:logistic", "eta": 0.1, "max_depth": 2, "seed": 3, "subsample": 0.7, "nthread": 1,
+              "max_bin": 64}
+    curve = _fold_curve(params, dtr, dva, yva, 150)
+    b = xgb.train(params, dtr, 150)
+    expected = [np.mean(-(yva * np.log(p) + (1 - yva) * np.log(1 - p)))
+                for k in range(25, 151, 25) for p in [np.clip(b.predict(dva, iteration_range=(0, k)), 1e-7, 1 - 1e-7)]]
+    np.testing.assert_allclose(curve, expected, rtol=1e-12)
+
+
+def test_fold_curve_stops_after_patience_checkpoints_without_a_lower_loss(data):
+    from crsml.models.risk import _fold_curve
+
+    dtr, dva, yva = _folds(data)
+    # deep, fast trees on 300 patients overfit within the first checkpoints
+    params = {"objective": "binary:logistic", "eta": 0.5, "max_depth": 6, "min_child_weight": 0.1, "nthread": 1,
+              "max_bin": 64}
+    full = _fold_curve(params, dtr, dva, yva, 500)
+    stopped = _fold_curve(params, dtr, dva, yva, 500, patience=3)
+    assert len(full) == 20
+    assert len(stopped) == int(np.argmin(full)) + 1 + 3 < 20
+    np.testing.assert_array_equal(stopped, full[: len(stopped)])
+    seen = []
+    _fold_curve(params, dtr, dva, yva, 100, on_checkpoint=lambda c: seen.append(len(c)))
+    assert seen == [1, 2, 3, 4]

@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 
 CHECKPOINT_EVERY = 25
+MAX_ROUNDS = 500
 
 
 def suggest(trial: optuna.Trial) -> tuple[dict[str, Any], int]:
@@ -25,7 +26,7 @@ def suggest(trial: optuna.Trial) -> tuple[dict[str, Any], int]:
         "lambda": trial.suggest_float("reg_lambda", 1e-2, 100.0, log=True),
         "alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
     }
-    max_rounds = trial.suggest_int("max_rounds", 50, 500, step=CHECKPOINT_EVERY * 2)
+    max_rounds = trial.suggest_int("max_rounds", 50, MAX_ROUNDS, step=CHECKPOINT_EVERY * 2)
     return params, max_rounds
 
 
