@@ -36,7 +36,8 @@ def tune_xgb(X: np.ndarray, y: np.ndarray, kind: str, trials: int = 10, folds: i
     data = []
     for tr, va in split:
         dtr = xgb.QuantileDMatrix(X[tr], label=y[tr], max_bin=MAX_BIN)
-        data.append((dtr, xgb.QuantileDMatrix(X[va], label=y[va], ref=dtr, max_bin=MAX_BIN)))
+        # evaluated every round: a plain DMatrix predicts the same as a QuantileDMatrix, far faster
+        data.append((dtr, xgb.DMatrix(X[va], label=y[va], nthread=base["nthread"])))
 
     def objective(trial: optuna.Trial) -> float:
         params, rounds = suggest(trial)
