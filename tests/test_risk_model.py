@@ -88,3 +88,25 @@ def test_fold_curve_stops_after_patience_checkpoints_without_a_lower_loss(data):
     seen = []
     _fold_curve(params, dtr, dva, yva, 100, on_checkpoint=lambda c: seen.append(len(c)))
     assert seen == [1, 2, 3, 4]
+
+
+def test_the_model_averages_the_log_odds_of_the_best_complete_trials(data, tmp_path):
+    import xgboost as xgb
+    from scipy.special import logit
+
+    X, y = data
+    m = XGBRiskClassifier(n_trials=6, seed=4, ensemble_size=3).fit(X, y)
+    done = m.trials_[m.trials_["state"] == "COMPLETE"].sort_values(["value", "number"])
+    assert [k["trial"] for k in m.members_] == done["number"].head(3).tolist()
+    assert m.best_inner_logloss_ == done["value"].iloc[0] and len(m.boosters_) == 3
+    Xa = np.asarray(X, dtype=np.float32)
+    margins = [b.predict(xgb.DMatrix(Xa), output_margin=True) for b in m.boosters_]
+    np.testing.assert_allclose(logit(m.predict_raw(X)), np.mean(margins, axis=0), atol=1e-5)
+    np.testing.assert_allclose(m.contributions(X).sum(axis=1), np.mean(margins, axis=0), atol=1e-4)
+    m.save(tmp_path / "ens")
+    again = XGBRiskClassifier.load(tmp_path / "ens")
+    np.testing.assert_array_equal(again.predict_proba(X), m.predict_proba(X))
+    one = XGBRiskClassifier(n_trials=6, seed=4, ensemble_size=1).fit(X, y)
+    np.testing.assert_allclose(one.predict_raw(X), m.boosters_[0].inplace_predict(Xa), rtol=1e-5)
+    with pytest.raises(ValueError, match="ensemble_size"):
+        XGBRiskClassifier(n_trials=2, ensemble_size=0).fit(X, y)

@@ -22,7 +22,7 @@ from sklearn.model_selection import StratifiedKFold
 from crsml.models.calibration import Calibrator, choose_calibration
 from crsml.models.space import CHECKPOINT_EVERY, MAX_ROUNDS, native_params, suggest, tpe_study
 
-BOOSTER_FILE = "booster.json"
+BOOSTER_FILE = "booster.json"  # the best trial's booster; the other members' are booster_<i>.json
 SETTINGS_FILE = "classifier.json"
 MAX_BIN = 64
 # A trial is not pruned before its first fold has grown this many rounds, so that a slow
@@ -64,6 +64,10 @@ def _fold_curve(
     return np.asarray(curve)
 
 
+def _booster_file(i: int) -> str:
+    return BOOSTER_FILE if i == 0 else f"booster_{i}.json"
+
+
 def _mean_curve(curves: list[np.ndarray]) -> np.ndarray:
     """Mean over folds of the checkpoints every fold reached (a fold may have stopped early)."""
     n = min(len(c) for c in curves)
@@ -77,9 +81,10 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
     the mean validation log loss over ``inner_folds`` stratified patient folds, at the best
     checkpoint of the mean curve. Each fold stops early once ``early_stopping_rounds`` pass
     without a lower loss; a trial is pruned (median rule) at a checkpoint of its first fold
-    once that fold has grown more than ``PRUNE_AFTER_ROUNDS`` rounds, or after any fold. It
-    then picks a calibration by cross-validation on the best trial's out-of-fold predictions
-    and refits the booster on all rows.
+    once that fold has grown more than ``PRUNE_AFTER_ROUNDS`` rounds, or after any fold. The
+    ``ensemble_size`` best complete trials are refitted on all rows, each with its own rounds,
+    and the model averages their log odds; the calibration is picked by cross-validation on the
+    same average's inner out-of-fold predictions.
 
     Parameters
     ----------
@@ -95,6 +100,10 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
     early_stopping_rounds : rounds without a lower validation loss that end a fold of a
         trial (rounded up to checkpoints of ``CHECKPOINT_EVERY``); None trains every fold to
         the trial's ``max_rounds``.
+    ensemble_size : how many of the best complete trials the final model averages (on the
+        log-odds scale). The best few trials' inner losses differ by less than the noise of the
+        inner folds, so averaging them is steadier than betting on the first; 1 keeps the best
+        trial alone.
     """
 
     def __init__(
@@ -108,6 +117,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         progress: bool = False,
         monotone: tuple[str, ...] = MONOTONE_INCREASING,
         early_stopping_rounds: int | None = 100,
+        ensemble_size: int = 5,
     ) -> None:
         self.n_trials = n_trials
         self.inner_folds = inner_folds
@@ -118,6 +128,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         self.progress = progress
         self.monotone = monotone
         self.early_stopping_rounds = early_stopping_rounds
+        self.ensemble_size = ensemble_size
 
     # -- fitting -------------------------------------------------------------------------
     def _base(self) -> dict[str, Any]:
@@ -145,6 +156,8 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> XGBRiskClassifier:
         """Tune, calibrate and refit on ``X`` (one row per patient) and binary ``y``."""
+        if int(self.ensemble_size) < 1:
+            raise ValueError(f"ensemble_size must be at least 1, not {self.ensemble_size}")
         Xa = np.asarray(X, dtype=np.float32)
         ya = np.asarray(y, dtype=int)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object) if hasattr(X, "columns") else None
@@ -187,20 +200,26 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
                 study.optimize(objective, n_trials=todo, callbacks=[lambda s, t: bar.advance(task)])
         else:
             study.optimize(objective, n_trials=todo)
-        best = study.best_trial
-        self.best_params_ = native_params(best.params)
-        self.n_rounds_ = int(best.user_attrs["best_rounds"])
-        self.best_inner_logloss_ = float(best.value)
+        complete = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE),
+                          key=lambda t: (t.value, t.number))
+        if not complete:
+            raise ValueError("no Optuna trial completed; raise n_trials")
+        self.members_ = [{"trial": t.number, "params": native_params(t.params),
+                          "n_rounds": int(t.user_attrs["best_rounds"])} for t in complete[: int(self.ensemble_size)]]
+        self.best_params_ = self.members_[0]["params"]
+        self.n_rounds_ = self.members_[0]["n_rounds"]
+        self.best_inner_logloss_ = float(complete[0].value)
         self.trials_ = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
 
-        # calibration chosen on the best configuration's inner out-of-fold predictions
+        # calibration chosen on the ensemble's inner out-of-fold predictions
         oof = np.empty(len(ya))
         for dtr, dva, _, va in folds:
-            b = xgb.train(base | self.best_params_, dtr, self.n_rounds_)
-            oof[va] = b.predict(dva)
+            margins = [xgb.train(base | m["params"], dtr, m["n_rounds"]).predict(dva, output_margin=True)
+                       for m in self.members_]
+            oof[va] = expit(np.mean(margins, axis=0))
         self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed)
         dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
-        self.booster_ = xgb.train(base | self.best_params_, dall, self.n_rounds_)
+        self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
         return self
 
     # -- prediction ----------------------------------------------------------------------
@@ -216,8 +235,10 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         return np.ascontiguousarray(X, dtype=np.float32)
 
     def predict_raw(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Uncalibrated booster probabilities (in-place prediction: no DMatrix copy)."""
-        return self.booster_.inplace_predict(self._array(X))
+        """Uncalibrated probabilities: the members' mean log odds (in-place prediction, no DMatrix copy)."""
+        Xa = self._array(X)
+        return expit(np.mean([b.inplace_predict(Xa, predict_type="margin") for b in self.boosters_], axis=0,
+                             dtype=np.float64))
 
     def predict_with_contributions(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated risk and TreeSHAP contributions from one pass: the contributions sum to the
@@ -233,19 +254,22 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
     def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """TreeSHAP values on the log-odds scale from XGBoost (last column: the bias)."""
-        return self.booster_.predict(self._dmatrix(X), pred_contribs=True)
+        """TreeSHAP values on the log-odds scale from XGBoost (last column: the bias), averaged
+        over the members: SHAP values add, so they are exactly those of the mean log odds."""
+        d = self._dmatrix(X)
+        return np.mean([b.predict(d, pred_contribs=True) for b in self.boosters_], axis=0, dtype=np.float64)
 
     # -- files ---------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
-        """Booster in XGBoost's JSON format plus settings as JSON; nothing pickled."""
+        """Boosters in XGBoost's JSON format plus settings as JSON; nothing pickled."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        self.booster_.save_model(d / BOOSTER_FILE)
+        for i, b in enumerate(self.boosters_):
+            b.save_model(d / _booster_file(i))
         settings = {
             "params": self.get_params() | {"monotone": list(self.monotone)},
             "feature_names": None if self.feature_names_in_ is None else list(self.feature_names_in_),
-            "best_params": self.best_params_, "n_rounds": self.n_rounds_,
+            "best_params": self.best_params_, "n_rounds": self.n_rounds_, "members": self.members_,
             "best_inner_logloss": self.best_inner_logloss_,
             "calibration": self.calibrator_.to_dict(), "calibration_losses": self.calibration_losses_,
         }
@@ -255,10 +279,13 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
     def load(cls, directory: str | Path) -> XGBRiskClassifier:
         d = Path(directory)
         s = json.loads((d / SETTINGS_FILE).read_text())
-        m = cls(**(s["params"] | {"monotone": tuple(s["params"].get("monotone", ()))}))
-        m.booster_ = xgb.Booster(model_file=str(d / BOOSTER_FILE))
+        old = {} if "members" in s else {"ensemble_size": 1}
+        m = cls(**(old | s["params"] | {"monotone": tuple(s["params"].get("monotone", ()))}))
+        # a model saved before ensembles holds the best trial's booster alone
+        m.members_ = s.get("members") or [{"trial": None, "params": s["best_params"], "n_rounds": s["n_rounds"]}]
+        m.boosters_ = [xgb.Booster(model_file=str(d / _booster_file(i))) for i in range(len(m.members_))]
         m.feature_names_in_ = None if s["feature_names"] is None else np.asarray(s["feature_names"], dtype=object)
-        m.n_features_in_ = m.booster_.num_features()
+        m.n_features_in_ = m.boosters_[0].num_features()
         m.classes_ = np.array([0, 1])
         m.best_params_, m.n_rounds_ = s["best_params"], s["n_rounds"]
         m.best_inner_logloss_ = s["best_inner_logloss"]
