@@ -69,6 +69,9 @@ def test_mlflow_run_holds_params_metrics_plots_trials_dictionary_and_registered_
     run = client.get_run(r.run_id)
     assert run.data.params["task"] == "severe_crs" and run.data.params["trials"] == "4"
     assert len(run.data.params["data_digest"]) == 64
+    members = r.bundle.classifier.members_
+    assert run.data.params["ensemble_size"] == str(len(members))
+    assert run.data.params["ensemble_trials"] == ",".join(str(m["trial"]) for m in members)
     for m in ("auroc", "auroc_low", "auroc_high", "brier", "cal_slope", "n_labelled", "n_events"):
         assert m in run.data.metrics
     files = {f.path for f in client.list_artifacts(r.run_id, "evaluation")}

@@ -201,6 +201,8 @@ def _log_run(result: TrainResult, s: TrainSettings, X: pd.DataFrame, tracking_ur
         mlflow.log_params(params)
         mlflow.log_params({f"best_{k}": v for k, v in b.classifier.best_params_.items()}
                           | {"best_n_rounds": b.classifier.n_rounds_, "calibration": b.classifier.calibrator_.method,
+                             "ensemble_size": len(b.classifier.members_),
+                             "ensemble_trials": ",".join(str(m["trial"]) for m in b.classifier.members_),
                              "n_features": X.shape[1], "data_digest": b.metadata["data_digest"]})
         mlflow.set_tags({"crsml.task": s.task, "crsml.landmark_h": str(s.landmark_h)})
         c = result.counts
