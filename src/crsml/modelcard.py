@@ -72,7 +72,8 @@ def write_report(bundle: ModelBundle, out_dir: str | Path, cohort=None, cohort_l
     rows |= {"data digest (SHA-256 of features and labels)": meta.get("data_digest", "")[:16] + "...",
              "features": len(bundle.feature_names),
              ("calibration of the risk without tocilizumab now" if benefit else "calibration chosen by cross-validation"):
-                 bundle.classifier.calibrator_.method}
+                 bundle.classifier.calibrator_.method,
+             "boosters averaged (best Optuna trials)": len(bundle.classifier.members_)}
     parts.append(_table(pd.DataFrame({"value": rows})))
 
     if benefit:

@@ -1,5 +1,5 @@
 """Everything a trained model needs from cohort tables to predictions, as plain files:
-feature-builder settings (JSON), the classifier (XGBoost JSON booster plus JSON settings),
+feature-builder settings (JSON), the classifier (XGBoost JSON boosters plus JSON settings),
 and metadata (task, landmark, counts, digest, metrics). Loading reads JSON only.
 """
 
