@@ -1,7 +1,7 @@
 """Train severe_crs on the shared real cohort at L = 24, 48 and 72 h and print the out-of-fold
 evaluation table beside the published baselines (same folds, same patients).
 
-    .venv/bin/python experiments/benchmark_real_cohort.py [--trials 40] [--out out/benchmark_real]
+    .venv/bin/python experiments/benchmark_real_cohort.py [--trials 40] [--ensemble-size 1] [--out out/benchmark_real]
 
 The cohort is read from ../shared/data/real/ (never copied into the repository). Runs are
 logged to MLflow (default sqlite:///mlruns/mlflow.db); models are written to out/ (ignored).
@@ -42,6 +42,7 @@ def target_lines(L: float, auroc: float, slope: float, base: str, d: float, lo: 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=40)
+    ap.add_argument("--ensemble-size", type=int, default=1, help="best Optuna trials the model averages")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--landmarks", type=float, nargs="+", default=[24, 48, 72])
     ap.add_argument("--out", type=Path, default=REPO / "out" / "benchmark_real")
@@ -56,7 +57,8 @@ def main() -> int:
     rows = []
     for L in args.landmarks:
         con.rule(f"severe_crs at L = {L:g} h")
-        s = TrainSettings(task="severe_crs", landmark_h=L, trials=args.trials, seed=args.seed)
+        s = TrainSettings(task="severe_crs", landmark_h=L, trials=args.trials, seed=args.seed,
+                          ensemble_size=args.ensemble_size)
         r = train(cohort, s, model_out=args.out / f"severe_crs_L{L:g}", log=con.print)
         print_table(con, format_table(r.table), f"severe_crs, L = {L:g} h (out-of-fold, bootstrap 95% CI)")
         base, d, lo, hi = versus_best_baseline(r, seed=args.seed)

@@ -40,7 +40,7 @@ def tiny_model(tmp_path_factory):
         (root / "mlruns").mkdir()
         uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
         s = TrainSettings(task="severe_crs", landmark_h=48.0, trials=2, cv_folds=3, cv_repeats=1, n_boot=50,
-                          n_jobs=1, seed=3, register_name="tiny-severe")
+                          n_jobs=1, seed=3, register_name="tiny-severe", ensemble_size=2)
         result = train(cohort, s, model_out=root / "models" / "tiny", tracking_uri=uri, progress=False,
                        log=lambda *a: None)
     finally:

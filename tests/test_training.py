@@ -19,7 +19,8 @@ from crsml.models import load_bundle
 from crsml.simulate import simulate
 from crsml.training import MODEL_NAME, TrainSettings, train, training_data
 
-SETTINGS = dict(task="severe_crs", landmark_h=48.0, trials=4, cv_folds=3, cv_repeats=1, n_boot=100, n_jobs=1, seed=7)
+SETTINGS = dict(task="severe_crs", landmark_h=48.0, trials=4, cv_folds=3, cv_repeats=1, n_boot=100, n_jobs=1, seed=7,
+                ensemble_size=3)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_same_seed_same_metrics_and_same_booster(trained):
     assert r1.table.equals(r2.table)
     a = sorted((root / "models/sev48/artifacts/crsml/classifier").glob("booster*.json"))
     b = sorted((root / "models/sev48b/artifacts/crsml/classifier").glob("booster*.json"))
-    assert len(a) == len(r1.bundle.classifier.members_) > 1 and [f.name for f in a] == [f.name for f in b]
+    assert len(a) == len(r1.bundle.classifier.members_) == 3 and [f.name for f in a] == [f.name for f in b]
     assert all(f.read_bytes() == g.read_bytes() for f, g in zip(a, b, strict=True))
 
 
@@ -70,7 +71,7 @@ def test_mlflow_run_holds_params_metrics_plots_trials_dictionary_and_registered_
     assert run.data.params["task"] == "severe_crs" and run.data.params["trials"] == "4"
     assert len(run.data.params["data_digest"]) == 64
     members = r.bundle.classifier.members_
-    assert run.data.params["ensemble_size"] == str(len(members))
+    assert run.data.params["ensemble_size"] == "3" and run.data.params["ensemble_members"] == str(len(members))
     assert run.data.params["ensemble_trials"] == ",".join(str(m["trial"]) for m in members)
     for m in ("auroc", "auroc_low", "auroc_high", "brier", "cal_slope", "n_labelled", "n_events"):
         assert m in run.data.metrics
@@ -146,6 +147,7 @@ def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
     ("severe_crs", ["--trim", "0.05"], "--trim does not apply to --task severe_crs"),
     ("tocilizumab_benefit", ["--storage", "sqlite:///x.db", "--cv-folds", "3"],
      "--cv-folds, --storage do not apply to --task tocilizumab_benefit"),
+    ("tocilizumab_benefit", ["--ensemble-size", "5"], "--ensemble-size does not apply to --task tocilizumab_benefit"),
 ])
 def test_train_refuses_options_its_task_would_ignore(tmp_path, task, options, named):
     r = subprocess.run([sys.executable, "-m", "crsml", "train", "--task", task, "--cohort", str(tmp_path),
@@ -160,6 +162,7 @@ def test_train_refuses_options_its_task_would_ignore(tmp_path, task, options, na
     (["--task", "severe_crs", "--landmark-h", "-5"], "--landmark-h must be a number of hours after infusion above 0"),
     (["--task", "tocilizumab_benefit", "--landmark-h", "0"], "--landmark-h must be"),
     (["--task", "severe_crs", "--landmark-h", "48", "--horizon-h", "0"], "--horizon-h must be"),
+    (["--task", "severe_crs", "--landmark-h", "48", "--ensemble-size", "0"], "--ensemble-size must be at least 1"),
 ])
 def test_train_refuses_an_unknown_task_or_a_landmark_at_or_before_infusion(tmp_path, args, named):
     r = subprocess.run([sys.executable, "-m", "crsml", "train", "--cohort", str(tmp_path), *args,

@@ -40,6 +40,7 @@ class TrainSettings:
     min_days: float = DEFAULT_MIN_DAYS
     trials: int = 40
     seed: int = 0
+    ensemble_size: int = 1  # best Optuna trials the model averages (docs/risk_models.md, Model)
     cv_folds: int | None = None  # None: 5 below 2,000 patients, else 3
     cv_repeats: int | None = None  # None: 5 below 500 patients, 2 below 2,000, else 1
     inner_folds: int | None = None  # None: 3 below 2,000 patients, else 2
@@ -57,6 +58,8 @@ class TrainSettings:
         check_window(self.landmark_h, self.horizon_h)
         if self.trials < 1:
             raise CrsmlError("--trials must be at least 1")
+        if self.ensemble_size < 1:
+            raise CrsmlError("--ensemble-size must be at least 1")
 
 
 @dataclass
@@ -139,12 +142,12 @@ def train(
     repeats = s.cv_repeats or auto_repeats(len(y))
     outer, inner = auto_folds(len(y))
     outer, inner = s.cv_folds or outer, s.inner_folds or inner
-    model = XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed)
+    model = XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed, ensemble_size=s.ensemble_size)
     baselines, skipped = available_baselines(X, s.seed)
     for name, why in skipped.items():
         log(f"baseline {name}: {why}")
     final = XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed, storage=s.storage,
-                              study_name=s.study_name)
+                              study_name=s.study_name, ensemble_size=s.ensemble_size)
     oof, folds, final = cross_validated_predictions(
         X, y, model, baselines, folds=outer, repeats=repeats, seed=s.seed, n_jobs=s.n_jobs,
         model_name=MODEL_NAME, progress=progress, final_model=final,
@@ -201,7 +204,7 @@ def _log_run(result: TrainResult, s: TrainSettings, X: pd.DataFrame, tracking_ur
         mlflow.log_params(params)
         mlflow.log_params({f"best_{k}": v for k, v in b.classifier.best_params_.items()}
                           | {"best_n_rounds": b.classifier.n_rounds_, "calibration": b.classifier.calibrator_.method,
-                             "ensemble_size": len(b.classifier.members_),
+                             "ensemble_members": len(b.classifier.members_),
                              "ensemble_trials": ",".join(str(m["trial"]) for m in b.classifier.members_),
                              "n_features": X.shape[1], "data_digest": b.metadata["data_digest"]})
         mlflow.set_tags({"crsml.task": s.task, "crsml.landmark_h": str(s.landmark_h)})

@@ -20,6 +20,9 @@ def train_command(
     horizon_h: Annotated[float, typer.Option("--horizon-h", help="outcome window after the landmark (h)")] = 336.0,
     min_days: Annotated[float | None, typer.Option(help="prolonged_crs: total CRS days above which CRS is prolonged (default 7)")] = None,
     seed: Annotated[int, typer.Option(help="seeds folds, Optuna and XGBoost")] = 0,
+    ensemble_size: Annotated[int | None, typer.Option(
+        help="risk tasks: average the log odds of this many best Optuna trials (default 1: the best alone; "
+             "5 ranks a little better and scores more slowly)")] = None,
     cv_folds: Annotated[int | None, typer.Option(help="outer cross-validation folds (default: 5 below 2,000 patients, else 3)")] = None,
     cv_repeats: Annotated[int | None, typer.Option(help="outer repeats (default: 5 below 500 patients, 2 below 2,000, else 1)")] = None,
     n_jobs: Annotated[int | None, typer.Option(help="outer folds run in parallel (default: all cores)")] = None,
@@ -43,7 +46,7 @@ def train_command(
         raise CrsmlError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     benefit = task == "tocilizumab_benefit"
     other_task = ({"--min-days": min_days, "--cv-folds": cv_folds, "--cv-repeats": cv_repeats, "--n-jobs": n_jobs,
-                   "--storage": storage, "--study-name": study_name} if benefit
+                   "--storage": storage, "--study-name": study_name, "--ensemble-size": ensemble_size} if benefit
                   else {"--grace-h": grace_h, "--trim": trim})
     refused = [name for name, value in other_task.items() if value is not None]
     if refused:
@@ -59,7 +62,7 @@ def train_command(
                                    extra_patient_columns=tuple(extra or ()),
                                    **{k: v for k, v in chosen.items() if v is not None})
     else:
-        chosen = {"trials": trials, "min_days": min_days}
+        chosen = {"trials": trials, "min_days": min_days, "ensemble_size": ensemble_size}
         settings = TrainSettings(
             task=task, landmark_h=landmark_h, horizon_h=horizon_h, seed=seed,
             cv_folds=cv_folds, cv_repeats=cv_repeats, n_jobs=n_jobs, storage=storage, study_name=study_name,

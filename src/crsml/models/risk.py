@@ -102,8 +102,9 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         the trial's ``max_rounds``.
     ensemble_size : how many of the best complete trials the final model averages (on the
         log-odds scale). The best few trials' inner losses differ by less than the noise of the
-        inner folds, so averaging them is steadier than betting on the first; 1 keeps the best
-        trial alone.
+        inner folds, so averaging them is steadier than betting on the first (docs/risk_models.md:
+        5 gained 0.002-0.005 AUROC on simulated cohorts), but scoring costs grow with the members'
+        trees; 1, the default, keeps the best trial alone.
     """
 
     def __init__(
@@ -117,7 +118,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         progress: bool = False,
         monotone: tuple[str, ...] = MONOTONE_INCREASING,
         early_stopping_rounds: int | None = 100,
-        ensemble_size: int = 5,
+        ensemble_size: int = 1,
     ) -> None:
         self.n_trials = n_trials
         self.inner_folds = inner_folds
