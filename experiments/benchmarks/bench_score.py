@@ -81,7 +81,7 @@ def main() -> int:
         X = pd.DataFrame(np.tile(X10.to_numpy(dtype=np.float32), (100, 1)), columns=bundle.feature_names)
         n = len(X)
         t = best_of(lambda: bundle.classifier.predict_proba(X))
-        print(f"model: {len(bundle.classifier.boosters_)} boosters averaged, "
+        print(f"model: {len(bundle.classifier.boosters_)} booster(s) averaged, "
               f"{sum(b.num_boosted_rounds() for b in bundle.classifier.boosters_):,} trees in all")
         print(f"risk only, precomputed features: {n:,} patients in {t:.2f} s = {n / t:,.0f} patients/s (target >= 500,000)")
 

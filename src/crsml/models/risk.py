@@ -68,6 +68,14 @@ def _booster_file(i: int) -> str:
     return BOOSTER_FILE if i == 0 else f"booster_{i}.json"
 
 
+def _mean_proba(boosters: list[xgb.Booster], predict: Callable[[xgb.Booster, bool], np.ndarray]) -> np.ndarray:
+    """Probability from the members' mean log odds; one member's own probability as it is
+    (``predict(booster, margin)`` gives log odds when ``margin``, else probabilities)."""
+    if len(boosters) == 1:
+        return predict(boosters[0], False)
+    return expit(np.mean([predict(b, True) for b in boosters], axis=0, dtype=np.float64))
+
+
 def _mean_curve(curves: list[np.ndarray]) -> np.ndarray:
     """Mean over folds of the checkpoints every fold reached (a fold may have stopped early)."""
     n = min(len(c) for c in curves)
@@ -215,9 +223,8 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         # calibration chosen on the ensemble's inner out-of-fold predictions
         oof = np.empty(len(ya))
         for dtr, dva, _, va in folds:
-            margins = [xgb.train(base | m["params"], dtr, m["n_rounds"]).predict(dva, output_margin=True)
-                       for m in self.members_]
-            oof[va] = expit(np.mean(margins, axis=0))
+            oof[va] = _mean_proba([xgb.train(base | m["params"], dtr, m["n_rounds"]) for m in self.members_],
+                                  lambda b, out, d=dva: b.predict(d, output_margin=out))
         self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed)
         dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
         self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
@@ -238,8 +245,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
     def predict_raw(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Uncalibrated probabilities: the members' mean log odds (in-place prediction, no DMatrix copy)."""
         Xa = self._array(X)
-        return expit(np.mean([b.inplace_predict(Xa, predict_type="margin") for b in self.boosters_], axis=0,
-                             dtype=np.float64))
+        return _mean_proba(self.boosters_, lambda b, out: b.inplace_predict(Xa, predict_type="margin" if out else "value"))
 
     def predict_with_contributions(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated risk and TreeSHAP contributions from one pass: the contributions sum to the
@@ -258,6 +264,8 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         """TreeSHAP values on the log-odds scale from XGBoost (last column: the bias), averaged
         over the members: SHAP values add, so they are exactly those of the mean log odds."""
         d = self._dmatrix(X)
+        if len(self.boosters_) == 1:
+            return self.boosters_[0].predict(d, pred_contribs=True)
         return np.mean([b.predict(d, pred_contribs=True) for b in self.boosters_], axis=0, dtype=np.float64)
 
     # -- files ---------------------------------------------------------------------------
