@@ -63,11 +63,6 @@ def with_latent(cohort, X, landmark_h: float):
     return X.assign(**{f"latent_{k}": latent[k].to_numpy(dtype=float) for k in LATENT_COLUMNS})
 
 
-def ensemble(args) -> dict[str, int]:
-    """``--ensemble-size`` as a keyword of the risk model, when given."""
-    return {} if args.ensemble_size is None else {"ensemble_size": args.ensemble_size}
-
-
 def run_seed(seed: int, args, con: Console) -> dict[str, dict[str, float]]:
     """One simulated cohort: train on 80%, compare with the truth on the other 20%; per task, the
     gap of crsml and of each ceiling to the truth."""
@@ -83,7 +78,7 @@ def run_seed(seed: int, args, con: Console) -> dict[str, dict[str, float]]:
         _, X, y, counts = training_data(cohort, TrainSettings(task=task, landmark_h=args.landmark_h, extra_patient_columns=tuple(args.extra)))
         p_true = truth_of(cohort, X, col, args.landmark_h)
         idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
-        model = XGBRiskClassifier(n_trials=args.trials, seed=seed, **ensemble(args)).fit(X.iloc[idx_tr], y[idx_tr])
+        model = XGBRiskClassifier(n_trials=args.trials, seed=seed, ensemble_size=args.ensemble_size).fit(X.iloc[idx_tr], y[idx_tr])
         p_model = model.predict_proba(X.iloc[idx_te])[:, 1]
         p_same = feature_ceiling(X.iloc[idx_tr], p_true[idx_tr], seed).predict(X.iloc[idx_te])
         rows = {"crsml xgboost": p_model, f"simulator {col} (ceiling)": p_true[idx_te],
@@ -126,8 +121,7 @@ def main() -> int:
                     help="extra simulated patients for the feature ceiling (0: only the same-patients ceiling)")
     ap.add_argument("--tasks", nargs="+", default=list(TRUTH), choices=list(TRUTH))
     ap.add_argument("--extra", nargs="*", default=[], help="patients columns as features, e.g. site")
-    ap.add_argument("--ensemble-size", type=int, default=None,
-                    help="trials the risk model averages (default: XGBRiskClassifier's)")
+    ap.add_argument("--ensemble-size", type=int, default=1, help="best Optuna trials the risk model averages")
     ap.add_argument("--full-state", action="store_true",
                     help="also fit the ceiling that sees the simulator's latent traits and state at L")
     args = ap.parse_args()

@@ -215,8 +215,6 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("no Optuna trial completed; raise n_trials")
         self.members_ = [{"trial": t.number, "params": native_params(t.params),
                           "n_rounds": int(t.user_attrs["best_rounds"])} for t in complete[: int(self.ensemble_size)]]
-        self.best_params_ = self.members_[0]["params"]
-        self.n_rounds_ = self.members_[0]["n_rounds"]
         self.best_inner_logloss_ = float(complete[0].value)
         self.trials_ = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
 
@@ -229,6 +227,16 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
         self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
         return self
+
+    @property
+    def best_params_(self) -> dict[str, Any]:
+        """The best trial's XGBoost parameters (the first member's)."""
+        return self.members_[0]["params"]
+
+    @property
+    def n_rounds_(self) -> int:
+        """The best trial's rounds (the first member's)."""
+        return self.members_[0]["n_rounds"]
 
     # -- prediction ----------------------------------------------------------------------
     def _dmatrix(self, X: pd.DataFrame | np.ndarray) -> xgb.DMatrix:
@@ -288,15 +296,13 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
     def load(cls, directory: str | Path) -> XGBRiskClassifier:
         d = Path(directory)
         s = json.loads((d / SETTINGS_FILE).read_text())
-        old = {} if "members" in s else {"ensemble_size": 1}
-        m = cls(**(old | s["params"] | {"monotone": tuple(s["params"].get("monotone", ()))}))
+        m = cls(**(s["params"] | {"monotone": tuple(s["params"].get("monotone", ()))}))
         # a model saved before ensembles holds the best trial's booster alone
         m.members_ = s.get("members") or [{"trial": None, "params": s["best_params"], "n_rounds": s["n_rounds"]}]
         m.boosters_ = [xgb.Booster(model_file=str(d / _booster_file(i))) for i in range(len(m.members_))]
         m.feature_names_in_ = None if s["feature_names"] is None else np.asarray(s["feature_names"], dtype=object)
         m.n_features_in_ = m.boosters_[0].num_features()
         m.classes_ = np.array([0, 1])
-        m.best_params_, m.n_rounds_ = s["best_params"], s["n_rounds"]
         m.best_inner_logloss_ = s["best_inner_logloss"]
         m.calibrator_ = Calibrator.from_dict(s["calibration"])
         m.calibration_losses_ = s["calibration_losses"]
