@@ -15,10 +15,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from crsml.adapters.daily import import_daily
+import crsml
+from crsml.adapters import import_daily
+from crsml.cli import print_result
+from crsml.evaluation import TrainSettings, versus_best_baseline
 from crsml.tracking import quiet
-from crsml.training import TrainSettings, format_table, train, versus_best_baseline
-from crsml.training_cli import print_table
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real" / "bal_daily_cohort.csv"
@@ -59,8 +60,10 @@ def main() -> int:
         con.rule(f"severe_crs at L = {L:g} h")
         s = TrainSettings(task="severe_crs", landmark_h=L, trials=args.trials, seed=args.seed,
                           ensemble_size=args.ensemble_size)
-        r = train(cohort, s, model_out=args.out / f"severe_crs_L{L:g}", log=con.print)
-        print_table(con, format_table(r.table), f"severe_crs, L = {L:g} h (out-of-fold, bootstrap 95% CI)")
+        r = crsml.train(cohort, settings=s, log=con.print)
+        crsml.log_training(r, log=con.print)
+        crsml.export_model(r.model, args.out / f"severe_crs_L{L:g}")
+        print_result(con, r)
         base, d, lo, hi = versus_best_baseline(r, seed=args.seed)
         con.print(f"AUROC minus best baseline ({base}): {d:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})")
         t = r.table.loc["crsml xgboost"]

@@ -27,7 +27,7 @@ from benefit_ate_trim import (  # the same replicate cohorts, cross-fitting and 
     replicate,
 )
 
-from crsml.causal.diagnostics import crump_bound, overlap
+from crsml.models import crump_bound, overlap
 
 
 def main() -> int:

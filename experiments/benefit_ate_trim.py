@@ -13,7 +13,7 @@ estimate, the truth (mean paired difference over the same patients), bias and co
     .venv/bin/python experiments/benefit_ate_trim.py [--landmark-h 72] [--replicates 10] [--trims 0.01 0.05 crump]
 
 ``crump`` is the data-driven bound of Crump et al. (2009) that the benefit model uses for its
-average (``crsml.causal.diagnostics.average_effect``), computed per replicate; its mean is shown.
+average (``crsml.models._causal.average_effect``), computed per replicate; its mean is shown.
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ import numpy as np
 import pandas as pd
 import tocilizumab_benefit as tb  # the experiment's own truth and seeds
 
-from crsml.causal.diagnostics import aipw, average_effect, crossfit, overlap
-from crsml.causal.nuisance import tune_xgb
-from crsml.causal.training import BenefitSettings, benefit_data
-from crsml.simulate import simulate
+from crsml.evaluation import BenefitSettings, benefit_data
+from crsml.models import aipw, average_effect, crossfit, overlap, tune_xgb
+from crsml.simulation import simulate
 
 
 def arrays(cohort, L: float, extra: tuple[str, ...]):

@@ -32,11 +32,10 @@ import xgboost as xgb
 from tocilizumab_benefit import (  # the experiment's own cohorts and scoring
     TEST_SEED,
     TRAIN_SEED,
-    share_of_oracle,
 )
 
-from crsml.causal.training import BenefitSettings, benefit_data
-from crsml.simulate import simulate
+from crsml.evaluation import BenefitSettings, benefit_data, feature_ceiling, share_of_oracle
+from crsml.simulation import simulate
 
 LATENT = ["il6_share", "il1_share", "ifng_share", "myeloid_gain"]
 
@@ -52,9 +51,7 @@ def inputs(n: int, seed: int, L: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.
 
 def ceiling(X: pd.DataFrame, tau: np.ndarray, seed: int = 0) -> xgb.XGBRegressor:
     """The experiment's feature ceiling (same settings as ``tocilizumab_benefit.feature_ceiling``)."""
-    ok = ~np.isnan(tau)
-    return xgb.XGBRegressor(n_estimators=400, max_depth=3, learning_rate=0.03, subsample=0.8, colsample_bytree=0.5,
-                            random_state=seed, n_jobs=2).fit(X[ok], tau[ok])
+    return feature_ceiling(X, tau, seed)
 
 
 def main() -> int:

@@ -25,11 +25,13 @@ import pandas as pd
 from tocilizumab_benefit import (  # the experiment's own scoring
     FRACTIONS,
     TEST_SEED,
-    share_of_oracle,
 )
 
-from crsml.causal.training import BenefitSettings, benefit_data
-from crsml.simulate import simulate
+from crsml.evaluation import BenefitSettings, benefit_data, share_of_oracle
+from crsml.simulation import simulate
+from crsml.tasks import TocilizumabBenefit
+
+TASK = TocilizumabBenefit()  # its eligibility: alive, not severe, not given tocilizumab before L
 
 
 def main() -> int:
@@ -49,7 +51,8 @@ def main() -> int:
         # the current grade as the benefit model's features give it
         _, X, _, _ = benefit_data(ref_cohort, BenefitSettings(landmark_h=L))
         grade = X["grade_current"].reindex(a.index).fillna(0)
-        ok = a.notna() & b.notna()  # eligible: alive, not severe, not treated before L
+        eligible = TASK.eligibility(ref_cohort, L).set_index("patient_id")["eligible"].reindex(a.index)
+        ok = eligible.fillna(False).astype(bool) & a.notna() & b.notna()
         for population, mask in (("all eligible", ok), ("eligible, grade >= 1 at L", ok & (grade >= 1))):
             ta, tb = a[mask].to_numpy(), b[mask].to_numpy()
             # var(a - b) = s2 / draws + s2 / ref_draws, with s2 the variance of one paired future

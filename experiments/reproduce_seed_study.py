@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import fisher_exact, mannwhitneyu
 
-from crsml.grading import crs_episodes
-from crsml.simulate import simulate
+from crsml.cohort import crs_episodes
+from crsml.simulation import simulate
 
 N_TREATED, N_UNTREATED = 17, 28
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from crsml.cohort import read_raw_tables
-from crsml.models import load_bundle
 from crsml.scoring import score_tables
-from crsml.simulate import simulate
+from crsml.simulation import simulate
+from crsml.tracking import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=REPO / "models" / "demo_severe_crs_L48")
     ap.add_argument("--n", type=int, default=20_000)
     args = ap.parse_args()
-    bundle = load_bundle(args.model)
+    bundle = load_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp) / "batch"
         simulate(args.n, seed=123, truth_draws=0).save(d, fmt="csv")

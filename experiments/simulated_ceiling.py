@@ -34,15 +34,12 @@ import argparse
 import sys
 
 import numpy as np
-import xgboost as xgb
 from rich.console import Console
 from sklearn.model_selection import train_test_split
 
-from crsml.evaluation.metrics import metric_table, paired_difference
+from crsml.evaluation import TrainSettings, feature_ceiling, metric_table, paired_difference
 from crsml.models import XGBRiskClassifier
-from crsml.simulate import simulate
-from crsml.simulate.core import LATENT_COLUMNS
-from crsml.training import TrainSettings, training_data
+from crsml.simulation import LATENT_COLUMNS, simulate
 
 TRUTH = {"severe_crs": "p_severe", "prolonged_crs": "p_prolonged"}
 
@@ -51,10 +48,9 @@ def truth_of(cohort, X, col: str, landmark_h: float) -> np.ndarray:
     return cohort.truth_at(landmark_h)[col].reindex(X.index.get_level_values("patient_id")).to_numpy()
 
 
-def feature_ceiling(X, p_true: np.ndarray, seed: int) -> xgb.XGBRegressor:
+def ceiling(X, p_true: np.ndarray, seed: int):
     """XGBoost fitted to the true probability (not the labels) on the landmark features."""
-    return xgb.XGBRegressor(n_estimators=800, max_depth=5, learning_rate=0.03, subsample=0.8, colsample_bytree=0.5,
-                            random_state=seed, n_jobs=2).fit(X, p_true)
+    return feature_ceiling(X, p_true, seed, n_estimators=800, max_depth=5)
 
 
 def with_latent(cohort, X, landmark_h: float):
@@ -75,22 +71,23 @@ def run_seed(seed: int, args, con: Console) -> dict[str, dict[str, float]]:
     gaps = {}
     for task in args.tasks:
         col = TRUTH[task]
-        _, X, y, counts = training_data(cohort, TrainSettings(task=task, landmark_h=args.landmark_h, extra_patient_columns=tuple(args.extra)))
+        data = TrainSettings(task=task, landmark_h=args.landmark_h).make_task().prepare(cohort, args.landmark_h, args.extra)
+        X, y, counts = data.X, data.y.to_numpy(dtype=int), data.counts
         p_true = truth_of(cohort, X, col, args.landmark_h)
         idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
         model = XGBRiskClassifier(n_trials=args.trials, seed=seed, ensemble_size=args.ensemble_size).fit(X.iloc[idx_tr], y[idx_tr])
         p_model = model.predict_proba(X.iloc[idx_te])[:, 1]
-        p_same = feature_ceiling(X.iloc[idx_tr], p_true[idx_tr], seed).predict(X.iloc[idx_te])
+        p_same = ceiling(X.iloc[idx_tr], p_true[idx_tr], seed).predict(X.iloc[idx_te])
         rows = {"crsml xgboost": p_model, f"simulator {col} (ceiling)": p_true[idx_te],
                 f"feature ceiling, {len(idx_tr):,} patients": p_same}
         if extra is not None:
-            _, X_extra, _, _ = training_data(extra, TrainSettings(task=task, landmark_h=args.landmark_h, extra_patient_columns=tuple(args.extra)))
-            p_more = feature_ceiling(X_extra, truth_of(extra, X_extra, col, args.landmark_h), seed).predict(X.iloc[idx_te])
+            X_extra, _ = TrainSettings(task=task).make_task().dataset(extra, args.landmark_h, args.extra)
+            p_more = ceiling(X_extra, truth_of(extra, X_extra, col, args.landmark_h), seed).predict(X.iloc[idx_te])
             rows[f"feature ceiling, {len(X_extra):,} patients"] = p_more
         if args.full_state:
             X_full = with_latent(cohort, X, args.landmark_h)
             rows[f"full-state ceiling, {len(idx_tr):,} patients"] = (
-                feature_ceiling(X_full.iloc[idx_tr], p_true[idx_tr], seed).predict(X_full.iloc[idx_te]))
+                ceiling(X_full.iloc[idx_tr], p_true[idx_tr], seed).predict(X_full.iloc[idx_te]))
         t = metric_table(y[idx_te], {k: v[None] for k, v in rows.items()}, n_boot=1000, seed=seed)
         d, lo, hi = paired_difference(y[idx_te], p_model, p_true[idx_te], "auroc", 1000, seed)
         gaps[task] = {"crsml": d}

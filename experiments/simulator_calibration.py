@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crsml.features.scores import HAY_FEVER_C, HAY_MCP1_PG_ML, HAY_WINDOW_H
-from crsml.grading import crs_episodes
-from crsml.simulate import simulate
+from crsml.cohort import crs_episodes
+from crsml.features import HAY_FEVER_C, HAY_MCP1_PG_ML, HAY_WINDOW_H
+from crsml.simulation import simulate
 from crsml.tracking import start
 
 REPO = Path(__file__).resolve().parents[1]

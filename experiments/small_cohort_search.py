@@ -17,10 +17,9 @@ import time
 import numpy as np
 from sklearn.metrics import log_loss, roc_auc_score
 
-import crsml.models.risk
-from crsml.models.risk import XGBRiskClassifier
-from crsml.simulate import simulate
-from crsml.training import TrainSettings, training_data
+import crsml
+from crsml.models import XGBRiskClassifier
+from crsml.simulation import simulate
 
 
 def main() -> None:
@@ -32,11 +31,11 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--ensemble-size", type=int, default=1, help="best Optuna trials the final model averages")
     args = ap.parse_args()
-    s = TrainSettings(task=args.task, landmark_h=args.landmark_h)
-    _, Xt, yt, _ = training_data(simulate(5000, seed=999, truth_draws=0), s)
+    task = crsml.tasks.get(args.task)
+    Xt, yt = task.dataset(simulate(5000, seed=999, truth_draws=0), args.landmark_h)
     rows = []
     for seed in args.seeds:
-        _, X, y, _ = training_data(simulate(args.n, seed=seed, truth_draws=0), s)
+        X, y = task.dataset(simulate(args.n, seed=seed, truth_draws=0), args.landmark_h)
         t = time.perf_counter()
         m = XGBRiskClassifier(n_trials=args.trials, inner_folds=3, seed=0, n_threads=1,
                               ensemble_size=args.ensemble_size).fit(X, y)
@@ -45,7 +44,7 @@ def main() -> None:
         print(f"cohort seed {seed}: {len(y)} labelled, test AUROC {rows[-1][0]:.4f}, "
               f"log loss {rows[-1][1]:.4f}, fit {rows[-1][2]:.1f} s", flush=True)
     auc, ll, sec = np.mean(rows, axis=0)
-    print(f"{crsml.models.risk.__file__}: ensemble {m.ensemble_size}, n={args.n} L={args.landmark_h:g} h, mean test AUROC {auc:.4f}, "
+    print(f"crsml {crsml.__version__} ({crsml.__file__}): ensemble {m.ensemble_size}, n={args.n} L={args.landmark_h:g} h, mean test AUROC {auc:.4f}, "
           f"log loss {ll:.4f}, fit {sec:.1f} s")
 
 

@@ -37,13 +37,26 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from crsml.causal.benefit import BenefitModel
-from crsml.causal.diagnostics import DEFAULT_SPLITS, average_effect, crossfit_splits
-from crsml.causal.learners import CANDIDATES, Candidate
-from crsml.causal.training import BenefitSettings, benefit_data
-from crsml.cohort import Cohort
-from crsml.grading import crs_episodes
-from crsml.simulate import simulate
+from crsml import evaluation, tracking
+from crsml.cohort import Cohort, crs_episodes
+from crsml.evaluation import (
+    BenefitSettings,
+    benefit_data,
+    coverage,
+    policy_share,
+    qini,
+    uplift_table,
+)
+from crsml.models import (
+    CANDIDATES,
+    DEFAULT_SPLITS,
+    BenefitModel,
+    Candidate,
+    average_effect,
+    crossfit_splits,
+)
+from crsml.simulation import simulate
+from crsml.tasks import emulate_trial
 
 L = 48.0
 FRACTIONS = (0.1, 0.3, 0.5)
@@ -69,29 +82,16 @@ def feature_ceiling(train: Cohort, X: pd.DataFrame, seed: int) -> xgb.XGBRegress
     """An estimate of what the landmark features can carry: XGBoost fitted to the simulator's
     expected benefit itself (never known in practice) on the training cohort's eligible patients.
     No learner that sees only treatments and outcomes should rank better than this."""
-    tau = true_effect(train, X.index, expected=True)
-    ok = ~np.isnan(tau)
-    return xgb.XGBRegressor(n_estimators=400, max_depth=3, learning_rate=0.03, subsample=0.8, colsample_bytree=0.5,
-                            random_state=seed, n_jobs=2).fit(X[ok], tau[ok])
+    return evaluation.feature_ceiling(X, true_effect(train, X.index, expected=True), seed)
 
 
-def share_of_oracle(score: np.ndarray, tau: np.ndarray, frac: float, rng: np.random.Generator) -> float:
-    """(gain of treating the top ``frac`` by ``score`` - random) / (oracle - random); ties broken at random."""
-    k = max(1, int(round(frac * len(tau))))
-    order = np.lexsort((rng.random(len(score)), -score))
-    gain = tau[order[:k]].sum()
-    oracle = np.sort(tau)[::-1][:k].sum()
-    random = frac * tau.sum()
-    return float((gain - random) / (oracle - random)) if oracle > random else float("nan")
 
 
-def policy_share(treat: np.ndarray, tau: np.ndarray) -> float:
-    """The same share for a fixed policy (its own fraction treated)."""
-    frac = treat.mean()
-    k = int(treat.sum())
-    oracle = np.sort(tau)[::-1][:k].sum()
-    random = frac * tau.sum()
-    return float((tau[treat].sum() - random) / (oracle - random)) if oracle > random else float("nan")
+
+
+def judge(scores: dict[str, np.ndarray], tau: np.ndarray, seed: int) -> pd.DataFrame:
+    """Each score's share of the oracle's gain at FRACTIONS, Qini and Spearman with the truth."""
+    return uplift_table(scores, tau, FRACTIONS, seed)
 
 
 def add_guideline(table: pd.DataFrame, treat: np.ndarray, tau: np.ndarray) -> None:
@@ -100,28 +100,10 @@ def add_guideline(table: pd.DataFrame, treat: np.ndarray, tau: np.ndarray) -> No
     table.loc["guideline: treat at grade >= 2", "treated_share"] = float(treat.mean())
 
 
-def coverage(low: np.ndarray, high: np.ndarray, value: np.ndarray) -> float:
-    return float(np.mean((low <= value) & (value <= high)))
 
 
-def qini(score: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, float]:
-    """Cumulative true gain by fraction treated, and its area above random over the oracle's."""
-    n = len(tau)
-    by = np.cumsum(tau[np.argsort(-score, kind="stable")])
-    oracle = np.cumsum(np.sort(tau)[::-1])
-    rand = np.arange(1, n + 1) / n * tau.sum()
-    return by, float((by - rand).sum() / (oracle - rand).sum())
 
 
-def judge(scores: dict[str, np.ndarray], tau: np.ndarray, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = {}
-    for name, s in scores.items():
-        r = {f"top{int(f * 100)}_share": share_of_oracle(s, tau, f, rng) for f in FRACTIONS}
-        r["qini"] = qini(s, tau)[1]
-        r["spearman"] = float(pd.Series(s).corr(pd.Series(tau), method="spearman"))
-        rows[name] = r
-    return pd.DataFrame(rows).T
 
 
 def fit_candidates(model: BenefitModel, X: pd.DataFrame, trial: pd.DataFrame) -> dict[str, Candidate]:
@@ -140,8 +122,6 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
     s = BenefitSettings(landmark_h=L, extra_patient_columns=EXTRA)
     X, _ = fb.build(test)
     X = X.droplevel("landmark_h")
-    from crsml.causal.trial import emulate_trial
-
     trial = emulate_trial(test, L, s.grace_h, s.horizon_h).reindex(X.index)
     X = X[trial["eligible"].to_numpy(dtype=bool)]
     pred = model.predict(X)
@@ -343,8 +323,6 @@ def main() -> int:
     founding = [founding_study(params, n, seed) for n, seed in ((45, 7), (5000, 8))]
     for f in founding:
         print(json.dumps(f, default=float))
-
-    from crsml import tracking
 
     mlflow = tracking.start("crsml-tocilizumab_benefit-evaluation", args.tracking_uri)
     with mlflow.start_run(run_name="simulated truth"):

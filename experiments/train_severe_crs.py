@@ -6,7 +6,7 @@
 import sys
 from pathlib import Path
 
-from crsml.experiment import main
+from crsml.cli import run_experiment_config as main
 
 if __name__ == "__main__":
     sys.exit(main(Path(__file__).resolve().parent / "configs" / "severe_crs.toml"))

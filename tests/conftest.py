@@ -17,7 +17,7 @@ def real_csv() -> Path:
 
 @pytest.fixture(scope="session")
 def real_cohort(real_csv, tmp_path_factory):
-    from crsml.adapters.daily import import_daily
+    from crsml.adapters import import_daily
 
     cohort, report = import_daily(real_csv)
     return cohort
@@ -29,8 +29,8 @@ def tiny_model(tmp_path_factory):
     and the cohort: (model_dir, tracking_uri, result, cohort)."""
     import os
 
-    from crsml.simulate import simulate
-    from crsml.training import TrainSettings, train
+    from crsml.evaluation import TrainSettings
+    from crsml.simulation import simulate
 
     root = tmp_path_factory.mktemp("tiny_model")
     cohort = simulate(300, seed=21, truth_draws=0)
@@ -40,12 +40,22 @@ def tiny_model(tmp_path_factory):
         (root / "mlruns").mkdir()
         uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
         s = TrainSettings(task="severe_crs", landmark_h=48.0, trials=2, cv_folds=3, cv_repeats=1, n_boot=50,
-                          n_jobs=1, seed=3, register_name="tiny-severe", ensemble_size=2)
-        result = train(cohort, s, model_out=root / "models" / "tiny", tracking_uri=uri, progress=False,
-                       log=lambda *a: None)
+                          n_jobs=1, seed=3, ensemble_size=2)
+        result = train_logged(cohort, s, root / "models" / "tiny", uri, register_name="tiny-severe")
     finally:
         os.chdir(old)
     return root / "models" / "tiny", uri, result, cohort
+
+
+def train_logged(cohort, settings, model_out, tracking_uri, register_name=None):
+    """What ``crsml train`` does, through the public API: fit, log the MLflow run, export."""
+    import crsml
+
+    result = crsml.train(cohort, settings=settings, progress=False, log=lambda *a: None)
+    result.run_id = crsml.log_training(result, tracking_uri=tracking_uri, register_name=register_name,
+                                       log=lambda *a: None)
+    result.model_dir = crsml.export_model(result.model, model_out)
+    return result
 
 
 def free_port() -> int:

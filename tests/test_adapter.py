@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-from crsml.adapters.daily import import_daily, summarise
+from crsml.adapters import import_daily, summarise
 from crsml.errors import CohortError
 
 

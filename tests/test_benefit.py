@@ -8,25 +8,27 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import train_logged
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crsml.causal.benefit import BenefitModel, choose
-from crsml.causal.diagnostics import (
+from crsml import load_model
+from crsml.evaluation import BenefitSettings, benefit_data
+from crsml.models import (
+    BenefitModel,
+    Candidate,
     Nuisances,
     aipw,
     average_effect,
+    choose,
     crossfit,
     crossfit_splits,
     crump_bound,
     overlap,
 )
-from crsml.causal.learners import Candidate
-from crsml.causal.training import BenefitSettings, benefit_data, train_benefit
-from crsml.causal.trial import emulate_trial
-from crsml.models import load_bundle
 from crsml.scoring import score_tables
-from crsml.simulate import simulate
+from crsml.simulation import simulate
+from crsml.tasks import emulate_trial
 
 L = 48.0
 FAST = {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.1, "tree_method": "hist", "random_state": 0,
@@ -39,9 +41,9 @@ def benefit(tmp_path_factory):
     root = tmp_path_factory.mktemp("benefit")
     cohort = simulate(1500, seed=5, truth_draws=0, profile="mixed_practice")
     # three centres with different usual care: the centre is a feature (one indicator per centre)
-    s = BenefitSettings(landmark_h=L, trials=2, seed=1, register_name="tiny-benefit", extra_patient_columns=("site",))
-    result = train_benefit(cohort, s, model_out=root / "models" / "benefit",
-                           tracking_uri=f"sqlite:///{root / 'mlflow.db'}", progress=False, log=lambda *a: None)
+    s = BenefitSettings(landmark_h=L, trials=2, seed=1, extra_patient_columns=("site",))
+    result = train_logged(cohort, s, root / "models" / "benefit", f"sqlite:///{root / 'mlflow.db'}",
+                          register_name="tiny-benefit")
     return result, cohort, root
 
 
@@ -104,7 +106,7 @@ def test_risk_based_candidates_learn_risk_from_every_untreated_patient():
 
 
 def test_centres_not_used_as_features_are_pointed_out():
-    from crsml.causal.training import unused_centre_columns
+    from crsml.evaluation import unused_centre_columns
 
     c = simulate(40, seed=2, truth_draws=0, profile="mixed_practice")
     assert unused_centre_columns(c.patients, ()) == ["site"]
@@ -272,7 +274,7 @@ def test_splits_are_reproducible_and_reuse_what_was_fitted():
 
 
 def test_thin_data_is_said_not_silent():
-    from crsml.causal.training import thin_data_warnings
+    from crsml.evaluation import thin_data_warnings
 
     assert thin_data_warnings(1000, 0.85) == []
     few, weak = thin_data_warnings(19, 0.48)
@@ -281,7 +283,7 @@ def test_thin_data_is_said_not_silent():
 
 def test_trimming_is_reported_and_scored_not_eligible(benefit):
     result, cohort, _ = benefit
-    m = result.bundle.benefit
+    m = result.model.estimator
     assert m.n_trimmed_ == result.counts["trimmed"] > 0
     # the average effect is over the patients inside the overlap and inside Crump's bound
     assert m.ate_["bound"] >= m.trim and 0 < m.ate_["n"] <= m.trim_counts_["inside"]
@@ -289,7 +291,7 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     assert m.ate_severe_["n"] == m.ate_["n"] and m.ate_severe_["bound"] == m.ate_["bound"]
     assert m.trim_counts_["inside"] + m.trim_counts_["below"] + m.trim_counts_["above"] == result.counts["eligible"]
     raw = {k: getattr(cohort, k) for k in ("patients", "measurements", "vitals", "treatments", "crs")}
-    scores, _ = score_tables(result.bundle, raw, explain=3)
+    scores, _ = score_tables(result.model, raw, explain=3)
     assert len(scores) == len(cohort.patients) and scores["patient_id"].is_unique
     outside = scores["reason"].fillna("").str.contains("outside overlap")
     assert outside.sum() > 0 and (scores.loc[outside, "status"] == "not_eligible").all()
@@ -300,11 +302,11 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     # drivers explain the benefit: their SHAP values and the bias add up to it
     contribs = m.contributions(result.X.iloc[:20])
     np.testing.assert_allclose(contribs.sum(axis=1), m.effect(result.X.iloc[:20]), atol=1e-4)
-    assert "extra_site=waits_for_grade3" in result.bundle.feature_names
+    assert "extra_site=waits_for_grade3" in result.model.feature_names
     # a centre the model never saw: its usual care is unknown, so no benefit (but still a risk)
     raw["patients"] = raw["patients"].assign(site=raw["patients"]["site"].where(
         ~raw["patients"]["patient_id"].isin(ok["patient_id"].iloc[:5]), "elsewhere"))
-    again, report = score_tables(result.bundle, raw, explain=0)
+    again, report = score_tables(result.model, raw, explain=0)
     assert any(p.column == "site" and "elsewhere" in p.message for p in report.problems)
     moved = again.set_index("patient_id").loc[ok["patient_id"].iloc[:5]]
     assert (moved["status"] == "not_eligible").all() and moved["benefit"].isna().all()
@@ -321,13 +323,13 @@ def test_export_reloads_as_pyfunc_and_unpickles_nothing(benefit):
     model_dir = result.model_dir
     assert not list(model_dir.rglob("*.pkl")) and not list(model_dir.rglob("*.pickle"))
     assert "Tocilizumab benefit" in (model_dir / "artifacts" / "crsml" / "model_card.html").read_text()
-    bundle = load_bundle(model_dir)
-    assert bundle.benefit is not None and bundle.task == "tocilizumab_benefit"
+    bundle = load_model(model_dir)
+    assert isinstance(bundle.estimator, BenefitModel) and bundle.task.name == "tocilizumab_benefit"
     X = result.X.iloc[:50]
-    pd.testing.assert_frame_equal(bundle.benefit.predict(X), result.bundle.benefit.predict(X))
+    pd.testing.assert_frame_equal(bundle.estimator.predict(X), result.model.estimator.predict(X))
     loaded = mlflow.pyfunc.load_model(str(model_dir))
     out = loaded.predict(X.reset_index(drop=True))
-    expected = result.bundle.predict_features(X).reset_index(drop=True)
+    expected = result.model.predict_features(X).reset_index(drop=True)
     pd.testing.assert_frame_equal(out[expected.columns], expected, check_dtype=False)
     settings = json.loads((model_dir / "artifacts" / "crsml" / "benefit" / "benefit.json").read_text())
     assert settings["chosen"] in settings["selection"]
@@ -342,15 +344,18 @@ def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
                   "Out-of-fold figures", "log-odds", "log odds"):
         assert wrong not in card, wrong
     # the card's SHAP values are those of the benefit (days), like the drivers in the scores
-    from crsml.explanations import explainable, shap_explanation
+    from crsml.explanation import explain
 
-    assert len(explainable(result.bundle, result.X)) == result.bundle.benefit.trim_counts_["inside"]
-    given = result.X.assign(tocilizumab_given=1.0, tocilizumab_doses=1.0)  # as if treated before L
-    assert len(explainable(result.bundle, given)) == 0
+    result, cohort, _ = benefit
+    assert len(result.model.explainable(cohort)) == result.model.estimator.trim_counts_["inside"]
+    treated = cohort.subset(cohort.patients["patient_id"])
+    treated.treatments = pd.DataFrame({"patient_id": cohort.patients["patient_id"], "time_h": L - 1.0,
+                                       "drug": "tocilizumab", "dose": 400.0, "dose_unit": "mg"})
+    assert len(result.model.explainable(treated)) == 0  # all given tocilizumab before L: not the decision
 
     X = result.X.iloc[:20]
-    ex = shap_explanation(result.bundle, X)
-    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.base_values, result.bundle.benefit.effect(X), atol=1e-4)
+    ex = explain(result.model, X)
+    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.base_values, result.model.estimator.effect(X), atol=1e-4)
 
 
 def test_mlflow_run_holds_diagnostics_without_identifiers(benefit):

@@ -6,9 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crsml.cohort import Cohort
-from crsml.features import LandmarkFeatures, eligibility, feature_dictionary
-from crsml.features.docs import dictionary_markdown
+from crsml.cohort import Cohort, eligibility
+from crsml.features import LandmarkFeatures, dictionary_markdown, feature_dictionary
 
 L = 48.0
 
@@ -169,7 +168,7 @@ def test_fill_values_are_masked_when_fitted(real_cohort):
 
 
 def test_simulated_cohort_features_with_extra_column():
-    from crsml.simulate import simulate
+    from crsml.simulation import simulate
 
     sim = simulate(150, seed=2, truth_draws=1)
     sim.patients["lymphodepletion_days"] = np.arange(150) % 3 + 2
@@ -180,9 +179,8 @@ def test_simulated_cohort_features_with_extra_column():
 
 
 def test_a_text_extra_column_becomes_one_indicator_per_value_seen_in_training():
-    from crsml.features.builder import features_from_dict, features_to_dict
-    from crsml.features.dictionary import describe
-    from crsml.simulate import simulate
+    from crsml.features import describe, features_from_dict, features_to_dict
+    from crsml.simulation import simulate
 
     sim = simulate(60, seed=2, truth_draws=1)
     fb = LandmarkFeatures(landmark_h=48, extra_patient_columns=("site",)).fit(sim)
@@ -203,7 +201,7 @@ def test_a_free_text_extra_column_is_a_one_line_error_on_the_command_line(tmp_pa
     import subprocess
     import sys
 
-    from crsml.simulate import simulate
+    from crsml.simulation import simulate
 
     sim = simulate(40, seed=2, truth_draws=0)
     sim.patients["note"] = [f"free text {i}" for i in range(40)]

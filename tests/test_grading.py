@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crsml.grading import crs_episodes, grade_astct, grade_vitals_table
-from crsml.tables import O2_DEVICES
+from crsml.cohort import O2_DEVICES, crs_episodes, grade_astct, grade_vitals_table
 
 
 def _row(**kw):

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crsml import tasks
 from crsml.cohort import Cohort
-from crsml.labels import make_labels
+from crsml.errors import CrsmlError
 
 L = 48.0
 
@@ -37,12 +38,12 @@ DAILY = {
 
 
 def test_severe_label_sees_only_the_window_after_the_landmark():
-    lab = make_labels(cohort_with_grades(DAILY), "severe_crs", L).droplevel("landmark_h")
+    lab = tasks.get("severe_crs").labels(cohort_with_grades(DAILY), L).droplevel("landmark_h")
     assert lab.loc["severe_after", "label"] == 1
     assert lab.loc["mild", "label"] == 0
     # grade 3 at day 20 is beyond the 14-day horizon after L
     assert lab.loc["late_severe", "label"] == 0
-    assert make_labels(cohort_with_grades(DAILY), "severe_crs", L, horizon_h=24 * 20).loc[("late_severe", L), "label"] == 1
+    assert tasks.get("severe_crs", horizon_h=24 * 20).labels(cohort_with_grades(DAILY), L).loc[("late_severe", L), "label"] == 1
     # severe at or before L is not eligible; a grade stamped exactly at L belongs to the features
     assert np.isnan(lab.loc["severe_before", "label"]) and "severe CRS" in lab.loc["severe_before", "reason"]
     assert np.isnan(lab.loc["severe_at_L", "label"])
@@ -50,15 +51,15 @@ def test_severe_label_sees_only_the_window_after_the_landmark():
 
 
 def test_prolonged_label_counts_total_crs_days():
-    lab = make_labels(cohort_with_grades(DAILY), "prolonged_crs", L).droplevel("landmark_h")
+    lab = tasks.get("prolonged_crs").labels(cohort_with_grades(DAILY), L).droplevel("landmark_h")
     assert lab.loc["long_mild", "label"] == 1  # 10 days of grade 1
     assert lab.loc["mild", "label"] == 0  # 3 days
-    assert make_labels(cohort_with_grades(DAILY), "prolonged_crs", L, min_days=2).loc[("mild", L), "label"] == 1
+    assert tasks.get("prolonged_crs", min_days=2).labels(cohort_with_grades(DAILY), L).loc[("mild", L), "label"] == 1
 
 
 def test_unknown_task_is_refused():
-    with pytest.raises(ValueError, match="unknown risk task"):
-        make_labels(cohort_with_grades(DAILY), "tocilizumab", L)
+    with pytest.raises(CrsmlError, match="unknown task 'tocilizumab'"):
+        tasks.get("tocilizumab")
 
 
 @settings(max_examples=40, deadline=None)
@@ -66,9 +67,9 @@ def test_unknown_task_is_refused():
        st.lists(st.tuples(st.floats(-24, L), st.integers(0, 2)), min_size=0, max_size=4))
 def test_severe_label_ignores_rows_beyond_the_horizon_and_mild_history(beyond, history):
     """Adding grades after L + horizon, or grade < 3 history before L, never changes the severe label."""
-    base = make_labels(cohort_with_grades(DAILY), "severe_crs", L)
+    base = tasks.get("severe_crs").labels(cohort_with_grades(DAILY), L)
     edited = {k: list(v) for k, v in DAILY.items()}
     edited["mild"] += beyond
     edited["severe_after"] += history
-    got = make_labels(cohort_with_grades(edited), "severe_crs", L)
+    got = tasks.get("severe_crs").labels(cohort_with_grades(edited), L)
     pd.testing.assert_frame_equal(got.loc[["mild", "severe_after"]], base.loc[["mild", "severe_after"]])

@@ -7,17 +7,17 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from crsml.evaluation.curves import decision_curve
-from crsml.evaluation.metrics import (
+from crsml.evaluation import (
     auprc,
     auroc,
     brier,
     cal_intercept,
     cal_slope,
+    decision_curve,
     metric_table,
     paired_difference,
 )
-from crsml.models.calibration import Calibrator, choose_calibration
+from crsml.models import Calibrator, choose_calibration
 
 
 @settings(max_examples=50, deadline=None)
@@ -70,7 +70,7 @@ def test_metric_table_intervals_cover_the_estimate_and_are_seeded():
 
 
 def test_a_slope_that_cannot_be_estimated_has_no_interval_and_says_so():
-    from crsml.training import format_table
+    from crsml.evaluation import format_table
 
     rng = np.random.default_rng(0)
     fires, y = rng.random(400) < 0.5, rng.random(400) < 0.3

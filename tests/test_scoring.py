@@ -16,12 +16,11 @@ import pandas as pd
 import pytest
 from conftest import free_port, wait_for
 
+from crsml import load_model
 from crsml.cohort import read_raw_tables
 from crsml.errors import CrsmlError
-from crsml.models import load_bundle
-from crsml.scoring import score_cohort, score_tables
-from crsml.scoring.score import score_directory
-from crsml.simulate import simulate
+from crsml.scoring import score_cohort, score_directory, score_tables
+from crsml.simulation import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +47,7 @@ def test_every_patient_comes_out_once_with_status_and_reasons(tiny_model, batch)
     model_dir, *_ = tiny_model
     d, spoiled = batch
     raw = read_raw_tables(d)
-    scores, report = score_tables(load_bundle(model_dir), raw, explain=3, chunk_patients=150)
+    scores, report = score_tables(load_model(model_dir), raw, explain=3, chunk_patients=150)
     assert scores["patient_id"].is_unique
     assert set(scores["patient_id"]) == set(raw["patients"]["patient_id"]) | {"GHOST1"}
     assert list(scores["patient_id"][:400]) == list(raw["patients"]["patient_id"])  # input order kept
@@ -73,7 +72,7 @@ def test_a_cohort_lacking_tables_or_analytes_the_model_uses_is_scored_with_a_war
     raw = read_raw_tables(batch[0])
     raw["vitals"] = raw["vitals"].iloc[0:0]
     raw["measurements"] = raw["measurements"][raw["measurements"]["analyte"] != "mcp1"]
-    scores, report = score_tables(load_bundle(model_dir), raw, explain=0)
+    scores, report = score_tables(load_model(model_dir), raw, explain=0)
     said = [str(w) for w in report.warnings if w.row is None]
     assert any("table vitals: no rows" in w and "missing for every patient" in w for w in said), said
     assert any("column analyte: no rows for 1 of the model's" in w and "(mcp1)" in w for w in said), said
@@ -96,8 +95,8 @@ def test_cli_score_prints_warnings_about_whole_tables(tiny_model, batch, tmp_pat
 def test_chunk_size_does_not_change_scores(tiny_model, batch):
     model_dir, *_ = tiny_model
     raw = read_raw_tables(batch[0])
-    a, _ = score_tables(load_bundle(model_dir), raw, explain=2, chunk_patients=1000)
-    b, _ = score_tables(load_bundle(model_dir), raw, explain=2, chunk_patients=37)
+    a, _ = score_tables(load_model(model_dir), raw, explain=2, chunk_patients=1000)
+    b, _ = score_tables(load_model(model_dir), raw, explain=2, chunk_patients=37)
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -106,7 +105,7 @@ def test_directory_is_read_a_group_at_a_time_with_the_same_scores_and_file_rows(
     in-memory result, and a reason names the row of the user's file, not of the group."""
     model_dir, *_ = tiny_model
     d, _ = batch
-    bundle = load_bundle(model_dir)
+    bundle = load_model(model_dir)
     whole, _ = score_tables(bundle, read_raw_tables(d), explain=2, chunk_patients=1000)
     streamed, report = score_directory(bundle, d, explain=2, chunk_patients=37)
     pd.testing.assert_frame_equal(whole, streamed)
@@ -127,8 +126,8 @@ def test_directory_is_read_a_group_at_a_time_with_the_same_scores_and_file_rows(
 def test_dask_engine_on_a_local_cluster_gives_identical_scores(tiny_model, batch):
     model_dir, *_ = tiny_model
     raw = read_raw_tables(batch[0])
-    local, _ = score_tables(load_bundle(model_dir), raw, explain=3, chunk_patients=100)
-    dask, _ = score_tables(load_bundle(model_dir), raw, explain=3, chunk_patients=100, engine="dask")
+    local, _ = score_tables(load_model(model_dir), raw, explain=3, chunk_patients=100)
+    dask, _ = score_tables(load_model(model_dir), raw, explain=3, chunk_patients=100, engine="dask")
     pd.testing.assert_frame_equal(local, dask)
 
 
@@ -136,23 +135,23 @@ def test_xgboost_contributions_equal_shap_tree_explainer(tiny_model):
     import shap
 
     model_dir, _, result, cohort = tiny_model
-    bundle = load_bundle(model_dir)
+    bundle = load_model(model_dir)
     X = bundle.features.transform(cohort)[bundle.feature_names].iloc[:50]
-    ours = bundle.classifier.contributions(X)
+    ours = bundle.estimator.contributions(X)
     # the model averages its members' log odds, so its SHAP values are the members' average
-    members = bundle.classifier.boosters_
+    members = bundle.estimator.boosters_
     theirs = np.mean([shap.TreeExplainer(b).shap_values(X.to_numpy(dtype=np.float32)) for b in members], axis=0)
     np.testing.assert_allclose(ours[:, :-1], theirs, atol=1e-4)
     # contributions add up to the booster's log odds
-    raw = bundle.classifier.predict_raw(X)
+    raw = bundle.estimator.predict_raw(X)
     np.testing.assert_allclose(ours.sum(axis=1), np.log(raw / (1 - raw)), atol=1e-4)
 
 
 def test_a_centre_the_model_never_saw_is_warned_about_and_still_scored(tiny_model):
     from crsml.features import LandmarkFeatures
-    from crsml.scoring.score import check_compatible
+    from crsml.scoring import check_compatible
 
-    bundle = load_bundle(tiny_model[0])
+    bundle = load_model(tiny_model[0])
     cohort = simulate(30, seed=1, truth_draws=0)
     bundle.features = LandmarkFeatures(landmark_h=bundle.landmark_h, extra_patient_columns=("site",)).fit(cohort)
     cohort.patients.loc[[0, 1], "site"] = "new_centre"
@@ -166,11 +165,11 @@ def test_a_centre_the_model_never_saw_is_warned_about_and_still_scored(tiny_mode
 
 def test_schema_mismatch_is_refused_before_any_work(tiny_model, batch):
     model_dir, *_ = tiny_model
-    bundle = load_bundle(model_dir)
+    bundle = load_model(model_dir)
     bundle.features.extra_patient_columns = ("ecog",)
     with pytest.raises(CrsmlError, match="no column ecog"):
         score_tables(bundle, read_raw_tables(batch[0]))
-    bundle = load_bundle(model_dir)
+    bundle = load_model(model_dir)
     cohort = simulate(20, seed=1, truth_draws=0)
     cohort.measurements = cohort.measurements[cohort.measurements["analyte"].isin(["crp"])]
     with pytest.raises(CrsmlError, match="analytes"):
@@ -200,7 +199,7 @@ def test_cli_score_writes_one_row_per_patient_and_registry_uri_works(tiny_model,
 
 def test_mlflow_models_serve_and_predict(tiny_model, tmp_path):
     model_dir, _, result, cohort = tiny_model
-    bundle = load_bundle(model_dir)
+    bundle = load_model(model_dir)
     X = bundle.features.transform(cohort)[bundle.feature_names].iloc[:5].reset_index(drop=True)
     expected = bundle.predict_features(X)["risk"].to_numpy()
     payload = {"dataframe_split": json.loads(X.to_json(orient="split", index=False))}
@@ -230,10 +229,10 @@ def test_mlflow_models_serve_and_predict(tiny_model, tmp_path):
 
 
 def test_report_is_self_contained_and_renders(tiny_model, tmp_path):
-    from crsml.modelcard import screenshot, write_report
+    from crsml.reporting import screenshot, write_model_card
 
     model_dir, *_ = tiny_model
-    path = write_report(load_bundle(model_dir), tmp_path / "card")
+    path = write_model_card(load_model(model_dir), tmp_path / "card")
     page = path.read_text()
     assert "Not a medical device" in page and "data:image/png;base64," in page
     for needle in ("Intended use", "Training data", "Evaluation (out of fold)", "Limitations", "m-EASIX", "SHAP"):

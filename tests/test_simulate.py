@@ -4,11 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crsml.cohort import Cohort
-from crsml.grading import crs_episodes
-from crsml.simulate import Profile, simulate
-from crsml.simulate import dynamics as dyn
-from crsml.simulate.core import draw_traits
+from crsml.cohort import Cohort, crs_episodes
+from crsml.simulation import Profile, draw_traits, simulate
+from crsml.simulation import _dynamics as dyn
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +31,7 @@ def test_output_validates_and_crs_matches_astct_grading(sim, tmp_path):
     sim.save(tmp_path / "s")
     loaded, report = Cohort.load_with_report(tmp_path / "s")
     assert report.ok and len(loaded.patients) == 2500
-    from crsml.grading import grade_vitals_table
+    from crsml.cohort import grade_vitals_table
 
     regraded = grade_vitals_table(sim.vitals, sim.treatments)
     assert (regraded["grade"].to_numpy() == sim.crs["grade"].to_numpy()).all()

@@ -11,13 +11,13 @@ import sys
 import mlflow
 import numpy as np
 import pytest
-from conftest import free_port, wait_for
+from conftest import free_port, train_logged, wait_for
 
-from crsml.causal.training import BenefitSettings
+import crsml
+from crsml import load_model
 from crsml.errors import CrsmlError
-from crsml.models import load_bundle
-from crsml.simulate import simulate
-from crsml.training import MODEL_NAME, TrainSettings, train, training_data
+from crsml.evaluation import MODEL_NAME, BenefitSettings, TrainSettings
+from crsml.simulation import simulate
 
 SETTINGS = dict(task="severe_crs", landmark_h=48.0, trials=4, cv_folds=3, cv_repeats=1, n_boot=100, n_jobs=1, seed=7,
                 ensemble_size=3)
@@ -36,10 +36,8 @@ def trained(cohort, tmp_path_factory):
     try:
         uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
         (root / "mlruns").mkdir()
-        r1 = train(cohort, TrainSettings(**SETTINGS), model_out=root / "models" / "sev48", tracking_uri=uri,
-                   progress=False, log=lambda *a: None)
-        r2 = train(cohort, TrainSettings(**SETTINGS), model_out=root / "models" / "sev48b", tracking_uri=uri,
-                   progress=False, log=lambda *a: None)
+        r1 = train_logged(cohort, TrainSettings(**SETTINGS), root / "models" / "sev48", uri)
+        r2 = train_logged(cohort, TrainSettings(**SETTINGS), root / "models" / "sev48b", uri)
     finally:
         os.chdir(old)
     return root, uri, r1, r2
@@ -60,7 +58,7 @@ def test_same_seed_same_metrics_and_same_booster(trained):
     assert r1.table.equals(r2.table)
     a = sorted((root / "models/sev48/artifacts/crsml/classifier").glob("booster*.json"))
     b = sorted((root / "models/sev48b/artifacts/crsml/classifier").glob("booster*.json"))
-    assert len(a) == len(r1.bundle.classifier.members_) == 3 and [f.name for f in a] == [f.name for f in b]
+    assert len(a) == len(r1.model.estimator.members_) == 3 and [f.name for f in a] == [f.name for f in b]
     assert all(f.read_bytes() == g.read_bytes() for f, g in zip(a, b, strict=True))
 
 
@@ -70,7 +68,7 @@ def test_mlflow_run_holds_params_metrics_plots_trials_dictionary_and_registered_
     run = client.get_run(r.run_id)
     assert run.data.params["task"] == "severe_crs" and run.data.params["trials"] == "4"
     assert len(run.data.params["data_digest"]) == 64
-    members = r.bundle.classifier.members_
+    members = r.model.estimator.members_
     assert run.data.params["ensemble_size"] == "3" and run.data.params["ensemble_members"] == str(len(members))
     assert run.data.params["ensemble_trials"] == ",".join(str(m["trial"]) for m in members)
     for m in ("auroc", "auroc_low", "auroc_high", "brier", "cal_slope", "n_labelled", "n_events"):
@@ -107,9 +105,9 @@ def test_exported_model_reloads_and_predicts_identically_without_pickles(trained
     assert "crsml model card: severe_crs at L = 48 h" in card and "Not a medical device" in card
     mlmodel = (model_dir / "MLmodel").read_text()
     assert "loader_module: mlflow.pyfunc.loaders.code_model" in mlmodel and "model_code_path" in mlmodel
-    _, X, _, _ = training_data(cohort, TrainSettings(**SETTINGS))
-    expected = r.bundle.classifier.predict_proba(X)[:, 1]
-    bundle = load_bundle(model_dir)
+    X, _ = TrainSettings(**SETTINGS).make_task().dataset(cohort, SETTINGS["landmark_h"])
+    expected = r.model.estimator.predict_proba(X)[:, 1]
+    bundle = load_model(model_dir)
     np.testing.assert_array_equal(bundle.predict_features(X)["risk"].to_numpy(), expected)
     py = mlflow.pyfunc.load_model(str(model_dir))
     np.testing.assert_array_equal(py.predict(X.reset_index(drop=True))["risk"].to_numpy(), expected)
@@ -131,8 +129,9 @@ def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
         old = os.getcwd()
         os.chdir(tmp_path)
         try:
-            r = train(cohort, TrainSettings(**SETTINGS | {"trials": 2}), tracking_uri=uri, progress=False,
-                      log=lambda *a: None)
+            r = crsml.train(cohort, settings=TrainSettings(**SETTINGS | {"trials": 2}), progress=False,
+                            log=lambda *a: None)
+            r.run_id = crsml.log_training(r, tracking_uri=uri, log=lambda *a: None)
         finally:
             os.chdir(old)
         run = mlflow.MlflowClient(uri).get_run(r.run_id)
@@ -186,7 +185,7 @@ def test_settings_refuse_what_the_command_line_refuses(make):
 
 
 def test_who_was_left_out_reads_as_words():
-    from crsml.training import left_out
+    from crsml.evaluation import left_out
 
     assert left_out({"severe CRS": 23, "dead by the landmark": 2}) == "23 severe CRS, 2 dead by the landmark"
     assert left_out({}) == "none"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crsml.units import (
+from crsml.cohort import (
     ALTERNATIVE_UNITS,
     CANONICAL_UNITS,
     from_canonical,

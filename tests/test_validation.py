@@ -3,9 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from crsml.cohort import Cohort
+from crsml.cohort import Cohort, validate_tables
 from crsml.errors import CohortError
-from crsml.validation import validate_tables
 
 
 def _good() -> dict[str, pd.DataFrame]:

@@ -11,7 +11,7 @@ import argparse
 import time
 
 from crsml.features import LandmarkFeatures
-from crsml.simulate import simulate
+from crsml.simulation import simulate
 
 
 def main() -> None:

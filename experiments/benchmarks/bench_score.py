@@ -30,10 +30,10 @@ import pyarrow.parquet as pq
 import xgboost as xgb
 
 from crsml.cohort import Cohort
-from crsml.models import load_bundle
-from crsml.scoring.explain import readable_names, top_drivers
-from crsml.scoring.score import score_directory
-from crsml.simulate import simulate
+from crsml.explanation import readable_names, top_drivers
+from crsml.scoring import score_directory
+from crsml.simulation import simulate
+from crsml.tracking import load_model
 
 
 def tiled(base: Cohort, times: int) -> Cohort:
@@ -69,13 +69,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.model is None:
-            from crsml.training import TrainSettings, train
+            from crsml.evaluation import TrainSettings, train
 
             train(simulate(1000, seed=4, truth_draws=0), TrainSettings(trials=10, cv_repeats=1, n_boot=100,
                                                                             ensemble_size=args.ensemble_size),
                   model_out=tmp / "model", tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", progress=False, log=lambda *a: None)
             args.model = tmp / "model"
-        bundle = load_bundle(args.model)
+        bundle = load_model(args.model)
         base = simulate(10_000, seed=8, truth_draws=0)
         X10 = bundle.features.transform(base)[bundle.feature_names]
         X = pd.DataFrame(np.tile(X10.to_numpy(dtype=np.float32), (100, 1)), columns=bundle.feature_names)

@@ -10,7 +10,7 @@ import argparse
 import resource
 import time
 
-from crsml.simulate import simulate
+from crsml.simulation import simulate
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from crsml.simulate import simulate
+from crsml.simulation import simulate
 
 
 def main() -> int:

@@ -1,6 +1,20 @@
-"""Landmark features: what is known about each patient at ``L`` hours after infusion."""
+"""Landmark features: what is known about each patient at ``L`` hours after infusion.
 
-from crsml.features.builder import LandmarkFeatures, eligibility
-from crsml.features.dictionary import feature_dictionary
+:class:`LandmarkFeatures` is a scikit-learn transformer from a :class:`~crsml.cohort.Cohort` to
+one row per eligible patient and landmark, built only from rows with ``time_h <= L``; the
+feature dictionary (name, meaning, unit, source) is generated from the same code.
+"""
 
-__all__ = ["LandmarkFeatures", "eligibility", "feature_dictionary"]
+from crsml.features._builder import INDEX, LandmarkFeatures, features_from_dict, features_to_dict
+from crsml.features._clinical import MAX_CATEGORIES, category_feature, category_of
+from crsml.features._course import COURSE_FEATURES
+from crsml.features._dictionary import describe, feature_dictionary, readable_names
+from crsml.features._docs import dictionary_markdown
+from crsml.features._kinetics import KINETIC_STATS
+from crsml.features._scores import HAY_FEVER_C, HAY_MCP1_PG_ML, HAY_WINDOW_H, SCORE_FEATURES
+
+__all__ = [
+    "COURSE_FEATURES", "HAY_FEVER_C", "HAY_MCP1_PG_ML", "HAY_WINDOW_H", "INDEX", "KINETIC_STATS", "MAX_CATEGORIES",
+    "SCORE_FEATURES", "LandmarkFeatures", "category_feature", "category_of", "describe", "dictionary_markdown",
+    "feature_dictionary", "features_from_dict", "features_to_dict", "readable_names",
+]

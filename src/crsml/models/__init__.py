@@ -1,6 +1,37 @@
-"""Risk models: the tuned, calibrated XGBoost classifier and the bundle that exports it."""
+"""Models: the tuned, calibrated XGBoost risk classifier, the tocilizumab benefit model and the
+:class:`Model` that carries either from cohort tables to predictions.
 
-from crsml.models.bundle import ModelBundle, load_bundle
-from crsml.models.risk import XGBRiskClassifier
+Both estimators follow scikit-learn's conventions (parameters stored unchanged, fitted state
+ending in ``_``) and save as XGBoost JSON plus JSON settings: loading unpickles nothing.
+"""
 
-__all__ = ["ModelBundle", "XGBRiskClassifier", "load_bundle"]
+from crsml.models._benefit import BenefitModel, RiskEffect, choose
+from crsml.models._calibration import METHODS as CALIBRATION_METHODS
+from crsml.models._calibration import Calibrator, choose_calibration, log_odds
+from crsml.models._causal import (
+    DEFAULT_SPLITS,
+    DEFAULT_TRIM,
+    Nuisances,
+    aipw,
+    average_effect,
+    balance_table,
+    crossfit,
+    crossfit_splits,
+    crump_bound,
+    overlap,
+    plot_overlap,
+    smd,
+)
+from crsml.models._learners import CANDIDATES, Candidate
+from crsml.models._model import BUNDLE_DIR, ESTIMATORS, Model, estimator_for, find_model_files
+from crsml.models._nuisance import tune_xgb
+from crsml.models._risk import MONOTONE_INCREASING, XGBRiskClassifier
+from crsml.models._xgb import MAX_BIN, base_params
+
+__all__ = [
+    "BUNDLE_DIR", "CALIBRATION_METHODS", "CANDIDATES", "DEFAULT_SPLITS", "DEFAULT_TRIM", "ESTIMATORS", "MAX_BIN",
+    "MONOTONE_INCREASING", "BenefitModel", "Calibrator", "Candidate", "Model", "Nuisances", "RiskEffect",
+    "XGBRiskClassifier", "aipw", "average_effect", "balance_table", "base_params", "choose", "choose_calibration",
+    "crossfit", "crossfit_splits", "crump_bound", "estimator_for", "find_model_files", "log_odds", "overlap",
+    "plot_overlap", "smd", "tune_xgb",
+]

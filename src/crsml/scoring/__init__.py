@@ -1,5 +1,22 @@
-"""Batch scoring of new patients: statuses, risks and SHAP drivers, locally or on Dask."""
+"""Batch scoring of new patients: every patient comes out once, ``ok`` with its predictions and
+top SHAP drivers, ``not_eligible`` or ``invalid`` with the reason; locally or on Dask.
 
-from crsml.scoring.score import STATUSES, resolve_model, score_cohort, score_tables
+>>> scores = crsml.score(model, cohort)                      # doctest: +SKIP
+"""
 
-__all__ = ["STATUSES", "resolve_model", "score_cohort", "score_tables"]
+from crsml.scoring._score import (
+    STATUSES,
+    check_compatible,
+    iter_scores,
+    score,
+    score_chunk,
+    score_cohort,
+    score_directory,
+    score_tables,
+    write_scores,
+)
+from crsml.scoring._source import PatientChunks
+
+__all__ = ["STATUSES", "PatientChunks", "check_compatible", "iter_scores", "score", "score_chunk", "score_cohort",
+           "score_directory", "score_tables", "write_scores"]
+

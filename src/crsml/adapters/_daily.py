@@ -1,0 +1,179 @@
+"""Adapter for one-row-per-patient-day tables (such as ``shared/data/real/bal_daily_cohort.csv``).
+
+Patient columns go to ``patients``, daily labs and cytokines to ``measurements`` at
+``time_h = 24 * day`` in their source units (converted to canonical units by the cohort
+loader), and the daily CRS grade to ``crs``. Suspected fill values and values impossible in
+the stated unit are reported as warnings with counts; the data are never altered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crsml.cohort import (
+    Cohort,
+    ValidationProblem,
+    ValidationReport,
+    implausible_values,
+    validate_tables,
+)
+from crsml.errors import CohortError
+
+DEFAULT_CONFIG = "daily_default.toml"
+
+
+@dataclass(frozen=True)
+class DailyMapping:
+    """Which source column holds what: keys, patient columns and measured analytes."""
+
+    keys: dict[str, str]
+    constants: dict[str, object]
+    patients: dict[str, dict]
+    measurements: dict[str, dict]
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> DailyMapping:
+        """Read a TOML mapping; ``None`` gives the packaged default for the shared real cohort."""
+        if path is None:
+            text = resources.files("crsml.data").joinpath(DEFAULT_CONFIG).read_text()
+        else:
+            p = Path(path)
+            if not p.exists():
+                raise CohortError(f"mapping config not found: {p}")
+            text = p.read_text()
+        try:
+            cfg = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise CohortError(f"mapping config {path}: not valid TOML: {exc}") from exc
+        norm = {
+            k: (v if isinstance(v, dict) else {"column": v})
+            for k, v in cfg.get("patients", {}).items()
+        }
+        meas = cfg.get("measurements", {})
+        for analyte, spec in meas.items():
+            if not isinstance(spec, dict) or "column" not in spec or "unit" not in spec:
+                raise CohortError(f"mapping config: measurement {analyte!r} needs column and unit")
+        return cls(cfg.get("keys", {}), cfg.get("constants", {}), norm, meas)
+
+
+def import_daily(
+    csv: str | Path, mapping: DailyMapping | None = None
+) -> tuple[Cohort, ValidationReport]:
+    """Read a daily table into a validated :class:`Cohort` plus the adapter's warnings."""
+    mapping = mapping or DailyMapping.load()
+    path = Path(csv)
+    if not path.exists():
+        raise CohortError(f"daily table not found: {path}")
+    wide = pd.read_csv(path, dtype={mapping.keys.get("patient_id", "patient_id"): "string"})
+    pid_col = mapping.keys.get("patient_id", "patient_id")
+    day_col = mapping.keys.get("day", "day")
+    grade_col = mapping.keys.get("crs_grade")
+    needed = [pid_col, day_col] + [s["column"] for s in mapping.patients.values()]
+    needed += [s["column"] for s in mapping.measurements.values()]
+    if grade_col:
+        needed.append(grade_col)
+    missing = [c for c in dict.fromkeys(needed) if c not in wide]
+    if missing:
+        raise CohortError(f"table {path.name}: missing columns {', '.join(missing)}")
+
+    warnings: list[ValidationProblem] = []
+    day = pd.to_numeric(wide[day_col], errors="coerce")
+    time_h = 24.0 * day
+
+    first = wide.groupby(pid_col, sort=False).head(1)
+    patients = pd.DataFrame({"patient_id": first[pid_col].to_numpy()})
+    for canon, spec in mapping.patients.items():
+        col = spec["column"]
+        values = first[col].to_numpy()
+        if "scale" in spec:
+            values = pd.to_numeric(first[col], errors="coerce").to_numpy() * float(spec["scale"])
+        patients[canon] = values
+        varying = wide.groupby(pid_col, sort=False)[col].nunique(dropna=False)
+        if (n := int((varying > 1).sum())) > 0:
+            warnings.append(ValidationProblem(path.name, None, col, f"patient column varies within {n} patients; first day kept", "warning"))
+    for canon, value in mapping.constants.items():
+        patients[canon] = value
+
+    source = {a: spec["column"] for a, spec in mapping.measurements.items()}
+    long = wide[[pid_col, *source.values()]].assign(time_h=time_h.to_numpy())
+    long["source_row"] = np.arange(1, len(long) + 1)
+    long = long.melt(id_vars=[pid_col, "time_h", "source_row"], value_vars=list(source.values()),
+                     var_name="source_column", value_name="value")
+    long = long[long["value"].notna()]
+    by_column = {spec["column"]: a for a, spec in mapping.measurements.items()}
+    units = {spec["column"]: spec["unit"] for spec in mapping.measurements.values()}
+    measurements = pd.DataFrame(
+        {
+            "patient_id": long[pid_col].to_numpy(),
+            "time_h": long["time_h"].to_numpy(dtype=float),
+            "analyte": long["source_column"].map(by_column).to_numpy(),
+            "value": long["value"].to_numpy(),
+            "unit": long["source_column"].map(units).to_numpy(),
+            "source_row": long["source_row"].to_numpy(),
+        }
+    ).sort_values(["patient_id", "time_h", "analyte"], kind="stable").reset_index(drop=True)
+
+    raw = {"patients": patients, "measurements": measurements}
+    if grade_col:
+        raw["crs"] = pd.DataFrame(
+            {"patient_id": wide[pid_col].to_numpy(), "time_h": time_h.to_numpy(), "grade": wide[grade_col].to_numpy()}
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    meta = {
+        "source": path.name,
+        "source_sha256": digest,
+        "created_by": "crsml import-daily",
+        "adapter": "daily",
+        "mapping": {"keys": mapping.keys, "patients": mapping.patients, "measurements": mapping.measurements},
+    }
+    tables, report = validate_tables(raw)
+    m = tables["measurements"]
+    src_rows = m["source_row"].to_numpy()
+    labels = {a: f"{c} ({a})" if c != a else a for a, c in source.items()}
+    problems = [_to_source(p, path.name, src_rows, m, labels) for p in report.problems
+                if "impossible in" not in p.message]
+    # implausible values are reported against the rows of the user's file, not our long table
+    problems += implausible_values(m, labels, rows=src_rows, table=path.name)
+    report = ValidationReport(warnings + problems)
+    tables["measurements"] = m.drop(columns="source_row")
+    cohort = Cohort.from_validated(tables, report, meta=meta, on_error="raise")
+    return cohort, report
+
+
+def _to_source(p: ValidationProblem, csv_name: str, src_rows, m: pd.DataFrame, labels: dict[str, str]) -> ValidationProblem:
+    """Point a problem found in the long measurements table at the row and column of the CSV."""
+    if p.table != "measurements" or p.row is None:
+        return _relabel(p, labels)
+    analyte = m["analyte"].iat[p.row - 1]
+    column = labels.get(analyte, p.column) if p.column == "value" else p.column
+    return ValidationProblem(csv_name, int(src_rows[p.row - 1]), column, p.message, p.severity, p.patient_id)
+
+
+def _relabel(p: ValidationProblem, labels: dict[str, str]) -> ValidationProblem:
+    if p.column in labels and p.row is None:
+        return ValidationProblem(p.table, p.row, labels[p.column], p.message, p.severity, p.patient_id)
+    return p
+
+
+def summarise(cohort: Cohort) -> dict[str, object]:
+    """Counts a user checks after an import: patients, patient-days, grades, follow-up."""
+    crs = cohort.crs
+    max_grade = crs.groupby("patient_id")["grade"].max()
+    days = crs.groupby("patient_id")["time_h"].max() / 24.0
+    return {
+        "patients": len(cohort.patients),
+        "patient_days": int(crs[["patient_id", "time_h"]].drop_duplicates().shape[0]),
+        "measurements": len(cohort.measurements),
+        "analytes": int(cohort.measurements["analyte"].nunique()),
+        "crs_any": int((max_grade >= 1).sum()),
+        "crs_grade_ge3": int((max_grade >= 3).sum()),
+        "max_grade_counts": {int(k): int(v) for k, v in max_grade.value_counts().sort_index().items()},
+        "follow_up_days_median": float(np.median(days)) if len(days) else float("nan"),
+    }

@@ -1,0 +1,70 @@
+"""The ``crsml`` application: one typer app, one module per command group; every user-facing
+failure is one line and exit code 2. ``--debug`` (anywhere on the line) shows the traceback."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from crsml._version import __version__
+from crsml.cli._console import err, out
+from crsml.cli._data import import_daily_command, validate_command
+from crsml.cli._features import dictionary_command, features_command
+from crsml.cli._score import explain_command, report_command, score_command
+from crsml.cli._simulate import simulate_command
+from crsml.cli._train import train_command
+from crsml.errors import CrsmlError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="Landmark prediction of severe/prolonged CRS and tocilizumab benefit after CD19 CAR-T. "
+    "Add --debug anywhere on the line to see the Python traceback of an error.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"crsml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print crsml's version and exit")] = False,
+) -> None:
+    """Landmark prediction of severe/prolonged CRS and tocilizumab benefit after CD19 CAR-T."""
+
+
+app.command("validate")(validate_command)
+app.command("import-daily")(import_daily_command)
+app.command("simulate")(simulate_command)
+app.command("features")(features_command)
+app.command("features-dictionary")(dictionary_command)
+app.command("train")(train_command)
+app.command("score")(score_command)
+app.command("explain")(explain_command)
+app.command("report")(report_command)
+
+
+def main() -> None:
+    """Entry point: run the app, turning bad input into one line and exit code 2."""
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except CrsmlError as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(2)
+    except Exception as exc:  # a bug, not bad input
+        if debug:
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", markup=False)
+        sys.exit(1)

@@ -1,0 +1,94 @@
+"""``crsml score``, ``crsml explain`` and ``crsml report`` (the model card)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crsml.errors import CrsmlError
+
+
+def score_command(
+    model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
+    cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort directory of new patients")],
+    out: Annotated[Path, typer.Option("--out", help="scores file (.csv or .parquet)")],
+    explain: Annotated[int, typer.Option(help="top SHAP drivers per patient (0: none)")] = 5,
+    landmark_h: Annotated[float | None, typer.Option("--landmark-h", help="landmark (default: the model's)")] = None,
+    engine: Annotated[str, typer.Option(help="local or dask")] = "local",
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster)")] = None,
+    chunk_patients: Annotated[int, typer.Option(help="patients per chunk (bounds memory)")] = 20_000,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
+) -> None:
+    """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid."""
+    from rich.console import Console
+
+    from crsml.scoring import STATUSES, score_directory
+    from crsml.tracking import load_model
+
+    if out.suffix not in (".csv", ".parquet"):
+        raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
+    con = Console(stderr=True, highlight=False, soft_wrap=True)
+    model_ = load_model(model, tracking_uri)
+    if landmark_h is not None and landmark_h != model_.landmark_h:
+        con.print(f"warning: the model was trained and evaluated at L = {model_.landmark_h:g} h; "
+                  f"scores at {landmark_h:g} h are outside that evaluation")
+    counts, report = score_directory(model_, cohort_dir, out=out, landmark_h=landmark_h, explain=explain,
+                                     chunk_patients=chunk_patients, engine=engine, scheduler=scheduler, progress=True)
+    con.print(f"wrote {out}: {sum(counts.values()):,} patients; " + ", ".join(f"{s} {counts[s]:,}" for s in STATUSES))
+    # a warning about a whole table (no row: an analyte or table the model uses is absent) is
+    # printed; row-level ones can number thousands, so they are counted
+    whole = [w for w in report.warnings if w.row is None]
+    for p in whole:
+        con.print(f"  {p}", markup=False)
+    if len(report.warnings) > len(whole):
+        con.print(f"  {len(report.warnings) - len(whole)} data-quality warnings (crsml validate lists them)")
+    for p in report.errors[:10]:
+        con.print(f"  {p}", markup=False)
+    if len(report.errors) > 10:
+        con.print(f"  ... and {len(report.errors) - 10} more problems (crsml validate lists them all)")
+
+
+def explain_command(
+    model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
+    cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort whose eligible patients are explained")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for the plots")],
+    patients: Annotated[int, typer.Option(help="waterfall plots for this many patients (highest risk first; highest benefit for a benefit model)")] = 3,
+    max_display: Annotated[int, typer.Option(help="features shown per plot")] = 12,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
+) -> None:
+    """SHAP plots: beeswarm and mean |SHAP| over the cohort, waterfalls for single patients."""
+    from rich.console import Console
+
+    from crsml.cohort import read_cohort
+    from crsml.explanation import explain_cohort
+    from crsml.scoring import check_compatible
+    from crsml.tracking import load_model
+
+    model_ = load_model(model, tracking_uri)
+    cohort = read_cohort(cohort_dir, on_error="drop")
+    con = Console(stderr=True, highlight=False)
+    for w in check_compatible(model_, cohort):  # refuses a cohort the model cannot read, as score does
+        con.print(f"  {w}", markup=False)
+    paths = explain_cohort(model_, cohort, out_dir, n_patients=patients, max_display=max_display)
+    con.print(f"wrote {len(paths)} plots to {out_dir}")
+
+
+def report_command(
+    model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for index.html and its plots")],
+    cohort_dir: Annotated[Path | None, typer.Option("--cohort", help="cohort for SHAP examples (default: simulated)")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
+) -> None:
+    """Write a self-contained HTML model card (evaluation, curves, SHAP, limitations)."""
+    from rich.console import Console
+
+    from crsml.cohort import read_cohort
+    from crsml.reporting import write_model_card
+    from crsml.tracking import load_model
+
+    model_ = load_model(model, tracking_uri)
+    cohort = read_cohort(cohort_dir, on_error="drop") if cohort_dir else None
+    path = write_model_card(model_, out_dir, cohort, cohort_label=str(cohort_dir) if cohort_dir else "")
+    Console(stderr=True, highlight=False).print(f"wrote {path}")

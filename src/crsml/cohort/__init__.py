@@ -1,0 +1,74 @@
+"""Cohorts: the tables of DESIGN.md, their schema, units, validation, ASTCT grading and
+landmark eligibility.
+
+>>> import crsml
+>>> cohort = crsml.read_cohort("out/demo/sim")          # doctest: +SKIP
+>>> cohort.eligibility(48).head()                        # doctest: +SKIP
+"""
+
+from crsml.cohort._codes import has_rows, index_in
+from crsml.cohort._cohort import (
+    Cohort,
+    eligibility,
+    empty_table,
+    find_table_file,
+    read_cohort,
+    read_raw_tables,
+    read_table,
+    require_columns,
+)
+from crsml.cohort._eligibility import check_window, landmarks
+from crsml.cohort._grading import (
+    DEVICE_GRADE,
+    FEVER_C,
+    LOW_FLOW_MAX_LPM,
+    anticytokine_before,
+    combine_grade,
+    crs_episodes,
+    grade_astct,
+    grade_vitals_table,
+    hypotension_grade,
+    hypoxia_grade,
+    pressor_grade,
+)
+from crsml.cohort._problems import ValidationProblem, ValidationReport
+from crsml.cohort._quality import fill_value_table, implausible_values, suspected_fill_values
+from crsml.cohort._schema import (
+    ALL_TABLES,
+    ANTICYTOKINE_DRUGS,
+    COSTIMS,
+    DRUGS,
+    GRADES,
+    O2_DEVICES,
+    SEXES,
+    STEROIDS,
+    TABLE_ORDER,
+    TABLES,
+    ColumnSpec,
+    TableSpec,
+    schema_markdown,
+)
+from crsml.cohort._units import (
+    ALTERNATIVE_UNITS,
+    CANONICAL_UNITS,
+    CYTOKINES,
+    PLAUSIBLE_RANGES,
+    conversion_factor,
+    conversion_factors,
+    from_canonical,
+    normalize_unit,
+    to_canonical,
+)
+from crsml.cohort._validation import MISSING_COLUMN, validate_tables
+
+__all__ = [
+    "ALL_TABLES", "ALTERNATIVE_UNITS", "ANTICYTOKINE_DRUGS", "CANONICAL_UNITS", "COSTIMS", "CYTOKINES",
+    "DEVICE_GRADE", "DRUGS", "FEVER_C", "GRADES", "LOW_FLOW_MAX_LPM", "MISSING_COLUMN", "O2_DEVICES",
+    "PLAUSIBLE_RANGES", "SEXES", "STEROIDS", "TABLES", "TABLE_ORDER", "Cohort", "ColumnSpec", "TableSpec",
+    "ValidationProblem", "ValidationReport", "anticytokine_before", "check_window", "combine_grade",
+    "conversion_factor", "conversion_factors", "crs_episodes", "eligibility", "empty_table", "fill_value_table",
+    "find_table_file", "from_canonical", "grade_astct", "grade_vitals_table", "has_rows", "hypotension_grade",
+    "hypoxia_grade", "implausible_values", "index_in", "landmarks", "normalize_unit", "pressor_grade",
+    "read_cohort", "read_raw_tables", "read_table", "require_columns", "schema_markdown", "suspected_fill_values", "to_canonical",
+    "validate_tables",
+]

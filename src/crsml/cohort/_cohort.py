@@ -1,0 +1,232 @@
+"""The :class:`Cohort`: the tables of DESIGN.md in canonical units, read from and written to a
+directory of CSV or Parquet files with a ``cohort.json`` describing where it came from."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+
+from crsml._version import __version__
+from crsml.cohort._eligibility import eligibility_of
+from crsml.cohort._grading import grade_vitals_table
+from crsml.cohort._problems import ValidationReport
+from crsml.cohort._schema import ALL_TABLES, TABLES
+from crsml.cohort._validation import validate_tables
+from crsml.errors import CohortError, FeatureError
+
+
+def find_table_file(directory: Path, name: str) -> Path | None:
+    """The file of table ``name`` in a cohort directory (Parquet first, then CSV), or None."""
+    for suffix in (".parquet", ".csv", ".csv.gz"):
+        p = directory / f"{name}{suffix}"
+        if p.exists():
+            return p
+    return None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Fast typed read; a column holding any text falls back to strings for row-level checks."""
+    try:
+        return pd.read_csv(path, engine="pyarrow", dtype={"patient_id": "string"})
+    except (pa.ArrowInvalid, ValueError):
+        return pd.read_csv(path, engine="pyarrow", dtype="string")
+
+
+def read_raw_tables(directory: str | Path) -> dict[str, pd.DataFrame | None]:
+    """Read every table file of a cohort directory as it is (missing tables are ``None``)."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise CohortError(f"cohort directory not found: {d}")
+    raw: dict[str, pd.DataFrame | None] = {}
+    for name in ALL_TABLES:
+        p = find_table_file(d, name)
+        raw[name] = None if p is None else read_table(p, name)
+    return raw
+
+
+def read_table(path: Path, name: str) -> pd.DataFrame:
+    """One table file as it is; an unreadable file is one clear line, not a traceback."""
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
+    except Exception as exc:
+        raise CohortError(f"table {name}: cannot read {path.name}: {exc}") from exc
+
+
+@dataclass
+class Cohort:
+    """A cohort in canonical form. ``invalid`` maps patients removed on load to the reason."""
+
+    patients: pd.DataFrame
+    measurements: pd.DataFrame
+    vitals: pd.DataFrame
+    treatments: pd.DataFrame
+    crs: pd.DataFrame
+    truth: pd.DataFrame | None = None
+    meta: dict = field(default_factory=dict)
+    invalid: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_tables(
+        cls,
+        raw: dict[str, pd.DataFrame | None],
+        meta: dict | None = None,
+        on_error: Literal["raise", "drop"] = "raise",
+    ) -> tuple[Cohort, ValidationReport]:
+        """Validate raw tables and build a cohort.
+
+        ``on_error='raise'`` refuses a cohort with any error; ``'drop'`` removes only the
+        patients whose rows have errors, recording why in :attr:`invalid`, and still refuses
+        problems that concern a whole table (a missing table or column).
+        """
+        tables, report = validate_tables(raw)
+        return cls.from_validated(tables, report, raw.get("truth"), meta, on_error), report
+
+    @classmethod
+    def from_validated(
+        cls,
+        tables: dict[str, pd.DataFrame],
+        report: ValidationReport,
+        truth: pd.DataFrame | None = None,
+        meta: dict | None = None,
+        on_error: Literal["raise", "drop"] = "raise",
+    ) -> Cohort:
+        """Build a cohort from :func:`validate_tables` output, applying ``on_error``."""
+        if report.errors and (on_error == "raise" or report.table_errors()):
+            shown = report.table_errors() if on_error == "drop" else report.errors
+            lines = "\n".join(str(p) for p in shown[:50])
+            more = f"\n... and {len(shown) - 50} more" if len(shown) > 50 else ""
+            raise CohortError(f"cohort is not valid ({len(shown)} problems):\n{lines}{more}")
+        invalid = report.invalid_patients()
+        if invalid:
+            bad = set(invalid)
+            tables = {k: v[~v["patient_id"].isin(bad)].reset_index(drop=True) for k, v in tables.items()}
+        return cls(**tables, truth=truth, meta=dict(meta or {}), invalid=invalid)
+
+    @classmethod
+    def load(
+        cls, directory: str | Path, on_error: Literal["raise", "drop"] = "raise"
+    ) -> Cohort:
+        """Load and validate a cohort directory (see :meth:`from_tables`)."""
+        return cls.load_with_report(directory, on_error)[0]
+
+    @classmethod
+    def load_with_report(
+        cls, directory: str | Path, on_error: Literal["raise", "drop"] = "raise"
+    ) -> tuple[Cohort, ValidationReport]:
+        d = Path(directory)
+        raw = read_raw_tables(d)
+        meta_path = d / "cohort.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        return cls.from_tables(raw, meta, on_error)
+
+    def save(self, directory: str | Path, fmt: Literal["parquet", "csv"] = "parquet") -> Path:
+        """Write every table and ``cohort.json``; returns the directory."""
+        if fmt not in ("parquet", "csv"):
+            raise CohortError(f"unknown cohort format {fmt!r}: use parquet or csv")
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        counts = {}
+        for name in ALL_TABLES:
+            df = getattr(self, name)
+            if df is None:
+                continue
+            for stale in (d / f"{name}.parquet", d / f"{name}.csv"):
+                stale.unlink(missing_ok=True)
+            if fmt == "parquet":
+                df.to_parquet(d / f"{name}.parquet", index=False)
+            else:
+                df.to_csv(d / f"{name}.csv", index=False)
+            counts[name] = len(df)
+        meta = {
+            "format_version": 1,
+            **self.meta,
+            "crsml_version": __version__,
+            "python": platform.python_version(),
+            "pandas": pd.__version__,
+            "file_format": fmt,
+            "rows": counts,
+        }
+        (d / "cohort.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return d
+
+    def eligibility(self, landmark_h: float | Sequence[float]) -> pd.DataFrame:
+        """Every patient at every landmark: ``eligible`` (alive, no grade >= 3 by then) and the reason."""
+        return eligibility(self, landmark_h)
+
+    @property
+    def patient_ids(self) -> pd.Series:
+        return self.patients["patient_id"]
+
+    def __len__(self) -> int:
+        return len(self.patients)
+
+    def subset(self, patient_ids: pd.Series | list[str]) -> Cohort:
+        """The same cohort restricted to some patients."""
+        keep = set(patient_ids)
+        tables = {
+            name: df[df["patient_id"].isin(keep)].reset_index(drop=True)
+            for name in ALL_TABLES
+            if (df := getattr(self, name)) is not None
+        }
+        return Cohort(**tables, meta=dict(self.meta),
+                      invalid={k: v for k, v in self.invalid.items() if k in keep})
+
+    def truth_at(self, landmark_h: float) -> pd.DataFrame:
+        """A simulated cohort's ``truth`` rows at one landmark, indexed by ``patient_id``."""
+        if self.truth is None:
+            raise ValueError("this cohort has no truth table: only simulated cohorts carry one")
+        return self.truth[self.truth["landmark_h"] == landmark_h].set_index("patient_id")
+
+    def crs_grades(self) -> pd.DataFrame:
+        """The ``crs`` table, or grades derived from ``vitals`` by ASTCT grading when absent."""
+        if not self.crs.empty or self.vitals.empty:
+            return self.crs
+        return grade_vitals_table(self.vitals, self.treatments)
+
+
+def eligibility(
+    cohort: Cohort, landmark_h: float | Sequence[float], crs: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every patient of ``cohort`` at every landmark: ``eligible`` and, when not, the ``reason``.
+
+    Eligible (DESIGN.md): alive and no grade >= 3 CRS by the landmark. ``crs`` passes grades
+    already derived from the cohort (``cohort.crs_grades()``) so they are not derived again.
+    """
+    crs = cohort.crs_grades() if crs is None else crs
+    return eligibility_of(cohort.patients, cohort.vitals, crs, landmark_h)
+
+
+def require_columns(frame: pd.DataFrame, table: str, columns: Sequence[str], why: str = "named by --extra") -> None:
+    """Refuse, in one line naming the table, columns that ``frame`` lacks (``why``: who needs them)."""
+    missing = [str(c) for c in columns if c not in frame]
+    if missing:
+        raise FeatureError(f"table {table}: no column {', '.join(missing)} ({why})")
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """An empty table with the DESIGN.md columns of ``name``."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLES[name].columns})
+
+
+def read_cohort(directory: str | Path, on_error: Literal["raise", "drop"] = "raise") -> Cohort:
+    """Read and validate a cohort directory (CSV or Parquet tables, canonical units on load).
+
+    Parameters
+    ----------
+    directory : path of the cohort directory (``patients``, ``measurements`` ... files).
+    on_error : ``"raise"`` refuses a cohort with any error (:class:`~crsml.errors.CohortError`
+        listing table, row and column); ``"drop"`` removes only the patients with a bad row and
+        records the reason in :attr:`Cohort.invalid`.
+
+    Returns
+    -------
+    Cohort
+    """
+    return Cohort.load(directory, on_error)

@@ -1,0 +1,52 @@
+"""Landmark eligibility (DESIGN.md): at ``L`` hours a patient is eligible when alive and
+without grade >= 3 CRS so far. Tasks may add rules of their own on top."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from crsml.cohort._codes import has_rows
+from crsml.errors import CrsmlError
+
+
+def landmarks(landmark_h: float | Sequence[float]) -> list[float]:
+    """One landmark or several, as a list of floats."""
+    if np.ndim(landmark_h) == 0:
+        return [float(landmark_h)]  # type: ignore[arg-type]
+    return [float(x) for x in landmark_h]  # type: ignore[union-attr]
+
+
+def eligibility_of(
+    patients: pd.DataFrame, vitals: pd.DataFrame, crs: pd.DataFrame, landmark_h: float | Sequence[float]
+) -> pd.DataFrame:
+    """Every patient at every landmark: ``eligible`` and, when not, the ``reason``.
+
+    Eligible (DESIGN.md): alive and no grade >= 3 CRS by the landmark, judged from the graded
+    ``crs`` observations and a ``died`` column of ``vitals`` when there is one.
+    """
+    ids = patients["patient_id"].to_numpy()
+    frames = []
+    for L in landmarks(landmark_h):
+        seen = crs[crs["time_h"] <= L]
+        died = has_rows(seen.loc[seen["grade"] >= 5, "patient_id"], ids)
+        if "died" in vitals:
+            v = vitals
+            died |= has_rows(v.loc[(v["time_h"] <= L) & v["died"].fillna(False).astype(bool), "patient_id"], ids)
+        severe = has_rows(seen.loc[seen["grade"] >= 3, "patient_id"], ids)
+        reason = np.where(
+            died, f"died by the landmark ({L:g} h)",
+            np.where(severe, f"severe CRS (grade >= 3) by the landmark ({L:g} h)", ""),
+        )
+        frames.append(pd.DataFrame({"patient_id": ids, "landmark_h": L, "eligible": reason == "", "reason": reason}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def check_window(landmark_h: float, horizon_h: float) -> None:
+    """Refuse a landmark at or before infusion, or an empty outcome window, in one line."""
+    if not (np.isfinite(landmark_h) and landmark_h > 0):
+        raise CrsmlError(f"--landmark-h must be a number of hours after infusion above 0, not {landmark_h:g}")
+    if not (np.isfinite(horizon_h) and horizon_h > 0):
+        raise CrsmlError(f"--horizon-h must be a number of hours above 0, not {horizon_h:g}")

@@ -1,0 +1,148 @@
+"""Discrimination and calibration metrics, weighted so that a patient bootstrap is a matrix of
+resampling counts: one call scores every bootstrap replicate at once (no Python loop over
+replicates).
+
+All functions take ``y`` (n,), ``p`` (n,) and weights ``w`` (B, n); they return (B,).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from crsml.models import log_odds
+
+METRICS = ("auroc", "auprc", "brier", "cal_intercept", "cal_slope")
+_EPS = 1e-7
+
+
+def _grouped(p: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(-p if descending else p, kind="stable")
+    ps = p[order]
+    starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
+    return order, starts
+
+
+def auroc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted AUROC (ties count one half)."""
+    order, starts = _grouped(p, descending=False)
+    yo = y[order].astype(bool)
+    wp = np.add.reduceat(w[:, order] * yo, starts, axis=1)
+    wn = np.add.reduceat(w[:, order] * ~yo, starts, axis=1)
+    below = np.cumsum(wn, axis=1) - wn
+    num = (wp * (below + 0.5 * wn)).sum(axis=1)
+    den = wp.sum(axis=1) * wn.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def auprc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted average precision (step interpolation, as scikit-learn)."""
+    order, starts = _grouped(p, descending=True)
+    yo = y[order].astype(bool)
+    tp = np.cumsum(np.add.reduceat(w[:, order] * yo, starts, axis=1), axis=1)
+    fp = np.cumsum(np.add.reduceat(w[:, order] * ~yo, starts, axis=1), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = tp / (tp + fp)
+        recall = tp / tp[:, -1:]
+    d_recall = np.diff(recall, axis=1, prepend=0.0)
+    return np.nansum(d_recall * precision, axis=1)
+
+
+def brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (w * (p - y) ** 2).sum(axis=1) / w.sum(axis=1)
+
+
+def _newton(lp: np.ndarray, y: np.ndarray, w: np.ndarray, slope: bool, iters: int = 30, tol: float = 1e-10) -> np.ndarray:
+    """Weighted logistic recalibration ``logit P(y) = a + b * lp`` (b = 1 fixed unless ``slope``).
+
+    Newton steps for every resample at once; stops when every resample has converged (step
+    below ``tol``) or run away (separation, or no slope because the predictions are constant).
+    """
+    B = w.shape[0]
+    a = np.zeros(B)
+    b = np.ones(B)
+    done = np.zeros(B, dtype=bool)
+    for _ in range(iters):
+        a, b = np.clip(a, -60, 60), np.clip(b, -60, 60)
+        mu = expit(a[:, None] + b[:, None] * lp)
+        r = w * (y - mu)
+        v = w * mu * (1 - mu) + 1e-12
+        if not slope:
+            da = r.sum(axis=1) / v.sum(axis=1)
+            db = np.zeros(B)
+        else:
+            g0, g1 = r.sum(axis=1), r @ lp
+            h00, h01, h11 = v.sum(axis=1), v @ lp, v @ (lp * lp)
+            det = h00 * h11 - h01**2
+            det = np.where(det > 1e-9 * h00 * h11, det, np.nan)  # constant predictions: no slope
+            da = (h11 * g0 - h01 * g1) / det
+            db = (-h01 * g0 + h00 * g1) / det
+        a, b = a + da, b + db
+        step = np.maximum(np.abs(da), np.abs(db))
+        done = ~np.isfinite(step) | (step < tol) | (np.maximum(np.abs(a), np.abs(b)) >= 50)
+        if done.all():
+            break
+    out = b if slope else a
+    # a resample with (quasi-)separation has no finite estimate, and one still moving after
+    # ``iters`` steps is on its way there: leave both out of the interval
+    return np.where(done & np.isfinite(out) & (np.abs(out) < 50), out, np.nan)
+
+
+def cal_intercept(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Calibration-in-the-large: the intercept with the model's log odds as offset (ideal 0)."""
+    return _newton(log_odds(p, _EPS), y.astype(float), w, slope=False)
+
+
+def cal_slope(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Calibration slope: the coefficient of the model's log odds (ideal 1; < 1 overfit)."""
+    return _newton(log_odds(p, _EPS), y.astype(float), w, slope=True)
+
+
+FUNCTIONS = {"auroc": auroc, "auprc": auprc, "brier": brier, "cal_intercept": cal_intercept, "cal_slope": cal_slope}
+
+
+def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """Patient resampling counts: row 0 is the original sample (all ones)."""
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+    return np.vstack([np.ones((1, n)), w])
+
+
+def metric_table(
+    y: np.ndarray, oof: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """One row per model: each metric with its percentile bootstrap 95% interval.
+
+    ``oof[name]`` is (repeats, n): out-of-fold predictions of every repeat of the
+    cross-validation. Each metric is averaged over repeats; the bootstrap resamples patients
+    (the same resample for every model and repeat, so models are compared on the same patients).
+    """
+    y = np.asarray(y, dtype=float)
+    w = bootstrap_weights(len(y), n_boot, seed)
+    rows = []
+    for name, preds in oof.items():
+        preds = np.atleast_2d(preds)
+        row: dict[str, object] = {"model": name}
+        for m, f in FUNCTIONS.items():
+            vals = np.mean([f(y, p, w) for p in preds], axis=0)
+            row[m] = vals[0]
+            # no point estimate (constant predictions, separation): an interval from the
+            # resamples that happen to converge would describe a different quantity
+            row[f"{m}_low"], row[f"{m}_high"] = (np.nanpercentile(vals[1:], [2.5, 97.5]) if np.isfinite(vals[0])
+                                                 else (np.nan, np.nan))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def paired_difference(
+    y: np.ndarray, a: np.ndarray, b: np.ndarray, metric: str = "auroc", n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """``metric(a) - metric(b)`` on the same patients with a paired bootstrap 95% interval."""
+    y = np.asarray(y, dtype=float)
+    w = bootstrap_weights(len(y), n_boot, seed)
+    f = FUNCTIONS[metric]
+    d = np.mean([f(y, p, w) for p in np.atleast_2d(a)], axis=0) - np.mean([f(y, p, w) for p in np.atleast_2d(b)], axis=0)
+    low, high = np.nanpercentile(d[1:], [2.5, 97.5])
+    return float(d[0]), float(low), float(high)

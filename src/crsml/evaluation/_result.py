@@ -1,0 +1,108 @@
+"""The result of training one task: the fitted :class:`~crsml.models.Model` and everything
+known about how it was made, in one shape for every task (like EconML's inference results).
+
+Fitting returns a :class:`TrainingResult` and has no side effects: logging to MLflow
+(:func:`crsml.tracking.log_training`), exporting the model (:func:`crsml.tracking.export_model`)
+and the model card (:func:`crsml.reporting.write_model_card`) are separate steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crsml.evaluation._curves import plot_curves
+from crsml.models import Model, plot_overlap
+
+MODEL_NAME = "crsml xgboost"
+
+
+@dataclass
+class TrainingResult:
+    """A trained model with its evaluation.
+
+    Attributes
+    ----------
+    model : the fitted :class:`~crsml.models.Model`.
+    settings : the settings it was trained with.
+    counts : patients used and left out (by reason); aggregates only.
+    table : the summary table: out-of-fold metrics with 95% intervals beside the baselines (risk
+        tasks) or the benefit candidates' held-out DR losses (benefit task).
+    params : what MLflow logs as parameters; ``metrics`` what it logs as metrics.
+    artifacts : tables (CSV), texts and JSON-able data logged beside the run.
+    warnings : what the user should know before trusting the model.
+    oof, y : out-of-fold predictions and labels (in memory only, never logged).
+    overlap : cross-fitted propensity, treatment and trimming bound (benefit task).
+    caption : what :attr:`table` shows, in words.
+    """
+
+    model: Model
+    settings: Any
+    counts: dict[str, Any]
+    table: pd.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    folds: pd.DataFrame | None = None
+    oof: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    y: np.ndarray | None = field(default=None, repr=False)
+    X: pd.DataFrame | None = field(default=None, repr=False)
+    overlap: tuple[np.ndarray, np.ndarray, float] | None = field(default=None, repr=False)
+    caption: str = ""
+    formatter: Callable[[pd.DataFrame], pd.DataFrame] | None = field(default=None, repr=False)
+
+    @property
+    def task(self) -> str:
+        return self.model.task.name
+
+    @property
+    def title(self) -> str:
+        return f"{self.task} at L = {self.model.landmark_h:g} h"
+
+    def summary(self) -> pd.DataFrame:
+        """The summary table (see :attr:`table`)."""
+        return self.table
+
+    def formatted(self) -> pd.DataFrame:
+        """The summary table as text for people (estimates with their intervals)."""
+        if self.formatter is not None:
+            return self.formatter(self.table)
+        return self.table.map(lambda v: f"{v:.4f}" if isinstance(v, float) else str(v))
+
+    def plot_curves(self, out_dir: str | Path) -> dict[str, Path]:
+        """ROC, calibration and decision-curve PNGs (out of fold, with the baselines)."""
+        if self.model.curves is None:
+            raise ValueError(f"{self.task} has no out-of-fold curves to plot")
+        return plot_curves(self.model.curves, out_dir, MODEL_NAME, f"{self.task}, L = {self.model.landmark_h:g} h")
+
+    def plot_roc(self, out_dir: str | Path) -> Path:
+        return self.plot_curves(out_dir)["roc"]
+
+    def plot_calibration(self, out_dir: str | Path) -> Path:
+        return self.plot_curves(out_dir)["calibration"]
+
+    def plot_decision_curve(self, out_dir: str | Path) -> Path:
+        return self.plot_curves(out_dir)["decision"]
+
+    def plot_overlap(self, path: str | Path) -> Path:
+        """Histogram of the cross-fitted propensity by arm, with the trimming bounds (benefit task)."""
+        if self.overlap is None:
+            raise ValueError(f"{self.task} has no propensity model")
+        e, treated, trim = self.overlap
+        return plot_overlap(e, treated, path, trim)
+
+    def plots(self, out_dir: str | Path) -> list[Path]:
+        """Every plot this result has, written to ``out_dir``."""
+        out = Path(out_dir)
+        paths: list[Path] = []
+        if self.model.curves is not None:
+            paths += list(self.plot_curves(out / "plots").values())
+        if self.overlap is not None:
+            paths.append(self.plot_overlap(out / "overlap.png"))
+        return paths

@@ -1,0 +1,162 @@
+"""Training the tocilizumab-benefit task: emulate the decision at the landmark and fit the
+benefit model, returned as a :class:`TrainingResult` with its diagnostics (no side effects)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from crsml import tasks
+from crsml.cohort import TABLES, Cohort
+from crsml.errors import CrsmlError
+from crsml.evaluation._result import TrainingResult
+from crsml.evaluation._train_risk import data_digest, left_out, library_versions
+from crsml.features import MAX_CATEGORIES
+from crsml.models import CANDIDATES, DEFAULT_SPLITS, DEFAULT_TRIM, BenefitModel, Model
+
+TASK = "tocilizumab_benefit"
+
+
+@dataclass
+class BenefitSettings:
+    """Everything that decides the training of a benefit task (logged as MLflow parameters).
+
+    ``horizon_h``, ``grace_h`` and ``window`` are the task's own parameters.
+    """
+
+    landmark_h: float = 48.0
+    grace_h: float = tasks.DEFAULT_GRACE_H
+    horizon_h: float | None = None  # None: the task's own default (14 days)
+    trials: int = 10
+    folds: int = 3
+    trim: float = DEFAULT_TRIM
+    ate_splits: int = DEFAULT_SPLITS  # random cross-fitting splits behind the average benefit
+    seed: int = 0
+    candidates: tuple[str, ...] = CANDIDATES
+    window: str = "emulated"
+    extra_patient_columns: tuple[str, ...] = ()  # e.g. ("site",) when records pool several centres
+    task: str = TASK
+
+    def __post_init__(self) -> None:
+        task = self.make_task()
+        if task.model_kind != "benefit":
+            raise CrsmlError(f"{self.task} trains a {task.model_kind} model: use TrainSettings")
+        task.check(self.landmark_h)
+        if not 0 < self.trim < 0.5:
+            raise CrsmlError(f"--trim must lie between 0 and 0.5, not {self.trim:g}")
+        if self.trials < 1:
+            raise CrsmlError("--trials must be at least 1")
+        if self.ate_splits < 1:
+            raise CrsmlError("ate_splits must be at least 1")
+
+    def make_task(self) -> tasks.Task:
+        params = {"horizon_h": self.horizon_h, "grace_h": self.grace_h, "window": self.window}
+        return tasks.get(self.task, **{k: v for k, v in params.items() if v is not None})
+
+
+def benefit_data(cohort: Cohort, s: BenefitSettings):
+    """Feature builder (treatments strictly before ``L``), eligible rows, their trial columns and counts."""
+    d = s.make_task().prepare(cohort, s.landmark_h, s.extra_patient_columns)
+    return d.features, d.X, d.y, d.counts
+
+
+FEW_TREATED = 200
+
+
+def thin_data_warnings(treated_now: int, propensity_auroc: float) -> list[str]:
+    """What a user should know before trusting per-patient benefits from these records.
+
+    ``FEW_TREATED``: on the simulator at 48 h, with 191 patients treated at the landmark no
+    learner's lead over risk ranking was clear of its standard error in the truth-free
+    criterion, and the learners ranked worse than risk (docs/tocilizumab_benefit.md).
+    """
+    out = []
+    if treated_now < FEW_TREATED:
+        out.append(f"only {treated_now} patients were given tocilizumab at the landmark; with fewer than "
+                   f"{FEW_TREATED} the records can rarely show that any learner ranks patients better than their "
+                   "risk does (docs/tocilizumab_benefit.md)")
+    if propensity_auroc < 0.6:
+        out.append(f"the propensity model barely tells the treated from the untreated (AUROC {propensity_auroc:.2f}): "
+                   "either treatment at this landmark was close to random given the features, or there are too "
+                   "few treated patients to learn who gets it")
+    return out
+
+
+def unused_centre_columns(patients: pd.DataFrame, used: tuple[str, ...]) -> list[str]:
+    """Text columns of ``patients`` beyond DESIGN.md's that split the patients into a few groups
+    (a centre, say) and are not features: usual care after the landmark, and so the benefit of
+    treating now, can differ between centres (docs/tocilizumab_benefit.md)."""
+    out = []
+    for col in patients.columns:
+        if col in used or col in TABLES["patients"].columns or col == "patient_id":
+            continue
+        s = patients[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            continue
+        if 2 <= s.nunique(dropna=True) <= MAX_CATEGORIES:
+            out.append(str(col))
+    return out
+
+
+def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: bool = True) -> TrainingResult:
+    """Emulate the decision at the landmark and fit the benefit model with its diagnostics."""
+    task = s.make_task()
+    fb, X, trial, counts = benefit_data(cohort, s)
+    log(f"{task.name} at L = {s.landmark_h:g} h (grace {s.grace_h:g} h): {counts['eligible']} eligible, "
+        f"{counts['treated_now']} given tocilizumab now; left out: {left_out(counts['excluded'])}")
+    for col in unused_centre_columns(cohort.patients, s.extra_patient_columns):
+        log(f"note: patients column {col!r} has {cohort.patients[col].nunique()} values and is not a feature; if it "
+            f"names centres, their usual care after the landmark, and so the benefit of treating now, can differ: "
+            f"consider --extra {col}")
+    try:
+        model = BenefitModel(candidates=s.candidates, trials=s.trials, folds=s.folds, trim=s.trim,
+                             seed=s.seed, progress=progress, ate_splits=s.ate_splits).fit(
+            X, trial["treated"], trial["severe_days"], trial["severe"])
+    except ValueError as exc:
+        raise CrsmlError(f"{task.name} at {s.landmark_h:g} h: {exc}") from exc
+    counts["trimmed"] = model.n_trimmed_
+    counts["trim"] = model.trim_counts_
+    metadata = {"grace_h": s.grace_h, "horizon_h": task.horizon_h, "counts": counts, "window": s.window,
+                "data_digest": data_digest(X, trial["treated"].to_numpy()), "chosen": model.chosen_,
+                "ate": model.ate_, "ate_severe": model.ate_severe_, "propensity_auroc": model.propensity_auroc_,
+                "feature_medians": X.median().astype(float).fillna(0.0).to_dict(), "versions": library_versions()}
+    fitted = Model(task, float(s.landmark_h), fb, model, metadata)
+    log(f"propensity AUROC {model.propensity_auroc_:.3f}; {model.n_trimmed_} patients outside overlap "
+        f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]) will be scored not_eligible")
+    a = model.ate_
+    log(f"average benefit (AIPW) over the {a['n']} patients inside overlap with cross-fitted propensity in "
+        f"[{a['bound']:.3f}, {1 - a['bound']:.3f}] (Crump's bound): {a['ate']:.3f} severe-CRS days spared "
+        f"(95% CI {a['low']:.3f} to {a['high']:.3f}; median of {a['splits']} cross-fitting splits, "
+        f"which differ by SD {a['split_sd']:.3f})")
+    worst = model.balance_["smd_weighted"].abs().dropna()
+    if len(worst):
+        log(f"covariate balance inside overlap after weighting: largest |SMD| {worst.max():.2f} ({worst.idxmax()}); "
+            f"{int((worst > 0.1).sum())} of {len(worst)} features above 0.1 (evaluation/balance_smd.csv in MLflow)")
+        if worst.max() > 0.25:
+            log(f"warning: after weighting the treated still differ from the untreated by more than 0.25 SD in "
+                f"{int((worst > 0.25).sum())} features; the average benefit leans on the outcome models there")
+    log(f"chosen by held-out DR loss: {model.chosen_}")
+    warnings = thin_data_warnings(counts["treated_now"], model.propensity_auroc_)
+    for w in warnings:
+        log(f"warning: {w}")
+    params = asdict(s) | task.get_params() | {"candidates": ",".join(s.candidates), "extra_patient_columns": ",".join(s.extra_patient_columns),
+                          "chosen": model.chosen_, "data_digest": metadata["data_digest"]}
+    metrics = {"n_eligible": counts["eligible"], "n_treated_now": counts["treated_now"], "n_trimmed": counts["trimmed"],
+               "propensity_auroc": model.propensity_auroc_}
+    for key, a in (("ate_days", model.ate_), ("ate_severe", model.ate_severe_)):
+        metrics |= {key: a["ate"], f"{key}_low": a["low"], f"{key}_high": a["high"]}
+    metrics |= {"ate_n": model.ate_["n"], "ate_propensity_bound": model.ate_["bound"],
+                "ate_split_sd": model.ate_["split_sd"]}
+    for name, row in model.selection_.iterrows():
+        metrics[f"dr_loss_{name}"] = float(row["dr_loss"])
+    artifacts = {"selection.csv": model.selection_, "balance_smd.csv": model.balance_, "counts.json": counts,
+                 "average_effect.json": {"ate_days": model.ate_, "ate_severe": model.ate_severe_}}
+    treated = trial["treated"].to_numpy(dtype=int)
+    return TrainingResult(fitted, s, counts, model.selection_, params=params,
+                          metrics={k: float(v) for k, v in metrics.items()}, artifacts=artifacts, warnings=warnings,
+                          X=X, y=treated, overlap=(model.cross_fitted_propensity_, treated, s.trim),
+                          caption=f"candidates (chosen: {model.chosen_}): held-out DR loss in days^2, lower is better, "
+                          "with its standard error and its difference from risk_scaled; DR value of treating the top "
+                          "30% by each (days spared per patient); rank correlation with risk_scaled")

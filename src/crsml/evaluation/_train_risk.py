@@ -1,0 +1,167 @@
+"""Training a risk task: features -> labels -> nested cross-validated evaluation against the
+published baselines -> the final tuned model, returned as a :class:`TrainingResult`.
+
+Nothing here writes a file or an MLflow run: :func:`crsml.tracking.log_training` and
+:func:`crsml.tracking.export_model` do that from the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crsml import tasks
+from crsml.cohort import Cohort
+from crsml.errors import CrsmlError
+from crsml.evaluation._baselines import available_baselines
+from crsml.evaluation._crossval import auto_folds, auto_repeats, cross_validated_predictions
+from crsml.evaluation._curves import curve_data
+from crsml.evaluation._metrics import METRICS, metric_table, paired_difference
+from crsml.evaluation._result import MODEL_NAME, TrainingResult
+from crsml.features import feature_dictionary
+from crsml.models import Model, XGBRiskClassifier
+
+
+@dataclass
+class TrainSettings:
+    """Everything that decides the training of a risk task (logged as MLflow parameters).
+
+    ``horizon_h`` and ``min_days`` are the task's own parameters (``min_days`` only for tasks
+    that take it, such as ``prolonged_crs``; None keeps the task's default).
+    """
+
+    task: str = "severe_crs"
+    landmark_h: float = 48.0
+    horizon_h: float | None = None  # None: the task's own default (14 days for the built-in tasks)
+    min_days: float | None = None
+    trials: int = 40
+    seed: int = 0
+    ensemble_size: int = 1  # best Optuna trials the model averages (docs/risk_models.md, Model)
+    cv_folds: int | None = None  # None: 5 below 2,000 patients, else 3
+    cv_repeats: int | None = None  # None: 5 below 500 patients, 2 below 2,000, else 1
+    inner_folds: int | None = None  # None: 3 below 2,000 patients, else 2
+    n_jobs: int | None = None
+    storage: str | None = None
+    study_name: str | None = None
+    n_boot: int = 1000
+    extra_patient_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        task = self.make_task()
+        if task.model_kind != "risk":
+            raise CrsmlError(f"{self.task} trains a {task.model_kind} model: use BenefitSettings (crsml.train "
+                             "chooses the settings from the task)")
+        task.check(self.landmark_h)
+        if self.trials < 1:
+            raise CrsmlError("--trials must be at least 1")
+        if self.ensemble_size < 1:
+            raise CrsmlError("--ensemble-size must be at least 1")
+
+    def make_task(self) -> tasks.Task:
+        """The task these settings train (its horizon, and ``min_days`` when given)."""
+        params = {"horizon_h": self.horizon_h, "min_days": self.min_days}
+        return tasks.get(self.task, **{k: v for k, v in params.items() if v is not None})
+
+
+def data_digest(X: pd.DataFrame, y: np.ndarray) -> str:
+    """SHA-256 of the feature values, names and labels (no identifiers)."""
+    h = hashlib.sha256()
+    h.update("\x1f".join(map(str, X.columns)).encode())
+    h.update(np.ascontiguousarray(X.to_numpy(dtype=np.float64)).tobytes())
+    h.update(np.asarray(y, dtype=np.int8).tobytes())
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a model's figures depend on."""
+    return {p: version(p) for p in ("crsml", "xgboost", "optuna", "mlflow", "scikit-learn", "pandas")}
+
+
+def versus_best_baseline(result: TrainingResult, n_boot: int = 1000, seed: int = 0) -> tuple[str, float, float, float]:
+    """AUROC of the model minus that of the best baseline, on the same patients (paired bootstrap)."""
+    base = result.table.drop(index=MODEL_NAME)["auroc"].idxmax()
+    d = paired_difference(result.y, result.oof[MODEL_NAME], result.oof[base], "auroc", n_boot, seed)
+    return (str(base), *d)
+
+
+def left_out(excluded: dict[str, int]) -> str:
+    """Who was left out, for people: "23 severe CRS, 4 dead by the landmark" (or "none")."""
+    return ", ".join(f"{n} {reason}" for reason, n in excluded.items()) or "none"
+
+
+def format_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Metric (low-high) strings per model, for printing and markdown."""
+    out = pd.DataFrame(index=table.index)
+    for m in METRICS:
+        out[m] = [f"{v:.3f} ({lo:.3f}-{hi:.3f})" if np.isfinite(v) else "not estimable" for v, lo, hi in
+                  zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)]
+    return out
+
+
+def mean_abs_shap(estimator: Any, X: pd.DataFrame, top: int = 30) -> pd.Series:
+    """Mean absolute SHAP value per feature (an aggregate: safe to store with the model)."""
+    names = [str(c) for c in estimator.feature_names_in_]
+    phi = estimator.contributions(X[names])[:, :-1]
+    s = pd.Series(np.abs(phi).mean(axis=0), index=names).sort_values(ascending=False)
+    return s.head(top)
+
+
+def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool = True) -> TrainingResult:
+    """Tune, evaluate (nested CV, baselines, bootstrap intervals) and fit a risk task's model."""
+    task = s.make_task()
+    data = task.prepare(cohort, s.landmark_h, s.extra_patient_columns)
+    fb, X, y, counts = data.features, data.X, data.y.to_numpy(dtype=int), data.counts
+    log(f"{task.name} at L = {s.landmark_h:g} h: {counts['labelled']} labelled patients, "
+        f"{counts['events']} with the outcome ({counts['event_rate']:.1%}); left out: {left_out(counts['excluded'])}")
+    repeats = s.cv_repeats or auto_repeats(len(y))
+    outer, inner = auto_folds(len(y))
+    outer, inner = s.cv_folds or outer, s.inner_folds or inner
+    model = XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed, ensemble_size=s.ensemble_size)
+    baselines, skipped = available_baselines(X, s.seed)
+    for name, why in skipped.items():
+        log(f"baseline {name}: {why}")
+    final = XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed, storage=s.storage,
+                              study_name=s.study_name, ensemble_size=s.ensemble_size)
+    oof, folds, final = cross_validated_predictions(
+        X, y, model, baselines, folds=outer, repeats=repeats, seed=s.seed, n_jobs=s.n_jobs,
+        model_name=MODEL_NAME, progress=progress, final_model=final,
+    )
+    table = metric_table(y, oof, n_boot=s.n_boot, seed=s.seed)
+    curves = curve_data(y, oof)
+    metadata = {
+        "horizon_h": task.horizon_h, "counts": counts,
+        "data_digest": data_digest(X, y),
+        "cv": {"folds": outer, "repeats": repeats, "inner_folds": inner, "trials": s.trials,
+               "bootstrap": s.n_boot, "seed": s.seed},
+        "baselines_skipped": skipped, "feature_medians": X.median().astype(float).fillna(0.0).to_dict(),
+        "versions": library_versions(),
+    }
+    metadata["shap_mean_abs"] = mean_abs_shap(final, X).to_dict()
+    fitted = Model(task, float(s.landmark_h), fb, final, metadata, table, curves)
+    params = {k: v for k, v in asdict(s).items() if k != "storage"} | task.get_params()
+    params["extra_patient_columns"] = ",".join(s.extra_patient_columns)
+    params["storage"] = "rdb" if s.storage else "memory"
+    params |= {f"best_{k}": v for k, v in final.best_params_.items()}
+    params |= {"best_n_rounds": final.n_rounds_, "calibration": final.calibrator_.method,
+               "ensemble_members": len(final.members_),
+               "ensemble_trials": ",".join(str(m["trial"]) for m in final.members_),
+               "n_features": X.shape[1], "data_digest": metadata["data_digest"]}
+    metrics = {"n_labelled": counts["labelled"], "n_events": counts["events"], "n_patients": counts["patients"]}
+    for m in METRICS:
+        for suffix in ("", "_low", "_high"):
+            metrics[f"{m}{suffix}"] = float(table.loc[MODEL_NAME, f"{m}{suffix}"])
+    for name in table.index.drop(MODEL_NAME):
+        slug = "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
+        metrics[f"baseline_{slug}_auroc"] = float(table.loc[name, "auroc"])
+    artifacts = {"evaluation.csv": table, "evaluation.md": format_table(table),
+                 "outer_folds.csv": folds, "optuna_trials.csv": final.trials_,
+                 "feature_dictionary.csv": feature_dictionary(fitted.feature_names),
+                 "counts.json": counts, "curves.json": curves}
+    return TrainingResult(fitted, s, counts, table, params=params, metrics=metrics, artifacts=artifacts,
+                          folds=folds, oof=oof, y=y, X=X, formatter=format_table,
+                          caption=f"{task.name} at L = {s.landmark_h:g} h: out-of-fold, bootstrap 95% intervals")

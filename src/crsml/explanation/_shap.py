@@ -1,0 +1,110 @@
+"""SHAP explanations of a model: shap's Explanation, beeswarm, mean |SHAP| and waterfall plots.
+
+Values come from XGBoost's TreeSHAP on the booster (equal to ``shap.TreeExplainer`` on it,
+tested): log-odds of the uncalibrated model for a risk model, severe-CRS days spared for a
+benefit model (the same values as the drivers in its scores). Plots name no patient: single-patient
+waterfalls are titled by rank only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crsml.cohort import Cohort
+from crsml.errors import CrsmlError
+from crsml.evaluation import mean_abs_shap as _mean_abs
+from crsml.models import Model
+
+
+def _estimator(model: Any) -> Any:
+    """The estimator of a :class:`~crsml.models.Model`, or the estimator itself."""
+    return model.estimator if isinstance(model, Model) else model
+
+
+def _names(model: Any) -> list[str]:
+    return [str(c) for c in _estimator(model).feature_names_in_]
+
+
+def explain(model: Any, X: pd.DataFrame):
+    """SHAP values of ``model`` for feature rows ``X``, as a :class:`shap.Explanation`.
+
+    Parameters
+    ----------
+    model : a fitted :class:`~crsml.models.XGBRiskClassifier`, :class:`~crsml.models.BenefitModel`
+        or :class:`~crsml.models.Model`.
+    X : feature rows with (at least) the model's feature columns.
+
+    Returns
+    -------
+    shap.Explanation
+        ``values`` (rows x features), ``base_values`` and ``data``; each row adds up to the
+        prediction on the scale ``model.explains`` names (log-odds of risk, or days spared).
+    """
+    import shap
+
+    names = _names(model)
+    X = X[names]
+    contribs = _estimator(model).contributions(X)
+    return shap.Explanation(values=contribs[:, :-1], base_values=contribs[:, -1], data=X.to_numpy(dtype=float),
+                            feature_names=names)
+
+
+def mean_abs_shap(model: Any, X: pd.DataFrame, top: int = 30) -> pd.Series:
+    """Mean absolute SHAP value per feature (an aggregate: safe to store with the model)."""
+    return _mean_abs(_estimator(model), X, top)
+
+
+def explain_cohort(model: Model, cohort: Cohort, out_dir: str | Path, n_patients: int = 3,
+                   max_display: int = 12) -> list[Path]:
+    """Beeswarm and mean |SHAP| over the patients the model predicts for, and waterfalls for
+    the highest predictions (risk, or benefit for a benefit model)."""
+    X = model.explainable(cohort)
+    if not len(X):
+        raise CrsmlError("no patient in the cohort that this model gives a prediction to explain (eligible at the "
+                         "landmark and, for a benefit model, inside its overlap)")
+    return plot_explanations(model, X, out_dir, n_patients, max_display)
+
+
+def plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_patients: int = 3,
+                      max_display: int = 12) -> list[Path]:
+    """Write the beeswarm, mean |SHAP| and ``n_patients`` waterfall PNGs; return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    X = X[model.feature_names]
+    ex = explain(model, X)
+    what, unit, shown_as = model.estimator.explains
+    paths = []
+    for name, draw in (("shap_beeswarm.png", lambda: shap.plots.beeswarm(ex, max_display=max_display, show=False)),
+                       ("shap_mean_abs.png", lambda: shap.plots.bar(ex, max_display=max_display, show=False))):
+        plt.figure()
+        with warnings.catch_warnings():
+            # a feature no patient here has (an analyte this cohort does not measure) is drawn grey
+            warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+            draw()
+        fig = plt.gcf()
+        fig.suptitle(f"{model.task.name}, L = {model.landmark_h:g} h: SHAP ({unit}), {len(X)} patients", fontsize=10)
+        fig.savefig(out / name, dpi=100, bbox_inches="tight")
+        plt.close("all")
+        paths.append(out / name)
+    value = model.estimator.explained_value(X)
+    for rank, i in enumerate(np.argsort(-value, kind="stable")[:n_patients], start=1):
+        plt.figure()
+        shap.plots.waterfall(ex[int(i)], max_display=max_display, show=False)
+        fig = plt.gcf()
+        fig.suptitle(f"example patient {rank} ({what} rank {rank}): {what} {shown_as.format(value[i])}", fontsize=10)
+        p = out / f"shap_waterfall_{rank}.png"
+        fig.savefig(p, dpi=100, bbox_inches="tight")
+        plt.close("all")
+        paths.append(p)
+    return paths

@@ -1,0 +1,475 @@
+"""The benefit model: candidates compared by a criterion that needs no truth, the chosen one
+refitted, and the result exported as XGBoost boosters only.
+
+``fit`` (one row per eligible patient, treatment never among the features):
+
+1. tunes the nuisance models with Optuna (propensity: classifier; outcome: regressor);
+2. cross-fits propensity and outcome means (for the DR pseudo-outcomes and the propensity's
+   AUROC) and trims patients whose propensity, from the booster exported to score new patients,
+   lies outside ``[trim, 1 - trim]`` (reported, never silent; the same rule at scoring); the
+   AIPW average benefit is taken over the patients inside that overlap whose cross-fitted
+   propensity also lies inside Crump et al.'s data-driven bound (:func:`crump_bound`),
+   cross-fitted on ``ate_splits`` random splits and aggregated by the median (Chernozhukov et
+   al. 2018), so its interval carries the spread between splits;
+3. scores every candidate by its held-out doubly robust loss, mean of ``(phi - tau(x))^2``
+   over patient folds (``phi``: the DR pseudo-outcome; Kennedy 2023), and keeps the lowest
+   unless it beats the risk-based candidate of PATH (always in the running) by less than one
+   standard error (:func:`choose`);
+4. refits the chosen candidate on all patients inside the overlap (a risk-based candidate's
+   risk model on every eligible patient not treated now, as PATH recommends) and exports it:
+   a risk-based candidate as it is (its risk booster, imputation medians and scale factor or
+   strata; :class:`RiskEffect`), any other distilled into one XGBoost regressor. That is the
+   ``benefit`` column; its SHAP values (TreeSHAP of the booster, in days) explain it;
+5. fits a causal forest on the same patients (the chosen one when the forest was chosen) and
+   distils the ends of its 95% interval into two more regressors; ``benefit_low`` and
+   ``benefit_high`` are that interval, stretched where needed to hold ``benefit`` when another
+   estimator was chosen. The forest's intervals are the honest ones of Athey, Tibshirani and
+   Wager (2019): an interval for the average benefit of patients with these features. A
+   bootstrap of the chosen estimator cannot stand in for them: refitting ``risk_scaled`` only
+   moves its one scale factor, so its spread says nothing about the effect modification
+   it leaves out (it covered the simulator's feature-level benefit for 38% of patients at 48 h);
+6. fits the risk of progression to grade >= 3 without tocilizumab now (calibrated
+   :class:`XGBRiskClassifier` on the untreated).
+
+Saved as XGBoost JSON boosters plus a JSON settings file; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.base import BaseEstimator
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from crsml.errors import CrsmlError
+from crsml.features import category_of
+from crsml.models._causal import (
+    DEFAULT_SPLITS,
+    DEFAULT_TRIM,
+    aipw,
+    average_effect,
+    balance_table,
+    crossfit,
+    crossfit_splits,
+    overlap,
+    trim_reason,
+)
+from crsml.models._learners import CANDIDATES, Candidate, risk_benefit
+from crsml.models._nuisance import tune_xgb
+from crsml.models._risk import XGBRiskClassifier
+from crsml.models._xgb import MAX_BIN, native_params
+
+SETTINGS_FILE = "benefit.json"
+INTERVAL_ENDS = ("low", "high")
+
+
+class BenefitModel(BaseEstimator):
+    """Benefit of tocilizumab now (severe-CRS days spared) with the causal forest's 95% interval.
+
+    Parameters
+    ----------
+    candidates : candidate names (``crsml.models._learners.CANDIDATES``); ``risk_scaled`` is
+        always added.
+    trials : Optuna trials per nuisance model.
+    folds : patient folds for cross-fitting and for the selection criterion.
+    trim : overlap bound on the estimated propensity.
+    seed : seeds folds, Optuna, XGBoost and EconML.
+    ate_splits : random cross-fitting splits behind the average benefit (median of their estimates).
+    nuisance_params : XGBoost settings for ``propensity``, ``outcome`` and ``final`` models
+        (scikit-learn names); tuned with Optuna when not given.
+    """
+
+    def __init__(self, candidates: tuple[str, ...] = CANDIDATES, trials: int = 10, folds: int = 3,
+                 trim: float = DEFAULT_TRIM, seed: int = 0, n_threads: int | None = None, progress: bool = False,
+                 nuisance_params: dict[str, dict[str, Any]] | None = None, ate_splits: int = DEFAULT_SPLITS):
+        self.candidates = candidates
+        self.trials = trials
+        self.folds = folds
+        self.trim = trim
+        self.seed = seed
+        self.n_threads = n_threads
+        self.progress = progress
+        self.nuisance_params = nuisance_params
+        self.ate_splits = ate_splits
+
+    def fit(self, X: pd.DataFrame, treated: np.ndarray, days: np.ndarray, severe: np.ndarray) -> BenefitModel:
+        Xa = np.asarray(X, dtype=np.float32)
+        T = np.asarray(treated, dtype=int)
+        Y = np.asarray(days, dtype=float)
+        Yb = np.asarray(severe, dtype=int)
+        if T.sum() < 2 * self.folds or (1 - T).sum() < 2 * self.folds:
+            raise ValueError(f"too few patients in one arm to estimate a benefit: {int(T.sum())} treated now, "
+                             f"{int((1 - T).sum())} not (need {2 * self.folds} of each)")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = Xa.shape[1]
+        names = tuple(dict.fromkeys((*self.candidates, "risk_scaled")))
+        steps = 5 + len(names)
+        bar, task = _progress(self.progress, steps)
+        tick = (lambda: bar.advance(task)) if bar else (lambda: None)
+        try:
+            if self.nuisance_params is not None:  # settings tuned before, e.g. on another cohort
+                params = dict(self.nuisance_params)
+            else:
+                params = {"propensity": tune_xgb(Xa, T, "classifier", self.trials, seed=self.seed,
+                                                 n_threads=self.n_threads)}
+                tick()
+                params["outcome"] = tune_xgb(Xa, Y, "regressor", self.trials, seed=self.seed, n_threads=self.n_threads)
+                params["final"] = params["outcome"]
+            self.nuisance_params_ = params
+            tick()
+            nu = crossfit(Xa, T, Y, params["propensity"], params["outcome"], self.folds, self.seed)
+            self.propensity_auroc_ = float(roc_auc_score(T, nu.e))
+            # one trimming rule for training and scoring: the exported propensity booster
+            self.propensity_ = xgb.train(_native(params["propensity"], "binary:logistic"),
+                                         xgb.QuantileDMatrix(Xa, label=T, max_bin=MAX_BIN),
+                                         params["propensity"]["n_estimators"])
+            e_fit = self.propensity_.inplace_predict(Xa)
+            inside = overlap(e_fit, self.trim)
+            self.n_trimmed_ = int((~inside).sum())
+            self.trim_counts_ = {"inside": int(inside.sum()), "below": int((e_fit < self.trim).sum()),
+                                 "above": int((e_fit > 1 - self.trim).sum()),
+                                 "treated_inside": int(T[inside].sum())}
+            self.cross_fitted_propensity_ = nu.e
+            self.overlap_ = inside
+            phi = nu.pseudo_outcome(T, Y, self.trim)[inside]
+            splits = crossfit_splits(Xa, T, Y, params["propensity"], params["outcome"], self.folds, self.seed,
+                                     self.ate_splits, first=nu)
+            self.ate_, region = average_effect(splits, T, Y, self.trim, within=inside)
+            self.ate_all_ = aipw(nu.pseudo_outcome(T, Y, self.trim))
+            severe = crossfit_splits(Xa, T, Yb.astype(float), params["propensity"], params["outcome"], self.folds,
+                                     self.seed, self.ate_splits, e=[n.e for n in splits])
+            self.ate_severe_, _ = average_effect(severe, T, Yb.astype(float), self.trim, region=region)
+            self.balance_ = balance_table(X.iloc[np.flatnonzero(inside)], T[inside], nu.e[inside], self.trim)
+            tick()
+            Xi = Xa[inside]
+            self.selection_ = self._select(names, params, Xa, T, Y, inside, phi, tick)
+            self.chosen_ = choose(self.selection_)
+            chosen = Candidate(self.chosen_, params, self.seed, self.trim).fit(Xa, T, Y, inside)
+            self.train_benefit_ = chosen.benefit(Xa)
+            self.risk_effect_ = RiskEffect.from_candidate(chosen)
+            self.effect_ = self.risk_effect_.booster if self.risk_effect_ else self._distil(Xi, chosen.benefit(Xi))
+            forest = chosen if self.chosen_ == "causal_forest" else Candidate(
+                "causal_forest", params, self.seed, self.trim).fit(Xa, T, Y, inside)
+            low, high = forest.interval(Xi)
+            self.interval_ = (self._distil(Xi, low), self._distil(Xi, high))
+            tick()
+            self.risk_ = XGBRiskClassifier(n_trials=self.trials, seed=self.seed, n_threads=self.n_threads).fit(
+                X.iloc[np.flatnonzero(T == 0)], Yb[T == 0])
+            tick()
+        finally:
+            if bar:
+                bar.stop()
+        return self
+
+    def _select(self, names, params, X, T, Y, inside, phi, tick) -> pd.DataFrame:
+        """Held-out DR loss (and the DR value of treating the top 30%) of every candidate, on the
+        patients inside the overlap (``phi``: their pseudo-outcomes); folds split every eligible
+        patient, so a risk-based candidate's risk model never sees a held-out patient either."""
+        k = int(min(self.folds, T[inside].sum(), (1 - T[inside]).sum()))
+        oof = {n: np.empty(len(T)) for n in names}
+        # the patients outside the overlap are a stratum of their own when there are enough of them
+        strata = np.where(inside | ((~inside).sum() < k), T, 2)
+        for tr, va in StratifiedKFold(k, shuffle=True, random_state=self.seed + 1).split(X, strata):
+            for n in names:
+                fitted = Candidate(n, params, self.seed, self.trim).fit(X[tr], T[tr], Y[tr], inside[tr])
+                oof[n][va] = fitted.benefit(X[va])
+        oof = {n: v[inside] for n, v in oof.items()}
+        rows = {}
+        base = (phi - oof["risk_scaled"]) ** 2
+        for n in names:
+            err = (phi - oof[n]) ** 2
+            diff = err - base
+            top = oof[n] >= np.quantile(oof[n], 0.7)
+            rows[n] = {"dr_loss": float(err.mean()), "dr_loss_se": float(err.std(ddof=1) / np.sqrt(len(err))),
+                       "vs_risk_scaled": float(diff.mean()),
+                       "vs_risk_scaled_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+                       "dr_value_top30": float(phi[top].sum() / len(phi)),
+                       "rank_corr_with_risk_scaled": float(pd.Series(oof[n]).corr(pd.Series(oof["risk_scaled"]),
+                                                                                  method="spearman"))}
+            tick()
+        return pd.DataFrame(rows).T
+
+    def _distil(self, X: np.ndarray, target: np.ndarray) -> xgb.Booster:
+        p = self.nuisance_params_["final"]
+        return xgb.train(_native(p, "reg:squarederror"), xgb.QuantileDMatrix(X, label=target, max_bin=MAX_BIN),
+                         p["n_estimators"])
+
+    # -- the estimator protocol of crsml models (shared with XGBRiskClassifier) ------------
+    explains = ("benefit", "days spared", "{:.2f} days")
+    DIRECTORY = "benefit"
+
+    def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The prediction columns: ``risk``, ``benefit``, ``benefit_low``, ``benefit_high``, ``propensity``."""
+        return self.predict(X)[["risk", "benefit", "benefit_low", "benefit_high", "propensity"]]
+
+    def score_rows(self, X: pd.DataFrame, contributions: bool) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray]:
+        """Predictions for scoring (``reason`` non-empty outside the overlap), the benefit's SHAP
+        contributions for the rows inside it when asked, and which rows those are."""
+        pred = self.predict(X)
+        inside = pred["reason"].to_numpy() == ""
+        contribs = self.contributions(X[inside]) if contributions and inside.any() else None
+        return pred, contribs, inside
+
+    def explainable(self, X: pd.DataFrame) -> np.ndarray:
+        """Rows given a benefit to explain (inside the propensity overlap)."""
+        return self.inside_overlap(X) if len(X) else np.zeros(0, dtype=bool)
+
+    def explained_value(self, X: pd.DataFrame) -> np.ndarray:
+        """The benefit, in days, as its SHAP values add up to it."""
+        contribs = self.contributions(X)
+        return contribs[:, :-1].sum(axis=1) + contribs[:, -1]
+
+    def card_rows(self) -> dict[str, Any]:
+        return {"calibration of the risk without tocilizumab now": self.risk_.calibrator_.method,
+                "boosters averaged (best Optuna trials)": len(self.risk_.members_)}
+
+    def card_sections(self) -> list[tuple[str, str, list[tuple[str, pd.DataFrame]]]]:
+        a, c = self.ate_, self.trim_counts_
+        rows = {"estimator chosen (held-out DR loss, one-SE rule towards the risk-based candidate)": self.chosen_,
+                "propensity AUROC (cross-fitted)": f"{self.propensity_auroc_:.3f}",
+                "inside overlap / below / above the trimming bounds": f"{c['inside']} / {c['below']} / {c['above']}",
+                "treated now inside overlap": c["treated_inside"],
+                "average benefit (AIPW, 95% CI), severe-CRS days spared":
+                    f"{a['ate']:.3f} ({a['low']:.3f} to {a['high']:.3f}) over {a['n']} patients inside overlap with "
+                    f"cross-fitted propensity in [{a.get('bound', self.trim):.3f}, {1 - a.get('bound', self.trim):.3f}] "
+                    "(Crump et al. 2009's bound)" + (f"; median of {a['splits']} cross-fitting splits (Chernozhukov "
+                                                     "et al. 2018), the interval including their spread"
+                                                     if a.get("splits", 1) > 1 else ""),
+                "benefit as exported": self._effect_form(),
+                "export": "XGBoost JSON boosters (benefit, interval ends, propensity, risk) and JSON settings; "
+                          "nothing is pickled"}
+        text = ("Benefit is the expected number of severe-CRS days spared by tocilizumab given now (within the grace "
+                "window) rather than usual care, estimated from observational records. Patients outside the overlap "
+                "of the propensity model are scored not_eligible. benefit_low/benefit_high are the causal forest's "
+                "95% interval for the average benefit of patients with the same features (distilled into boosters), "
+                "whichever estimator gives benefit, stretched to hold benefit where that estimator and the forest "
+                "disagree; it is not an interval for one patient's own course. Its coverage on simulated cohorts is "
+                "in docs/tocilizumab_benefit.md.")
+        return [("Tocilizumab benefit", text, [("", pd.DataFrame({"value": rows})),
+                                               ("Candidates (held-out DR loss, lower is better):",
+                                                self.selection_.round(4))])]
+
+    def _effect_form(self) -> str:
+        r = self.risk_effect_
+        if r is None:
+            return f"{self.chosen_} distilled into one XGBoost regressor (its TreeSHAP values are the drivers)"
+        how = (f"{r.scale:.3f} days x the risk" if r.form == "risk_scaled"
+               else "the average benefit of the quarter of predicted risk the patient falls in")
+        return (f"{r.form} as it is: {how} of grade >= 3 without tocilizumab now from the candidate's own XGBoost "
+                "booster (fitted on every eligible patient not treated now, not calibrated); the risk column of the "
+                "scores comes from the separately tuned and calibrated risk classifier, so benefit is not an exact "
+                "multiple of it, though the two rank patients alike (drivers: the booster's TreeSHAP values, "
+                "rescaled per patient to add up to the benefit in days)")
+
+    # -- prediction ----------------------------------------------------------------------
+    def _array(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        if hasattr(X, "columns"):
+            X = X[list(self.feature_names_in_)]
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        """``benefit``, ``benefit_low``, ``benefit_high``, ``risk`` (of grade >= 3 without
+        tocilizumab now), ``propensity`` and ``reason`` (non-empty outside the overlap, where the
+        benefit columns are NaN)."""
+        Xa = self._array(X)
+        e, reason = self._overlap(Xa)
+        ok = reason == ""
+        b = self._effect(Xa)
+        lo, hi = self.forest_interval(Xa) if len(Xa) else (b, b)
+        # where the chosen estimator and the forest disagree, the interval is stretched to hold the
+        # estimate, so a score never reads "benefit 0.9 (0.1 to 0.5)"
+        lo, hi = np.minimum(lo, b), np.maximum(hi, b)
+        risk = self.risk_.predict_proba(Xa)[:, 1] if len(Xa) else np.zeros(0)
+        idx = X.index if hasattr(X, "index") else None
+        return pd.DataFrame({"benefit": np.where(ok, b, np.nan), "benefit_low": np.where(ok, lo, np.nan),
+                             "benefit_high": np.where(ok, hi, np.nan), "risk": risk, "propensity": e,
+                             "reason": reason}, index=idx)
+
+    def effect(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The exported benefit of every row, inside the overlap or not (``predict`` blanks it outside)."""
+        return self._effect(self._array(X))
+
+    def _effect(self, Xa: np.ndarray) -> np.ndarray:
+        if self.risk_effect_ is not None:
+            return self.risk_effect_.predict(Xa)
+        return self.effect_.inplace_predict(Xa)
+
+    def inside_overlap(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """True where a patient is given a benefit (inside the propensity overlap)."""
+        return self._overlap(self._array(X))[1] == ""
+
+    def _overlap(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Propensity of tocilizumab now and the trimming reason ("" inside the overlap). A patient
+        whose value of a text feature column (a centre) was not seen in training, or is blank, is
+        outside too: "not now" means that centre's usual care, which the records do not show."""
+        e = self.propensity_.inplace_predict(Xa)
+        if not len(Xa):
+            return e, np.array([], dtype=str)
+        reason = trim_reason(e, self.trim)
+        blocks: dict[str, list[int]] = {}
+        for i, name in enumerate(self.feature_names_in_):
+            if (category := category_of(str(name))) is not None:
+                blocks.setdefault(category[0], []).append(i)
+        for col, block in blocks.items():
+            unknown = np.isnan(Xa[:, block]).all(axis=1)
+            reason = np.where(unknown, f"outside overlap: {col} not among the values in the training records "
+                                       "(the benefit of a dose now depends on the usual care there)", reason)
+        return e, reason
+
+    def forest_interval(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The causal forest's 95% interval as distilled, before it is stretched to hold the benefit."""
+        Xa = self._array(X)
+        ends = [r.inplace_predict(Xa) for r in self.interval_]
+        return np.minimum(*ends), np.maximum(*ends)  # two regressors distilled apart can cross
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """SHAP values of the benefit, in days (last column: the bias); each row adds up to its benefit."""
+        Xa = self._array(X)
+        if self.risk_effect_ is not None:
+            return self.risk_effect_.contributions(Xa)
+        return self.effect_.predict(xgb.DMatrix(Xa), pred_contribs=True)
+
+    # -- files ---------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.effect_.save_model(d / "effect.json")  # a risk-based candidate's risk booster, or the distilled one
+        for end, r in zip(INTERVAL_ENDS, self.interval_, strict=True):
+            r.save_model(d / f"effect_{end}.json")
+        self.propensity_.save_model(d / "propensity.json")
+        self.risk_.save(d / "risk")
+        settings = {
+            "params": self.get_params() | {"candidates": list(self.candidates), "nuisance_params": None},
+            "feature_names": list(self.feature_names_in_), "chosen": self.chosen_, "interval": "causal_forest",
+            "nuisance_params": self.nuisance_params_, "propensity_auroc": self.propensity_auroc_,
+            "trim_counts": self.trim_counts_, "ate": self.ate_, "ate_all": self.ate_all_, "ate_severe": self.ate_severe_,
+            "selection": self.selection_.to_dict(orient="index"),
+            "effect": self.risk_effect_.to_dict() if self.risk_effect_ else {"form": "distilled"},
+        }
+        (d / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, default=float))
+        self.balance_.to_csv(d / "balance.csv")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> BenefitModel:
+        d = Path(directory)
+        s = json.loads((d / SETTINGS_FILE).read_text())
+        if s.get("interval") != "causal_forest":
+            raise CrsmlError(f"{d} was saved by an older crsml whose benefit_low/benefit_high were bootstrap "
+                             "percentiles, not 95% intervals; train the model again")
+        m = cls(**(s["params"] | {"candidates": tuple(s["params"]["candidates"])}))
+        m.feature_names_in_ = np.asarray(s["feature_names"], dtype=object)
+        m.n_features_in_ = len(m.feature_names_in_)
+        m.effect_ = xgb.Booster(model_file=str(d / "effect.json"))
+        form = s.get("effect", {"form": "distilled"})  # absent before risk-based candidates were exported as they are
+        m.risk_effect_ = RiskEffect.from_dict(form, m.effect_) if form["form"] != "distilled" else None
+        m.interval_ = tuple(xgb.Booster(model_file=str(d / f"effect_{end}.json")) for end in INTERVAL_ENDS)
+        m.propensity_ = xgb.Booster(model_file=str(d / "propensity.json"))
+        m.risk_ = XGBRiskClassifier.load(d / "risk")
+        m.chosen_, m.nuisance_params_ = s["chosen"], s["nuisance_params"]
+        m.propensity_auroc_, m.trim_counts_ = s["propensity_auroc"], s["trim_counts"]
+        m.ate_, m.ate_all_, m.ate_severe_ = s["ate"], s["ate_all"], s["ate_severe"]
+        m.selection_ = pd.DataFrame.from_dict(s["selection"], orient="index")
+        m.balance_ = pd.read_csv(d / "balance.csv", index_col=0) if (d / "balance.csv").exists() else None
+        return m
+
+
+class RiskEffect:
+    """A risk-based candidate exported exactly: ``benefit = g(risk(x))`` with the candidate's risk
+    booster (probability of grade >= 3 without tocilizumab now, on median-imputed features) and
+    ``g`` one scale factor (``risk_scaled``) or the effect of the risk quarter (``risk_strata``).
+
+    Distilling it into another regressor would only add error (it cost 0.011 of the oracle's
+    gain at 24 h). Its SHAP values in days are the booster's TreeSHAP values on the log-odds,
+    each patient's rescaled so they add up to ``benefit - g(base)``: a monotone ``g`` keeps
+    their signs and their order within the patient.
+    """
+
+    def __init__(self, form: str, booster: xgb.Booster, medians: np.ndarray, scale: float = 0.0,
+                 edges: np.ndarray | None = None, effects: np.ndarray | None = None):
+        self.form = form
+        self.booster = booster
+        self.medians = np.asarray(medians, dtype=np.float32)
+        self.scale = scale
+        self.edges = np.asarray(edges if edges is not None else [], dtype=float)
+        self.effects = np.asarray(effects if effects is not None else [], dtype=float)
+
+    @classmethod
+    def from_candidate(cls, c: Candidate) -> RiskEffect | None:
+        """The exact export of a fitted risk-based candidate (None for the other candidates, and
+        for a risk model that could not be fitted, whose benefit is a constant)."""
+        if c.name not in ("risk_scaled", "risk_strata") or c.risk_model_ is None:
+            return None
+        extra = {"scale": c.scale_} if c.name == "risk_scaled" else {"edges": c.edges_, "effects": c.effects_}
+        return cls(c.name, c.risk_model_.get_booster(), c.imputer_.statistics_, **extra)
+
+    def _margin_input(self, Xa: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(Xa), self.medians, Xa).astype(np.float32)
+
+    def _g(self, risk: np.ndarray) -> np.ndarray:
+        return risk_benefit(self.form, risk, self.scale, self.edges, self.effects)
+
+    def predict(self, Xa: np.ndarray) -> np.ndarray:
+        if not len(Xa):
+            return np.zeros(0, dtype=np.float32)
+        return self._g(self.booster.inplace_predict(self._margin_input(Xa)).astype(float)).astype(np.float32)
+
+    def contributions(self, Xa: np.ndarray) -> np.ndarray:
+        phi = self.booster.predict(xgb.DMatrix(self._margin_input(Xa)), pred_contribs=True).astype(float)
+        margin, base = phi.sum(axis=1), phi[:, -1]
+        # the benefit as predicted (not g of the summed margin, which can round across a stratum edge)
+        b, b0 = self.predict(Xa).astype(float), self._g(_sigmoid(base))
+        moved = np.abs(margin - base) > 1e-9
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.where(moved, (b - b0) / (margin - base), 0.0)
+        if self.form == "risk_scaled":  # the derivative where the margin equals the base
+            s = _sigmoid(margin)
+            slope = np.where(moved, slope, self.scale * s * (1 - s))
+        out = phi * slope[:, None]
+        out[:, -1] = b0
+        return out.astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"form": self.form, "medians": self.medians.tolist(), "scale": float(self.scale),
+                "edges": self.edges.tolist(), "effects": self.effects.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], booster: xgb.Booster) -> RiskEffect:
+        return cls(d["form"], booster, np.asarray(d["medians"], dtype=np.float32), d["scale"],
+                   np.asarray(d["edges"]), np.asarray(d["effects"]))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def choose(selection: pd.DataFrame) -> str:
+    """The candidate with the lowest held-out DR loss, unless its gain over the risk-based
+    candidate is within one standard error of the paired difference: a free-form learner has
+    to beat ranking by risk by more than noise (the one-standard-error rule of Breiman et al.)."""
+    best = str(selection["dr_loss"].idxmin())
+    row = selection.loc[best]
+    if best != "risk_scaled" and row["vs_risk_scaled"] + row["vs_risk_scaled_se"] >= 0:
+        return "risk_scaled"
+    return best
+
+
+def _native(p: dict[str, Any], objective: str) -> dict[str, Any]:
+    return native_params(p) | {"objective": objective, "max_bin": MAX_BIN}
+
+
+def _progress(show: bool, total: int):
+    if not show:
+        return None, None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    bar.start()
+    return bar, bar.add_task("benefit model (nuisances, candidates, interval)", total=total)
+
+

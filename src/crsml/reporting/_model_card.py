@@ -1,0 +1,139 @@
+"""The model card (``crsml report``): a self-contained HTML page (plots embedded), from the model alone.
+
+Counts, aggregate metrics and curves come from the model's metadata; SHAP beeswarm and example
+explanations are drawn on a cohort given with ``--cohort`` or, by default, on a simulated batch
+(labelled as such), so the card never needs or shows a real patient row.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from crsml.cohort import Cohort
+from crsml.evaluation import MODEL_NAME, format_table, plot_curves
+from crsml.explanation import plot_explanations
+from crsml.models import Model
+from crsml.simulation import simulate
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(classes="t", border=0, escape=True, na_rep="")
+
+
+def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = None, cohort_label: str = "") -> Path:
+    """Write the model card: ``index.html`` (self-contained) and the PNGs beside it; return the HTML path.
+
+    Parameters
+    ----------
+    model : the :class:`~crsml.models.Model` to describe.
+    out_dir : directory to write.
+    cohort : patients to draw the SHAP plots on (default: 500 simulated patients, labelled so).
+    cohort_label : how the card names ``cohort``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    task, est = model.task, model.estimator
+    meta = model.metadata
+    counts = meta.get("counts", {})
+    cv = meta.get("cv", {})
+    title = f"crsml model card: {task.name} at L = {model.landmark_h:g} h"
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    parts.append(
+        "<div class='warn'><b>Not a medical device.</b> This model is a research tool for clinical data "
+        "scientists. It has not been cleared or approved by any regulator and must not be used on its own "
+        "to decide the care of a patient.</div>")
+    parts.append("<h2>Intended use</h2><p>" + html.escape(
+        f"At {model.landmark_h:g} hours after CD19 CAR-T infusion, for patients alive and without grade >= 3 CRS "
+        f"by then: the {task.description or task.name} (horizon {task.horizon_h / 24:g} days). "
+        "Inputs are the cohort tables of DESIGN.md (labs, cytokines, vital signs, treatments, CRS grades) up to the "
+        "landmark; scoring with `crsml score`.") + "</p>")
+
+    parts.append("<h2>Training data (counts only)</h2>")
+    rows = task.card_rows(counts)
+    rows |= {f"left out: {k}": v for k, v in counts.get("excluded", {}).items()}
+    rows |= {"data digest (SHA-256 of features and labels)": meta.get("data_digest", "")[:16] + "...",
+             "features": len(model.feature_names)}
+    rows |= est.card_rows()
+    parts.append(_table(pd.DataFrame({"value": rows})))
+
+    for heading, text, tables in est.card_sections():
+        parts.append(f"<h2>{html.escape(heading)}</h2><p>" + html.escape(text) + "</p>")
+        for caption, table in tables:
+            parts.append((f"<p>{html.escape(caption)}</p>" if caption else "") + _table(table))
+    if model.evaluation is not None:
+        parts.append("<h2>Evaluation (out of fold)</h2><p>" + html.escape(
+            f"Nested cross-validation: {cv.get('folds')} stratified folds x {cv.get('repeats')} repeats; inside "
+            f"every outer fold Optuna ran its own {cv.get('trials')} trials and chose the calibration, so no "
+            f"figure was tuned on its own test patients. 95% intervals: {cv.get('bootstrap')} bootstrap resamples "
+            "of patients. Baselines were refitted in the same folds and predict the same patients.") + "</p>")
+        parts.append(_table(format_table(model.evaluation)))
+        skipped = meta.get("baselines_skipped", {})
+        if skipped:
+            parts.append("<p>" + "; ".join(html.escape(f"{k}: {v}") for k, v in skipped.items()) + "</p>")
+    with tempfile.TemporaryDirectory() as tmp:
+        figs = []
+        if model.curves is not None:
+            paths = plot_curves(model.curves, out, MODEL_NAME, f"{task.name}, L = {model.landmark_h:g} h")
+            figs += [_img(paths["roc"], "ROC curves, model and baselines (out of fold)"),
+                     _img(paths["calibration"], "Calibration: observed against predicted risk (out of fold)"),
+                     _img(paths["decision"], "Decision curve: net benefit against risk threshold (out of fold)")]
+        if figs:
+            parts.append("<h2>Curves</h2><div class='figs'>" + "".join(figs) + "</div>")
+
+        what, unit, _ = est.explains
+        parts.append(f"<h2>What drives the {what} (SHAP, {unit})</h2>")
+        shap_mean = meta.get("shap_mean_abs")
+        if shap_mean:
+            s = pd.Series(shap_mean).head(15)
+            parts.append(f"<p>Mean absolute SHAP value ({unit}) over the training patients, top 15:</p>")
+            parts.append(_table(s.rename("mean |SHAP|").to_frame().round(4)))
+        if cohort is None:
+            # a benefit model needs a cohort where practice varies, or hardly anyone is inside its overlap
+            profile = "mixed_practice" if task.model_kind == "benefit" else "b_all"
+            cohort = simulate(500, seed=0, truth_draws=0, profile=profile)
+            cohort_label = f"500 simulated patients (synthetic, profile {profile})"
+        X = model.explainable(cohort)
+        if len(X):
+            paths = plot_explanations(model, X, Path(tmp), n_patients=2)
+            parts.append(f"<p>Beeswarm and example explanations on {html.escape(cohort_label)} (the patients the "
+                         "model predicts for):</p><div class='figs'>"
+                         + "".join(_img(p, p.stem.replace("_", " ")) for p in paths) + "</div>")
+    limits = task.limitations(counts, model.features.extra_patient_columns)
+    parts.append("<h2>Limitations</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in limits) + "</ul>")
+    versions = meta.get("versions", {})
+    parts.append("<p class='small'>" + html.escape(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>")
+    css = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+           ".warn{background:#fff3cd;border:1px solid #e0c060;padding:.8em;margin:1em 0}"
+           "table.t{border-collapse:collapse;font-size:.9em}table.t td,table.t th{border-bottom:1px solid #ddd;"
+           "padding:.3em .6em;text-align:left}.figs{display:flex;flex-wrap:wrap;gap:1em}"
+           "figure{margin:0}figure img{max-width:520px}figcaption{font-size:.85em;color:#555}.small{font-size:.8em;color:#777}")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{css}</style></head><body>{''.join(parts)}</body></html>")
+    path = out / "index.html"
+    path.write_text(page)
+    return path
+
+
+def screenshot(html_path: str | Path, png_path: str | Path, chromium: str = "/usr/bin/chromium") -> Path:
+    """Render the card in headless Chromium and save a full-width screenshot."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1200,4000",
+             f"--screenshot={Path(png_path).resolve()}", Path(html_path).resolve().as_uri()],
+            check=True, capture_output=True, timeout=120,
+        )
+    return Path(png_path)

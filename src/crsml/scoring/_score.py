@@ -1,0 +1,335 @@
+"""Score a batch: validate, split by patient into chunks, build features, predict, explain.
+
+Every input patient comes out exactly once per task, with ``status``:
+``ok`` (scored), ``not_eligible`` (dead or already severe at the landmark, with the reason) or
+``invalid`` (a bad row, with the table, row, column and what is wrong).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crsml.cohort import (
+    Cohort,
+    ValidationProblem,
+    ValidationReport,
+    index_in,
+    require_columns,
+    validate_tables,
+)
+from crsml.errors import CrsmlError
+from crsml.explanation import readable_names, top_drivers
+from crsml.features import COURSE_FEATURES, features_from_dict, features_to_dict
+from crsml.models import Model
+from crsml.scoring._source import TABLES, PatientChunks, RawChunk, patient_ids
+
+STATUSES = ("ok", "not_eligible", "invalid")
+UNUSABLE = "missing for every patient"
+
+
+def check_compatible(model: Model, cohort: Cohort) -> list[ValidationProblem]:
+    """Refuse, before any work, a cohort that cannot yield the model's features; return
+    warnings for whole tables or analytes the model uses that this cohort lacks (their
+    features are missing for every patient, so the scores lean on the rest)."""
+    fb = model.features
+    require_columns(cohort.patients, "patients", fb.extra_patient_columns, "the model uses it as a feature")
+    unknown = [f for f in model.feature_names if f not in set(fb.feature_names_out_)]
+    if unknown:
+        raise CrsmlError(f"model is inconsistent: features {unknown[:5]} are not built by its feature settings")
+    present = set(cohort.measurements["analyte"].dropna().unique())
+    absent = [a for a in fb.analytes_ if a not in present]
+    if len(cohort.patients) and len(absent) > len(fb.analytes_) / 2:
+        raise CrsmlError(f"the cohort has none of {len(absent)} of the model's {len(fb.analytes_)} analytes "
+                         f"({', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''}); this model was trained "
+                         f"on other measurements: train one on data like this cohort")
+    found = []
+    if len(cohort.patients) and absent:
+        found.append(ValidationProblem("measurements", None, "analyte",
+                             f"no rows for {len(absent)} of the model's {len(fb.analytes_)} analytes "
+                             f"({', '.join(absent)}): their features are {UNUSABLE}", "warning"))
+    for col, values in fb.extra_categories_.items():
+        seen = cohort.patients[col].dropna().astype("string")
+        unseen = seen[~seen.isin(values)]
+        new = sorted(set(unseen))
+        if new:
+            found.append(ValidationProblem("patients", None, col,
+                                 f"{len(unseen)} patients have values the model never saw in "
+                                 f"training ({', '.join(new[:5])}{' ...' if len(new) > 5 else ''}; it knows "
+                                 f"{', '.join(values)}): their {col} indicators are treated as not recorded", "warning"))
+    course = [f for f in model.feature_names if f in COURSE_FEATURES]
+    if len(cohort.patients) and course and cohort.vitals.empty:
+        found.append(ValidationProblem("vitals", None, None, "no rows: the model's temperature, blood-pressure and oxygen "
+                             f"features are {UNUSABLE}", "warning"))
+    return found
+
+
+def chunks(cohort: Cohort, chunk_patients: int) -> Iterator[Cohort]:
+    """The cohort split into consecutive groups of at most ``chunk_patients`` patients (one
+    sort per table, then slices: no pass over the whole table per chunk)."""
+    pids = pd.Index(cohort.patients["patient_id"].to_numpy())
+    n_chunks = max(1, -(-len(pids) // chunk_patients))
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for name in TABLES:
+        t = getattr(cohort, name)
+        chunk_of = index_in(t["patient_id"], pids) // chunk_patients
+        order = np.argsort(chunk_of, kind="stable")
+        bounds = np.searchsorted(chunk_of[order], np.arange(n_chunks + 1))
+        parts[name] = [t.iloc[order[bounds[i]:bounds[i + 1]]] for i in range(n_chunks)]
+    for i in range(n_chunks):
+        yield Cohort(patients=cohort.patients.iloc[i * chunk_patients:(i + 1) * chunk_patients],
+                     **{name: parts[name][i] for name in TABLES}, meta=cohort.meta)
+
+
+def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -> pd.DataFrame:
+    """Rows for every patient of one chunk (``ok`` or ``not_eligible``)."""
+    fb = model.features
+    if float(landmark_h) != float(np.atleast_1d(fb.landmark_h)[0]):
+        settings = features_to_dict(fb)
+        settings["params"]["landmark_h"] = float(landmark_h)
+        fb = features_from_dict(settings)  # the same fitted builder at another landmark
+    X, elig = fb.build(cohort)
+    elig = model.task.eligibility(cohort, landmark_h, base=elig)
+    ok = elig["eligible"].to_numpy(dtype=bool)
+    out = pd.DataFrame({
+        "patient_id": elig["patient_id"].to_numpy(), "task": model.task.name, "landmark_h": float(landmark_h),
+        "status": np.where(ok, "ok", "not_eligible"), "reason": elig["reason"].to_numpy(dtype=object),
+        **{c: np.nan for c in model.score_columns},
+    })
+    pos = np.flatnonzero(ok)
+    Xe = X.iloc[pos][model.feature_names]
+    explained = np.zeros(len(out), dtype=bool)
+    contribs = None
+    if len(Xe):
+        pred, contribs, inside = model.estimator.score_rows(Xe, contributions=explain > 0)
+        cols = list(model.score_columns)
+        out.loc[pos, cols] = pred[cols].to_numpy()
+        if "reason" in pred:  # outside the estimator's domain (a benefit model's overlap)
+            outside = pred["reason"].to_numpy() != ""
+            out.loc[pos[outside], "status"] = "not_eligible"
+            out.loc[pos[outside], "reason"] = pred["reason"].to_numpy()[outside]
+        explained[pos[inside]] = True
+    if explain > 0:
+        labels = readable_names(model.feature_names)
+        k = min(explain, len(labels))
+        drivers = pd.DataFrame(index=out.index, columns=top_drivers(np.zeros((0, len(labels) + 1)),
+                               np.zeros((0, len(labels))), labels, k).columns)
+        if contribs is not None:
+            values = Xe.to_numpy(dtype=np.float32)[explained[pos]]
+            drivers.loc[explained] = top_drivers(contribs, values, labels, k).to_numpy()
+        for c in drivers.columns:
+            drivers[c] = drivers[c].astype(float) if not c[-1].isdigit() else drivers[c].astype("string")
+        out = pd.concat([out, drivers], axis=1)
+    return out
+
+
+def _invalid_rows(model: Model, invalid: dict[str, str], landmark_h: float) -> pd.DataFrame:
+    return pd.DataFrame({
+        "patient_id": list(invalid), "task": model.task.name, "landmark_h": float(landmark_h), "status": "invalid",
+        "reason": list(invalid.values()), "risk": np.nan,
+    })
+
+
+def score_cohort(
+    model: Model,
+    cohort: Cohort,
+    landmark_h: float | None = None,
+    explain: int = 5,
+    chunk_patients: int = 20_000,
+    engine: str = "local",
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Score a validated cohort (its ``invalid`` patients come out as ``invalid``)."""
+    _check_settings(engine, chunk_patients)
+    L = float(model.landmark_h if landmark_h is None else landmark_h)
+    for w in check_compatible(model, cohort):
+        warnings.warn(str(w).removeprefix("warning: "), UserWarning, stacklevel=2)
+    parts = chunks(cohort, chunk_patients)
+    if engine == "dask":
+        from crsml.scoring._dask import dask_map
+
+        results = dask_map(score_chunk, model, parts, L, explain, scheduler=scheduler)
+    else:
+        results = (score_chunk(model, part, L, explain) for part in parts)
+    n_chunks = max(1, -(-len(cohort.patients) // chunk_patients))
+    frames = list(_advancing(results, n_chunks, f"scoring {len(cohort.patients):,} patients ({engine})", progress))
+    frames.append(_invalid_rows(model, cohort.invalid, L))
+    return pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[-1]
+
+
+def score(model: Model, cohort: Cohort, landmark_h: float | None = None, explain: int = 5,
+          progress: bool = False, **kwargs: object) -> pd.DataFrame:
+    """Score every patient of ``cohort`` with ``model``: one row per patient.
+
+    Parameters
+    ----------
+    model : a :class:`~crsml.models.Model` (``crsml.load_model("models/NAME")``).
+    cohort : the new patients (``crsml.read_cohort(dir, on_error="drop")`` keeps patients with
+        a bad row as ``invalid`` instead of refusing the cohort).
+    landmark_h : landmark to score at (default: the model's).
+    explain : top SHAP drivers per patient (0: none).
+    progress : show a progress bar.
+    **kwargs : ``chunk_patients``, ``engine`` (``"local"`` or ``"dask"``), ``scheduler``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``task``, ``landmark_h``, ``status`` (ok / not_eligible / invalid),
+        ``reason``, the task's score columns (``risk``; a benefit model adds ``benefit``,
+        ``benefit_low``, ``benefit_high``) and ``driver_i``, ``driver_i_shap``, ``driver_i_value``.
+    """
+    return score_cohort(model, cohort, landmark_h=landmark_h, explain=explain, progress=progress, **kwargs)
+
+
+def _advancing(items: Iterator, total: int, label: str, show: bool) -> Iterator:
+    """``items`` as they come, with a rich progress bar over ``total`` when ``show`` and more than one."""
+    if not show or total <= 1:
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def score_raw_chunk(model: Model, chunk: RawChunk, landmark_h: float, explain: int,
+                    check: bool = False) -> tuple[pd.DataFrame, list[ValidationProblem]]:
+    """Validate one group of patients, mark bad ones ``invalid`` and score the rest; rows come
+    out in the order of the group's patients table."""
+    tables, report = validate_tables(chunk.tables, chunk.rows)
+    cohort = Cohort.from_validated(tables, report, on_error="drop")
+    found = check_compatible(model, cohort) if check else []
+    out = pd.concat([score_chunk(model, cohort, landmark_h, explain), _invalid_rows(model, cohort.invalid, landmark_h)],
+                    ignore_index=True)
+    order = patient_ids(chunk.tables["patients"])
+    if len(order) and len(out):
+        out = out.iloc[np.argsort(order.get_indexer(out["patient_id"].astype("string")), kind="stable")]
+    return _typed(out.reset_index(drop=True)), found + report.problems
+
+
+def _typed(out: pd.DataFrame) -> pd.DataFrame:
+    """The same column types in every group (so groups can be appended to one Parquet file)."""
+    for c in out.columns:
+        if c in ("risk", "benefit", "benefit_low", "benefit_high") or c.endswith(("_shap", "_value")):
+            out[c] = out[c].astype(float)
+        elif c != "landmark_h":
+            out[c] = out[c].astype("string")
+    return out
+
+
+def iter_scores(
+    model: Model,
+    source: PatientChunks,
+    landmark_h: float | None = None,
+    explain: int = 5,
+    engine: str = "local",
+    scheduler: str | None = None,
+    progress: bool = False,
+    problems: list[ValidationProblem] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Scores group by group, in input order, then the patients named only in other tables.
+
+    The first group is validated and checked against the model before anything else is sent
+    out. Problems found by validation are appended to ``problems``.
+    """
+    _check_settings(engine, source.chunk_patients)
+    L = float(model.landmark_h if landmark_h is None else landmark_h)
+    problems = [] if problems is None else problems
+    if engine == "dask":
+        from functools import partial
+
+        from crsml.scoring._dask import dask_map
+
+        results = dask_map(score_raw_chunk, model, source, L, explain, scheduler=scheduler,
+                           first=partial(score_raw_chunk, check=True))
+    else:
+        results = (score_raw_chunk(model, c, L, explain, check=i == 0) for i, c in enumerate(source))
+    label = f"scoring {len(source.ids):,} patients ({engine})"
+    for frame, found in _advancing(results, source.n_chunks, label, progress):
+        problems.extend(found)
+        yield frame
+    orphans = ValidationReport(list(source.orphans.values()))
+    problems.extend(orphans.problems)
+    yield _typed(_invalid_rows(model, orphans.invalid_patients(), L))
+
+
+def score_tables(
+    model: Model, raw: dict[str, pd.DataFrame | None], chunk_patients: int = 20_000, **kwargs: object
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Validate raw tables, mark bad patients ``invalid`` and score the rest. Every patient id
+    named in any table comes out exactly once (ids only in other tables: ``invalid``)."""
+    _check_settings(kwargs.get("engine", "local"), chunk_patients)
+    problems: list[ValidationProblem] = []
+    frames = list(iter_scores(model, PatientChunks.from_tables(raw, chunk_patients), problems=problems, **kwargs))
+    return pd.concat(frames, ignore_index=True), ValidationReport(problems)
+
+
+def score_directory(
+    model: Model, directory: str | Path, out: str | Path | None = None, chunk_patients: int = 20_000,
+    **kwargs: object,
+) -> tuple[pd.DataFrame | dict[str, int], ValidationReport]:
+    """Score a cohort directory group by group, reading only one group's rows at a time.
+
+    With ``out`` (``.csv`` or ``.parquet``) scores are appended to that file as they come, so
+    memory stays bounded for any input size, and the status counts are returned instead of
+    the scores. The file appears only when every patient has been written.
+    """
+    _check_settings(kwargs.get("engine", "local"), chunk_patients)
+    problems: list[ValidationProblem] = []
+    with PatientChunks.from_directory(directory, chunk_patients) as source:
+        frames = iter_scores(model, source, problems=problems, **kwargs)
+        if out is None:
+            return pd.concat(list(frames), ignore_index=True), ValidationReport(problems)
+        return write_scores(frames, Path(out)), ValidationReport(problems)
+
+
+def write_scores(frames: Iterator[pd.DataFrame], out: Path) -> dict[str, int]:
+    """Append score frames to ``out`` (written under a temporary name, renamed at the end)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if out.suffix not in (".csv", ".parquet"):
+        raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f".{out.name}.partial")
+    counts = dict.fromkeys(STATUSES, 0)
+    writer = None
+    columns = None
+    try:
+        for i, f in enumerate(frames):
+            columns = f.columns if columns is None else columns
+            f = _typed(f.reindex(columns=columns))
+            for s, n in f["status"].value_counts().items():
+                counts[str(s)] += int(n)
+            if out.suffix == ".csv":
+                f.to_csv(part, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                continue
+            table = pa.Table.from_pandas(f, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(part, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        if writer is not None:
+            writer.close()
+            writer = None
+        part.replace(out)
+    finally:
+        if writer is not None:
+            writer.close()
+        part.unlink(missing_ok=True)
+    return counts
+
+
+def _check_settings(engine: object, chunk_patients: int) -> None:
+    """Refuse bad settings before any input is read."""
+    if engine not in ("local", "dask"):
+        raise CrsmlError(f"--engine must be local or dask, not {engine!r}")
+    if chunk_patients < 1:
+        raise CrsmlError("--chunk-patients must be at least 1")
