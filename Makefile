@@ -18,10 +18,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests experiments
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests experiments
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) experiments/benchmarks/bench_validate.py

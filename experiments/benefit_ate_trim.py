@@ -13,7 +13,7 @@ estimate, the truth (mean paired difference over the same patients), bias and co
     .venv/bin/python experiments/benefit_ate_trim.py [--landmark-h 72] [--replicates 10] [--trims 0.01 0.05 crump]
 
 ``crump`` is the data-driven bound of Crump et al. (2009) that the benefit model uses for its
-average (``crsml.models._causal.average_effect``), computed per replicate; its mean is shown.
+average (``crsml.models.average_effect``), computed per replicate; its mean is shown.
 """
 
 from __future__ import annotations

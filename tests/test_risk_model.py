@@ -61,7 +61,7 @@ def _folds(data):
 def test_fold_curve_grows_the_booster_xgb_train_grows(data):
     import xgboost as xgb
 
-    from crsml.models import _fold_curve
+    from crsml.models._risk import _fold_curve
 
     dtr, dva, yva = _folds(data)
     params = {"objective": "binary:logistic", "eta": 0.1, "max_depth": 2, "seed": 3, "subsample": 0.7, "nthread": 1,
@@ -74,7 +74,7 @@ def test_fold_curve_grows_the_booster_xgb_train_grows(data):
 
 
 def test_fold_curve_stops_after_patience_checkpoints_without_a_lower_loss(data):
-    from crsml.models import _fold_curve
+    from crsml.models._risk import _fold_curve
 
     dtr, dva, yva = _folds(data)
     # deep, fast trees on 300 patients overfit within the first checkpoints

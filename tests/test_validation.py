@@ -130,3 +130,14 @@ def test_save_load_round_trip(tmp_path, fmt):
     assert back.measurements["value"].tolist() == cohort.measurements["value"].tolist()
     assert back.measurements["qualifier"].fillna("").tolist() == ["<", "", ">", ""]
     assert back.patients["patient_id"].tolist() == ["p1", "p2", "p3"]
+
+
+def test_cohort_format_page_is_generated_from_the_schema():
+    from pathlib import Path
+
+    from crsml.cohort import schema_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "cohort_format.md"
+    assert doc.read_text() == schema_markdown(), (
+        "regenerate: .venv/bin/python -c \"import crsml; open('docs/cohort_format.md', 'w').write("
+        "crsml.cohort.schema_markdown())\"")

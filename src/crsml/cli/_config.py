@@ -13,7 +13,7 @@ seed = 0
 [output]
 model_out = "models/severe_crs_L48"
 ```
-Every ``[train]`` key is a :class:`~crsml.evaluation._train_risk.TrainSettings` field.
+Every ``[train]`` key is a :class:`~crsml.evaluation.TrainSettings` field.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import pandera.pandas as pa
 from pandera import Check
 
+from crsml.cohort._units import ALTERNATIVE_UNITS, CANONICAL_UNITS, PLAUSIBLE_RANGES
+
 SEXES = ("female", "male")
 COSTIMS = ("cd28", "4-1bb")
 O2_DEVICES = (
@@ -153,8 +155,8 @@ ALL_TABLES = (*TABLE_ORDER, "truth")
 
 
 def schema_markdown() -> str:
-    """The tables as Markdown (``docs/cohort_format.md``), from the declarations above."""
-    lines = ["# Cohort format\n", "Generated from `crsml/cohort/_schema.py` by "
+    """The tables, analytes and units as Markdown (``docs/cohort_format.md``), from their declarations."""
+    lines = ["# Cohort format\n", "Generated from `src/crsml/cohort/_schema.py` and `_units.py` by "
              "`crsml.cohort.schema_markdown()`; do not edit.\n",
              "A cohort is a directory of CSV or Parquet files with these names. Checks are applied by "
              "`crsml validate` (pandera), one problem per table, row and column.\n"]
@@ -171,7 +173,18 @@ def schema_markdown() -> str:
             lines.append("\nDefaults when the column is absent: "
                          + ", ".join(f"`{k}` = {v!r}" for k, v in spec.defaults.items()) + ".")
         lines.append("")
-    return "\n".join(lines)
+    lines += ["## Analytes and units\n",
+              "Values are converted to the canonical unit on load (factor: multiply a value in that unit to get "
+              "the canonical one); an unknown analyte or unit is an error, never a guess. Unit spellings are "
+              "normalised first (`mg/dl` is `mg/dL`, `x10^9/l` is `10^9/L`, `µ` is `u`).\n",
+              "| analyte | canonical unit | also accepted (factor) | plausible range (warning outside) |",
+              "|---|---|---|---|"]
+    for analyte, unit in CANONICAL_UNITS.items():
+        alt = ", ".join(f"{u} ({f:g})" for u, f in ALTERNATIVE_UNITS.get(analyte, {}).items())
+        lo_hi = PLAUSIBLE_RANGES.get(analyte)
+        rng = f"{lo_hi[0]:g}-{lo_hi[1]:g}" if lo_hi else ""
+        lines.append(f"| `{analyte}` | {unit} | {alt} | {rng} |")
+    return "\n".join(lines) + "\n"
 
 
 def _describe(check: Check) -> str:

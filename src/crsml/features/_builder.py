@@ -36,6 +36,12 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
     mask_fill_values : treat values flagged as suspected fill values when fitting as not drawn.
     treatments_before_landmark : ``"strict"`` sees treatments with ``time_h < L`` only (the
         tocilizumab decision at ``L`` is studied, not history); ``"inclusive"`` sees ``<= L``.
+    Attributes
+    ----------
+    analytes_ : analytes that get kinetic features.
+    fill_values_ : per analyte, the suspected fill values treated as not drawn.
+    extra_categories_ : per text column named in ``extra_patient_columns``, its values seen in fitting.
+    feature_names_out_ : the feature columns, in order.
     """
 
     def __init__(

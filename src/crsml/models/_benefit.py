@@ -83,6 +83,23 @@ class BenefitModel(BaseEstimator):
     ate_splits : random cross-fitting splits behind the average benefit (median of their estimates).
     nuisance_params : XGBoost settings for ``propensity``, ``outcome`` and ``final`` models
         (scikit-learn names); tuned with Optuna when not given.
+
+    Attributes
+    ----------
+    n_features_in_, feature_names_in_ : the features it was fitted on.
+    nuisance_params_ : the (tuned) XGBoost settings of the propensity, outcome and final models.
+    propensity_ : the exported propensity booster (trims patients at fitting and at scoring alike).
+    propensity_auroc_ : cross-fitted AUROC of the propensity.
+    cross_fitted_propensity_ : each training patient's cross-fitted propensity (in memory only).
+    overlap_ : which training patients lie inside ``[trim, 1 - trim]``; ``n_trimmed_`` and
+        ``trim_counts_`` count them.
+    ate_, ate_severe_, ate_all_ : AIPW average benefit in days (and on any grade >= 3), with 95% CI.
+    balance_ : standardised mean differences before and after weighting.
+    selection_ : every candidate's held-out DR loss and its comparison with ``risk_scaled``.
+    chosen_ : the candidate that gives ``benefit``.
+    risk_effect_ : the exact export of a risk-based choice (None when distilled).
+    effect_ : the booster behind ``benefit``; ``interval_`` the two behind its interval.
+    risk_ : :class:`XGBRiskClassifier` of grade >= 3 without tocilizumab now.
     """
 
     def __init__(self, candidates: tuple[str, ...] = CANDIDATES, trials: int = 10, folds: int = 3,

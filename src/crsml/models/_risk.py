@@ -122,6 +122,18 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         inner folds, so averaging them is steadier than betting on the first (docs/risk_models.md:
         5 gained 0.002-0.005 AUROC on simulated cohorts), but scoring costs grow with the members'
         trees; 1, the default, keeps the best trial alone.
+
+    Attributes
+    ----------
+    classes_ : the two outcome labels seen in ``fit``.
+    n_features_in_, feature_names_in_ : the features it was fitted on (names when ``X`` was a DataFrame).
+    members_ : the averaged trials: Optuna trial number, XGBoost parameters and rounds of each.
+    boosters_ : the fitted XGBoost boosters, one per member (saved as XGBoost JSON).
+    best_inner_logloss_ : the best trial's mean inner validation log loss.
+    trials_ : every Optuna trial (a DataFrame: number, value, state, parameters, duration).
+    calibrator_ : the calibration chosen by cross-validation (``none``, ``sigmoid`` or ``isotonic``).
+    calibration_losses_ : each calibration's cross-validated log loss.
+    best_params_, n_rounds_ : the best trial's parameters and rounds.
     """
 
     def __init__(

@@ -98,8 +98,7 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
             parts.append(f"<p>Mean absolute SHAP value ({unit}) over the training patients, top 15:</p>")
             parts.append(_table(s.rename("mean |SHAP|").to_frame().round(4)))
         if cohort is None:
-            # a benefit model needs a cohort where practice varies, or hardly anyone is inside its overlap
-            profile = "mixed_practice" if task.model_kind == "benefit" else "b_all"
+            profile = task.example_profile
             cohort = simulate(500, seed=0, truth_draws=0, profile=profile)
             cohort_label = f"500 simulated patients (synthetic, profile {profile})"
         X = model.explainable(cohort)

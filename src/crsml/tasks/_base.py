@@ -47,18 +47,19 @@ class Task(ABC):
     name : registry name (``crsml train --task NAME``).
     model_kind : ``"risk"`` or ``"benefit"``: which estimator and which training procedure.
     score_columns : prediction columns ``crsml score`` writes for the task, in order.
-    explains : what the SHAP values explain and their unit, e.g. ``("risk", "log-odds")``.
     description : the prediction in words, for the model card's intended use.
     treatments_before_landmark : ``"inclusive"`` (features see doses up to ``L``) or ``"strict"``
         (doses before ``L`` only: a dose at ``L`` is the decision studied).
+    example_profile : simulator profile whose patients illustrate the model card's SHAP plots
+        (patients the model predicts for must be common in it).
     """
 
     name: ClassVar[str]
     model_kind: ClassVar[str] = "risk"
     score_columns: ClassVar[tuple[str, ...]] = ("risk",)
-    explains: ClassVar[tuple[str, str]] = ("risk", "log-odds")
     description: ClassVar[str] = ""
     treatments_before_landmark: ClassVar[str] = "inclusive"
+    example_profile: ClassVar[str] = "b_all"
 
     def __init__(self, horizon_h: float = DEFAULT_HORIZON_H) -> None:
         self.horizon_h = horizon_h

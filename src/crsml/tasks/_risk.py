@@ -50,7 +50,6 @@ class RiskTask(Task):
 
     model_kind = "risk"
     score_columns = ("risk",)
-    explains = ("risk", "log-odds")
 
     @abstractmethod
     def outcome(self, crs: pd.DataFrame, after: pd.DataFrame, ids: pd.Index, landmark_h: float) -> np.ndarray:

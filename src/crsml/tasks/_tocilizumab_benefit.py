@@ -90,10 +90,11 @@ class TocilizumabBenefit(Task):
     name = "tocilizumab_benefit"
     model_kind = "benefit"
     score_columns = ("risk", "benefit", "benefit_low", "benefit_high")
-    explains = ("benefit", "days spared")
     description = ("expected severe-CRS days spared by tocilizumab given now, with the risk of grade >= 3 "
                    "without it, for patients not yet given tocilizumab")
     treatments_before_landmark = "strict"
+    # hardly anyone is treated at the landmark in the default profile, so hardly anyone is inside the overlap
+    example_profile = "mixed_practice"
 
     def __init__(self, horizon_h: float = DEFAULT_HORIZON_H, grace_h: float = DEFAULT_GRACE_H,
                  window: str = "emulated") -> None:
