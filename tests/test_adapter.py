@@ -44,8 +44,8 @@ def test_broken_copy(real_csv, tmp_path):
     with pytest.raises(CohortError) as exc:
         import_daily(p2)
     msg = str(exc.value)
-    assert "table broken2.csv, row 6, column il6: non-numeric value: 'haemolysed'" in msg, msg
-    assert "table patients, row 1, column age_years: impossible value -4" in msg, msg
+    assert "table broken2.csv, row 6, column il6: non-numeric value" in msg and "haemolysed" not in msg, msg
+    assert "table patients, row 1, column age_years: impossible value (allowed 0 to 120)" in msg, msg
 
 
 def test_cli_validate_and_errors(real_csv, tmp_path):
@@ -61,7 +61,7 @@ def test_cli_validate_and_errors(real_csv, tmp_path):
     m.to_parquet(out / "measurements.parquet")
     r = subprocess.run([sys.executable, "-m", "crsml", "validate", str(out)], capture_output=True, text=True)
     assert r.returncode == 2
-    assert "error: table measurements, row 4, column unit: unknown unit 'bananas'" in r.stdout
+    assert "error: table measurements, row 4, column unit: unknown unit for " in r.stdout and "bananas" not in r.stdout
     r = subprocess.run([sys.executable, "-m", "crsml", "validate", str(tmp_path / "nope")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr

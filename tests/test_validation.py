@@ -63,27 +63,30 @@ def test_every_problem_in_one_run():
     def has(*parts):
         return any(all(part in line for part in parts) for line in lines)
 
-    assert has("table patients", "row 1", "column age_years", "impossible value -3"), text
-    assert has("table patients", "row 4", "column age_years", "non-numeric value: 'old'"), text
+    assert has("table patients", "row 1", "column age_years", "impossible value (allowed 0 to 120)"), text
+    assert has("table patients", "row 4", "column age_years", "non-numeric value"), text
     assert has("table patients", "column patient_id", "duplicate"), text
-    assert has("table patients", "row 4", "column sex", "Robot"), text
+    assert has("table patients", "row 4", "column sex", "not an allowed value"), text
     assert has("table patients", "row 2", "column marrow_blast_pct"), text
     assert has("table measurements", "row 2", "column time_h", "time is not a number"), text
     assert has("table measurements", "row 3", "column patient_id", "not in the patients table"), text
-    assert has("table measurements", "row 4", "column analyte", "unknown analyte 'unobtainium'"), text
-    assert has("table measurements", "row 5", "column value", "non-numeric value: 'lots'"), text
-    assert has("table measurements", "row 6", "column value", "impossible value -5"), text
-    assert has("table measurements", "row 6", "column unit", "unknown unit 'furlongs'"), text
-    assert has("table vitals", "row 1", "column temp_c", "impossible value 50"), text
+    assert has("table measurements", "row 4", "column analyte", "unknown analyte"), text
+    assert has("table measurements", "row 5", "column value", "non-numeric value"), text
+    assert has("table measurements", "row 6", "column value", "impossible value"), text
+    assert has("table measurements", "row 6", "column unit", "unknown unit for"), text
+    assert has("table vitals", "row 1", "column temp_c", "impossible value (allowed 30 to 45)"), text
     assert has("table vitals", "row 1", "column vasopressors"), text
-    assert has("table vitals", "row 2", "column o2_device", "jetpack"), text
-    assert has("table crs", "row 1", "column grade", "not an allowed value: 7 (allowed: 0, 1, 2, 3, 4, 5)"), text
-    assert has("table patients", "row 4", "column sex", "not an allowed value: 'Robot' (allowed: female, male)"), text
-    assert has("table measurements", "row 6", "column value", "impossible value -5 (must not be negative)"), text
-    assert has("table patients", "row 1", "column age_years", "impossible value -3 (allowed 0 to 120)"), text
+    assert has("table vitals", "row 2", "column o2_device", "not an allowed value"), text
+    assert has("table crs", "row 1", "column grade", "not an allowed value (allowed: 0, 1, 2, 3, 4, 5)"), text
+    assert has("table patients", "row 4", "column sex", "not an allowed value (allowed: female, male)"), text
+    assert has("table measurements", "row 6", "column value", "impossible value (must not be negative)"), text
+    assert has("table patients", "row 1", "column age_years", "impossible value (allowed 0 to 120)"), text
     assert has("table treatments", "column drug", "required column is missing"), text
     # the invalid patients are known by id (for marking them in scoring), never printed
     assert "p1" not in text and "p9" not in text
+    # no cell of the user's rows is echoed (a shifted column can put an identifier anywhere)
+    for content in ("old", "lots", "unobtainium", "furlongs", "Robot", "jetpack", "-3", "-5", "50"):
+        assert f"'{content}'" not in text and f"value {content}" not in text
 
 
 def test_missing_table():

@@ -44,6 +44,9 @@ def score_command(
         con.print(f"  {p}", markup=False)
     if len(report.warnings) > len(whole):
         con.print(f"  {len(report.warnings) - len(whole)} data-quality warnings (crsml validate lists them)")
+    unattributed = report.unattributed()
+    if unattributed:
+        con.print(f"  {len(unattributed)} rows name no patient (blank patient_id): not used (no patient can be named for them)")
     for p in report.errors[:10]:
         con.print(f"  {p}", markup=False)
     if len(report.errors) > 10:

@@ -6,7 +6,7 @@ landmark eligibility.
 >>> cohort.eligibility(48).head()                        # doctest: +SKIP
 """
 
-from crsml.cohort._codes import has_rows, index_in
+from crsml.cohort._codes import has_rows, index_in, patient_id_key
 from crsml.cohort._cohort import (
     Cohort,
     eligibility,
@@ -68,7 +68,7 @@ __all__ = [
     "ValidationProblem", "ValidationReport", "anticytokine_before", "check_window", "combine_grade",
     "conversion_factor", "conversion_factors", "crs_episodes", "eligibility", "empty_table", "fill_value_table",
     "find_table_file", "from_canonical", "grade_astct", "grade_vitals_table", "has_rows", "hypotension_grade",
-    "hypoxia_grade", "implausible_values", "index_in", "landmarks", "normalize_unit", "pressor_grade",
+    "hypoxia_grade", "implausible_values", "index_in", "landmarks", "normalize_unit", "patient_id_key", "pressor_grade",
     "read_cohort", "read_raw_tables", "read_table", "require_columns", "schema_markdown", "suspected_fill_values", "to_canonical",
     "validate_tables",
 ]

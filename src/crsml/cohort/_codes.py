@@ -34,3 +34,23 @@ def _is_arrow(values: pd.Series) -> bool:
 def _arrow(values: pd.Series) -> pa.Array:
     chunked = values.array._pa_array
     return chunked.combine_chunks() if isinstance(chunked, pa.ChunkedArray) else chunked
+
+
+def patient_id_key(ids: pd.Series) -> pd.Series:
+    """The identity of each patient id, whatever its spelling: surrounding spaces and letter case
+    ignored, and numbers by value (``1``, ``1.0`` and ``001`` are one key). Blank ids have none.
+
+    Two different spellings of one key across tables are reported, never joined silently.
+    """
+    codes, uniques = pd.factorize(ids.astype("string"), use_na_sentinel=True)
+    u = pd.Series(uniques, dtype="string").str.strip().str.casefold()
+    u = u.where(u != "")
+    num = pd.to_numeric(u, errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(num) & (num == np.round(num)) & (np.abs(num) < 1e15)
+        other = np.isfinite(num) & ~whole
+    key = u.to_numpy(dtype=object, na_value=None)
+    key[whole] = num[whole].astype(np.int64).astype(str)
+    key[other] = [repr(float(x)) for x in num[other]]
+    out = np.append(key, [None])[codes]
+    return pd.Series(out, index=ids.index, dtype="string")

@@ -12,6 +12,7 @@ from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from crsml._version import __version__
 from crsml.cohort._eligibility import eligibility_of
@@ -32,11 +33,19 @@ def find_table_file(directory: Path, name: str) -> Path | None:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    """Fast typed read; a column holding any text falls back to strings for row-level checks."""
+    """Fast typed read; a column holding any text falls back to strings for row-level checks.
+
+    Identifiers are text, never NA-parsed: a patient called ``NA`` stays ``NA`` (and a blank one
+    stays blank, which validation reports)."""
     try:
-        return pd.read_csv(path, engine="pyarrow", dtype={"patient_id": "string"})
+        df = pd.read_csv(path, engine="pyarrow", dtype={"patient_id": "string"})
     except (pa.ArrowInvalid, ValueError):
-        return pd.read_csv(path, engine="pyarrow", dtype="string")
+        df = pd.read_csv(path, engine="pyarrow", dtype="string")
+    if "patient_id" in df and df["patient_id"].isna().any():
+        ids = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            include_columns=["patient_id"], column_types={"patient_id": pa.string()}, strings_can_be_null=False))
+        df["patient_id"] = ids.column("patient_id").to_pandas(types_mapper=pd.ArrowDtype).astype("string").to_numpy()
+    return df
 
 
 def read_raw_tables(directory: str | Path) -> dict[str, pd.DataFrame | None]:
@@ -104,9 +113,11 @@ class Cohort:
             more = f"\n... and {len(shown) - 50} more" if len(shown) > 50 else ""
             raise CohortError(f"cohort is not valid ({len(shown)} problems):\n{lines}{more}")
         invalid = report.invalid_patients()
-        if invalid:
+        if invalid or report.unattributed():
+            # rows of invalid patients go, and rows that name no patient (reported, counted apart)
             bad = set(invalid)
-            tables = {k: v[~v["patient_id"].isin(bad)].reset_index(drop=True) for k, v in tables.items()}
+            tables = {k: v[~v["patient_id"].isin(bad) & v["patient_id"].notna()].reset_index(drop=True)
+                      for k, v in tables.items()}
         return cls(**tables, truth=truth, meta=dict(meta or {}), invalid=invalid)
 
     @classmethod

@@ -61,4 +61,8 @@ class ValidationReport:
 
     def table_errors(self) -> list[ValidationProblem]:
         """Errors that concern a whole table or column rather than a patient's row."""
-        return [p for p in self.errors if p.patient_id is None]
+        return [p for p in self.errors if p.patient_id is None and p.row is None]
+
+    def unattributed(self) -> list[ValidationProblem]:
+        """Errors of rows that name no patient (a blank patient_id): they cannot be used, and stop nobody."""
+        return [p for p in self.errors if p.patient_id is None and p.row is not None]

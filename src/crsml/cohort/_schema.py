@@ -72,8 +72,12 @@ class TableSpec:
         )
 
 
+#: plausible times, hours since infusion: 30 days before to 365 days after (outside: a row problem)
+TIME_WINDOW_H = (-30 * 24.0, 365 * 24.0)
+
+
 def _time(doc: str = "hours since infusion (negative: before)") -> ColumnSpec:
-    return ColumnSpec("float", nullable=False, doc=doc)
+    return ColumnSpec("float", (Check.in_range(*TIME_WINDOW_H),), nullable=False, doc=doc)
 
 
 _ID = ColumnSpec("id", doc="patient identifier (text)")

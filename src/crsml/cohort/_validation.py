@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from crsml.cohort._codes import patient_id_key
 from crsml.cohort._problems import ValidationProblem, ValidationReport
 from crsml.cohort._quality import implausible_values, suspected_fill_values
 from crsml.cohort._schema import TABLE_ORDER, TABLES
@@ -21,6 +22,10 @@ MISSING_COLUMN = "required column is missing"
 _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0"}
 _LOWER_CASE = {"sex", "costim", "o2_device", "drug", "analyte", "diagnosis_lower"}
+_NON_FINITE = {"inf", "-inf", "+inf", "infinity", "-infinity", "+infinity", "nan", "-nan"}
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: the qualifiers of a value beyond an assay's range, and the one each stands for
+QUALIFIERS = {"<": "<", "<=": "<", ">": ">", ">=": ">"}
 
 _CHECK_TEXT = {
     "in_range": "outside the allowed range",
@@ -62,14 +67,24 @@ def _coerce_float(
     if pd.api.types.is_bool_dtype(raw):
         return raw.astype(float)
     if pd.api.types.is_numeric_dtype(raw):
-        return raw.astype(float)
-    text = raw.astype("string").str.strip()
-    num = pd.to_numeric(text, errors="coerce").astype(float)
-    bad = _problem_rows(text.notna() & (text != "") & num.isna())
+        num = raw.astype(float)
+    else:
+        text = raw.astype("string").str.strip()
+        num = pd.to_numeric(text, errors="coerce").astype(float)
+        bad = _problem_rows(text.notna() & (text != "") & num.isna() & ~text.str.lower().isin(_NON_FINITE).fillna(False))
+        if len(bad):
+            what = "time is not a number" if col == "time_h" else "non-numeric value"
+            problems.extend(_row_problems(table, df, bad, col, what))
+    # inf, -inf, nan spelled out, or beyond what the models' float32 holds: a row problem, never a crash
+    values = num.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        infinite = ~np.isnan(values) & ~(np.abs(values) <= FLOAT32_MAX)
+    if not pd.api.types.is_numeric_dtype(raw):
+        infinite |= raw.astype("string").str.strip().str.lower().isin(_NON_FINITE).fillna(False).to_numpy(dtype=bool)
+    bad = _problem_rows(infinite)
     if len(bad):
-        what = "time is not a number" if col == "time_h" else "non-numeric value"
-        vals = text.to_numpy(dtype=object)[bad]
-        problems.extend(_row_problems(table, df, bad, col, [f"{what}: {v!r}" for v in vals]))
+        problems.extend(_row_problems(table, df, bad, col, "not a finite number"))
+        num = num.where(~infinite)
     return num
 
 
@@ -83,13 +98,12 @@ def _coerce_bool(table: str, df: pd.DataFrame, col: str, problems: list[Validati
     out[text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
     bad = _problem_rows(text.notna() & (text != "") & out.isna())
     if len(bad):
-        vals = text.to_numpy(dtype=object)[bad]
-        problems.extend(_row_problems(table, df, bad, col, [f"not true/false: {v!r}" for v in vals]))
+        problems.extend(_row_problems(table, df, bad, col, "not true/false"))
     return out
 
 
 def _split_qualifier(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Move '<' / '>' prefixes of ``value`` into ``qualifier`` (kept, never dropped)."""
+    """Move '<' / '>' (or '<=' / '>=') prefixes of ``value`` into ``qualifier`` (kept, never dropped)."""
     value = df["value"]
     qual = (
         df["qualifier"].astype("string").str.strip()
@@ -124,7 +138,11 @@ def parse_table(name: str, raw: pd.DataFrame | None, problems: list[ValidationPr
     out: dict[str, pd.Series] = {}
     if name == "measurements" and "value" in df:
         df, qualifier = _split_qualifier(df)
-        out["qualifier"] = qualifier
+        known = qualifier.isin(list(QUALIFIERS)).fillna(False).to_numpy(dtype=bool)
+        bad = _problem_rows(qualifier.notna().to_numpy(dtype=bool) & ~known)
+        if len(bad):
+            problems.extend(_row_problems(name, df, bad, "qualifier", "qualifier must be <, >, <= or >="))
+        out["qualifier"] = qualifier.map(QUALIFIERS, na_action="ignore").astype("string")
     for col, kind in spec.kinds.items():
         if col in out:
             continue
@@ -170,13 +188,16 @@ def _check_text(schema: pa.DataFrameSchema, col: str, check: str, case: object) 
     name = check.split("(")[0]
     found = [c for c in schema.columns[col].checks if c.name == name] if col in schema.columns else []
     stats = found[0].statistics if found else {}
+    if name == "in_range" and col == "time_h":
+        return (f"time outside {stats['min_value']:g} to {stats['max_value']:g} h (30 days before to 365 days after "
+                "infusion)")
     if name == "in_range":
-        return f"impossible value {_shown(case)} (allowed {stats['min_value']:g} to {stats['max_value']:g})"
+        return f"impossible value (allowed {stats['min_value']:g} to {stats['max_value']:g})"
     if name in ("greater_than", "greater_than_or_equal_to"):
-        return f"impossible value {_shown(case)} ({_CHECK_TEXT[name]})"
+        return f"impossible value ({_CHECK_TEXT[name]})"
     if name == "isin":
         allowed = ", ".join(_shown(v).strip("'") for v in stats.get("allowed_values", []))
-        return f"{_CHECK_TEXT[name]}: {_shown(case)} (allowed: {allowed})"
+        return f"{_CHECK_TEXT[name]} (allowed: {allowed})"
     if name == "field_uniqueness":
         return "duplicate patient_id"
     return _CHECK_TEXT.get(name, check)
@@ -217,18 +238,14 @@ def _units_problems(m: pd.DataFrame, absent: set[str]) -> tuple[list[ValidationP
     known = m["analyte"].isin(list(CANONICAL_UNITS)).fillna(False).to_numpy(dtype=bool)
     bad_an = _problem_rows(~known & m["analyte"].notna().to_numpy(dtype=bool))
     if len(bad_an):
-        vals = m["analyte"].to_numpy(dtype=object)[bad_an]
-        problems += _row_problems("measurements", m, bad_an, "analyte", [f"unknown analyte {v!r}" for v in vals])
+        problems += _row_problems("measurements", m, bad_an, "analyte", "unknown analyte (known ones: docs/cohort_format.md)")
     if "analyte" not in absent:
         missing_an = _problem_rows(m["analyte"].isna())
         problems += _row_problems("measurements", m, missing_an, "analyte", "missing analyte")
     bad_unit = _problem_rows(known & np.isnan(factors)) if "unit" not in absent else np.array([], dtype=int)
     if len(bad_unit):
         an = m["analyte"].to_numpy(dtype=object)[bad_unit]
-        un = m_unit.to_numpy(dtype=object)[bad_unit]
-        msgs = [
-            f"unknown unit {u!r} for {a} (canonical {CANONICAL_UNITS[a]})" for a, u in zip(an, un, strict=True)
-        ]
+        msgs = [f"unknown unit for {a} (canonical {CANONICAL_UNITS[a]})" for a in an]
         problems += _row_problems("measurements", m, bad_unit, "unit", msgs)
     return problems, factors
 
@@ -237,6 +254,38 @@ def _normalise_units(units: pd.Series) -> pd.Series:
     codes, uniques = pd.factorize(units)
     mapped = np.array([normalize_unit(u) for u in uniques] + [pd.NA], dtype=object)
     return pd.Series(mapped[codes], index=units.index, dtype="string")
+
+
+def _spelling_problems(raw: dict[str, pd.DataFrame | None]) -> list[ValidationProblem]:
+    """Patients whose id is written in more than one way across the tables (spaces, case, number
+    format): every spelling's patient is invalid, so nobody is scored on rows that may be another's.
+    The message names where, never the id."""
+    seen = []
+    for name in TABLE_ORDER:
+        df = raw.get(name)
+        if df is None or "patient_id" not in df:
+            continue
+        ids = df["patient_id"].reset_index(drop=True).astype("string")
+        first = ~ids.duplicated() & ids.notna()
+        seen.append(pd.DataFrame({"table": name, "row": np.flatnonzero(first.to_numpy()) + 1,
+                                  "spelling": ids[first].to_numpy()}))
+    if not seen:
+        return []
+    s = pd.concat(seen, ignore_index=True)
+    s["key"] = patient_id_key(s["spelling"])
+    s = s[s["key"].notna()]
+    n = s.groupby("key")["spelling"].nunique()
+    clash = s[s["key"].isin(n[n > 1].index)]
+    out = []
+    for _key, g in clash.groupby("key", sort=False):
+        counts = g["spelling"].value_counts()
+        rare = g[g["spelling"] == counts.index[-1]].iloc[0]  # where the less common spelling first stands
+        msg = (f"patient_id written in {len(counts)} ways across tables (surrounding spaces, letter case or number "
+               f"format; e.g. table {rare['table']} row {rare['row']}); its rows cannot be told apart, so none is used")
+        for pid in g["spelling"].str.strip().unique():
+            row = g.iloc[0]
+            out.append(ValidationProblem(str(row["table"]), int(row["row"]), "patient_id", msg, "error", str(pid)))
+    return out
 
 
 def validate_tables(
@@ -280,6 +329,7 @@ def validate_tables(
         orphan = _problem_rows(df["patient_id"].notna() & ~df["patient_id"].isin(known_ids))
         problems += _row_problems(name, df, orphan, "patient_id", "patient is not in the patients table")
 
+    problems += _spelling_problems(raw)
     problems += suspected_fill_values(m)
     m_rows = None if not rows or "measurements" not in rows else rows["measurements"] + 1
     problems += implausible_values(m, rows=m_rows)

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from crsml.cohort import ValidationProblem, find_table_file, read_table
+from crsml.cohort import ValidationProblem, find_table_file, patient_id_key, read_table
 from crsml.errors import CohortError
 
 TABLES = ("measurements", "vitals", "treatments", "crs")
@@ -53,6 +54,7 @@ class PatientChunks:
     _schemas: dict[str, pa.Schema | None] = field(default_factory=dict)
     _tmp: tempfile.TemporaryDirectory | None = None
     _groups: dict[str, np.ndarray] = field(default_factory=dict)  # group of every row, per table in memory
+    _keys: tuple[pd.Index, np.ndarray] | None = None  # patient id keys and their first patients
 
     def __post_init__(self) -> None:
         if self.patients is not None:  # a table without patient_id goes whole to the first group
@@ -67,13 +69,24 @@ class PatientChunks:
     def chunk_of(self, pids: pd.Series) -> np.ndarray:
         """Group of each row's patient: -1 for ids not in the patients table, 0 for a missing id
         (so the validation of the first group reports it)."""
-        codes, uniques = pd.factorize(pids.astype("string"))  # look up each distinct id once
-        pos = self.ids.get_indexer(pd.Index(uniques, dtype="string")) if len(uniques) else np.zeros(0, dtype=np.int64)
-        g = np.zeros(len(codes), dtype=np.int64)  # a missing id (code -1) stays in group 0
+        # each distinct id looked up once, by its key: another spelling of a patient's id (spaces,
+        # case, number format) goes to that patient's group, where validation reports the clash
+        codes, uniques = pd.factorize(patient_id_key(pids.astype("string")))
+        pos = (self._key_index().get_indexer(pd.Index(uniques, dtype="string")) if len(uniques)
+               else np.zeros(0, dtype=np.int64))
+        g = np.zeros(len(codes), dtype=np.int64)  # a missing or blank id (code -1) stays in group 0
         known = codes >= 0
         found = np.asarray(pos, dtype=np.int64)[codes[known]]
         g[known] = np.where(found >= 0, found // self.chunk_patients, -1)
         return g
+
+    def _key_index(self) -> pd.Index:
+        """Key of every patient id -> the position of the first patient with that key."""
+        if self._keys is None:
+            keys = patient_id_key(pd.Series(self.ids, dtype="string"))
+            first = ~keys.duplicated()
+            self._keys = (pd.Index(keys[first].to_numpy(), dtype="string"), np.flatnonzero(first.to_numpy()))
+        return _Positions(*self._keys)
 
     def _note_orphans(self, table: str, pids: pd.Series, group: np.ndarray, first_row: int) -> None:
         lost = np.flatnonzero(group < 0)
@@ -209,10 +222,23 @@ def _patients(patients: pd.DataFrame | None) -> pd.DataFrame | None:
 
 
 def patient_ids(patients: pd.DataFrame | None) -> pd.Index:
-    """Distinct patient ids of a patients table, in order of first appearance."""
+    """Distinct patient ids of a patients table (as validation reads them: without surrounding
+    spaces; blanks left out), in order of first appearance."""
     if patients is None or "patient_id" not in patients:
         return pd.Index([], dtype="string")
-    return pd.Index(pd.unique(patients["patient_id"].dropna().astype("string").to_numpy()), dtype="string")
+    ids = patients["patient_id"].astype("string").str.strip()
+    return pd.Index(pd.unique(ids[ids.notna() & (ids != "")].to_numpy()), dtype="string")
+
+
+class _Positions:
+    """``get_indexer`` over keys that maps to patient positions (a key's first patient)."""
+
+    def __init__(self, keys: pd.Index, positions: np.ndarray) -> None:
+        self.keys, self.positions = keys, positions
+
+    def get_indexer(self, values: pd.Index) -> np.ndarray:
+        found = self.keys.get_indexer(values)
+        return np.where(found >= 0, self.positions[np.maximum(found, 0)], -1)
 
 
 def _batches(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
@@ -225,5 +251,16 @@ def _batches(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         names = probe.schema.names
     reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=32 << 20),
                             convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names},
-                                                                 strings_can_be_null=True))
-    return reader.schema, iter(reader)
+                                                                 strings_can_be_null=False))
+    return reader.schema, (_nulls_but_ids(b) for b in reader)
+
+
+_NULL_TOKENS = pa.array(pacsv.ConvertOptions().null_values, pa.string())
+
+
+def _nulls_but_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """CSV null spellings (``NA``, blank ...) as nulls in every column but ``patient_id``, which
+    stays the text it is (a patient may be called ``NA``; a blank id is reported by validation)."""
+    cols = [c if name == "patient_id" else pc.if_else(pc.is_in(c, value_set=_NULL_TOKENS), pa.scalar(None, pa.string()), c)
+            for name, c in zip(batch.schema.names, batch.columns, strict=True)]
+    return pa.RecordBatch.from_arrays(cols, schema=batch.schema)

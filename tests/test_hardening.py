@@ -1,0 +1,220 @@
+"""Adversarial input (#24): a damaged row is one clear line naming table, row and column (exit 2
+for validate), never stops a batch, never echoes the row, and never changes another patient's
+result. Each case is a small edit of a simulated cohort, run through the real command line."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import crsml
+from crsml.cli import main
+from crsml.cohort import read_raw_tables
+from crsml.scoring import score_tables
+
+MARK = "98765.4321"  # a value no message may echo
+TARGET = 3  # the patient (by position) whose rows are damaged
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adversarial")
+    crsml.simulate(30, seed=12, truth_draws=0).save(root / "clean", fmt="csv")
+    return root
+
+
+def _edit_cell(table: str, column: str, value: object, nth: int = 0):
+    def edit(raw: dict[str, pd.DataFrame], pid: str) -> None:
+        df = raw[table]
+        rows = df.index[df["patient_id"] == pid]
+        df[column] = df[column].astype(object)
+        df.loc[rows[nth], column] = value
+    return edit
+
+
+def _respell(spell):
+    def edit(raw: dict[str, pd.DataFrame], pid: str) -> None:
+        m = raw["measurements"]
+        m.loc[m.index[m["patient_id"] == pid][0], "patient_id"] = spell(pid)
+    return edit
+
+
+def _rename_everywhere(new: str):
+    def edit(raw: dict[str, pd.DataFrame], pid: str) -> None:
+        for df in raw.values():
+            if df is not None and "patient_id" in df:
+                df.loc[df["patient_id"] == pid, "patient_id"] = new
+    return edit
+
+
+def _duplicate_patient(raw: dict[str, pd.DataFrame], pid: str) -> None:
+    p = raw["patients"]
+    raw["patients"] = pd.concat([p, p[p["patient_id"] == pid]], ignore_index=True)
+
+
+def _orphan_rows(raw: dict[str, pd.DataFrame], pid: str) -> None:
+    m = raw["measurements"]
+    extra = m[m["patient_id"] == pid].head(2).assign(patient_id="GHOST9")
+    raw["measurements"] = pd.concat([m, extra], ignore_index=True)
+
+
+#: name -> (edit, whether the damaged patient is invalid afterwards)
+EDITS = {
+    "value inf": (_edit_cell("measurements", "value", "inf"), True),
+    "value -inf": (_edit_cell("measurements", "value", "-inf"), True),
+    "value 1e308": (_edit_cell("measurements", "value", "1e308"), True),
+    "value text": (_edit_cell("measurements", "value", "ZZTOP"), True),
+    "value shifted id": (_edit_cell("measurements", "value", "SIM000007"), True),
+    "value negative": (_edit_cell("measurements", "value", "-" + MARK), True),
+    "time inf": (_edit_cell("measurements", "time_h", "inf"), True),
+    "time far before": (_edit_cell("measurements", "time_h", "-10000000"), True),
+    "time far after": (_edit_cell("vitals", "time_h", "10000000"), True),
+    "time text": (_edit_cell("vitals", "time_h", "ZZTOP"), True),
+    "qualifier tilde": (_edit_cell("measurements", "qualifier", "~"), True),
+    "qualifier word": (_edit_cell("measurements", "qualifier", "ZZTOP"), True),
+    "unit unknown": (_edit_cell("measurements", "unit", "ZZTOP/L"), True),
+    "analyte unknown": (_edit_cell("measurements", "analyte", "ZZTOP"), True),
+    "sex unknown": (_edit_cell("patients", "sex", "ZZTOP"), True),
+    "age negative": (_edit_cell("patients", "age_years", "-" + MARK), True),
+    "grade 7": (_edit_cell("crs", "grade", "7"), True),
+    "o2 device unknown": (_edit_cell("vitals", "o2_device", "ZZTOP"), True),
+    "temperature 50": (_edit_cell("vitals", "temp_c", MARK), True),
+    "vasopressors text": (_edit_cell("vitals", "vasopressors", "ZZTOP"), True),
+    "hypotension text": (_edit_cell("vitals", "hypotension", "ZZTOP"), True),
+    "drug unknown": (_edit_cell("treatments", "drug", "ZZTOP"), True),
+    "id padded in one table": (_respell(lambda p: f"  {p} "), True),
+    "id other case in one table": (_respell(str.lower), True),
+    "id blank in measurements": (_edit_cell("measurements", "patient_id", ""), False),
+    "id blank in patients": (_edit_cell("patients", "patient_id", ""), True),
+    "a patient called NA": (_rename_everywhere("NA"), False),
+    "duplicate patient": (_duplicate_patient, True),
+    "rows of a patient not in patients": (_orphan_rows, False),
+    "missing value cell": (_edit_cell("measurements", "value", ""), True),
+}
+
+
+def _write(batch, name: str, edit) -> tuple[object, list[str]]:
+    raw = read_raw_tables(batch / "clean")
+    raw = {k: (v.astype(object) if v is not None else None) for k, v in raw.items()}
+    pid = raw["patients"]["patient_id"].iloc[TARGET]
+    edit(raw, pid)
+    d = batch / name.replace(" ", "_")
+    d.mkdir(exist_ok=True)
+    for k, v in raw.items():
+        if v is not None:
+            v.to_csv(d / f"{k}.csv", index=False)
+    return d, list(raw["patients"]["patient_id"].dropna())
+
+
+def _run(args: list[str], capsys) -> tuple[int, str]:
+    old = sys.argv
+    sys.argv = ["crsml", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def _clean_output(text: str, target: str) -> None:
+    for bad in ("Traceback", "[bt]", "XGBoostError", "ArrowInvalid", "internal error", MARK, "ZZTOP", target):
+        assert bad not in text, f"{bad!r} in output:\n{text}"
+
+
+@pytest.mark.parametrize("name", list(EDITS))
+def test_validate_names_the_problem_in_one_line_without_the_row(name, batch, capsys):
+    edit, invalid = EDITS[name]
+    d, _ = _write(batch, name, edit)
+    code, text = _run(["validate", str(d)], capsys)
+    target = read_raw_tables(batch / "clean")["patients"]["patient_id"].iloc[TARGET]
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    if name == "a patient called NA":
+        assert code == 0 and not errors, text
+        return
+    assert code == 2 and errors, text
+    assert all("table " in e and ("row " in e or "column " in e) for e in errors), text
+    _clean_output(text, target)
+
+
+@pytest.mark.parametrize("name", list(EDITS))
+def test_score_goes_on_and_gives_every_patient_one_row(name, batch, capsys, tiny_model):
+    edit, invalid = EDITS[name]
+    d, ids = _write(batch, name, edit)
+    out = batch / f"{name.replace(' ', '_')}.csv"
+    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(out),
+                       "--explain", "2"], capsys)
+    target = read_raw_tables(batch / "clean")["patients"]["patient_id"].iloc[TARGET]
+    assert code == 0, text
+    assert len(text.splitlines()) <= 15, text
+    _clean_output(text.replace(str(out), ""), target)
+    scores = pd.read_csv(out, dtype={"patient_id": "string"}, keep_default_na=False)
+    assert scores["patient_id"].is_unique
+    named = {str(i).strip() for i in ids if str(i).strip()}
+    assert named <= set(scores["patient_id"]), text
+    status = scores.set_index("patient_id")["status"]
+    if name == "a patient called NA":
+        assert status["NA"] in ("ok", "not_eligible")
+    elif invalid:
+        assert status[target] == "invalid", text
+
+
+# -- the heart of it: a damaged patient never changes another's result -------------------------
+
+@pytest.fixture(scope="module")
+def clean_scores(batch, tiny_model):
+    model = crsml.load_model(tiny_model[0])
+    raw = read_raw_tables(batch / "clean")
+    scores, _ = score_tables(model, raw, explain=0)
+    return model, raw, scores.set_index("patient_id")
+
+
+CORRUPTIONS = ["", "NA", "inf", "-inf", "1e308", "ZZTOP", "-5", "-10000000", "~", "<", "7", "  {pid} ",
+               "{pid_lower}", "delete", "duplicate with another value"]
+COLUMNS = {"patients": ["age_years", "sex", "weight_kg", "marrow_blast_pct", "costim", "cart_dose_per_kg",
+                        "prior_lines", "prior_transplant"],
+           "measurements": ["patient_id", "time_h", "analyte", "value", "unit", "qualifier"],
+           "vitals": ["patient_id", "time_h", "temp_c", "hypotension", "vasopressors", "vasopressin", "o2_device",
+                      "o2_flow_lpm"],
+           "treatments": ["patient_id", "time_h", "drug", "dose"],
+           "crs": ["patient_id", "time_h", "grade"]}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_corrupting_one_patient_never_changes_another_patients_result(clean_scores, data):
+    model, raw, before = clean_scores
+    pid = str(data.draw(st.sampled_from(sorted(before.index))))
+    table = data.draw(st.sampled_from([t for t in COLUMNS if raw.get(t) is not None]))
+    column = data.draw(st.sampled_from(COLUMNS[table]))
+    corruption = data.draw(st.sampled_from(CORRUPTIONS))
+    tables = {k: (v.astype(object).copy() if v is not None else None) for k, v in raw.items()}
+    df = tables[table]
+    rows = df.index[df["patient_id"] == pid]
+    if not len(rows):
+        return
+    rows = rows[: data.draw(st.integers(1, min(3, len(rows))))]
+    if corruption == "delete":
+        tables[table] = df.drop(index=rows)
+    elif corruption == "duplicate with another value":
+        dup = df.loc[rows].copy()
+        if column != "patient_id":
+            dup[column] = "ZZTOP"
+        tables[table] = pd.concat([df, dup], ignore_index=True)
+    else:
+        df.loc[rows, column] = corruption.format(pid=pid, pid_lower=pid.lower())
+    after, _ = score_tables(model, tables, explain=0)
+    after = after.set_index("patient_id")
+    others = before.index.drop(pid)
+    assert after.index.is_unique and set(others) <= set(after.index)
+    pd.testing.assert_series_equal(after.loc[others, "status"], before.loc[others, "status"])
+    np.testing.assert_array_equal(after.loc[others, "risk"].to_numpy(dtype=float),
+                                  before.loc[others, "risk"].to_numpy(dtype=float))
