@@ -218,3 +218,81 @@ def test_corrupting_one_patient_never_changes_another_patients_result(clean_scor
     pd.testing.assert_series_equal(after.loc[others, "status"], before.loc[others, "status"])
     np.testing.assert_array_equal(after.loc[others, "risk"].to_numpy(dtype=float),
                                   before.loc[others, "risk"].to_numpy(dtype=float))
+
+
+# -- files crsml cannot read as they should be ---------------------------------------------------
+
+def _file_case(batch, name: str, damage) -> object:
+    import shutil
+
+    d = batch / f"file_{name}"
+    if d.exists():
+        shutil.rmtree(d)
+    shutil.copytree(batch / "clean", d)
+    damage(d)
+    return d
+
+
+def _latin1(d):
+    (d / "patients.csv").write_bytes((d / "patients.csv").read_bytes().replace(b"female", b"f\xe9male", 1))
+
+
+def _semicolons(d):
+    p = pd.read_csv(d / "patients.csv", dtype=str)
+    p.to_csv(d / "patients.csv", sep=";", index=False)
+
+
+def _column_twice(d):
+    text = (d / "patients.csv").read_text().splitlines()
+    text[0] = text[0].replace("weight_kg", "age_years")
+    (d / "patients.csv").write_text("\n".join(text) + "\n")
+
+
+def _ragged_row(d):
+    lines = (d / "measurements.csv").read_text().splitlines()
+    lines[5] += f",{MARK},ZZTOP"
+    (d / "measurements.csv").write_text("\n".join(lines) + "\n")
+
+
+def _open_quote(d):
+    lines = (d / "vitals.csv").read_text().splitlines()
+    lines[3] = '"' + lines[3]
+    (d / "vitals.csv").write_text("\n".join(lines) + "\n")
+
+
+def _link_loop(d):
+    (d / "crs.csv").unlink()
+    (d / "crs.csv").symlink_to(d / "crs.csv")
+
+
+def _two_formats(d):
+    pd.read_csv(d / "treatments.csv").to_parquet(d / "treatments.parquet")
+
+
+FILE_CASES = {
+    "latin-1 text": (_latin1, "patients.csv line 3: not UTF-8 text"),
+    "semicolon separated": (_semicolons, "holds semicolons"),
+    "a column twice": (_column_twice, "column age_years appears more than once"),
+    "a row with extra fields": (_ragged_row, "measurements.csv line 6: 8 fields where the header has 6"),
+    "an unterminated quote": (_open_quote, "a quote is not closed"),
+    "a link loop": (_link_loop, "crs.csv is a link that leads nowhere"),
+    "two formats of one table": (_two_formats, "treatments.parquet and treatments.csv are both in"),
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "score", "debug score"])
+@pytest.mark.parametrize("name", list(FILE_CASES))
+def test_an_unreadable_file_is_one_line_naming_it_with_exit_2(name, command, batch, capsys, tiny_model):
+    damage, expected = FILE_CASES[name]
+    d = _file_case(batch, name.replace(" ", "_"), damage)
+    args = ["validate", str(d)] if command == "validate" else [
+        "score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(batch / "never.csv")]
+    if command.startswith("debug"):
+        args.insert(0, "--debug")
+    code, text = _run(args, capsys)
+    assert code == 2, text
+    assert expected in text, text
+    if not command.startswith("debug"):  # --debug adds the traceback, never another exit code
+        assert len(text.strip().splitlines()) == 1, text
+        _clean_output(text, "SIM000")
+    assert not (batch / "never.csv").exists()

@@ -4,6 +4,7 @@ failure is one line and exit code 2. ``--debug`` (anywhere on the line) shows th
 from __future__ import annotations
 
 import sys
+import traceback
 from typing import Annotated
 
 import typer
@@ -59,8 +60,8 @@ def main() -> None:
     try:
         app()
     except CrsmlError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback, and still the exit code of bad input
+            traceback.print_exc()
         err.print(f"error: {exc}", markup=False)
         sys.exit(2)
     except Exception as exc:  # a bug, not bad input

@@ -9,15 +9,16 @@ landmark eligibility.
 from crsml.cohort._codes import has_rows, index_in, patient_id_key
 from crsml.cohort._cohort import (
     Cohort,
+    check_columns,
     eligibility,
     empty_table,
-    find_table_file,
     read_cohort,
     read_raw_tables,
     read_table,
     require_columns,
 )
 from crsml.cohort._eligibility import check_window, landmarks
+from crsml.cohort._files import check_csv, find_table_file, locate_parse_error
 from crsml.cohort._grading import (
     DEVICE_GRADE,
     FEVER_C,
@@ -65,10 +66,10 @@ __all__ = [
     "ALL_TABLES", "ALTERNATIVE_UNITS", "ANTICYTOKINE_DRUGS", "CANONICAL_UNITS", "COSTIMS", "CYTOKINES",
     "DEVICE_GRADE", "DRUGS", "FEVER_C", "GRADES", "LOW_FLOW_MAX_LPM", "MISSING_COLUMN", "O2_DEVICES",
     "PLAUSIBLE_RANGES", "SEXES", "STEROIDS", "TABLES", "TABLE_ORDER", "Cohort", "ColumnSpec", "TableSpec",
-    "ValidationProblem", "ValidationReport", "anticytokine_before", "check_window", "combine_grade",
+    "ValidationProblem", "ValidationReport", "anticytokine_before", "check_columns", "check_csv", "check_window", "combine_grade",
     "conversion_factor", "conversion_factors", "crs_episodes", "eligibility", "empty_table", "fill_value_table",
     "find_table_file", "from_canonical", "grade_astct", "grade_vitals_table", "has_rows", "hypotension_grade",
-    "hypoxia_grade", "implausible_values", "index_in", "landmarks", "normalize_unit", "patient_id_key", "pressor_grade",
+    "hypoxia_grade", "implausible_values", "index_in", "landmarks", "locate_parse_error", "normalize_unit", "patient_id_key", "pressor_grade",
     "read_cohort", "read_raw_tables", "read_table", "require_columns", "schema_markdown", "suspected_fill_values", "to_canonical",
     "validate_tables",
 ]

@@ -16,20 +16,12 @@ import pyarrow.csv as pacsv
 
 from crsml._version import __version__
 from crsml.cohort._eligibility import eligibility_of
+from crsml.cohort._files import check_csv, find_table_file, locate_parse_error
 from crsml.cohort._grading import grade_vitals_table
 from crsml.cohort._problems import ValidationReport
 from crsml.cohort._schema import ALL_TABLES, TABLES
 from crsml.cohort._validation import validate_tables
 from crsml.errors import CohortError, FeatureError
-
-
-def find_table_file(directory: Path, name: str) -> Path | None:
-    """The file of table ``name`` in a cohort directory (Parquet first, then CSV), or None."""
-    for suffix in (".parquet", ".csv", ".csv.gz"):
-        p = directory / f"{name}{suffix}"
-        if p.exists():
-            return p
-    return None
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -61,11 +53,30 @@ def read_raw_tables(directory: str | Path) -> dict[str, pd.DataFrame | None]:
 
 
 def read_table(path: Path, name: str) -> pd.DataFrame:
-    """One table file as it is; an unreadable file is one clear line, not a traceback."""
+    """One table file as it is; an unreadable file is one clear line naming it, never a traceback
+    and never its content."""
+    if path.suffix == ".parquet":
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:
+            raise CohortError(f"table {name}: cannot read {path.name} as Parquet ({type(exc).__name__})") from None
+        check_columns(df.columns, path, name)
+        return df
+    check_csv(path, name)
     try:
-        return pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
-    except Exception as exc:
-        raise CohortError(f"table {name}: cannot read {path.name}: {exc}") from exc
+        return _read_csv(path)
+    except (pa.ArrowInvalid, ValueError):
+        raise locate_parse_error(path, name) from None
+    except OSError as exc:
+        raise CohortError(f"table {name}: cannot read {path.name} ({exc.strerror or type(exc).__name__})") from None
+
+
+def check_columns(columns: Sequence[object], path: Path, name: str) -> None:
+    """Refuse a table whose columns repeat a name (after surrounding spaces)."""
+    names = [str(c).strip() for c in columns]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise CohortError(f"table {name}: {path.name}: column {', '.join(twice)} appears more than once")
 
 
 @dataclass

@@ -333,9 +333,34 @@ def validate_tables(
     problems += suspected_fill_values(m)
     m_rows = None if not rows or "measurements" not in rows else rows["measurements"] + 1
     problems += implausible_values(m, rows=m_rows)
+    identical, found = _duplicate_measurements(m, m_rows)
+    problems += found
     if rows:
         problems = [_in_file(p, rows) for p in problems]
+    if identical.any():  # the same result twice is one result (after every row number is taken)
+        tables["measurements"] = m[~identical].reset_index(drop=True)
     return tables, ValidationReport(problems)
+
+
+def _duplicate_measurements(m: pd.DataFrame, file_rows: np.ndarray | None) -> tuple[np.ndarray, list[ValidationProblem]]:
+    """Rows repeating an earlier one exactly (to drop), and a warning where one patient has
+    different values of one analyte at one time (all kept: crsml cannot tell which is right)."""
+    key = ["patient_id", "time_h", "analyte"]
+    if m.empty or not set(key) <= set(m.columns):
+        return np.zeros(len(m), dtype=bool), []
+    identical = m.duplicated(subset=[*key, "value", "qualifier"], keep="first").to_numpy()
+    rest = m[~identical]
+    clash = rest.duplicated(subset=key, keep=False).to_numpy() & rest["patient_id"].notna().to_numpy()
+    if not clash.any():
+        return identical, []
+    at = np.flatnonzero(~identical)[clash]
+    shown = at + 1 if file_rows is None else np.asarray(file_rows)[at]
+    n_groups = int(rest[clash].groupby(key, dropna=False, observed=True).ngroups)
+    rows_text = ", ".join(str(int(r)) for r in shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+    return identical, [ValidationProblem(
+        "measurements", None, "value",
+        f"{n_groups} patient, analyte and time combinations hold different values ({len(shown)} rows: "
+        f"{rows_text}); all are kept", "warning")]
 
 
 def _in_file(p: ValidationProblem, rows: dict[str, np.ndarray]) -> ValidationProblem:

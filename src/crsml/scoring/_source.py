@@ -23,7 +23,15 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from crsml.cohort import ValidationProblem, find_table_file, patient_id_key, read_table
+from crsml.cohort import (
+    ValidationProblem,
+    check_columns,
+    check_csv,
+    find_table_file,
+    locate_parse_error,
+    patient_id_key,
+    read_table,
+)
 from crsml.errors import CohortError
 
 TABLES = ("measurements", "vitals", "treatments", "crs")
@@ -128,10 +136,23 @@ class PatientChunks:
         return self
 
     def _partition(self, name: str, path: Path) -> pa.Schema:
+        if path.suffix != ".parquet":
+            check_csv(path, name)
         try:
             schema, batches = _batches(path)
-        except Exception as exc:
-            raise CohortError(f"table {name}: cannot read {path.name}: {exc}") from exc
+        except pa.ArrowInvalid:
+            raise locate_parse_error(path, name) if path.suffix != ".parquet" else CohortError(
+                f"table {name}: cannot read {path.name} as Parquet") from None
+        except OSError as exc:
+            raise CohortError(f"table {name}: cannot read {path.name} ({exc.strerror or type(exc).__name__})") from None
+        check_columns(schema.names, path, name)
+        try:
+            return self._write_groups(name, path, schema, batches)
+        except pa.ArrowInvalid:  # a malformed row further down the file
+            raise locate_parse_error(path, name) if path.suffix != ".parquet" else CohortError(
+                f"table {name}: cannot read {path.name} as Parquet") from None
+
+    def _write_groups(self, name: str, path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.Schema:
         if "patient_id" not in schema.names:  # validation of the first group reports the missing column
             batches_all = list(batches)
             table = pa.Table.from_batches(batches_all, schema=schema) if batches_all else schema.empty_table()

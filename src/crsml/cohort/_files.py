@@ -1,0 +1,79 @@
+"""Checks of a table file before it is parsed, so that a file crsml cannot read as it should is
+one line naming the file (and the line) and never echoing its content: text that is not UTF-8,
+a header with a column twice or holding ``;`` / tabs (another separator), a row with the wrong
+number of fields or an unterminated quote, a broken or looping link, two formats of one table."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+from pathlib import Path
+
+from crsml.errors import CohortError
+
+SUFFIXES = (".parquet", ".csv", ".csv.gz")
+_BLOCK = 16 << 20
+
+
+def find_table_file(directory: Path, name: str) -> Path | None:
+    """The file of table ``name`` in a cohort directory, or None; two formats of one table, or a
+    link that leads nowhere (broken, or a loop), are refused in one line."""
+    found = []
+    for suffix in SUFFIXES:
+        p = directory / f"{name}{suffix}"
+        if os.path.lexists(p):
+            if not p.exists():
+                raise CohortError(f"table {name}: {p.name} is a link that leads nowhere (broken or a loop)")
+            found.append(p)
+    if len(found) > 1:
+        raise CohortError(f"table {name}: {' and '.join(p.name for p in found)} are both in {directory}; keep one")
+    if found and not found[0].is_file():
+        raise CohortError(f"table {name}: {found[0].name} is not a file")
+    return found[0] if found else None
+
+
+def check_csv(path: Path, name: str) -> None:
+    """Refuse a CSV file that is not UTF-8 (with or without BOM), or whose header repeats a column
+    or holds another separator, naming the file and line."""
+    if path.suffix == ".gz":
+        return  # compressed: the reader reports what it finds
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 1
+    with path.open("rb") as f:
+        while block := f.read(_BLOCK):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                line = lines + block[: exc.start].count(b"\n")
+                raise CohortError(f"table {name}: {path.name} line {line}: not UTF-8 text; save the file as UTF-8 "
+                                  "(crsml reads UTF-8, with or without BOM)") from None
+            lines += block.count(b"\n")
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), [])
+    names = [h.strip() for h in header]
+    twice = sorted({h for h in names if names.count(h) > 1})
+    if twice:
+        raise CohortError(f"table {name}: {path.name} line 1: column {', '.join(twice)} appears more than once")
+    if len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|")):
+        sep = next(s for s in (";", "\t", "|") if s in names[0])
+        shown = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}[sep]
+        raise CohortError(f"table {name}: {path.name} has one column whose name holds {shown}: it seems separated "
+                          "by them; crsml reads comma-separated files")
+
+
+def locate_parse_error(path: Path, name: str) -> CohortError:
+    """The first line of a CSV file that cannot be parsed, and why, without its content."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, strict=True)
+            header = next(reader, [])
+            for row in reader:
+                if len(row) != len(header):
+                    return CohortError(f"table {name}: {path.name} line {reader.line_num}: {len(row)} fields where "
+                                       f"the header has {len(header)}")
+    except csv.Error as exc:
+        text = str(exc).lower()
+        what = "a quote is not closed" if "end of data" in text or "eof" in text or "quot" in text else "malformed CSV"
+        return CohortError(f"table {name}: {path.name} near line {reader.line_num}: {what}")
+    return CohortError(f"table {name}: cannot parse {path.name}")
