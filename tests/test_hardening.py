@@ -296,3 +296,76 @@ def test_an_unreadable_file_is_one_line_naming_it_with_exit_2(name, command, bat
         assert len(text.strip().splitlines()) == 1, text
         _clean_output(text, "SIM000")
     assert not (batch / "never.csv").exists()
+
+
+# -- outputs: never partial, never inside the input, no patient data left behind ---------------
+
+@pytest.fixture(scope="module")
+def big_batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("big")
+    crsml.simulate(3000, seed=3, truth_draws=0).save(root / "cohort", fmt="csv")
+    return root / "cohort"
+
+
+def _start_score(model, cohort, out, tmp):
+    import os
+    import subprocess
+
+    env = os.environ | {"TMPDIR": str(tmp)}
+    return subprocess.Popen([sys.executable, "-m", "crsml", "score", "--model", str(model), "--cohort", str(cohort),
+                             "--out", str(out), "--chunk-patients", "50"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_for_temporary_data(tmp, proc, seconds=120.0):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(tmp.glob("crsml-score-*")):
+            time.sleep(1.0)  # well into the groups
+            return
+        time.sleep(0.05)
+    pytest.fail("scoring never wrote its temporary data")
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_stopped_score_leaves_no_temporary_patient_data_and_no_output(sig, big_batch, tiny_model, tmp_path):
+    import signal
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = tmp_path / "scores.parquet"
+    proc = _start_score(tiny_model[0], big_batch, out, tmp)
+    _wait_for_temporary_data(tmp, proc)
+    proc.send_signal(getattr(signal, sig))
+    proc.wait(timeout=120)
+    assert proc.returncode in (130, 128 + signal.SIGTERM)
+    assert not list(tmp.iterdir()), list(tmp.iterdir())
+    assert not out.exists() and not list(tmp_path.glob(".scores.parquet*"))
+
+
+def test_a_killed_score_leaves_the_previous_complete_output(big_batch, tiny_model, tmp_path):
+    import signal
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = tmp_path / "scores.csv"
+    out.write_text("previous complete scores\n")
+    proc = _start_score(tiny_model[0], big_batch, out, tmp)
+    _wait_for_temporary_data(tmp, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert out.read_text() == "previous complete scores\n"
+
+
+def test_an_output_inside_the_input_cohort_is_refused(batch, tiny_model, capsys):
+    before = sorted(p.name for p in (batch / "clean").iterdir())
+    for args in (["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
+                  str(batch / "clean" / "patients.csv")],
+                 ["features", str(batch / "clean"), "--landmark-h", "48", "--out", str(batch / "clean" / "x.parquet")],
+                 ["explain", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
+                  str(batch / "clean" / "shap")]):
+        code, text = _run(args, capsys)
+        assert code == 2 and "is inside the input cohort" in text and len(text.strip().splitlines()) == 1, text
+    assert sorted(p.name for p in (batch / "clean").iterdir()) == before

@@ -3,6 +3,7 @@ failure is one line and exit code 2. ``--debug`` (anywhere on the line) shows th
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from typing import Annotated
@@ -52,13 +53,22 @@ app.command("explain")(explain_command)
 app.command("report")(report_command)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # unwinds like an exception, so temporary patient data and partial outputs are removed
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Entry point: run the app, turning bad input into one line and exit code 2."""
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
+    except KeyboardInterrupt:
+        err.print("interrupted; temporary files removed")
+        sys.exit(130)
     except CrsmlError as exc:
         if debug:  # the traceback, and still the exit code of bad input
             traceback.print_exc()

@@ -20,22 +20,24 @@ def features_command(
     """Landmark features: one row per eligible patient and landmark; ineligible ones beside."""
     from rich.console import Console
 
-    from crsml.cohort import read_cohort
+    from crsml.cohort import atomic_file, read_cohort, refuse_inside
     from crsml.features import LandmarkFeatures
 
     if out.suffix not in (".parquet", ".csv"):
         raise CrsmlError(f"--out must end in .parquet or .csv, not {out.suffix!r}")
+    refuse_inside(out, directory)
     cohort = read_cohort(directory)
     fb = LandmarkFeatures(landmark_h=landmark_h, extra_patient_columns=tuple(extra or ()),
                           mask_fill_values=not keep_fill_values).fit(cohort)
     X, elig = fb.build(cohort)
     eligible = elig.set_index(["patient_id", "landmark_h"])
     X = X[eligible["eligible"].reindex(X.index).to_numpy(dtype=bool)].reset_index()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    X.to_parquet(out, index=False) if out.suffix == ".parquet" else X.to_csv(out, index=False)
+    with atomic_file(out) as tmp:
+        X.to_parquet(tmp, index=False) if out.suffix == ".parquet" else X.to_csv(tmp, index=False)
     inel = elig[~elig["eligible"]].drop(columns="eligible")
     inel_path = out.with_name(out.stem + ".ineligible.csv")
-    inel.to_csv(inel_path, index=False)
+    with atomic_file(inel_path) as tmp:
+        inel.to_csv(tmp, index=False)
     con = Console(stderr=True, highlight=False)
     con.print(f"wrote {out}: {len(X)} rows x {X.shape[1] - 2} features")
     con.print(f"wrote {inel_path}: {len(inel)} ineligible patient-landmarks with their reason")
@@ -45,8 +47,9 @@ def dictionary_command(
     out: Annotated[Path, typer.Option("--out", help="Markdown file to write")] = Path("docs/features.md"),
 ) -> None:
     """Write the feature dictionary (every analyte crsml knows) as Markdown."""
+    from crsml.cohort import atomic_file
     from crsml.features import dictionary_markdown
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dictionary_markdown())
+    with atomic_file(out) as tmp:
+        tmp.write_text(dictionary_markdown())
     typer.echo(f"wrote {out}")

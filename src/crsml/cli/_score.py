@@ -24,11 +24,13 @@ def score_command(
     """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid."""
     from rich.console import Console
 
+    from crsml.cohort import refuse_inside
     from crsml.scoring import STATUSES, score_directory
     from crsml.tracking import load_model
 
     if out.suffix not in (".csv", ".parquet"):
         raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
+    refuse_inside(out, cohort_dir)
     con = Console(stderr=True, highlight=False, soft_wrap=True)
     model_ = load_model(model, tracking_uri)
     if landmark_h is not None and landmark_h != model_.landmark_h:
@@ -64,11 +66,12 @@ def explain_command(
     """SHAP plots: beeswarm and mean |SHAP| over the cohort, waterfalls for single patients."""
     from rich.console import Console
 
-    from crsml.cohort import read_cohort
+    from crsml.cohort import read_cohort, refuse_inside
     from crsml.explanation import explain_cohort
     from crsml.scoring import check_compatible
     from crsml.tracking import load_model
 
+    refuse_inside(out_dir, cohort_dir)
     model_ = load_model(model, tracking_uri)
     cohort = read_cohort(cohort_dir, on_error="drop")
     con = Console(stderr=True, highlight=False)
@@ -87,10 +90,12 @@ def report_command(
     """Write a self-contained HTML model card (evaluation, curves, SHAP, limitations)."""
     from rich.console import Console
 
-    from crsml.cohort import read_cohort
+    from crsml.cohort import read_cohort, refuse_inside
     from crsml.reporting import write_model_card
     from crsml.tracking import load_model
 
+    if cohort_dir:
+        refuse_inside(out_dir, cohort_dir)
     model_ = load_model(model, tracking_uri)
     cohort = read_cohort(cohort_dir, on_error="drop") if cohort_dir else None
     path = write_model_card(model_, out_dir, cohort, cohort_label=str(cohort_dir) if cohort_dir else "")

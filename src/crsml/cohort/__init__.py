@@ -18,7 +18,14 @@ from crsml.cohort._cohort import (
     require_columns,
 )
 from crsml.cohort._eligibility import check_window, landmarks
-from crsml.cohort._files import check_csv, find_table_file, locate_parse_error
+from crsml.cohort._files import (
+    atomic_dir,
+    atomic_file,
+    check_csv,
+    find_table_file,
+    locate_parse_error,
+    refuse_inside,
+)
 from crsml.cohort._grading import (
     DEVICE_GRADE,
     FEVER_C,
@@ -66,10 +73,10 @@ __all__ = [
     "ALL_TABLES", "ALTERNATIVE_UNITS", "ANTICYTOKINE_DRUGS", "CANONICAL_UNITS", "COSTIMS", "CYTOKINES",
     "DEVICE_GRADE", "DRUGS", "FEVER_C", "GRADES", "LOW_FLOW_MAX_LPM", "MISSING_COLUMN", "O2_DEVICES",
     "PLAUSIBLE_RANGES", "SEXES", "STEROIDS", "TABLES", "TABLE_ORDER", "Cohort", "ColumnSpec", "TableSpec",
-    "ValidationProblem", "ValidationReport", "anticytokine_before", "check_columns", "check_csv", "check_window", "combine_grade",
+    "ValidationProblem", "ValidationReport", "anticytokine_before", "atomic_dir", "atomic_file", "check_columns", "check_csv", "check_window", "combine_grade",
     "conversion_factor", "conversion_factors", "crs_episodes", "eligibility", "empty_table", "fill_value_table",
     "find_table_file", "from_canonical", "grade_astct", "grade_vitals_table", "has_rows", "hypotension_grade",
     "hypoxia_grade", "implausible_values", "index_in", "landmarks", "locate_parse_error", "normalize_unit", "patient_id_key", "pressor_grade",
-    "read_cohort", "read_raw_tables", "read_table", "require_columns", "schema_markdown", "suspected_fill_values", "to_canonical",
+    "read_cohort", "read_raw_tables", "read_table", "refuse_inside", "require_columns", "schema_markdown", "suspected_fill_values", "to_canonical",
     "validate_tables",
 ]

@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 
 from crsml._version import __version__
 from crsml.cohort._eligibility import eligibility_of
-from crsml.cohort._files import check_csv, find_table_file, locate_parse_error
+from crsml.cohort._files import atomic_file, check_csv, find_table_file, locate_parse_error
 from crsml.cohort._grading import grade_vitals_table
 from crsml.cohort._problems import ValidationReport
 from crsml.cohort._schema import ALL_TABLES, TABLES
@@ -161,10 +161,11 @@ class Cohort:
                 continue
             for stale in (d / f"{name}.parquet", d / f"{name}.csv"):
                 stale.unlink(missing_ok=True)
-            if fmt == "parquet":
-                df.to_parquet(d / f"{name}.parquet", index=False)
-            else:
-                df.to_csv(d / f"{name}.csv", index=False)
+            with atomic_file(d / f"{name}.{fmt}") as tmp:
+                if fmt == "parquet":
+                    df.to_parquet(tmp, index=False)
+                else:
+                    df.to_csv(tmp, index=False)
             counts[name] = len(df)
         meta = {
             "format_version": 1,
@@ -175,7 +176,8 @@ class Cohort:
             "file_format": fmt,
             "rows": counts,
         }
-        (d / "cohort.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        with atomic_file(d / "cohort.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
         return d
 
     def eligibility(self, landmark_h: float | Sequence[float]) -> pd.DataFrame:

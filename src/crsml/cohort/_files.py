@@ -8,6 +8,9 @@ from __future__ import annotations
 import codecs
 import csv
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from crsml.errors import CohortError
@@ -77,3 +80,43 @@ def locate_parse_error(path: Path, name: str) -> CohortError:
         what = "a quote is not closed" if "end of data" in text or "eof" in text or "quot" in text else "malformed CSV"
         return CohortError(f"table {name}: {path.name} near line {reader.line_num}: {what}")
     return CohortError(f"table {name}: cannot parse {path.name}")
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Write a file under a temporary name beside ``path`` and rename it into place only when the
+    block finishes: a reader (or a crash) never sees a partial file at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """The same for a directory: written beside ``path``, swapped in when complete (an earlier
+    directory at ``path`` is replaced only then)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def refuse_inside(out: str | Path, cohort_dir: str | Path, option: str = "--out") -> None:
+    """Refuse an output path inside the input cohort directory (it could overwrite a table)."""
+    o, c = Path(out).resolve(), Path(cohort_dir).resolve()
+    if o == c or c in o.parents:
+        raise CohortError(f"{option} {out} is inside the input cohort {cohort_dir}; write it elsewhere")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crsml.cohort import Cohort
+from crsml.cohort import Cohort, atomic_file
 from crsml.evaluation import MODEL_NAME, format_table, plot_curves
 from crsml.explanation import plot_explanations
 from crsml.models import Model
@@ -119,7 +119,8 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{css}</style></head><body>{''.join(parts)}</body></html>")
     path = out / "index.html"
-    path.write_text(page)
+    with atomic_file(path) as tmp:
+        tmp.write_text(page)
     return path
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from crsml.cohort import atomic_dir
 from crsml.errors import CrsmlError
 from crsml.models import BUNDLE_DIR, Model
 from crsml.reporting import write_model_card
@@ -70,8 +71,8 @@ def save_pyfunc(staged_model: dict[str, Any], path: str | Path) -> Path:
     if path.exists():
         if not (path / "MLmodel").exists() and any(path.iterdir()):
             raise CrsmlError(f"{path} exists and is not a model directory; choose another --model-out")
-        shutil.rmtree(path)
-    mlflow.pyfunc.save_model(path=str(path), **staged_model)
+    with atomic_dir(path) as tmp:  # a crash leaves the earlier model, never half a model
+        mlflow.pyfunc.save_model(path=str(tmp), **staged_model)
     return path
 
 
