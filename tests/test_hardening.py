@@ -369,3 +369,76 @@ def test_an_output_inside_the_input_cohort_is_refused(batch, tiny_model, capsys)
         code, text = _run(args, capsys)
         assert code == 2 and "is inside the input cohort" in text and len(text.strip().splitlines()) == 1, text
     assert sorted(p.name for p in (batch / "clean").iterdir()) == before
+
+
+# -- damaged model directories -----------------------------------------------------------------
+
+def _copy_model(tiny_model, tmp_path, name):
+    import shutil
+
+    d = tmp_path / name
+    shutil.copytree(tiny_model[0], d)
+    return d, d / "artifacts" / "crsml"
+
+
+def _drop_booster(files):
+    (files / "classifier" / "booster.json").unlink()
+
+
+def _foreign_booster(files):
+    import xgboost as xgb
+
+    b = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(np.random.default_rng(0).random((20, 3)),
+                                                                label=np.arange(20) % 2), 2)
+    b.save_model(files / "classifier" / "booster.json")
+
+
+def _truncate_metadata(files):
+    text = (files / "metadata.json").read_text()
+    (files / "metadata.json").write_text(text[: len(text) // 2])
+
+
+def _swap_feature_names(files):
+    import json
+
+    s = json.loads((files / "classifier" / "classifier.json").read_text())
+    s["feature_names"][0], s["feature_names"][1] = s["feature_names"][1], s["feature_names"][0]
+    (files / "classifier" / "classifier.json").write_text(json.dumps(s))
+
+
+def _truncate_without_manifest(files):
+    (files / "manifest.json").unlink()
+    _truncate_metadata(files)
+
+
+MODEL_CASES = {
+    "booster missing": (_drop_booster, "file classifier/booster.json is missing"),
+    "a foreign booster": (_foreign_booster, "file classifier/booster.json was changed after export"),
+    "truncated metadata": (_truncate_metadata, "file metadata.json was changed after export"),
+    "two feature names swapped": (_swap_feature_names, "file classifier/classifier.json was changed after export"),
+    "truncated, no manifest": (_truncate_without_manifest, "cannot be read as a crsml model file"),
+}
+
+
+@pytest.mark.parametrize("name", list(MODEL_CASES))
+def test_a_damaged_model_is_refused_in_one_line_naming_the_file(name, tiny_model, batch, tmp_path, capsys):
+    damage, expected = MODEL_CASES[name]
+    d, files = _copy_model(tiny_model, tmp_path, name.replace(" ", "_"))
+    damage(files)
+    code, text = _run(["score", "--model", str(d), "--cohort", str(batch / "clean"), "--out",
+                       str(tmp_path / "s.csv")], capsys)
+    assert code == 2 and expected in text and len(text.strip().splitlines()) == 1, text
+    _clean_output(text, "SIM000")
+
+
+@pytest.mark.parametrize("where", ["empty directory", "a file", "nowhere"])
+def test_a_model_path_that_is_not_a_model_is_one_line(where, batch, tmp_path, capsys):
+    target = {"empty directory": tmp_path / "empty", "a file": tmp_path / "model.json",
+              "nowhere": tmp_path / "nothing"}[where]
+    if where == "empty directory":
+        target.mkdir()
+    elif where == "a file":
+        target.write_text("{}")
+    code, text = _run(["score", "--model", str(target), "--cohort", str(batch / "clean"), "--out",
+                       str(tmp_path / "s.csv")], capsys)
+    assert code == 2 and len(text.strip().splitlines()) == 1 and str(target) in text, text

@@ -41,6 +41,8 @@ def check_csv(path: Path, name: str) -> None:
     or holds another separator, naming the file and line."""
     if path.suffix == ".gz":
         return  # compressed: the reader reports what it finds
+    if path.stat().st_size == 0:
+        raise CohortError(f"table {name}: {path.name} is empty (not even a header line)")
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines = 1
     with path.open("rb") as f:

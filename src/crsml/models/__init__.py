@@ -23,15 +23,24 @@ from crsml.models._causal import (
     smd,
 )
 from crsml.models._learners import CANDIDATES, Candidate
-from crsml.models._model import BUNDLE_DIR, ESTIMATORS, Model, estimator_for, find_model_files
+from crsml.models._model import (
+    BUNDLE_DIR,
+    ESTIMATORS,
+    MANIFEST_FILE,
+    Model,
+    estimator_for,
+    find_model_files,
+    verify_manifest,
+    write_manifest,
+)
 from crsml.models._nuisance import tune_xgb
 from crsml.models._risk import MONOTONE_INCREASING, XGBRiskClassifier
 from crsml.models._xgb import MAX_BIN, base_params
 
 __all__ = [
-    "BUNDLE_DIR", "CALIBRATION_METHODS", "CANDIDATES", "DEFAULT_SPLITS", "DEFAULT_TRIM", "ESTIMATORS", "MAX_BIN",
+    "BUNDLE_DIR", "CALIBRATION_METHODS", "MANIFEST_FILE", "CANDIDATES", "DEFAULT_SPLITS", "DEFAULT_TRIM", "ESTIMATORS", "MAX_BIN",
     "MONOTONE_INCREASING", "BenefitModel", "Calibrator", "Candidate", "Model", "Nuisances", "RiskEffect",
     "XGBRiskClassifier", "aipw", "average_effect", "balance_table", "base_params", "choose", "choose_calibration",
     "crossfit", "crossfit_splits", "crump_bound", "estimator_for", "find_model_files", "log_odds", "overlap",
-    "plot_overlap", "smd", "tune_xgb",
+    "plot_overlap", "smd", "tune_xgb", "verify_manifest", "write_manifest",
 ]

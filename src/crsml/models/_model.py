@@ -9,6 +9,7 @@ JSON and XGBoost files only; nothing is pickled.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
@@ -28,6 +30,7 @@ FEATURES_FILE = "features.json"
 METADATA_FILE = "metadata.json"
 EVALUATION_FILE = "evaluation.csv"
 CURVES_FILE = "curves.json"
+MANIFEST_FILE = "manifest.json"
 BUNDLE_DIR = "crsml"  # name of the model's files inside an MLflow model's artifacts
 
 #: the estimator class of each task ``model_kind``
@@ -92,7 +95,8 @@ class Model:
         return X[self.estimator.explainable(X)] if len(X) else X
 
     def save(self, directory: str | Path) -> Path:
-        """Write the model's files (JSON and XGBoost JSON) to ``directory``."""
+        """Write the model's files (JSON and XGBoost JSON) to ``directory``, with a manifest of
+        their SHA-256 (:func:`write_manifest`)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / FEATURES_FILE).write_text(json.dumps(features_to_dict(self.features), indent=1))
@@ -104,12 +108,28 @@ class Model:
             self.evaluation.to_csv(d / EVALUATION_FILE)
         if self.curves is not None:
             (d / CURVES_FILE).write_text(json.dumps(self.curves, default=_json_default))
+        write_manifest(d)
         return d
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
-        """Load ``models/NAME`` (an exported MLflow model) or a directory written by :meth:`save`."""
+        """Load ``models/NAME`` (an exported MLflow model) or a directory written by :meth:`save`.
+
+        The files are checked against the model's manifest first; a file that is missing,
+        changed or malformed is refused in one line naming it (:class:`~crsml.errors.CrsmlError`).
+        """
         d = find_model_files(path)
+        verify_manifest(d, path)
+        try:
+            return cls._load(d)
+        except CrsmlError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, xgb.core.XGBoostError) as exc:
+            raise CrsmlError(f"model {path}: {_which_file(exc, d)} cannot be read as a crsml model file "
+                             f"({type(exc).__name__}); export the model again") from None
+
+    @classmethod
+    def _load(cls, d: Path) -> Model:
         meta = json.loads((d / METADATA_FILE).read_text())
         name = meta.pop("task")
         params = meta.pop("task_params", None)
@@ -120,9 +140,58 @@ class Model:
         evaluation = pd.read_csv(d / EVALUATION_FILE, index_col=0) if (d / EVALUATION_FILE).exists() else None
         curves = json.loads((d / CURVES_FILE).read_text()) if (d / CURVES_FILE).exists() else None
         kind = ESTIMATORS[task.model_kind]
-        return cls(task=task, landmark_h=float(meta.pop("landmark_h")),
-                   features=features_from_dict(json.loads((d / FEATURES_FILE).read_text())),
-                   estimator=kind.load(d / kind.DIRECTORY), metadata=meta, evaluation=evaluation, curves=curves)
+        model = cls(task=task, landmark_h=float(meta.pop("landmark_h")),
+                    features=features_from_dict(json.loads((d / FEATURES_FILE).read_text())),
+                    estimator=kind.load(d / kind.DIRECTORY), metadata=meta, evaluation=evaluation, curves=curves)
+        unknown = [f for f in model.feature_names if f not in set(model.features.feature_names_out_)]
+        if unknown:
+            raise CrsmlError(f"model {d}: {kind.DIRECTORY} uses features its {FEATURES_FILE} does not build "
+                             f"({len(unknown)}); the files are from different models")
+        return model
+
+
+def write_manifest(directory: str | Path) -> Path:
+    """``manifest.json``: the SHA-256 of every file of a model directory (checked on loading)."""
+    d = Path(directory)
+    files = sorted(p for p in d.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+    digests = {p.relative_to(d).as_posix(): _sha256(p) for p in files}
+    (d / MANIFEST_FILE).write_text(json.dumps({"sha256": digests}, indent=1, sort_keys=True))
+    return d / MANIFEST_FILE
+
+
+def verify_manifest(d: Path, shown: str | Path) -> None:
+    """Refuse a model directory whose files differ from its manifest, naming the first file."""
+    m = d / MANIFEST_FILE
+    if not m.exists():
+        return  # exported before manifests: loaded as it is
+    try:
+        digests = json.loads(m.read_text())["sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise CrsmlError(f"model {shown}: {MANIFEST_FILE} is not valid; export the model again") from None
+    for rel, digest in digests.items():
+        f = d / rel
+        if not f.is_file():
+            raise CrsmlError(f"model {shown}: file {rel} is missing")
+        if _sha256(f) != digest:
+            raise CrsmlError(f"model {shown}: file {rel} was changed after export (SHA-256 differs from "
+                             f"{MANIFEST_FILE}); export the model again")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _which_file(exc: BaseException, d: Path) -> str:
+    """The model file an error came from, as far as it says (else 'a file')."""
+    text = str(exc)
+    for p in sorted(d.rglob("*"), key=lambda q: -len(str(q))):
+        if p.is_file() and (str(p) in text or p.name in text):
+            return f"file {p.relative_to(d).as_posix()}"
+    return "a file"
 
 
 def _json_default(o: object) -> object:
@@ -136,6 +205,8 @@ def _json_default(o: object) -> object:
 def find_model_files(path: str | Path) -> Path:
     """The directory of a model's files inside ``models/NAME`` (an MLflow model), or itself."""
     p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CrsmlError(f"model {path} is a file; give the model's directory (models/NAME)")
     for candidate in (p, p / "artifacts" / BUNDLE_DIR, p / BUNDLE_DIR):
         if (candidate / METADATA_FILE).exists():
             return candidate

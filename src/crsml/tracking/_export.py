@@ -16,7 +16,7 @@ import pandas as pd
 
 from crsml.cohort import atomic_dir
 from crsml.errors import CrsmlError
-from crsml.models import BUNDLE_DIR, Model
+from crsml.models import BUNDLE_DIR, Model, write_manifest
 from crsml.reporting import write_model_card
 from crsml.simulation import simulate
 from crsml.tracking._mlflow import default_tracking_uri, quiet
@@ -55,6 +55,7 @@ def staged(model: Model) -> Iterator[dict[str, Any]]:
         files = model.save(Path(tmp) / BUNDLE_DIR)
         with tempfile.TemporaryDirectory() as card:
             shutil.copyfile(write_model_card(model, card), files / MODEL_CARD_FILE)
+        write_manifest(files)  # the card is one of the model's files
         yield {
             "python_model": str(CODE_PATH), "artifacts": {"crsml": str(files)},
             "signature": signature_for(model, example), "input_example": example, "pip_requirements": requirements(),
