@@ -442,3 +442,35 @@ def test_a_model_path_that_is_not_a_model_is_one_line(where, batch, tmp_path, ca
     code, text = _run(["score", "--model", str(target), "--cohort", str(batch / "clean"), "--out",
                        str(tmp_path / "s.csv")], capsys)
     assert code == 2 and len(text.strip().splitlines()) == 1 and str(target) in text, text
+
+
+# -- the same seed, the same bytes; several processes, one store ---------------------------------
+
+def test_the_model_card_and_scores_are_the_same_bytes_twice(tiny_model, batch, tmp_path, capsys):
+    model = crsml.load_model(tiny_model[0])
+    a = crsml.write_model_card(model, tmp_path / "a").read_bytes()
+    b = crsml.write_model_card(model, tmp_path / "b").read_bytes()
+    assert a == b
+    for name in ("a.csv", "b.csv"):
+        code, _ = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
+                        str(tmp_path / name)], capsys)
+        assert code == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_two_trainings_started_together_on_a_new_store_both_finish_and_register(tmp_path):
+    import subprocess
+
+    import mlflow
+
+    crsml.simulate(250, seed=31, truth_draws=0).save(tmp_path / "c")
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    procs = [subprocess.Popen([sys.executable, "-m", "crsml", "train", "--task", "severe_crs", "--cohort",
+                               str(tmp_path / "c"), "--landmark-h", "48", "--trials", "1", "--cv-folds", "3",
+                               "--cv-repeats", "1", "--n-jobs", "1", "--tracking-uri", uri, "--register-name", "both",
+                               "--model-out", str(tmp_path / f"m{i}")], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, cwd=tmp_path) for i in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    versions = mlflow.MlflowClient(uri).search_model_versions("name='both'")
+    assert len(versions) == 2

@@ -71,8 +71,21 @@ def explain_cohort(model: Model, cohort: Cohort, out_dir: str | Path, n_patients
 
 
 def plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_patients: int = 3,
-                      max_display: int = 12) -> list[Path]:
-    """Write the beeswarm, mean |SHAP| and ``n_patients`` waterfall PNGs; return their paths."""
+                      max_display: int = 12, seed: int = 0) -> list[Path]:
+    """Write the beeswarm, mean |SHAP| and ``n_patients`` waterfall PNGs; return their paths.
+
+    shap jitters the beeswarm's points with numpy's global generator: it is seeded with ``seed``
+    for the plots (and restored after), so the same model and patients give the same bytes."""
+    state = np.random.get_state()  # noqa: NPY002 - shap draws from the legacy global generator
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        return _plot_explanations(model, X, out_dir, n_patients, max_display)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+def _plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_patients: int,
+                       max_display: int) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")

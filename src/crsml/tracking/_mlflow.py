@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 DEFAULT_DIR = Path("mlruns")
@@ -33,11 +34,24 @@ def start(experiment: str, tracking_uri: str | None = None):
 
     quiet()
     uri = tracking_uri or default_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        location = None
-        if uri.startswith("sqlite:"):
-            location = (DEFAULT_DIR / "artifacts").resolve().as_uri()
-        mlflow.create_experiment(experiment, artifact_location=location)
-    mlflow.set_experiment(experiment)
+    with store_lock(uri):  # several crsml processes may create and migrate one new store at once
+        mlflow.set_tracking_uri(uri)
+        if mlflow.get_experiment_by_name(experiment) is None:
+            location = None
+            if uri.startswith("sqlite:"):
+                location = (DEFAULT_DIR / "artifacts").resolve().as_uri()
+            mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.set_experiment(experiment)
     return mlflow
+
+
+def store_lock(uri: str):
+    """A lock held while one process creates, migrates or registers in a local SQLite store (a
+    file lock beside the database); a server store serialises itself, so nothing is held then."""
+    if not uri.startswith("sqlite:///"):
+        return nullcontext()
+    from filelock import FileLock
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{db}.lock", timeout=600)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from crsml.evaluation import TrainingResult
 from crsml.tracking._export import staged
-from crsml.tracking._mlflow import start
+from crsml.tracking._mlflow import start, store_lock
 
 
 def _write_artifact(path: Path, value: Any) -> None:
@@ -60,7 +60,7 @@ def log_training(result: TrainingResult, tracking_uri: str | None = None, regist
             result.plots(t)
             mlflow.log_artifacts(str(t), artifact_path="evaluation")
         registered = f"crsml-{task}" if register_name is None else (register_name or None)
-        with staged(result.model) as exported:
+        with staged(result.model) as exported, store_lock(mlflow.get_tracking_uri()):
             mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
         log(f"MLflow run {run.info.run_id} in experiment crsml-{task} ({mlflow.get_tracking_uri()})")
         return run.info.run_id
