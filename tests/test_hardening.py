@@ -474,3 +474,39 @@ def test_two_trainings_started_together_on_a_new_store_both_finish_and_register(
     assert [p.returncode for p in procs] == [0, 0], outs
     versions = mlflow.MlflowClient(uri).search_model_versions("name='both'")
     assert len(versions) == 2
+
+
+# -- a model no better than chance is neither exported nor registered unless asked -------------
+
+@pytest.fixture(scope="module")
+def noise_cohort(tmp_path_factory):
+    """Outcomes shuffled between patients: nothing in the features predicts them."""
+    root = tmp_path_factory.mktemp("noise")
+    c = crsml.simulate(200, seed=41, truth_draws=0)
+    ids = c.patients["patient_id"].to_numpy()
+    shuffled = dict(zip(ids, np.random.default_rng(0).permutation(ids), strict=True))
+    c.crs = c.crs.assign(patient_id=c.crs["patient_id"].map(shuffled))
+    c.vitals = c.vitals.iloc[:0]
+    c.save(root / "c")
+    return root
+
+
+@pytest.mark.parametrize("accept", [False, True])
+def test_a_model_no_better_than_chance_is_refused_unless_accepted(accept, noise_cohort, capsys):
+    import mlflow
+
+    out = noise_cohort / f"m{accept}"
+    uri = f"sqlite:///{noise_cohort / f'mlflow{accept}.db'}"
+    args = ["train", "--task", "severe_crs", "--cohort", str(noise_cohort / "c"), "--landmark-h", "48", "--trials", "1",
+            "--cv-folds", "3", "--cv-repeats", "1", "--n-jobs", "1", "--tracking-uri", uri, "--register-name", "noise",
+            "--model-out", str(out)]
+    code, text = _run(args + (["--accept-weak-model"] if accept else []), capsys)
+    assert "does not rank patients better than chance" in text or "has no split" in text, text
+    versions = mlflow.MlflowClient(uri).search_model_versions("name='noise'")
+    if accept:
+        assert code == 0 and out.exists() and len(versions) == 1
+        card = (out / "artifacts" / "crsml" / "model_card.html").read_text()
+        assert card.index("Do not use this model") < card.index("Intended use")
+    else:
+        assert code == 2 and not out.exists() and not versions
+        assert text.strip().splitlines()[-1].startswith("error:") and "--accept-weak-model" in text

@@ -35,6 +35,8 @@ def train_command(
     extra: Annotated[list[str] | None, typer.Option("--extra", help="extra patients column as a feature (numeric, true/false, or text such as a centre: one indicator per value); repeatable")] = None,
     grace_h: Annotated[float | None, typer.Option("--grace-h", help="tocilizumab_benefit: 'now' means a dose in [L, L + grace) (default 6)")] = None,
     trim: Annotated[float | None, typer.Option(help="tocilizumab_benefit: overlap bound on the propensity (default 0.01)")] = None,
+    accept_weak_model: Annotated[bool, typer.Option(
+        "--accept-weak-model", help="export and register a model that ranks no better than chance (refused otherwise)")] = False,
 ) -> None:
     """Tune (Optuna), evaluate out of fold against published baselines, log to MLflow, export."""
     from crsml import evaluation, tasks
@@ -60,6 +62,11 @@ def train_command(
     con = Console(highlight=False, soft_wrap=True)
     cohort = read_cohort(cohort_dir)
     result = evaluation.train(cohort, settings=settings, log=con.print)
+    if result.weak and not accept_weak_model:
+        log_training(result, tracking_uri=tracking_uri, register_name="", log=con.print)  # the run, for the record
+        print_result(con, result)
+        raise CrsmlError(f"{'; '.join(result.weak)}. The model was neither exported nor registered "
+                         "(--accept-weak-model keeps it anyway)")
     log_training(result, tracking_uri=tracking_uri, register_name=register_name, log=con.print)
     export_model(result.model, model_out)
     con.print(f"model written to {model_out}")

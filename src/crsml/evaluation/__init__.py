@@ -49,6 +49,7 @@ from crsml.evaluation._train_risk import (
     library_versions,
     mean_abs_shap,
     versus_best_baseline,
+    weak_model_reasons,
 )
 from crsml.evaluation._training import SETTINGS, TRAINERS, settings_for, train
 from crsml.evaluation._uplift import coverage, policy_share, qini, share_of_oracle, uplift_table
@@ -60,5 +61,5 @@ __all__ = [
     "cross_validated_predictions", "curve_data", "data_digest", "decision_curve", "feature_ceiling", "format_table",
     "left_out", "library_versions", "mean_abs_shap", "metric_table", "net_benefit", "outer_splits",
     "paired_difference", "plot_curves", "policy_share", "qini", "roc_points", "settings_for", "share_of_oracle",
-    "thin_data_warnings", "train", "unused_centre_columns", "uplift_table", "versus_best_baseline",
+    "thin_data_warnings", "train", "unused_centre_columns", "uplift_table", "versus_best_baseline", "weak_model_reasons",
 ]

@@ -58,6 +58,11 @@ class TrainingResult:
     formatter: Callable[[pd.DataFrame], pd.DataFrame] | None = field(default=None, repr=False)
 
     @property
+    def weak(self) -> list[str]:
+        """Why the model should not be used (empty when nothing says so): see ``weak_model_reasons``."""
+        return list(self.model.metadata.get("weak", []))
+
+    @property
     def task(self) -> str:
         return self.model.task.name
 

@@ -111,6 +111,18 @@ def mean_abs_shap(estimator: Any, X: pd.DataFrame, top: int = 30) -> pd.Series:
     return s.head(top)
 
 
+def weak_model_reasons(row: pd.Series, model: XGBRiskClassifier) -> list[str]:
+    """Why a fitted risk model should not be used: its out-of-fold AUROC interval includes 0.5, or
+    a booster without a single split (every patient gets the same risk)."""
+    reasons = []
+    if not (row["auroc_low"] > 0.5):
+        reasons.append(f"the out-of-fold AUROC interval includes 0.5 ({row['auroc_low']:.3f}-{row['auroc_high']:.3f}): "
+                       "the model does not rank patients better than chance")
+    if all("[" not in tree for b in model.boosters_ for tree in b.get_dump()):
+        reasons.append("the final booster has no split: it gives every patient the same risk")
+    return reasons
+
+
 def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool = True) -> TrainingResult:
     """Tune, evaluate (nested CV, baselines, bootstrap intervals) and fit a risk task's model."""
     task = s.make_task()
@@ -142,6 +154,9 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
         "versions": library_versions(),
     }
     metadata["shap_mean_abs"] = mean_abs_shap(final, X).to_dict()
+    metadata["weak"] = weak_model_reasons(table.loc[MODEL_NAME], final)
+    for reason in metadata["weak"]:
+        log(f"warning: {reason}")
     fitted = Model(task, float(s.landmark_h), fb, final, metadata, table, curves)
     params = {k: v for k, v in asdict(s).items() if k != "storage"} | task.get_params()
     params["extra_patient_columns"] = ",".join(s.extra_patient_columns)
@@ -163,5 +178,6 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
                  "feature_dictionary.csv": feature_dictionary(fitted.feature_names),
                  "counts.json": counts, "curves.json": curves}
     return TrainingResult(fitted, s, counts, table, params=params, metrics=metrics, artifacts=artifacts,
+                          warnings=list(metadata["weak"]),
                           folds=folds, oof=oof, y=y, X=X, formatter=format_table,
                           caption=f"{task.name} at L = {s.landmark_h:g} h: out-of-fold, bootstrap 95% intervals")

@@ -5,6 +5,7 @@ own JSON plus a JSON settings file, so loading it unpickles nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from crsml.errors import CrsmlError
 from crsml.models._calibration import Calibrator, choose_calibration
 from crsml.models._xgb import (
     CHECKPOINT_EVERY,
@@ -71,6 +73,13 @@ def _fold_curve(
         if patience and len(curve) - 1 - int(np.argmin(curve)) >= patience:
             break
     return np.asarray(curve)
+
+
+def _data_digest(X: np.ndarray, y: np.ndarray) -> str:
+    """SHA-256 of the training rows and labels (binds a stored Optuna study to its data)."""
+    h = hashlib.sha256(np.ascontiguousarray(X).tobytes())
+    h.update(np.asarray(y, dtype=np.int8).tobytes())
+    return h.hexdigest()
 
 
 def _booster_file(i: int) -> str:
@@ -223,6 +232,14 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
             return float(mean.min())
 
         study = self._study()
+        digest = _data_digest(Xa, ya)
+        if self.storage is not None:  # a stored study resumes only for the data it was made for
+            made_for = study.user_attrs.get("crsml_data_digest")
+            if made_for is not None and made_for != digest:
+                raise CrsmlError(f"Optuna study {study.study_name!r} in --storage was made for other data (another "
+                                 "task, landmark or cohort); give a new --study-name to start anew, or the same "
+                                 "cohort and settings to resume it")
+            study.set_user_attr("crsml_data_digest", digest)
         done = sum(t.state.is_finished() for t in study.trials)
         todo = max(0, self.n_trials - done)
         if self.progress and todo:

@@ -48,6 +48,8 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
     cv = meta.get("cv", {})
     title = f"crsml model card: {task.name} at L = {model.landmark_h:g} h"
     parts = [f"<h1>{html.escape(title)}</h1>"]
+    for reason in meta.get("weak", []):
+        parts.append("<div class='warn'><b>Do not use this model:</b> " + html.escape(reason) + ".</div>")
     parts.append(
         "<div class='warn'><b>Not a medical device.</b> This model is a research tool for clinical data "
         "scientists. It has not been cleared or approved by any regulator and must not be used on its own "
