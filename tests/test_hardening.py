@@ -510,3 +510,31 @@ def test_a_model_no_better_than_chance_is_refused_unless_accepted(accept, noise_
     else:
         assert code == 2 and not out.exists() and not versions
         assert text.strip().splitlines()[-1].startswith("error:") and "--accept-weak-model" in text
+
+
+# -- the benefit never ranks against risk without saying so ---------------------------------------
+
+FAST = {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.1, "tree_method": "hist", "random_state": 0,
+        "n_jobs": 1, "verbosity": 0}
+
+
+def test_a_negative_benefit_estimate_is_never_a_ranking_against_risk(tmp_path):
+    from crsml.evaluation import BenefitSettings, benefit_data
+    from crsml.models import BenefitModel
+
+    c = crsml.simulate(1500, seed=5, truth_draws=0, profile="mixed_practice")
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=48.0, extra_patient_columns=("site",)))
+    harmed = trial["severe_days"] + 6.0 * trial["treated"]  # records in which treating now looks harmful
+    m = BenefitModel(candidates=("risk_scaled",), seed=3, nuisance_params={"propensity": FAST, "outcome": FAST,
+                                                                          "final": FAST}).fit(
+        X, trial["treated"], harmed, trial["severe"])
+    assert m.chosen_ == "risk_scaled" and m.ate_["ate"] < 0
+    assert m.risk_effect_.scale >= 0  # never a ranking against risk
+    assert m.direction_notes_ and "show no benefit" in m.direction_notes_[0]
+    pred = m.predict(X)
+    inside = pred["reason"] == ""
+    assert (pred.loc[inside, "benefit"] >= 0).all()
+    assert pred.loc[inside, "benefit_note"].str.contains("rank them by risk").all()
+    assert any("show no benefit" in text for _, text, _ in m.card_sections())
+    m.save(tmp_path / "b")
+    assert BenefitModel.load(tmp_path / "b").direction_notes_ == m.direction_notes_

@@ -38,7 +38,8 @@ def toy_task():
 def test_the_built_in_tasks_are_registered_objects():
     assert tasks.names() == ("severe_crs", "prolonged_crs", "tocilizumab_benefit")
     assert tasks.get("prolonged_crs", min_days=5).min_days == 5
-    assert tasks.get("tocilizumab_benefit").score_columns == ("risk", "benefit", "benefit_low", "benefit_high")
+    assert tasks.get("tocilizumab_benefit").score_columns == ("risk", "benefit", "benefit_low", "benefit_high",
+                                                              "benefit_note")
     with pytest.raises(CrsmlError, match="--min-days does not apply to --task severe_crs"):
         tasks.get("severe_crs", min_days=5)
     with pytest.raises(CrsmlError, match="unknown task 'icans'"):

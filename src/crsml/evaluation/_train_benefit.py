@@ -138,7 +138,7 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
             log(f"warning: after weighting the treated still differ from the untreated by more than 0.25 SD in "
                 f"{int((worst > 0.25).sum())} features; the average benefit leans on the outcome models there")
     log(f"chosen by held-out DR loss: {model.chosen_}")
-    warnings = thin_data_warnings(counts["treated_now"], model.propensity_auroc_)
+    warnings = list(model.direction_notes_) + thin_data_warnings(counts["treated_now"], model.propensity_auroc_)
     for w in warnings:
         log(f"warning: {w}")
     params = asdict(s) | task.get_params() | {"candidates": ",".join(s.candidates), "extra_patient_columns": ",".join(s.extra_patient_columns),

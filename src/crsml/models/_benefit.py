@@ -168,6 +168,7 @@ class BenefitModel(BaseEstimator):
             self.selection_ = self._select(names, params, Xa, T, Y, inside, phi, tick)
             self.chosen_ = choose(self.selection_)
             chosen = Candidate(self.chosen_, params, self.seed, self.trim).fit(Xa, T, Y, inside)
+            self.direction_notes_ = direction_notes(chosen, self.selection_)
             self.train_benefit_ = chosen.benefit(Xa)
             self.risk_effect_ = RiskEffect.from_candidate(chosen)
             self.effect_ = self.risk_effect_.booster if self.risk_effect_ else self._distil(Xi, chosen.benefit(Xi))
@@ -268,6 +269,8 @@ class BenefitModel(BaseEstimator):
                 "whichever estimator gives benefit, stretched to hold benefit where that estimator and the forest "
                 "disagree; it is not an interval for one patient's own course. Its coverage on simulated cohorts is "
                 "in docs/tocilizumab_benefit.md.")
+        for note in self.direction_notes_:
+            text += f" WARNING: {note}."
         return [("Tocilizumab benefit", text, [("", pd.DataFrame({"value": rows})),
                                                ("Candidates (held-out DR loss, lower is better):",
                                                 self.selection_.round(4))])]
@@ -304,9 +307,10 @@ class BenefitModel(BaseEstimator):
         lo, hi = np.minimum(lo, b), np.maximum(hi, b)
         risk = self.risk_.predict_proba(Xa)[:, 1] if len(Xa) else np.zeros(0)
         idx = X.index if hasattr(X, "index") else None
+        note = "; ".join(getattr(self, "direction_notes_", []))
         return pd.DataFrame({"benefit": np.where(ok, b, np.nan), "benefit_low": np.where(ok, lo, np.nan),
                              "benefit_high": np.where(ok, hi, np.nan), "risk": risk, "propensity": e,
-                             "reason": reason}, index=idx)
+                             "reason": reason, "benefit_note": np.where(ok, note, "")}, index=idx)
 
     def effect(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The exported benefit of every row, inside the overlap or not (``predict`` blanks it outside)."""
@@ -368,6 +372,7 @@ class BenefitModel(BaseEstimator):
             "trim_counts": self.trim_counts_, "ate": self.ate_, "ate_all": self.ate_all_, "ate_severe": self.ate_severe_,
             "selection": self.selection_.to_dict(orient="index"),
             "effect": self.risk_effect_.to_dict() if self.risk_effect_ else {"form": "distilled"},
+            "direction_notes": list(self.direction_notes_),
         }
         (d / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, default=float))
         self.balance_.to_csv(d / "balance.csv")
@@ -392,6 +397,7 @@ class BenefitModel(BaseEstimator):
         m.propensity_auroc_, m.trim_counts_ = s["propensity_auroc"], s["trim_counts"]
         m.ate_, m.ate_all_, m.ate_severe_ = s["ate"], s["ate_all"], s["ate_severe"]
         m.selection_ = pd.DataFrame.from_dict(s["selection"], orient="index")
+        m.direction_notes_ = list(s.get("direction_notes", []))  # absent before the direction guard
         m.balance_ = pd.read_csv(d / "balance.csv", index_col=0) if (d / "balance.csv").exists() else None
         return m
 
@@ -463,6 +469,28 @@ class RiskEffect:
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def direction_notes(chosen: Candidate, selection: pd.DataFrame) -> list[str]:
+    """What the user must know about the direction of the benefit: a risk-based benefit whose
+    average the records cannot tell from 0 (or put below it), or a free-form learner that ranks
+    patients against their risk. Shown in the training log, the card and the scores."""
+    notes = []
+    a = getattr(chosen, "effect_interval_", None)
+    if chosen.name in ("risk_scaled", "risk_strata") and a is not None:
+        ci = f"{a['ate']:.3f} days, 95% CI {a['low']:.3f} to {a['high']:.3f}"
+        if getattr(chosen, "raw_scale_", 1.0) <= 0 or a["ate"] <= 0:
+            notes.append(f"these records show no benefit of tocilizumab now (average {ci}), though trials show it "
+                         "lowers severe CRS: the benefit is set to 0 and cannot rank patients; rank them by risk")
+        elif a["low"] <= 0:
+            notes.append(f"the average benefit's interval includes 0 ({ci}): these records cannot show its size; "
+                         "benefit ranks patients as their risk does")
+    elif "rank_corr_with_risk_scaled" in selection and chosen.name in selection.index:
+        r = float(selection.loc[chosen.name, "rank_corr_with_risk_scaled"])
+        if r < 0:
+            notes.append(f"the chosen {chosen.name} ranks patients against their risk (Spearman {r:.2f} with the "
+                         "risk-based benefit), which no trial supports; prefer ranking by risk")
+    return notes
 
 
 def choose(selection: pd.DataFrame) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from sklearn.impute import SimpleImputer
 
-from crsml.models._causal import DEFAULT_TRIM, crossfit
+from crsml.models._causal import DEFAULT_TRIM, aipw, crossfit
 from crsml.models._nuisance import classifier, regressor
 
 CANDIDATES = ("dr_learner", "x_learner", "causal_forest", "risk_scaled", "risk_strata")
@@ -95,9 +95,14 @@ class Candidate:
             y1 = nu.mu1 + T * (Y - nu.mu1) / e
             y0 = nu.mu0 + (1 - T) * (Y - nu.mu0) / (1 - e)
             risk = self.risk(Xi)
+            self.effect_interval_ = aipw(y0 - y1)  # the average benefit (days) and its 95% interval
             if self.name == "risk_scaled":
-                # days spared per unit of risk, so the mean benefit inside the overlap is the AIPW one
-                self.scale_ = float((y0 - y1).mean() / risk.mean()) if risk.mean() > 0 else 0.0
+                # days spared per unit of risk, so the mean benefit inside the overlap is the AIPW one;
+                # never negative: tocilizumab lowers severe CRS in every trial (Kent et al.'s PATH
+                # risk model assumes the direction), so a negative estimate means the records cannot
+                # show the benefit, not that it ranks against risk
+                self.raw_scale_ = float((y0 - y1).mean() / risk.mean()) if risk.mean() > 0 else 0.0
+                self.scale_ = max(self.raw_scale_, 0.0)
             else:
                 self.edges_ = np.unique(np.quantile(risk, [0.25, 0.5, 0.75]))
                 q = np.searchsorted(self.edges_, risk, side="right")

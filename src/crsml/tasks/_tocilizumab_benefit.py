@@ -89,7 +89,8 @@ class TocilizumabBenefit(Task):
 
     name = "tocilizumab_benefit"
     model_kind = "benefit"
-    score_columns = ("risk", "benefit", "benefit_low", "benefit_high")
+    # benefit_note: what the records cannot show about the benefit's direction or size ('' when nothing)
+    score_columns = ("risk", "benefit", "benefit_low", "benefit_high", "benefit_note")
     description = ("expected severe-CRS days spared by tocilizumab given now, with the risk of grade >= 3 "
                    "without it, for patients not yet given tocilizumab")
     treatments_before_landmark = "strict"
