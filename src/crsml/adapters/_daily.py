@@ -16,12 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ValidationError
 
 from crsml.cohort import (
+    CANONICAL_UNITS,
     Cohort,
     ValidationProblem,
     ValidationReport,
+    check_csv,
+    conversion_factor,
     implausible_values,
+    locate_parse_error,
     validate_tables,
 )
 from crsml.errors import CohortError
@@ -40,27 +45,66 @@ class DailyMapping:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> DailyMapping:
-        """Read a TOML mapping; ``None`` gives the packaged default for the shared real cohort."""
+        """Read and check a TOML mapping; ``None`` gives the packaged default for the shared real
+        cohort. Unknown keys, wrong types, unknown analytes or units and a column mapped to two
+        analytes are refused in one line naming the entry."""
+        where = "the default mapping" if path is None else f"mapping config {path}"
         if path is None:
             text = resources.files("crsml.data").joinpath(DEFAULT_CONFIG).read_text()
         else:
             p = Path(path)
-            if not p.exists():
+            if not p.is_file():
                 raise CohortError(f"mapping config not found: {p}")
             text = p.read_text()
         try:
-            cfg = tomllib.loads(text)
+            cfg = _MappingFile.model_validate(tomllib.loads(text))
         except tomllib.TOMLDecodeError as exc:
-            raise CohortError(f"mapping config {path}: not valid TOML: {exc}") from exc
-        norm = {
-            k: (v if isinstance(v, dict) else {"column": v})
-            for k, v in cfg.get("patients", {}).items()
-        }
-        meas = cfg.get("measurements", {})
-        for analyte, spec in meas.items():
-            if not isinstance(spec, dict) or "column" not in spec or "unit" not in spec:
-                raise CohortError(f"mapping config: measurement {analyte!r} needs column and unit")
-        return cls(cfg.get("keys", {}), cfg.get("constants", {}), norm, meas)
+            raise CohortError(f"{where}: not valid TOML: {exc}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            entry = ".".join(str(x) for x in first["loc"] if not str(x).startswith(("str", "_")))
+            raise CohortError(f"{where}: {entry}: {first['msg']} ({len(exc.errors())} problem(s))") from None
+        for analyte, spec in cfg.measurements.items():
+            if analyte not in CANONICAL_UNITS:
+                raise CohortError(f"{where}: measurements.{analyte}: not an analyte crsml knows (docs/cohort_format.md)")
+            if conversion_factor(analyte, spec.unit) is None:
+                raise CohortError(f"{where}: measurements.{analyte}: unit {spec.unit!r} is not one crsml converts "
+                                  f"for {analyte} (canonical {CANONICAL_UNITS[analyte]})")
+        used: dict[str, str] = {}
+        for analyte, spec in cfg.measurements.items():
+            if spec.column in used:
+                raise CohortError(f"{where}: column {spec.column!r} is mapped to both {used[spec.column]} and "
+                                  f"{analyte}; each column holds one analyte")
+            used[spec.column] = analyte
+        patients = {k: (v.model_dump(exclude_none=True) if isinstance(v, _PatientColumn) else {"column": v})
+                    for k, v in cfg.patients.items()}
+        return cls(cfg.keys.model_dump(exclude_none=True), dict(cfg.constants), patients,
+                   {a: s.model_dump() for a, s in cfg.measurements.items()})
+
+
+class _Keys(BaseModel, extra="forbid"):
+    patient_id: str = "patient_id"
+    day: str = "day"
+    crs_grade: str | None = None
+
+
+class _PatientColumn(BaseModel, extra="forbid"):
+    column: str
+    scale: float | None = None
+
+
+class _Measurement(BaseModel, extra="forbid"):
+    column: str
+    unit: str
+
+
+class _MappingFile(BaseModel, extra="forbid"):
+    """The TOML mapping file's schema (pydantic): sections and their keys, with types."""
+
+    keys: _Keys = _Keys()
+    constants: dict[str, str | int | float | bool] = {}
+    patients: dict[str, str | _PatientColumn] = {}
+    measurements: dict[str, _Measurement] = {}
 
 
 def import_daily(
@@ -71,8 +115,15 @@ def import_daily(
     path = Path(csv)
     if not path.exists():
         raise CohortError(f"daily table not found: {path}")
-    wide = pd.read_csv(path, dtype={mapping.keys.get("patient_id", "patient_id"): "string"})
     pid_col = mapping.keys.get("patient_id", "patient_id")
+    check_csv(path, path.name)
+    try:
+        wide = pd.read_csv(path, dtype={pid_col: "string"})
+    except (ValueError, pd.errors.ParserError):
+        raise locate_parse_error(path, path.name) from None
+    if pid_col in wide and wide[pid_col].isna().any():  # ids are text: a patient called NA stays NA
+        wide[pid_col] = pd.read_csv(path, usecols=[pid_col], dtype=str, keep_default_na=False)[pid_col].to_numpy()
+        wide[pid_col] = wide[pid_col].astype("string").where(wide[pid_col].str.strip() != "")
     day_col = mapping.keys.get("day", "day")
     grade_col = mapping.keys.get("crs_grade")
     needed = [pid_col, day_col] + [s["column"] for s in mapping.patients.values()]
@@ -83,7 +134,7 @@ def import_daily(
     if missing:
         raise CohortError(f"table {path.name}: missing columns {', '.join(missing)}")
 
-    warnings: list[ValidationProblem] = []
+    warnings, wide = _repeated_days(wide, pid_col, day_col, path.name)
     day = pd.to_numeric(wide[day_col], errors="coerce")
     time_h = 24.0 * day
 
@@ -137,7 +188,10 @@ def import_daily(
     m = tables["measurements"]
     src_rows = m["source_row"].to_numpy()
     labels = {a: f"{c} ({a})" if c != a else a for a, c in source.items()}
-    problems = [_to_source(p, path.name, src_rows, m, labels) for p in report.problems
+    where = {"patients": (first.index.to_numpy() + 1,
+                          {"patient_id": pid_col, **{k: s["column"] for k, s in mapping.patients.items()}}),
+             "crs": (np.arange(1, len(wide) + 1), {"patient_id": pid_col, "time_h": day_col, "grade": grade_col})}
+    problems = [_to_source(p, path.name, src_rows, m, labels, where) for p in report.problems
                 if "impossible in" not in p.message]
     # implausible values are reported against the rows of the user's file, not our long table
     problems += implausible_values(m, labels, rows=src_rows, table=path.name)
@@ -147,8 +201,30 @@ def import_daily(
     return cohort, report
 
 
-def _to_source(p: ValidationProblem, csv_name: str, src_rows, m: pd.DataFrame, labels: dict[str, str]) -> ValidationProblem:
-    """Point a problem found in the long measurements table at the row and column of the CSV."""
+def _repeated_days(wide: pd.DataFrame, pid: str, day: str, name: str) -> tuple[list[ValidationProblem], pd.DataFrame]:
+    """A patient-day written twice: identical rows collapse (a warning), different ones are errors
+    naming the rows (crsml cannot tell which is right)."""
+    rows = np.arange(1, len(wide) + 1)
+    same = wide.duplicated(keep="first").to_numpy()
+    found: list[ValidationProblem] = []
+    if same.any():
+        found.append(ValidationProblem(name, None, day, f"{int(same.sum())} rows repeat an earlier row exactly "
+                                       f"(rows {', '.join(map(str, rows[same][:5]))}); kept once", "warning"))
+    kept = wide[~same]
+    clash = kept.duplicated([pid, day], keep="first").to_numpy()
+    for r, p in zip(rows[~same][clash], kept[pid].to_numpy()[clash], strict=True):
+        found.append(ValidationProblem(name, int(r), day, "this patient's day appears again with different values",
+                                       "error", None if pd.isna(p) else str(p).strip()))
+    return found, kept.reset_index(drop=True) if same.any() else wide
+
+
+def _to_source(p: ValidationProblem, csv_name: str, src_rows, m: pd.DataFrame, labels: dict[str, str],
+               where: dict[str, tuple[np.ndarray, dict[str, str | None]]] | None = None) -> ValidationProblem:
+    """Point a problem found in a table built from the CSV at the row and column of the CSV."""
+    if where and p.table in where and p.row is not None:
+        rows, columns = where[p.table]
+        column = columns.get(p.column or "") or p.column
+        return ValidationProblem(csv_name, int(rows[p.row - 1]), column, p.message, p.severity, p.patient_id)
     if p.table != "measurements" or p.row is None:
         return _relabel(p, labels)
     analyte = m["analyte"].iat[p.row - 1]
