@@ -538,3 +538,25 @@ def test_a_negative_benefit_estimate_is_never_a_ranking_against_risk(tmp_path):
     assert any("show no benefit" in text for _, text, _ in m.card_sections())
     m.save(tmp_path / "b")
     assert BenefitModel.load(tmp_path / "b").direction_notes_ == m.direction_notes_
+
+
+def test_a_number_column_stored_as_true_false_is_refused_not_cast(batch, tiny_model, tmp_path, capsys):
+    import shutil
+
+    d = tmp_path / "boolgrade"
+    shutil.copytree(batch / "clean", d)
+    crs = pd.read_csv(d / "crs.csv")
+    (d / "crs.csv").unlink()
+    crs.assign(grade=crs["grade"] >= 2).to_parquet(d / "crs.parquet")
+    for args in (["validate", str(d)], ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out",
+                                        str(tmp_path / "s.csv")]):
+        code, text = _run(args, capsys)
+        assert code == 2 and "table crs, column grade: holds true/false where numbers are expected" in text, text
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-5", "9000"])
+def test_an_impossible_landmark_is_refused_before_any_work(value, batch, tiny_model, tmp_path, capsys):
+    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
+                       str(tmp_path / "s.csv"), "--landmark-h", value], capsys)
+    assert code == 2 and "--landmark-h must be" in text and len(text.strip().splitlines()) == 1, text
+    assert not (tmp_path / "s.csv").exists()

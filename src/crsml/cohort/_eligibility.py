@@ -44,9 +44,14 @@ def eligibility_of(
     return pd.concat(frames, ignore_index=True)
 
 
+#: the latest landmark or horizon, hours (the end of the plausible time window of the tables)
+MAX_HOURS = 365 * 24.0
+
+
 def check_window(landmark_h: float, horizon_h: float) -> None:
     """Refuse a landmark at or before infusion, or an empty outcome window, in one line."""
-    if not (np.isfinite(landmark_h) and landmark_h > 0):
-        raise CrsmlError(f"--landmark-h must be a number of hours after infusion above 0, not {landmark_h:g}")
-    if not (np.isfinite(horizon_h) and horizon_h > 0):
-        raise CrsmlError(f"--horizon-h must be a number of hours above 0, not {horizon_h:g}")
+    if not (np.isfinite(landmark_h) and 0 < landmark_h <= MAX_HOURS):
+        raise CrsmlError(f"--landmark-h must be a number of hours after infusion above 0 and at most {MAX_HOURS:g} "
+                         f"(365 days), not {landmark_h:g}")
+    if not (np.isfinite(horizon_h) and 0 < horizon_h <= MAX_HOURS):
+        raise CrsmlError(f"--horizon-h must be a number of hours above 0 and at most {MAX_HOURS:g}, not {horizon_h:g}")

@@ -64,8 +64,9 @@ def _coerce_float(
     table: str, df: pd.DataFrame, col: str, problems: list[ValidationProblem]
 ) -> pd.Series:
     raw = df[col]
-    if pd.api.types.is_bool_dtype(raw):
-        return raw.astype(float)
+    if pd.api.types.is_bool_dtype(raw):  # a number column stored as true/false (Parquet): never cast to 0/1
+        problems.append(ValidationProblem(table, None, col, "holds true/false where numbers are expected"))
+        return pd.Series(np.nan, index=df.index)
     if pd.api.types.is_numeric_dtype(raw):
         num = raw.astype(float)
     else:
