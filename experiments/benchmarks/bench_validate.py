@@ -43,11 +43,37 @@ def make_cohort(directory: Path, rows: int, fmt: str, seed: int = 0) -> None:
         m.astype({"value": "string"}).to_parquet(directory / "measurements.parquet", index=False)
 
 
+def whole_cohort(n: int, fmt: str) -> None:
+    """``crsml validate`` on a whole simulated cohort of ``n`` patients (every table), in a process of
+    its own: wall time and that process's peak RSS (#24's target: 50,000 patients in < 10 s, < 2 GB)."""
+    import subprocess
+    import sys
+
+    from crsml import simulate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp) / "cohort"
+        cohort = simulate(n, seed=7, truth_draws=0)
+        cohort.save(d, fmt=fmt)
+        rows = sum(len(getattr(cohort, t)) for t in ("patients", "measurements", "vitals", "treatments", "crs"))
+        del cohort
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "crsml", "validate", str(d)], capture_output=True, text=True)
+        dt = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"crsml validate, simulated cohort of {n:,} patients ({rows:,} rows, {fmt}): {dt:.1f} s, peak RSS "
+              f"{peak:,.0f} MiB, exit {r.returncode} (target < 10 s and < 2,048 MiB: "
+              f"{'PASS' if dt < 10 and peak < 2048 else 'FAIL'})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--format", choices=["csv", "parquet", "both"], default="both")
+    ap.add_argument("--patients", type=int, default=50_000, help="whole simulated cohort for crsml validate (0: skip)")
     args = ap.parse_args()
+    if args.patients:
+        whole_cohort(args.patients, "parquet")
     fmts = ["csv", "parquet"] if args.format == "both" else [args.format]
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in fmts:

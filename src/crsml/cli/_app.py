@@ -63,12 +63,24 @@ def main() -> None:
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
-    signal.signal(signal.SIGTERM, _terminated)
+    previous = {s: signal.signal(s, _terminated) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:  # SIGINT too: the shell may have started crsml with it ignored (a background job)
+        _run(debug)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _run(debug: bool) -> None:
     try:
         app()
     except KeyboardInterrupt:
         err.print("interrupted; temporary files removed")
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code in (128 + signal.SIGTERM, 128 + signal.SIGINT):
+            err.print("stopped; temporary files removed")
+        raise
     except CrsmlError as exc:
         if debug:  # the traceback, and still the exit code of bad input
             traceback.print_exc()

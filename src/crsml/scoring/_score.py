@@ -106,8 +106,11 @@ def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -
     contribs = None
     if len(Xe):
         pred, contribs, inside = model.estimator.score_rows(Xe, contributions=explain > 0)
-        cols = list(model.score_columns)
-        out.loc[pos, cols] = pred[cols].to_numpy()
+        for c in model.score_columns:
+            values = pred[c].to_numpy()
+            if values.dtype.kind not in "fiub":  # a text column (a note): not a float column
+                out[c] = out[c].astype(object)
+            out.loc[pos, c] = values
         if "reason" in pred:  # outside the estimator's domain (a benefit model's overlap)
             outside = pred["reason"].to_numpy() != ""
             out.loc[pos[outside], "status"] = "not_eligible"
