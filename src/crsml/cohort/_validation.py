@@ -42,7 +42,7 @@ def _problem_rows(mask: np.ndarray | pd.Series) -> np.ndarray:
 
 
 def _pid_at(df: pd.DataFrame, rows: np.ndarray) -> list[str | None]:
-    if "patient_id" not in df:
+    if "patient_id" not in df or not len(rows):
         return [None] * len(rows)
     ids = df["patient_id"].to_numpy(dtype=object)[rows]
     return [None if pd.isna(x) else str(x) for x in ids]
@@ -143,7 +143,9 @@ def parse_table(name: str, raw: pd.DataFrame | None, problems: list[ValidationPr
         bad = _problem_rows(qualifier.notna().to_numpy(dtype=bool) & ~known)
         if len(bad):
             problems.extend(_row_problems(name, df, bad, "qualifier", "qualifier must be <, >, <= or >="))
-        out["qualifier"] = qualifier.map(QUALIFIERS, na_action="ignore").astype("string")
+        if qualifier.isin(["<=", ">="]).any():  # '<=' censors as '<' does
+            qualifier = qualifier.replace({"<=": "<", ">=": ">"})
+        out["qualifier"] = qualifier.where(known | qualifier.isna().to_numpy(dtype=bool))
     for col, kind in spec.kinds.items():
         if col in out:
             continue
@@ -345,18 +347,35 @@ def validate_tables(
 
 def _duplicate_measurements(m: pd.DataFrame, file_rows: np.ndarray | None) -> tuple[np.ndarray, list[ValidationProblem]]:
     """Rows repeating an earlier one exactly (to drop), and a warning where one patient has
-    different values of one analyte at one time (all kept: crsml cannot tell which is right)."""
+    different values of one analyte at one time (all kept: crsml cannot tell which is right).
+
+    One sort of integer keys finds the candidates (cheap when, as usual, there are none); only
+    those rows are compared in full."""
+    none = np.zeros(len(m), dtype=bool), []
     key = ["patient_id", "time_h", "analyte"]
     if m.empty or not set(key) <= set(m.columns):
-        return np.zeros(len(m), dtype=bool), []
-    identical = m.duplicated(subset=[*key, "value", "qualifier"], keep="first").to_numpy()
-    rest = m[~identical]
-    clash = rest.duplicated(subset=key, keep=False).to_numpy() & rest["patient_id"].notna().to_numpy()
-    if not clash.any():
+        return none
+    p_codes, _ = pd.factorize(m["patient_id"])
+    a_codes, a_uniques = pd.factorize(m["analyte"])
+    t = np.ascontiguousarray(m["time_h"].to_numpy(dtype=float))
+    ok = np.flatnonzero((p_codes >= 0) & (a_codes >= 0) & ~np.isnan(t))
+    k = p_codes[ok].astype(np.int64) * (len(a_uniques) + 1) + a_codes[ok]
+    bits = t[ok].view(np.int64)
+    order = np.lexsort((bits, k))
+    same = (k[order][1:] == k[order][:-1]) & (bits[order][1:] == bits[order][:-1])
+    if not same.any():
+        return none
+    involved = np.unique(np.concatenate([order[1:][same], order[:-1][same]]))
+    sub = m.iloc[ok[involved]]
+    identical = np.zeros(len(m), dtype=bool)
+    identical[ok[involved]] = sub.duplicated(subset=[*key, "value", "qualifier"], keep="first").to_numpy()
+    rest = sub[~identical[ok[involved]]]
+    clash_sub = rest.duplicated(subset=key, keep=False).to_numpy()
+    if not clash_sub.any():
         return identical, []
-    at = np.flatnonzero(~identical)[clash]
+    at = np.sort(ok[involved][~identical[ok[involved]]][clash_sub])
     shown = at + 1 if file_rows is None else np.asarray(file_rows)[at]
-    n_groups = int(rest[clash].groupby(key, dropna=False, observed=True).ngroups)
+    n_groups = int(rest[clash_sub].groupby(key, dropna=False, observed=True).ngroups)
     rows_text = ", ".join(str(int(r)) for r in shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
     return identical, [ValidationProblem(
         "measurements", None, "value",
