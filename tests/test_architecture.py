@@ -71,7 +71,9 @@ def test_every_public_name_exists_and_implementation_modules_are_private():
             pkg = importlib.import_module(m.name)
             assert pkg.__all__ and all(hasattr(pkg, n) for n in pkg.__all__), m.name
         else:
-            assert leaf.startswith("_") or m.name in ("crsml.errors",), f"{m.name} should be private (_name.py)"
+            # crsml.models.bundle: the old exported models' stored MLflow code imports it
+            assert leaf.startswith("_") or m.name in ("crsml.errors", "crsml.models.bundle"), \
+                f"{m.name} should be private (_name.py)"
 
 
 def test_experiments_and_the_cli_use_only_public_names():

@@ -560,3 +560,87 @@ def test_an_impossible_landmark_is_refused_before_any_work(value, batch, tiny_mo
                        str(tmp_path / "s.csv"), "--landmark-h", value], capsys)
     assert code == 2 and "--landmark-h must be" in text and len(text.strip().splitlines()) == 1, text
     assert not (tmp_path / "s.csv").exists()
+
+
+# -- found in review: numeric ids, long ids, gzip, cohort.json, missing-value spellings, blank lines -------
+
+def test_numeric_ids_with_one_blank_in_parquet_change_nobody_else(batch, tiny_model, tmp_path, capsys):
+    raw = read_raw_tables(batch / "clean")
+    d = tmp_path / "numeric"
+    d.mkdir()
+    number = {pid: i + 1 for i, pid in enumerate(raw["patients"]["patient_id"])}
+    for name, df in raw.items():
+        if df is None:
+            continue
+        df = df.assign(patient_id=df["patient_id"].map(number).astype(float))
+        if name == "measurements":
+            df.loc[df.index[0], "patient_id"] = np.nan  # one blank id: the column is stored as float
+        else:
+            df["patient_id"] = df["patient_id"].astype(np.int64)
+        df.to_parquet(d / f"{name}.parquet")
+    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")],
+                      capsys)
+    assert code == 0, text
+    s = pd.read_csv(tmp_path / "s.csv", dtype={"patient_id": str})
+    assert len(s) == 30 and s["patient_id"].is_unique and (s["status"] != "invalid").all(), text
+
+
+def test_long_numeric_ids_are_not_merged():
+    from crsml.cohort import patient_id_key
+
+    keys = patient_id_key(pd.Series(["12345678901234567", "12345678901234568", "001", "1.0"]))
+    assert keys[0] != keys[1] and keys[2] == keys[3] == "1"
+
+
+def test_a_damaged_gzip_table_and_a_broken_cohort_json_are_one_line(batch, tiny_model, tmp_path, capsys):
+    import shutil
+
+    d = tmp_path / "gz"
+    shutil.copytree(batch / "clean", d)
+    (d / "crs.csv").unlink()
+    (d / "crs.csv.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    code, text = _run(["validate", str(d)], capsys)
+    assert code == 2 and "crs.csv.gz" in text and len(text.strip().splitlines()) == 1, text
+    d2 = tmp_path / "json"
+    shutil.copytree(batch / "clean", d2)
+    (d2 / "cohort.json").write_text("{not json")
+    code, text = _run(["features", str(d2), "--landmark-h", "48", "--out", str(tmp_path / "f.parquet")], capsys)
+    assert code == 2 and "cohort.json" in text and len(text.strip().splitlines()) == 1, text
+
+
+def test_validate_and_score_read_missing_value_spellings_alike(batch, tiny_model, tmp_path, capsys):
+    import shutil
+
+    d = tmp_path / "none"
+    shutil.copytree(batch / "clean", d)
+    v = pd.read_csv(d / "vitals.csv", dtype=str, keep_default_na=False)
+    v.loc[v.index[:5], "o2_flow_lpm"] = "None"
+    v.loc[v.index[5:10], "o2_flow_lpm"] = "<NA>"
+    v.to_csv(d / "vitals.csv", index=False)
+    code, text = _run(["validate", str(d)], capsys)
+    assert code == 0, text
+    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")],
+                      capsys)
+    assert code == 0 and "invalid 0" in text, text
+
+
+def test_a_parse_error_after_a_blank_line_names_the_right_line(tmp_path):
+    from crsml.cohort import locate_parse_error
+
+    p = tmp_path / "t.csv"
+    p.write_text("a,b\n\n1,2\n3,4,5\n")
+    assert "t.csv line 4: 3 fields" in str(locate_parse_error(p, "t"))
+
+
+def test_import_daily_names_file_rows_after_an_exact_repeat(real_csv, tmp_path):
+    from crsml.adapters import import_daily
+    from crsml.errors import CohortError
+
+    wide = pd.read_csv(real_csv, dtype={"patient_id": "string"})
+    rows = pd.concat([wide.iloc[[0]], wide], ignore_index=True)  # row 1 repeats exactly as row 2
+    rows = rows.astype({"il6": object})
+    rows.loc[5, "il6"] = "haemolysed"  # data row 6 of the file
+    rows.to_csv(tmp_path / "w.csv", index=False)
+    with pytest.raises(CohortError) as exc:
+        import_daily(tmp_path / "w.csv")
+    assert "table w.csv, row 6, column il6: non-numeric value" in str(exc.value), str(exc.value)

@@ -135,6 +135,7 @@ def import_daily(
         raise CohortError(f"table {path.name}: missing columns {', '.join(missing)}")
 
     warnings, wide = _repeated_days(wide, pid_col, day_col, path.name)
+    file_rows = wide.pop("_file_row").to_numpy()  # each kept row's data row in the user's file
     day = pd.to_numeric(wide[day_col], errors="coerce")
     time_h = 24.0 * day
 
@@ -154,7 +155,7 @@ def import_daily(
 
     source = {a: spec["column"] for a, spec in mapping.measurements.items()}
     long = wide[[pid_col, *source.values()]].assign(time_h=time_h.to_numpy())
-    long["source_row"] = np.arange(1, len(long) + 1)
+    long["source_row"] = file_rows
     long = long.melt(id_vars=[pid_col, "time_h", "source_row"], value_vars=list(source.values()),
                      var_name="source_column", value_name="value")
     long = long[long["value"].notna()]
@@ -188,9 +189,9 @@ def import_daily(
     m = tables["measurements"]
     src_rows = m["source_row"].to_numpy()
     labels = {a: f"{c} ({a})" if c != a else a for a, c in source.items()}
-    where = {"patients": (first.index.to_numpy() + 1,
+    where = {"patients": (file_rows[first.index.to_numpy()],
                           {"patient_id": pid_col, **{k: s["column"] for k, s in mapping.patients.items()}}),
-             "crs": (np.arange(1, len(wide) + 1), {"patient_id": pid_col, "time_h": day_col, "grade": grade_col})}
+             "crs": (file_rows, {"patient_id": pid_col, "time_h": day_col, "grade": grade_col})}
     problems = [_to_source(p, path.name, src_rows, m, labels, where) for p in report.problems
                 if "impossible in" not in p.message]
     # implausible values are reported against the rows of the user's file, not our long table
@@ -210,12 +211,12 @@ def _repeated_days(wide: pd.DataFrame, pid: str, day: str, name: str) -> tuple[l
     if same.any():
         found.append(ValidationProblem(name, None, day, f"{int(same.sum())} rows repeat an earlier row exactly "
                                        f"(rows {', '.join(map(str, rows[same][:5]))}); kept once", "warning"))
-    kept = wide[~same]
+    kept = wide[~same].assign(_file_row=rows[~same])
     clash = kept.duplicated([pid, day], keep="first").to_numpy()
     for r, p in zip(rows[~same][clash], kept[pid].to_numpy()[clash], strict=True):
         found.append(ValidationProblem(name, int(r), day, "this patient's day appears again with different values",
                                        "error", None if pd.isna(p) else str(p).strip()))
-    return found, kept.reset_index(drop=True) if same.any() else wide
+    return found, kept.reset_index(drop=True)
 
 
 def _to_source(p: ValidationProblem, csv_name: str, src_rows, m: pd.DataFrame, labels: dict[str, str],

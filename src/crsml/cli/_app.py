@@ -89,5 +89,6 @@ def _run(debug: bool) -> None:
     except Exception as exc:  # a bug, not bad input
         if debug:
             raise
-        err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", markup=False)
+        # the exception's text is not shown: it may quote the input
+        err.print(f"internal error: {type(exc).__name__} (a bug in crsml; rerun with --debug to see where)", markup=False)
         sys.exit(1)

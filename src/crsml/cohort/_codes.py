@@ -47,10 +47,24 @@ def patient_id_key(ids: pd.Series) -> pd.Series:
     u = u.where(u != "")
     num = pd.to_numeric(u, errors="coerce").to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
-        whole = np.isfinite(num) & (num == np.round(num)) & (np.abs(num) < 1e15)
-        other = np.isfinite(num) & ~whole
+        exact = np.isfinite(num) & (np.abs(num) < 1e15)  # beyond, a float cannot tell two ids apart: text
+        whole = exact & (num == np.round(num))
+        other = exact & ~whole
     key = u.to_numpy(dtype=object, na_value=None)
     key[whole] = num[whole].astype(np.int64).astype(str)
     key[other] = [repr(float(x)) for x in num[other]]
     out = np.append(key, [None])[codes]
     return pd.Series(out, index=ids.index, dtype="string")
+
+
+def id_text(ids: pd.Series) -> pd.Series:
+    """Identifiers as text. A numeric column (Parquet) writes whole numbers without a decimal part,
+    so ids 1, 2 stored as floats (because one is missing) read ``1``, ``2`` as in the other tables."""
+    if pd.api.types.is_float_dtype(ids):
+        values = ids.to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 1e15)
+        text = ids.astype("string")
+        text[whole] = values[whole].astype(np.int64).astype(str)
+        return text
+    return ids.astype("string")

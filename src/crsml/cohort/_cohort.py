@@ -67,8 +67,9 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
         return _read_csv(path)
     except (pa.ArrowInvalid, ValueError):
         raise locate_parse_error(path, name) from None
-    except OSError as exc:
-        raise CohortError(f"table {name}: cannot read {path.name} ({exc.strerror or type(exc).__name__})") from None
+    except (OSError, EOFError) as exc:  # EOFError: a truncated .csv.gz
+        raise CohortError(f"table {name}: cannot read {path.name} "
+                          f"({getattr(exc, 'strerror', None) or 'damaged or not CSV text'})") from None
 
 
 def check_columns(columns: Sequence[object], path: Path, name: str) -> None:
@@ -145,7 +146,10 @@ class Cohort:
         d = Path(directory)
         raw = read_raw_tables(d)
         meta_path = d / "cohort.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        try:
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        except (ValueError, OSError):
+            raise CohortError(f"{meta_path}: not valid JSON (cohort.json describes the cohort; fix or remove it)") from None
         return cls.from_tables(raw, meta, on_error)
 
     def save(self, directory: str | Path, fmt: Literal["parquet", "csv"] = "parquet") -> Path:
@@ -159,7 +163,7 @@ class Cohort:
             df = getattr(self, name)
             if df is None:
                 continue
-            for stale in (d / f"{name}.parquet", d / f"{name}.csv"):
+            for stale in (d / f"{name}.parquet", d / f"{name}.csv", d / f"{name}.csv.gz"):
                 stale.unlink(missing_ok=True)
             with atomic_file(d / f"{name}.{fmt}") as tmp:
                 if fmt == "parquet":

@@ -45,17 +45,23 @@ def check_csv(path: Path, name: str) -> None:
         raise CohortError(f"table {name}: {path.name} is empty (not even a header line)")
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines = 1
-    with path.open("rb") as f:
-        while block := f.read(_BLOCK):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                line = lines + block[: exc.start].count(b"\n")
-                raise CohortError(f"table {name}: {path.name} line {line}: not UTF-8 text; save the file as UTF-8 "
-                                  "(crsml reads UTF-8, with or without BOM)") from None
-            lines += block.count(b"\n")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), [])
+    try:
+        with path.open("rb") as f:
+            while True:
+                block = f.read(_BLOCK)
+                try:
+                    decoder.decode(block, final=not block)
+                except UnicodeDecodeError as exc:
+                    line = lines + block[: exc.start].count(b"\n")
+                    raise CohortError(f"table {name}: {path.name} line {line}: not UTF-8 text; save the file as "
+                                      "UTF-8 (crsml reads UTF-8, with or without BOM)") from None
+                if not block:
+                    break
+                lines += block.count(b"\n")
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), [])
+    except OSError as exc:
+        raise CohortError(f"table {name}: cannot read {path.name} ({exc.strerror or type(exc).__name__})") from None
     names = [h.strip() for h in header]
     twice = sorted({h for h in names if names.count(h) > 1})
     if twice:
@@ -69,18 +75,24 @@ def check_csv(path: Path, name: str) -> None:
 
 def locate_parse_error(path: Path, name: str) -> CohortError:
     """The first line of a CSV file that cannot be parsed, and why, without its content."""
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    reader = None
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, strict=True)
             header = next(reader, [])
             for row in reader:
-                if len(row) != len(header):
+                if row and len(row) != len(header):  # a blank line is skipped, as the reader does
                     return CohortError(f"table {name}: {path.name} line {reader.line_num}: {len(row)} fields where "
                                        f"the header has {len(header)}")
+    except (OSError, UnicodeDecodeError, EOFError):
+        return CohortError(f"table {name}: cannot read {path.name} (damaged or not CSV text)")
     except csv.Error as exc:
         text = str(exc).lower()
         what = "a quote is not closed" if "end of data" in text or "eof" in text or "quot" in text else "malformed CSV"
-        return CohortError(f"table {name}: {path.name} near line {reader.line_num}: {what}")
+        return CohortError(f"table {name}: {path.name} near line {reader.line_num if reader else 1}: {what}")
     return CohortError(f"table {name}: cannot parse {path.name}")
 
 
@@ -113,6 +125,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             os.replace(path, old)
         os.replace(tmp, path)
     finally:
+        if old.exists() and not path.exists():  # stopped between the two renames: the earlier one stays
+            os.replace(old, path)
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
 

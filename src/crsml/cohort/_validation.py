@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from crsml.cohort._codes import patient_id_key
+from crsml.cohort._codes import id_text, patient_id_key
 from crsml.cohort._problems import ValidationProblem, ValidationReport
 from crsml.cohort._quality import implausible_values, suspected_fill_values
 from crsml.cohort._schema import TABLE_ORDER, TABLES
@@ -163,7 +163,7 @@ def parse_table(name: str, raw: pd.DataFrame | None, problems: list[ValidationPr
         elif kind == "bool":
             out[col] = _coerce_bool(name, df, col, problems)
         else:
-            s = df[col].astype("string").str.strip()
+            s = (id_text(df[col]) if kind == "id" else df[col].astype("string")).str.strip()
             s = s.where(s != "")
             if col in _LOWER_CASE:
                 s = s.str.lower()
@@ -262,13 +262,13 @@ def _normalise_units(units: pd.Series) -> pd.Series:
 def _spelling_problems(raw: dict[str, pd.DataFrame | None]) -> list[ValidationProblem]:
     """Patients whose id is written in more than one way across the tables (spaces, case, number
     format): every spelling's patient is invalid, so nobody is scored on rows that may be another's.
-    The message names where, never the id."""
+    Each problem names the first row of that spelling; no message names the id."""
     seen = []
     for name in TABLE_ORDER:
         df = raw.get(name)
         if df is None or "patient_id" not in df:
             continue
-        ids = df["patient_id"].reset_index(drop=True).astype("string")
+        ids = id_text(df["patient_id"].reset_index(drop=True))
         first = ~ids.duplicated() & ids.notna()
         seen.append(pd.DataFrame({"table": name, "row": np.flatnonzero(first.to_numpy()) + 1,
                                   "spelling": ids[first].to_numpy()}))
@@ -281,13 +281,13 @@ def _spelling_problems(raw: dict[str, pd.DataFrame | None]) -> list[ValidationPr
     clash = s[s["key"].isin(n[n > 1].index)]
     out = []
     for _key, g in clash.groupby("key", sort=False):
-        counts = g["spelling"].value_counts()
-        rare = g[g["spelling"] == counts.index[-1]].iloc[0]  # where the less common spelling first stands
-        msg = (f"patient_id written in {len(counts)} ways across tables (surrounding spaces, letter case or number "
-               f"format; e.g. table {rare['table']} row {rare['row']}); its rows cannot be told apart, so none is used")
-        for pid in g["spelling"].str.strip().unique():
-            row = g.iloc[0]
-            out.append(ValidationProblem(str(row["table"]), int(row["row"]), "patient_id", msg, "error", str(pid)))
+        tables = ", ".join(dict.fromkeys(g["table"]))
+        msg = (f"patient_id written in {g['spelling'].nunique()} ways across tables ({tables}: surrounding spaces, "
+               "letter case or number format); its rows cannot be told apart, so none is used")
+        for spelling, rows in g.groupby("spelling", sort=False):
+            first = rows.iloc[0]
+            out.append(ValidationProblem(str(first["table"]), int(first["row"]), "patient_id", msg, "error",
+                                         str(spelling).strip()))
     return out
 
 

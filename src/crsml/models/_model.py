@@ -166,7 +166,8 @@ def verify_manifest(d: Path, shown: str | Path) -> None:
         return  # exported before manifests: loaded as it is
     try:
         digests = json.loads(m.read_text())["sha256"]
-    except (ValueError, KeyError, TypeError):
+        digests = {str(k): str(v) for k, v in digests.items()}
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
         raise CrsmlError(f"model {shown}: {MANIFEST_FILE} is not valid; export the model again") from None
     for rel, digest in digests.items():
         f = d / rel

@@ -143,11 +143,14 @@ class PatientChunks:
         except pa.ArrowInvalid:
             raise locate_parse_error(path, name) if path.suffix != ".parquet" else CohortError(
                 f"table {name}: cannot read {path.name} as Parquet") from None
-        except OSError as exc:
-            raise CohortError(f"table {name}: cannot read {path.name} ({exc.strerror or type(exc).__name__})") from None
+        except (OSError, EOFError) as exc:
+            raise CohortError(f"table {name}: cannot read {path.name} "
+                              f"({getattr(exc, 'strerror', None) or 'damaged or not CSV text'})") from None
         check_columns(schema.names, path, name)
         try:
             return self._write_groups(name, path, schema, batches)
+        except (OSError, EOFError):
+            raise CohortError(f"table {name}: cannot read {path.name} (damaged or not CSV text)") from None
         except pa.ArrowInvalid:  # a malformed row further down the file
             raise locate_parse_error(path, name) if path.suffix != ".parquet" else CohortError(
                 f"table {name}: cannot read {path.name} as Parquet") from None
@@ -276,7 +279,19 @@ def _batches(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     return reader.schema, (_nulls_but_ids(b) for b in reader)
 
 
-_NULL_TOKENS = pa.array(pacsv.ConvertOptions().null_values, pa.string())
+def _null_tokens() -> pa.Array:
+    """The spellings of a missing value that the table reader (pandas) uses, so that validate and
+    score read a cohort alike."""
+    try:
+        from pandas._libs.parsers import STR_NA_VALUES
+
+        tokens = sorted(STR_NA_VALUES)
+    except ImportError:  # pragma: no cover - pandas moved it
+        tokens = list(pacsv.ConvertOptions().null_values)
+    return pa.array(tokens, pa.string())
+
+
+_NULL_TOKENS = _null_tokens()
 
 
 def _nulls_but_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
