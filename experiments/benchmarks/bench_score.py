@@ -69,30 +69,29 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.model is None:
-            from crsml.evaluation import TrainSettings, train
+            import crsml
 
-            train(simulate(1000, seed=4, truth_draws=0), TrainSettings(trials=10, cv_repeats=1, n_boot=100,
-                                                                            ensemble_size=args.ensemble_size),
-                  model_out=tmp / "model", tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", progress=False, log=lambda *a: None)
-            args.model = tmp / "model"
+            result = crsml.train(simulate(1000, seed=4, truth_draws=0), "severe_crs", 48.0, trials=10, cv_repeats=1,
+                                 n_boot=100, ensemble_size=args.ensemble_size, progress=False, log=lambda *a: None)
+            args.model = crsml.export_model(result.model, tmp / "model")
         bundle = load_model(args.model)
         base = simulate(10_000, seed=8, truth_draws=0)
         X10 = bundle.features.transform(base)[bundle.feature_names]
         X = pd.DataFrame(np.tile(X10.to_numpy(dtype=np.float32), (100, 1)), columns=bundle.feature_names)
         n = len(X)
-        t = best_of(lambda: bundle.classifier.predict_proba(X))
-        print(f"model: {len(bundle.classifier.boosters_)} booster(s) averaged, "
-              f"{sum(b.num_boosted_rounds() for b in bundle.classifier.boosters_):,} trees in all")
+        t = best_of(lambda: bundle.estimator.predict_proba(X))
+        print(f"model: {len(bundle.estimator.boosters_)} booster(s) averaged, "
+              f"{sum(b.num_boosted_rounds() for b in bundle.estimator.boosters_):,} trees in all")
         print(f"risk only, precomputed features: {n:,} patients in {t:.2f} s = {n / t:,.0f} patients/s (target >= 500,000)")
 
         Xs = X.iloc[:100_000]
         labels = readable_names(bundle.feature_names)
         d = xgb.DMatrix(Xs.to_numpy(dtype=np.float32))
-        members = bundle.classifier.boosters_  # the model averages its members' log odds
+        members = bundle.estimator.boosters_  # the model averages its members' log odds
         t_raw = best_of(lambda: [b.predict(d, pred_contribs=True) for b in members])
 
         def ours() -> None:
-            _, c = bundle.classifier.predict_with_contributions(Xs)
+            _, c = bundle.estimator.predict_with_contributions(Xs)
             top_drivers(c, Xs.to_numpy(dtype=np.float32), labels, 5)
 
         t_ours = best_of(ours)
