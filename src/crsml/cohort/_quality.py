@@ -42,21 +42,28 @@ def suspected_fill_values(
 
 
 def fill_value_table(measurements: pd.DataFrame) -> pd.DataFrame:
-    """Suspected fill values: columns analyte, value, n (rows), share, patients."""
+    """Suspected fill values: columns analyte, value, n (rows), share, patients.
+
+    Counted on integer analyte codes (not strings) so that millions of rows cost one hash pass;
+    only the few candidate values are then looked at patient by patient."""
     cols = ["analyte", "value", "n", "share", "patients"]
     m = measurements
     if m.empty:
         return pd.DataFrame(columns=cols)
-    plain = m[m["qualifier"].isna() & m["value"].notna() & m["analyte"].notna()]
-    counts = plain.groupby(["analyte", "value"], observed=True).size().rename("n").reset_index()
-    totals = plain.groupby("analyte", observed=True).size()
-    counts["share"] = counts["n"] / counts["analyte"].map(totals).to_numpy(dtype=float)
+    keep = (m["qualifier"].isna() & m["value"].notna() & m["analyte"].notna()).to_numpy(dtype=bool)
+    a_codes, a_names = pd.factorize(m["analyte"].to_numpy(dtype=object)[keep])
+    values = m["value"].to_numpy(dtype=float)[keep]
+    plain = pd.DataFrame({"a": a_codes, "value": values})
+    counts = plain.groupby(["a", "value"], sort=False).size().rename("n").reset_index()
+    totals = np.bincount(a_codes, minlength=len(a_names))
+    counts["share"] = counts["n"] / totals[counts["a"].to_numpy()]
     cand = counts[counts["share"] >= FILL_MIN_SHARE]
     if cand.empty:
         return pd.DataFrame(columns=cols)
-    hits = plain.merge(cand[["analyte", "value"]], on=["analyte", "value"])
-    npat = hits.groupby(["analyte", "value"], observed=True)["patient_id"].nunique().rename("patients")
-    out = cand.merge(npat.reset_index(), on=["analyte", "value"])
+    pids = m["patient_id"].to_numpy(dtype=object)[keep]
+    patients = [pd.unique(pids[(a_codes == a) & (values == v)]).size for a, v in zip(cand["a"], cand["value"], strict=True)]
+    out = cand.assign(analyte=pd.array(np.asarray(a_names, dtype=object)[cand["a"].to_numpy()], dtype="string"),
+                      patients=patients)
     out = out[out["patients"] >= FILL_MIN_PATIENTS]
     return out[cols].sort_values(["analyte", "value"]).reset_index(drop=True)
 
