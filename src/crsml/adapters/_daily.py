@@ -25,8 +25,9 @@ from crsml.cohort import (
     ValidationReport,
     check_csv,
     conversion_factor,
+    ids_as_text,
     implausible_values,
-    locate_parse_error,
+    unreadable,
     validate_tables,
 )
 from crsml.errors import CohortError
@@ -119,11 +120,11 @@ def import_daily(
     check_csv(path, path.name)
     try:
         wide = pd.read_csv(path, dtype={pid_col: "string"})
-    except (ValueError, pd.errors.ParserError):
-        raise locate_parse_error(path, path.name) from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise unreadable(path, path.name, exc) from None
     if pid_col in wide and wide[pid_col].isna().any():  # ids are text: a patient called NA stays NA
-        wide[pid_col] = pd.read_csv(path, usecols=[pid_col], dtype=str, keep_default_na=False)[pid_col].to_numpy()
-        wide[pid_col] = wide[pid_col].astype("string").where(wide[pid_col].str.strip() != "")
+        ids = ids_as_text(path, pid_col)
+        wide[pid_col] = ids.where(ids.str.strip() != "").to_numpy()
     day_col = mapping.keys.get("day", "day")
     grade_col = mapping.keys.get("crs_grade")
     needed = [pid_col, day_col] + [s["column"] for s in mapping.patients.values()]

@@ -52,9 +52,7 @@ def train_command(
     # take (--min-days for severe_crs) by the task itself when the settings are made
     refused = [k for k, v in given.items() if v is not None and k not in fields]
     if refused:
-        flags = ", ".join("--" + k.replace("_", "-") for k in refused)
-        one = len(refused) == 1
-        raise CrsmlError(f"{flags} {'does' if one else 'do'} not apply to --task {task}; leave {'it' if one else 'them'} out")
+        raise tasks.not_applicable(task, refused)
     options = {k: v for k, v in given.items() if v is not None}
     # settings are checked (landmark, horizon, trials...) before the cohort is read
     settings = evaluation.settings_for(task, landmark_h, extra_patient_columns=tuple(extra or ()), **options)

@@ -9,7 +9,6 @@ landmark eligibility.
 from crsml.cohort._codes import has_rows, index_in, patient_id_key
 from crsml.cohort._cohort import (
     Cohort,
-    check_columns,
     eligibility,
     empty_table,
     read_cohort,
@@ -21,10 +20,13 @@ from crsml.cohort._eligibility import check_window, landmarks
 from crsml.cohort._files import (
     atomic_dir,
     atomic_file,
+    check_columns,
     check_csv,
     find_table_file,
+    ids_as_text,
     locate_parse_error,
     refuse_inside,
+    unreadable,
 )
 from crsml.cohort._grading import (
     DEVICE_GRADE,
@@ -76,7 +78,7 @@ __all__ = [
     "ValidationProblem", "ValidationReport", "anticytokine_before", "atomic_dir", "atomic_file", "check_columns", "check_csv", "check_window", "combine_grade",
     "conversion_factor", "conversion_factors", "crs_episodes", "eligibility", "empty_table", "fill_value_table",
     "find_table_file", "from_canonical", "grade_astct", "grade_vitals_table", "has_rows", "hypotension_grade",
-    "hypoxia_grade", "implausible_values", "index_in", "landmarks", "locate_parse_error", "normalize_unit", "patient_id_key", "pressor_grade",
+    "hypoxia_grade", "ids_as_text", "implausible_values", "index_in", "landmarks", "locate_parse_error", "normalize_unit", "patient_id_key", "pressor_grade",
     "read_cohort", "read_raw_tables", "read_table", "refuse_inside", "require_columns", "schema_markdown", "suspected_fill_values", "to_canonical",
-    "validate_tables",
+    "unreadable", "validate_tables",
 ]

@@ -46,10 +46,9 @@ def patient_id_key(ids: pd.Series) -> pd.Series:
     u = pd.Series(uniques, dtype="string").str.strip().str.casefold()
     u = u.where(u != "")
     num = pd.to_numeric(u, errors="coerce").to_numpy(dtype=float)
+    whole = _whole_numbers(num)
     with np.errstate(invalid="ignore"):
-        exact = np.isfinite(num) & (np.abs(num) < 1e15)  # beyond, a float cannot tell two ids apart: text
-        whole = exact & (num == np.round(num))
-        other = exact & ~whole
+        other = np.isfinite(num) & (np.abs(num) < _EXACT) & ~whole
     key = u.to_numpy(dtype=object, na_value=None)
     key[whole] = num[whole].astype(np.int64).astype(str)
     key[other] = [repr(float(x)) for x in num[other]]
@@ -62,9 +61,18 @@ def id_text(ids: pd.Series) -> pd.Series:
     so ids 1, 2 stored as floats (because one is missing) read ``1``, ``2`` as in the other tables."""
     if pd.api.types.is_float_dtype(ids):
         values = ids.to_numpy(dtype=float)
-        with np.errstate(invalid="ignore"):
-            whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 1e15)
+        whole = _whole_numbers(values)
         text = ids.astype("string")
         text[whole] = values[whole].astype(np.int64).astype(str)
         return text
     return ids.astype("string")
+
+
+#: numbers at or beyond this cannot tell two ids apart as floats: such ids are compared as text
+_EXACT = 1e15
+
+
+def _whole_numbers(values: np.ndarray) -> np.ndarray:
+    """Which values are whole numbers small enough to be written exactly as integers."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & (np.abs(values) < _EXACT) & (values == np.round(values))

@@ -12,11 +12,17 @@ from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from crsml._version import __version__
 from crsml.cohort._eligibility import eligibility_of
-from crsml.cohort._files import atomic_file, check_csv, find_table_file, locate_parse_error
+from crsml.cohort._files import (
+    atomic_file,
+    check_columns,
+    check_csv,
+    find_table_file,
+    ids_as_text,
+    unreadable,
+)
 from crsml.cohort._grading import grade_vitals_table
 from crsml.cohort._problems import ValidationReport
 from crsml.cohort._schema import ALL_TABLES, TABLES
@@ -34,9 +40,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except (pa.ArrowInvalid, ValueError):
         df = pd.read_csv(path, engine="pyarrow", dtype="string")
     if "patient_id" in df and df["patient_id"].isna().any():
-        ids = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-            include_columns=["patient_id"], column_types={"patient_id": pa.string()}, strings_can_be_null=False))
-        df["patient_id"] = ids.column("patient_id").to_pandas(types_mapper=pd.ArrowDtype).astype("string").to_numpy()
+        df["patient_id"] = ids_as_text(path, "patient_id").to_numpy()
     return df
 
 
@@ -55,29 +59,15 @@ def read_raw_tables(directory: str | Path) -> dict[str, pd.DataFrame | None]:
 def read_table(path: Path, name: str) -> pd.DataFrame:
     """One table file as it is; an unreadable file is one clear line naming it, never a traceback
     and never its content."""
-    if path.suffix == ".parquet":
-        try:
-            df = pd.read_parquet(path)
-        except Exception as exc:
-            raise CohortError(f"table {name}: cannot read {path.name} as Parquet ({type(exc).__name__})") from None
-        check_columns(df.columns, path, name)
-        return df
-    check_csv(path, name)
+    if path.suffix != ".parquet":
+        check_csv(path, name)
     try:
-        return _read_csv(path)
-    except (pa.ArrowInvalid, ValueError):
-        raise locate_parse_error(path, name) from None
-    except (OSError, EOFError) as exc:  # EOFError: a truncated .csv.gz
-        raise CohortError(f"table {name}: cannot read {path.name} "
-                          f"({getattr(exc, 'strerror', None) or 'damaged or not CSV text'})") from None
-
-
-def check_columns(columns: Sequence[object], path: Path, name: str) -> None:
-    """Refuse a table whose columns repeat a name (after surrounding spaces)."""
-    names = [str(c).strip() for c in columns]
-    twice = sorted({c for c in names if names.count(c) > 1})
-    if twice:
-        raise CohortError(f"table {name}: {path.name}: column {', '.join(twice)} appears more than once")
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
+    except (pa.ArrowInvalid, ValueError, OSError, EOFError) as exc:  # EOFError: a truncated .csv.gz
+        raise unreadable(path, name, exc) from None
+    if path.suffix == ".parquet":
+        check_columns(df.columns, path, name)
+    return df
 
 
 @dataclass

@@ -9,9 +9,13 @@ import codecs
 import csv
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from crsml.errors import CohortError
 
@@ -62,15 +66,42 @@ def check_csv(path: Path, name: str) -> None:
             header = next(csv.reader(f), [])
     except OSError as exc:
         raise CohortError(f"table {name}: cannot read {path.name} ({exc.strerror or type(exc).__name__})") from None
+    check_columns(header, path, name, where="line 1")
     names = [h.strip() for h in header]
-    twice = sorted({h for h in names if names.count(h) > 1})
-    if twice:
-        raise CohortError(f"table {name}: {path.name} line 1: column {', '.join(twice)} appears more than once")
     if len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|")):
         sep = next(s for s in (";", "\t", "|") if s in names[0])
         shown = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}[sep]
         raise CohortError(f"table {name}: {path.name} has one column whose name holds {shown}: it seems separated "
                           "by them; crsml reads comma-separated files")
+
+
+def check_columns(columns: Sequence[object], path: Path, name: str, where: str = "") -> None:
+    """Refuse a table whose columns repeat a name (after surrounding spaces)."""
+    names = [str(c).strip() for c in columns]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        at = f" {where}" if where else ""
+        raise CohortError(f"table {name}: {path.name}{at}: column {', '.join(twice)} appears more than once")
+
+
+def unreadable(path: Path, name: str, exc: BaseException) -> CohortError:
+    """The one line for a table file a reader failed on, never quoting its content: a Parquet file
+    it cannot read, the first malformed line of a CSV file, or the file's I/O error."""
+    if isinstance(exc, (OSError, EOFError)):
+        return CohortError(f"table {name}: cannot read {path.name} "
+                           f"({getattr(exc, 'strerror', None) or 'damaged or not CSV text'})")
+    if path.suffix == ".parquet":
+        return CohortError(f"table {name}: cannot read {path.name} as Parquet ({type(exc).__name__})")
+    return locate_parse_error(path, name)
+
+
+def ids_as_text(path: Path, column: str) -> pd.Series:
+    """A CSV file's id column exactly as written (``NA`` stays ``NA``, a blank stays blank): the
+    readers' missing-value spellings must never turn a patient's id into a missing one."""
+    ids = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+        include_columns=[column], column_types={column: pa.string()}, strings_can_be_null=False))
+    return pd.Series(ids.column(column).to_pandas(types_mapper=pd.ArrowDtype).astype("string").to_numpy(),
+                     dtype="string")
 
 
 def locate_parse_error(path: Path, name: str) -> CohortError:

@@ -73,6 +73,14 @@ class Model:
     def score_columns(self) -> tuple[str, ...]:
         return self.task.score_columns
 
+    def check_features(self) -> None:
+        """Refuse a model whose estimator uses features its feature builder does not build (its
+        files come from different models, or were edited)."""
+        unknown = [f for f in self.feature_names if f not in set(self.features.feature_names_out_)]
+        if unknown:
+            raise CrsmlError(f"model is inconsistent: features {unknown[:5]} are not built by its feature settings "
+                             f"({len(unknown)} in all); the model's files come from different models")
+
     def transform(self, cohort: Cohort) -> pd.DataFrame:
         """The model's feature rows of the eligible patients of ``cohort``."""
         return self.features.transform(cohort)[self.feature_names]
@@ -143,10 +151,7 @@ class Model:
         model = cls(task=task, landmark_h=float(meta.pop("landmark_h")),
                     features=features_from_dict(json.loads((d / FEATURES_FILE).read_text())),
                     estimator=kind.load(d / kind.DIRECTORY), metadata=meta, evaluation=evaluation, curves=curves)
-        unknown = [f for f in model.feature_names if f not in set(model.features.feature_names_out_)]
-        if unknown:
-            raise CrsmlError(f"model {d}: {kind.DIRECTORY} uses features its {FEATURES_FILE} does not build "
-                             f"({len(unknown)}); the files are from different models")
+        model.check_features()
         return model
 
 

@@ -18,6 +18,7 @@ from crsml.cohort import (
     Cohort,
     ValidationProblem,
     ValidationReport,
+    atomic_file,
     index_in,
     require_columns,
     validate_tables,
@@ -38,9 +39,7 @@ def check_compatible(model: Model, cohort: Cohort) -> list[ValidationProblem]:
     features are missing for every patient, so the scores lean on the rest)."""
     fb = model.features
     require_columns(cohort.patients, "patients", fb.extra_patient_columns, "the model uses it as a feature")
-    unknown = [f for f in model.feature_names if f not in set(fb.feature_names_out_)]
-    if unknown:
-        raise CrsmlError(f"model is inconsistent: features {unknown[:5]} are not built by its feature settings")
+    model.check_features()
     present = set(cohort.measurements["analyte"].dropna().unique())
     absent = [a for a in fb.analytes_ if a not in present]
     if len(cohort.patients) and len(absent) > len(fb.analytes_) / 2:
@@ -301,32 +300,26 @@ def write_scores(frames: Iterator[pd.DataFrame], out: Path) -> dict[str, int]:
 
     if out.suffix not in (".csv", ".parquet"):
         raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(f".{out.name}.partial")
     counts = dict.fromkeys(STATUSES, 0)
     writer = None
     columns = None
-    try:
-        for i, f in enumerate(frames):
-            columns = f.columns if columns is None else columns
-            f = _typed(f.reindex(columns=columns))
-            for s, n in f["status"].value_counts().items():
-                counts[str(s)] += int(n)
-            if out.suffix == ".csv":
-                f.to_csv(part, mode="w" if i == 0 else "a", header=i == 0, index=False)
-                continue
-            table = pa.Table.from_pandas(f, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(part, table.schema)
-            writer.write_table(table.cast(writer.schema))
-        if writer is not None:
-            writer.close()
-            writer = None
-        part.replace(out)
-    finally:
-        if writer is not None:
-            writer.close()
-        part.unlink(missing_ok=True)
+    with atomic_file(out) as part:
+        try:
+            for i, f in enumerate(frames):
+                columns = f.columns if columns is None else columns
+                f = _typed(f.reindex(columns=columns))
+                for s, n in f["status"].value_counts().items():
+                    counts[str(s)] += int(n)
+                if out.suffix == ".csv":
+                    f.to_csv(part, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                    continue
+                table = pa.Table.from_pandas(f, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(part, table.schema)
+                writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
     return counts
 
 

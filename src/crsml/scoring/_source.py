@@ -28,9 +28,9 @@ from crsml.cohort import (
     check_columns,
     check_csv,
     find_table_file,
-    locate_parse_error,
     patient_id_key,
     read_table,
+    unreadable,
 )
 from crsml.errors import CohortError
 
@@ -140,20 +140,10 @@ class PatientChunks:
             check_csv(path, name)
         try:
             schema, batches = _batches(path)
-        except pa.ArrowInvalid:
-            raise locate_parse_error(path, name) if path.suffix != ".parquet" else CohortError(
-                f"table {name}: cannot read {path.name} as Parquet") from None
-        except (OSError, EOFError) as exc:
-            raise CohortError(f"table {name}: cannot read {path.name} "
-                              f"({getattr(exc, 'strerror', None) or 'damaged or not CSV text'})") from None
-        check_columns(schema.names, path, name)
-        try:
-            return self._write_groups(name, path, schema, batches)
-        except (OSError, EOFError):
-            raise CohortError(f"table {name}: cannot read {path.name} (damaged or not CSV text)") from None
-        except pa.ArrowInvalid:  # a malformed row further down the file
-            raise locate_parse_error(path, name) if path.suffix != ".parquet" else CohortError(
-                f"table {name}: cannot read {path.name} as Parquet") from None
+            check_columns(schema.names, path, name)
+            return self._write_groups(name, path, schema, batches)  # a malformed row may come late in the file
+        except (pa.ArrowInvalid, OSError, EOFError) as exc:
+            raise unreadable(path, name, exc) from None
 
     def _write_groups(self, name: str, path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.Schema:
         if "patient_id" not in schema.names:  # validation of the first group reports the missing column

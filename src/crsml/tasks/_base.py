@@ -171,11 +171,15 @@ def get(task: str | Task, **params: Any) -> Task:
     cls = _REGISTRY[task]
     unknown = [k for k in params if k not in cls.param_names()]
     if unknown:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
-        one = len(unknown) == 1
-        raise CrsmlError(f"{flags} {'does' if one else 'do'} not apply to --task {task}; "
-                         f"leave {'it' if one else 'them'} out")
+        raise not_applicable(task, unknown)
     return cls(**params)
+
+
+def not_applicable(task: str, options: Sequence[str]) -> CrsmlError:
+    """The one line for command-line options that ``task`` does not take (``min_days`` -> ``--min-days``)."""
+    flags = ", ".join("--" + k.replace("_", "-") for k in options)
+    one = len(options) == 1
+    return CrsmlError(f"{flags} {'does' if one else 'do'} not apply to --task {task}; leave {'it' if one else 'them'} out")
 
 
 def task_from_dict(d: dict[str, Any]) -> Task:
