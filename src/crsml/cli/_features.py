@@ -20,13 +20,13 @@ def features_command(
     """Landmark features: one row per eligible patient and landmark; ineligible ones beside."""
     from rich.console import Console
 
-    from crsml.cohort import atomic_file, check_window, read_cohort, refuse_inside
+    from crsml.cohort import atomic_file, check_landmark, read_cohort, refuse_inside
     from crsml.features import LandmarkFeatures
 
     if out.suffix not in (".parquet", ".csv"):
         raise CrsmlError(f"--out must end in .parquet or .csv, not {out.suffix!r}")
     for L in landmark_h:
-        check_window(L, 1.0)
+        check_landmark(L)
     refuse_inside(out, directory)
     cohort = read_cohort(directory)
     fb = LandmarkFeatures(landmark_h=landmark_h, extra_patient_columns=tuple(extra or ()),

@@ -24,14 +24,14 @@ def score_command(
     """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid."""
     from rich.console import Console
 
-    from crsml.cohort import check_window, refuse_inside
+    from crsml.cohort import check_landmark, refuse_inside
     from crsml.scoring import STATUSES, score_directory
     from crsml.tracking import load_model
 
     if out.suffix not in (".csv", ".parquet"):
         raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
     if landmark_h is not None:
-        check_window(landmark_h, 1.0)
+        check_landmark(landmark_h)
     refuse_inside(out, cohort_dir)
     con = Console(stderr=True, highlight=False, soft_wrap=True)
     model_ = load_model(model, tracking_uri)

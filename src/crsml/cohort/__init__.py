@@ -16,7 +16,7 @@ from crsml.cohort._cohort import (
     read_table,
     require_columns,
 )
-from crsml.cohort._eligibility import check_window, landmarks
+from crsml.cohort._eligibility import check_landmark, check_window, landmarks
 from crsml.cohort._files import (
     atomic_dir,
     atomic_file,
@@ -75,7 +75,7 @@ __all__ = [
     "ALL_TABLES", "ALTERNATIVE_UNITS", "ANTICYTOKINE_DRUGS", "CANONICAL_UNITS", "COSTIMS", "CYTOKINES",
     "DEVICE_GRADE", "DRUGS", "FEVER_C", "GRADES", "LOW_FLOW_MAX_LPM", "MISSING_COLUMN", "O2_DEVICES",
     "PLAUSIBLE_RANGES", "SEXES", "STEROIDS", "TABLES", "TABLE_ORDER", "Cohort", "ColumnSpec", "TableSpec",
-    "ValidationProblem", "ValidationReport", "anticytokine_before", "atomic_dir", "atomic_file", "check_columns", "check_csv", "check_window", "combine_grade",
+    "ValidationProblem", "ValidationReport", "anticytokine_before", "atomic_dir", "atomic_file", "check_columns", "check_csv", "check_landmark", "check_window", "combine_grade",
     "conversion_factor", "conversion_factors", "crs_episodes", "eligibility", "empty_table", "fill_value_table",
     "find_table_file", "from_canonical", "grade_astct", "grade_vitals_table", "has_rows", "hypotension_grade",
     "hypoxia_grade", "ids_as_text", "implausible_values", "index_in", "landmarks", "locate_parse_error", "normalize_unit", "patient_id_key", "pressor_grade",

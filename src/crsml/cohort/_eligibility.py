@@ -48,10 +48,15 @@ def eligibility_of(
 MAX_HOURS = 365 * 24.0
 
 
-def check_window(landmark_h: float, horizon_h: float) -> None:
-    """Refuse a landmark at or before infusion, or an empty outcome window, in one line."""
+def check_landmark(landmark_h: float) -> None:
+    """Refuse a landmark at or before infusion, not a number, or beyond the tables' time window."""
     if not (np.isfinite(landmark_h) and 0 < landmark_h <= MAX_HOURS):
         raise CrsmlError(f"--landmark-h must be a number of hours after infusion above 0 and at most {MAX_HOURS:g} "
                          f"(365 days), not {landmark_h:g}")
+
+
+def check_window(landmark_h: float, horizon_h: float) -> None:
+    """Refuse a landmark at or before infusion, or an empty outcome window, in one line."""
+    check_landmark(landmark_h)
     if not (np.isfinite(horizon_h) and 0 < horizon_h <= MAX_HOURS):
         raise CrsmlError(f"--horizon-h must be a number of hours above 0 and at most {MAX_HOURS:g}, not {horizon_h:g}")
