@@ -24,38 +24,8 @@ Subpackages, in the order data flows: :mod:`crsml.cohort`, :mod:`crsml.adapters`
 :mod:`crsml.tracking`, :mod:`crsml.cli`.
 """
 
-from crsml import (
-    adapters,
-    cohort,
-    evaluation,
-    explanation,
-    features,
-    models,
-    reporting,
-    scoring,
-    simulation,
-    tasks,
-    tracking,
-)
-from crsml._version import __version__
-from crsml.adapters import import_daily
-from crsml.cohort import Cohort, ValidationProblem, ValidationReport, read_cohort, validate_tables
-from crsml.errors import CohortError, CrsmlError, FeatureError
-from crsml.evaluation import BenefitSettings, TrainingResult, TrainSettings, train
-from crsml.explanation import explain
-from crsml.features import LandmarkFeatures
-from crsml.models import BenefitModel, Model, XGBRiskClassifier
-from crsml.reporting import write_model_card
-from crsml.scoring import score
-from crsml.simulation import simulate
-from crsml.tasks import RiskTask, Task
-from crsml.tracking import export_model, load_model, log_training
+# Names are loaded on first use (SPEC 1, lazy_loader): ``crsml validate`` starts without importing
+# scikit-learn, XGBoost or MLflow. The names and where they come from are in ``__init__.pyi``.
+import lazy_loader as _lazy
 
-__all__ = [
-    "BenefitModel", "BenefitSettings", "Cohort", "CohortError", "CrsmlError", "FeatureError", "LandmarkFeatures",
-    "Model", "RiskTask", "Task", "TrainSettings", "TrainingResult", "ValidationProblem", "ValidationReport",
-    "XGBRiskClassifier", "__version__", "adapters", "cohort", "evaluation", "explain", "explanation", "export_model",
-    "features",
-    "import_daily", "load_model", "log_training", "models", "read_cohort", "reporting", "score", "scoring",
-    "simulate", "simulation", "tasks", "tracking", "train", "validate_tables", "write_model_card",
-]
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

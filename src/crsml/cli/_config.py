@@ -68,7 +68,7 @@ def run_config(path: str | Path, base: str | Path = ".", log: Any = print) -> Tr
     return result
 
 
-def main(default_config: str | Path, argv: list[str] | None = None) -> int:
+def run_experiment_config(default_config: str | Path, argv: list[str] | None = None) -> int:
     """Entry point of ``experiments/train_*.py``: train as ``argv[0]`` (or the default) says and
     print the out-of-fold evaluation table."""
     import sys

@@ -12,6 +12,7 @@ from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from crsml._version import __version__
 from crsml.cohort._eligibility import eligibility_of
@@ -44,6 +45,15 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return df
 
 
+def _read_parquet(path: Path, name: str) -> pd.DataFrame:
+    """The table's own text columns come as categoricals (Parquet's dictionary encoding, kept): validation works
+    once per distinct spelling, and millions of repeated ids and analyte names take little memory."""
+    schema = pq.read_schema(path)
+    ours = TABLES[name].columns if name in TABLES else {}
+    text = [f.name for f in schema if f.name in ours and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    return pd.read_parquet(path, read_dictionary=text)
+
+
 def read_raw_tables(directory: str | Path) -> dict[str, pd.DataFrame | None]:
     """Read every table file of a cohort directory as it is (missing tables are ``None``)."""
     d = Path(directory)
@@ -62,7 +72,7 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     if path.suffix != ".parquet":
         check_csv(path, name)
     try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
+        df = _read_parquet(path, name) if path.suffix == ".parquet" else _read_csv(path)
     except (pa.ArrowInvalid, ValueError, OSError, EOFError) as exc:  # EOFError: a truncated .csv.gz
         raise unreadable(path, name, exc) from None
     if path.suffix == ".parquet":

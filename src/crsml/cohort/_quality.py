@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crsml.cohort._codes import distinct
 from crsml.cohort._problems import ValidationProblem
 from crsml.cohort._units import CANONICAL_UNITS, PLAUSIBLE_RANGES
 
@@ -44,28 +45,38 @@ def suspected_fill_values(
 def fill_value_table(measurements: pd.DataFrame) -> pd.DataFrame:
     """Suspected fill values: columns analyte, value, n (rows), share, patients.
 
-    Counted on integer analyte codes (not strings) so that millions of rows cost one hash pass;
-    only the few candidate values are then looked at patient by patient."""
+    Rows are grouped by analyte with one sort of small integer codes, and each analyte's values are
+    counted by sorting them (exact; millions of rows cost well under a second); only the few
+    candidate values are then counted patient by patient."""
     cols = ["analyte", "value", "n", "share", "patients"]
     m = measurements
     if m.empty:
         return pd.DataFrame(columns=cols)
-    keep = (m["qualifier"].isna() & m["value"].notna() & m["analyte"].notna()).to_numpy(dtype=bool)
-    a_codes, a_names = pd.factorize(m["analyte"].to_numpy(dtype=object)[keep])
-    values = m["value"].to_numpy(dtype=float)[keep]
-    plain = pd.DataFrame({"a": a_codes, "value": values})
-    counts = plain.groupby(["a", "value"], sort=False).size().rename("n").reset_index()
-    totals = np.bincount(a_codes, minlength=len(a_names))
-    counts["share"] = counts["n"] / totals[counts["a"].to_numpy()]
-    cand = counts[counts["share"] >= FILL_MIN_SHARE]
-    if cand.empty:
-        return pd.DataFrame(columns=cols)
-    pids = m["patient_id"].to_numpy(dtype=object)[keep]
-    patients = [pd.unique(pids[(a_codes == a) & (values == v)]).size for a, v in zip(cand["a"], cand["value"], strict=True)]
-    out = cand.assign(analyte=pd.array(np.asarray(a_names, dtype=object)[cand["a"].to_numpy()], dtype="string"),
-                      patients=patients)
+    keep = np.flatnonzero((m["qualifier"].isna() & m["value"].notna() & m["analyte"].notna()).to_numpy(dtype=bool))
+    a_all, a_names = distinct(m["analyte"])
+    a_codes = a_all[keep]
+    small = a_codes.astype(np.int32 if len(a_names) > 2**15 else np.int16)  # a radix sort for small codes
+    order = keep[np.argsort(small, kind="stable")]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(a_codes, minlength=len(a_names)))])
+    values = m["value"].to_numpy(dtype=float)
+    p_codes = None
+    rows = []
+    for a in range(len(a_names)):
+        at = order[bounds[a]:bounds[a + 1]]
+        if not len(at):
+            continue
+        v = values[at]
+        uniq, counts = np.unique(v, return_counts=True)
+        for value, n in zip(uniq[counts >= FILL_MIN_SHARE * len(at)], counts[counts >= FILL_MIN_SHARE * len(at)],
+                            strict=True):
+            if p_codes is None:
+                p_codes = distinct(m["patient_id"])[0]
+            n_pat = int(np.unique(p_codes[at[v == value]]).size)
+            rows.append((str(a_names.iloc[a]), float(value), int(n), n / len(at), n_pat))
+    out = pd.DataFrame(rows, columns=cols).astype({"analyte": "string", "value": float, "n": "int64",
+                                                   "share": float, "patients": "int64"})
     out = out[out["patients"] >= FILL_MIN_PATIENTS]
-    return out[cols].sort_values(["analyte", "value"]).reset_index(drop=True)
+    return out.sort_values(["analyte", "value"]).reset_index(drop=True)
 
 
 def implausible_values(

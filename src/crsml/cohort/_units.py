@@ -170,19 +170,14 @@ def from_canonical(value: float | np.ndarray, analyte: str, unit: str) -> float 
 def conversion_factors(analytes: pd.Series, units: pd.Series) -> np.ndarray:
     """Vectorised conversion factors for paired analyte/unit columns (NaN where unknown).
 
-    Factors are looked up once per distinct (analyte, unit) pair, so millions of rows cost
-    two hash passes.
+    Factors are looked up once per distinct analyte and unit, so millions of rows cost
+    two hash passes and one table lookup.
     """
     a_codes, a_uniques = pd.factorize(analytes, use_na_sentinel=True)
     u_codes, u_uniques = pd.factorize(units, use_na_sentinel=True)
-    n_u = len(u_uniques) + 1
-    pair = (a_codes.astype(np.int64) + 1) * n_u + (u_codes.astype(np.int64) + 1)
-    uniq, inverse = np.unique(pair, return_inverse=True)
-    table = np.full(len(uniq), np.nan)
-    for k, p in enumerate(uniq):
-        ai, ui = divmod(int(p), n_u)
-        if ai == 0 or ui == 0:
-            continue
-        f = conversion_factor(str(a_uniques[ai - 1]), str(u_uniques[ui - 1]))
-        table[k] = np.nan if f is None else f
-    return table[inverse]
+    table = np.full((len(a_uniques) + 1, len(u_uniques) + 1), np.nan)  # last row and column: missing
+    for ai, a in enumerate(a_uniques):
+        for ui, u in enumerate(u_uniques):
+            f = conversion_factor(str(a), str(u))
+            table[ai, ui] = np.nan if f is None else f
+    return table[a_codes, u_codes]

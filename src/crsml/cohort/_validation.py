@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from crsml.cohort._codes import id_text, patient_id_key
+from crsml.cohort._codes import as_text, distinct, id_text, patient_id_key, spread
 from crsml.cohort._problems import ValidationProblem, ValidationReport
 from crsml.cohort._quality import implausible_values, suspected_fill_values
 from crsml.cohort._schema import TABLE_ORDER, TABLES
@@ -44,7 +44,7 @@ def _problem_rows(mask: np.ndarray | pd.Series) -> np.ndarray:
 def _pid_at(df: pd.DataFrame, rows: np.ndarray) -> list[str | None]:
     if "patient_id" not in df or not len(rows):
         return [None] * len(rows)
-    ids = df["patient_id"].to_numpy(dtype=object)[rows]
+    ids = df["patient_id"].iloc[rows]
     return [None if pd.isna(x) else str(x) for x in ids]
 
 
@@ -60,6 +60,11 @@ def _row_problems(
     ]
 
 
+def _on_rows(codes: np.ndarray, per_value: np.ndarray | pd.Series) -> np.ndarray:
+    """A flag per distinct value (:func:`distinct`) spread to the rows (False where missing)."""
+    return np.append(np.asarray(per_value, dtype=bool), False)[codes]
+
+
 def _coerce_float(
     table: str, df: pd.DataFrame, col: str, problems: list[ValidationProblem]
 ) -> pd.Series:
@@ -67,21 +72,26 @@ def _coerce_float(
     if pd.api.types.is_bool_dtype(raw):  # a number column stored as true/false (Parquet): never cast to 0/1
         problems.append(ValidationProblem(table, None, col, "holds true/false where numbers are expected"))
         return pd.Series(np.nan, index=df.index)
+    spelled_non_finite = None
     if pd.api.types.is_numeric_dtype(raw):
         num = raw.astype(float)
-    else:
-        text = raw.astype("string").str.strip()
-        num = pd.to_numeric(text, errors="coerce").astype(float)
-        bad = _problem_rows(text.notna() & (text != "") & num.isna() & ~text.str.lower().isin(_NON_FINITE).fillna(False))
+    else:  # text: parsed once per distinct spelling
+        codes, text = distinct(raw)
+        text = text.str.strip()
+        parsed = pd.to_numeric(text, errors="coerce").astype(float)
+        non_finite = text.str.lower().isin(_NON_FINITE).fillna(False).to_numpy(dtype=bool)
+        bad = _problem_rows(_on_rows(codes, text.notna() & (text != "") & parsed.isna() & ~non_finite))
         if len(bad):
             what = "time is not a number" if col == "time_h" else "non-numeric value"
             problems.extend(_row_problems(table, df, bad, col, what))
+        num = spread(codes, parsed, df.index)
+        spelled_non_finite = _on_rows(codes, non_finite)
     # inf, -inf, nan spelled out, or beyond what the models' float32 holds: a row problem, never a crash
     values = num.to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         infinite = ~np.isnan(values) & ~(np.abs(values) <= FLOAT32_MAX)
-    if not pd.api.types.is_numeric_dtype(raw):
-        infinite |= raw.astype("string").str.strip().str.lower().isin(_NON_FINITE).fillna(False).to_numpy(dtype=bool)
+    if spelled_non_finite is not None:
+        infinite |= spelled_non_finite
     bad = _problem_rows(infinite)
     if len(bad):
         problems.extend(_row_problems(table, df, bad, col, "not a finite number"))
@@ -93,35 +103,74 @@ def _coerce_bool(table: str, df: pd.DataFrame, col: str, problems: list[Validati
     raw = df[col]
     if pd.api.types.is_bool_dtype(raw) and not raw.isna().any():
         return raw.astype("boolean")
-    text = raw.astype("string").str.strip().str.lower()
+    codes, text = distinct(raw)
+    text = text.str.strip().str.lower()
+    is_true = text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)
+    is_false = text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)
     out = pd.Series(pd.NA, index=df.index, dtype="boolean")
-    out[text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
-    out[text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
-    bad = _problem_rows(text.notna() & (text != "") & out.isna())
+    out[_on_rows(codes, is_true)] = True
+    out[_on_rows(codes, is_false)] = False
+    bad = _problem_rows(_on_rows(codes, text.notna() & (text != "") & ~is_true & ~is_false))
     if len(bad):
         problems.extend(_row_problems(table, df, bad, col, "not true/false"))
     return out
 
 
-def _split_qualifier(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Move '<' / '>' (or '<=' / '>=') prefixes of ``value`` into ``qualifier`` (kept, never dropped)."""
+_QUALIFIER_CODES = {"<": 0, ">": 1}
+
+
+def _qualifier(name: str, df: pd.DataFrame, problems: list[ValidationProblem]) -> tuple[pd.DataFrame, pd.Series]:
+    """Move '<' / '>' (or '<=' / '>=') prefixes of ``value`` into ``qualifier`` (kept, never dropped);
+    a qualifier other than <, >, <= or >= is a row problem. '<=' censors as '<' does."""
+    n = len(df)
+    q_rows = np.full(n, -1, dtype=np.int64)
+    if "qualifier" in df:
+        q_codes, q_text = distinct(df["qualifier"])
+        q_text = q_text.str.strip()
+        q_text = q_text.where(q_text != "")
+        known = q_text.isin(list(QUALIFIERS)).fillna(False).to_numpy(dtype=bool)
+        per_value = np.array([_QUALIFIER_CODES[QUALIFIERS[q]] if k else -1 for q, k in zip(q_text, known, strict=True)],
+                             dtype=np.int64)
+        q_rows = np.append(per_value, -1)[q_codes]
+        unknown = _on_rows(q_codes, q_text.notna().to_numpy(dtype=bool) & ~known)
+    else:
+        unknown = np.zeros(n, dtype=bool)
     value = df["value"]
-    qual = (
-        df["qualifier"].astype("string").str.strip()
-        if "qualifier" in df
-        else pd.Series(pd.NA, index=df.index, dtype="string")
-    )
-    qual = qual.where(qual != "")
-    if pd.api.types.is_numeric_dtype(value):
-        return df, qual
-    text = value.astype("string").str.strip()
-    first = text.str[:1]
-    prefixed = first.isin(["<", ">"]).fillna(False)
-    if prefixed.any():
+    if not pd.api.types.is_numeric_dtype(value):
+        v_codes, text = distinct(value)
+        text = text.str.strip()
+        first = text.str[:1]
+        prefixed = first.isin(["<", ">"]).fillna(False).to_numpy(dtype=bool)
         text = text.where(~prefixed, text.str[1:].str.lstrip("=").str.strip())
-        qual = qual.where(~prefixed, first)
-    df = df.assign(value=text)
-    return df, qual
+        df = df.assign(value=spread(v_codes, text, df.index))
+        if prefixed.any():
+            first_code = np.array([_QUALIFIER_CODES[f] if p else -1 for f, p in zip(first, prefixed, strict=True)],
+                                  dtype=np.int64)
+            on_row = _on_rows(v_codes, prefixed)
+            q_rows = np.where(on_row, np.append(first_code, -1)[v_codes], q_rows)
+            unknown &= ~on_row
+    bad = _problem_rows(unknown)
+    if len(bad):
+        problems.extend(_row_problems(name, df, bad, "qualifier", "qualifier must be <, >, <= or >="))
+    qualifier = pd.Series(pd.Categorical.from_codes(q_rows, categories=pd.Index(["<", ">"], dtype="string")),
+                          index=df.index)
+    return df, qualifier
+
+
+def _text(raw: pd.Series, kind: str, lower: bool, index: pd.Index) -> pd.Series:
+    """A text column trimmed (blank is missing), lower-cased where asked, as a categorical."""
+    codes, text = distinct(id_text(raw) if kind == "id" and pd.api.types.is_float_dtype(raw) else raw)
+    text = text.str.strip()
+    text = text.where(text != "")
+    if lower:
+        text = text.str.lower()
+    return spread(codes, text, index)
+
+
+def _fill(s: pd.Series, default: object) -> pd.Series:
+    if isinstance(s.dtype, pd.CategoricalDtype) and default not in s.cat.categories:
+        s = s.cat.add_categories([default])
+    return s.fillna(default)
 
 
 def parse_table(name: str, raw: pd.DataFrame | None, problems: list[ValidationProblem]) -> pd.DataFrame:
@@ -138,14 +187,7 @@ def parse_table(name: str, raw: pd.DataFrame | None, problems: list[ValidationPr
         problems.append(ValidationProblem(name, None, c, MISSING_COLUMN))
     out: dict[str, pd.Series] = {}
     if name == "measurements" and "value" in df:
-        df, qualifier = _split_qualifier(df)
-        known = qualifier.isin(list(QUALIFIERS)).fillna(False).to_numpy(dtype=bool)
-        bad = _problem_rows(qualifier.notna().to_numpy(dtype=bool) & ~known)
-        if len(bad):
-            problems.extend(_row_problems(name, df, bad, "qualifier", "qualifier must be <, >, <= or >="))
-        if qualifier.isin(["<=", ">="]).any():  # '<=' censors as '<' does
-            qualifier = qualifier.replace({"<=": "<", ">=": ">"})
-        out["qualifier"] = qualifier.where(known | qualifier.isna().to_numpy(dtype=bool))
+        df, out["qualifier"] = _qualifier(name, df, problems)
     for col, kind in spec.kinds.items():
         if col in out:
             continue
@@ -163,11 +205,7 @@ def parse_table(name: str, raw: pd.DataFrame | None, problems: list[ValidationPr
         elif kind == "bool":
             out[col] = _coerce_bool(name, df, col, problems)
         else:
-            s = (id_text(df[col]) if kind == "id" else df[col].astype("string")).str.strip()
-            s = s.where(s != "")
-            if col in _LOWER_CASE:
-                s = s.str.lower()
-            out[col] = s
+            out[col] = _text(df[col], kind, col in _LOWER_CASE, df.index)
     extra = {c: df[c] for c in df.columns if c not in spec.columns}
     parsed = pd.DataFrame({**out, **extra}, index=df.index)
     if "patient_id" in df:
@@ -175,7 +213,7 @@ def parse_table(name: str, raw: pd.DataFrame | None, problems: list[ValidationPr
         problems.extend(_row_problems(name, parsed, bad, "patient_id", "missing patient_id"))
     for col, default in spec.defaults.items():
         if col in df and default is not pd.NA:
-            parsed[col] = parsed[col].fillna(default)
+            parsed[col] = _fill(parsed[col], default)
     return parsed
 
 
@@ -213,7 +251,7 @@ def _schema_problems(name: str, df: pd.DataFrame, already: set[tuple[int, str]],
     written = {str(c).strip(): raw[c] for c in raw.columns} if raw is not None else {}
     cols = {c: s for c, s in schema.columns.items() if c in df}
     try:
-        pa.DataFrameSchema(cols, strict=False).validate(df, lazy=True)
+        pa.DataFrameSchema(cols, strict=False).validate(df, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases
         fc = fc[fc["index"].notna() & fc["column"].notna()]
@@ -236,8 +274,7 @@ def _units_problems(m: pd.DataFrame, absent: set[str]) -> tuple[list[ValidationP
     """Unknown analytes and units, row by row; a column missing from the file (``absent``) is
     reported once as missing, not again on every row."""
     problems: list[ValidationProblem] = []
-    m_unit = m["unit"]
-    factors = conversion_factors(m["analyte"], m_unit)
+    factors = conversion_factors(m["analyte"], m["unit"])
     known = m["analyte"].isin(list(CANONICAL_UNITS)).fillna(False).to_numpy(dtype=bool)
     bad_an = _problem_rows(~known & m["analyte"].notna().to_numpy(dtype=bool))
     if len(bad_an):
@@ -247,16 +284,29 @@ def _units_problems(m: pd.DataFrame, absent: set[str]) -> tuple[list[ValidationP
         problems += _row_problems("measurements", m, missing_an, "analyte", "missing analyte")
     bad_unit = _problem_rows(known & np.isnan(factors)) if "unit" not in absent else np.array([], dtype=int)
     if len(bad_unit):
-        an = m["analyte"].to_numpy(dtype=object)[bad_unit]
+        an = m["analyte"].iloc[bad_unit]
         msgs = [f"unknown unit for {a} (canonical {CANONICAL_UNITS[a]})" for a in an]
         problems += _row_problems("measurements", m, bad_unit, "unit", msgs)
     return problems, factors
 
 
 def _normalise_units(units: pd.Series) -> pd.Series:
-    codes, uniques = pd.factorize(units)
-    mapped = np.array([normalize_unit(u) for u in uniques] + [pd.NA], dtype=object)
-    return pd.Series(mapped[codes], index=units.index, dtype="string")
+    codes, text = distinct(units)
+    return spread(codes, pd.Series([normalize_unit(u) for u in text], dtype=object), units.index)
+
+
+def _canonical_units(m: pd.DataFrame) -> pd.Series:
+    """Each row's unit after conversion: its analyte's canonical unit, or the unit as written where
+    the analyte is unknown."""
+    a_codes, analytes = distinct(m["analyte"])
+    u_codes, units = distinct(m["unit"])
+    canon = analytes.map(CANONICAL_UNITS)
+    names = pd.Index(pd.concat([canon.dropna(), units.dropna()]).unique(), dtype="string")
+    canon_code = np.append(names.get_indexer(canon.fillna("")).astype(np.int64), -1)[a_codes]
+    unit_code = np.append(names.get_indexer(units.fillna("")).astype(np.int64), -1)[u_codes]
+    known = np.append(canon.notna().to_numpy(dtype=bool), False)[a_codes]
+    codes = np.where(known, canon_code, unit_code)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=m.index)
 
 
 def _spelling_problems(raw: dict[str, pd.DataFrame | None]) -> list[ValidationProblem]:
@@ -268,10 +318,11 @@ def _spelling_problems(raw: dict[str, pd.DataFrame | None]) -> list[ValidationPr
         df = raw.get(name)
         if df is None or "patient_id" not in df:
             continue
-        ids = id_text(df["patient_id"].reset_index(drop=True))
-        first = ~ids.duplicated() & ids.notna()
-        seen.append(pd.DataFrame({"table": name, "row": np.flatnonzero(first.to_numpy()) + 1,
-                                  "spelling": ids[first].to_numpy()}))
+        ids = df["patient_id"].reset_index(drop=True)
+        codes, spellings = distinct(id_text(ids) if pd.api.types.is_float_dtype(ids) else ids)
+        first = np.flatnonzero(~pd.Series(codes).duplicated().to_numpy() & (codes >= 0))
+        seen.append(pd.DataFrame({"table": name, "row": first + 1,
+                                  "spelling": spellings.to_numpy(dtype=object)[codes[first]]}))
     if not seen:
         return []
     s = pd.concat(seen, ignore_index=True)
@@ -316,8 +367,7 @@ def validate_tables(
     unit_problems, factors = _units_problems(m, absent)
     problems += unit_problems
     m["value"] = m["value"].to_numpy(dtype=float) * np.where(np.isnan(factors), 1.0, factors)
-    canon = m["analyte"].map(CANONICAL_UNITS).astype("string")
-    m["unit"] = canon.fillna(m["unit"])
+    m["unit"] = _canonical_units(m)
 
     c = tables["crs"]
     c["grade"] = c["grade"].round().astype("Int64") if c["grade"].notna().all() else c["grade"]
@@ -342,6 +392,9 @@ def validate_tables(
         problems = [_in_file(p, rows) for p in problems]
     if identical.any():  # the same result twice is one result (after every row number is taken)
         tables["measurements"] = m[~identical].reset_index(drop=True)
+    for df in tables.values():  # text was worked on as categoricals: the tables hold plain text
+        for col in [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]:
+            df[col] = as_text(df[col])
     return tables, ValidationReport(problems)
 
 
@@ -349,23 +402,27 @@ def _duplicate_measurements(m: pd.DataFrame, file_rows: np.ndarray | None) -> tu
     """Rows repeating an earlier one exactly (to drop), and a warning where one patient has
     different values of one analyte at one time (all kept: crsml cannot tell which is right).
 
-    One sort of integer keys finds the candidates (cheap when, as usual, there are none); only
-    those rows are compared in full."""
+    One sort of 64-bit hashes finds the candidates (cheap when, as usual, there are none);
+    only those rows are compared in full."""
     none = np.zeros(len(m), dtype=bool), []
     key = ["patient_id", "time_h", "analyte"]
     if m.empty or not set(key) <= set(m.columns):
         return none
     p_codes, _ = pd.factorize(m["patient_id"])
     a_codes, a_uniques = pd.factorize(m["analyte"])
-    t = np.ascontiguousarray(m["time_h"].to_numpy(dtype=float))
+    t = np.ascontiguousarray(m["time_h"].to_numpy(dtype=float)) + 0.0  # + 0.0: -0.0 is 0.0
     ok = np.flatnonzero((p_codes >= 0) & (a_codes >= 0) & ~np.isnan(t))
-    k = p_codes[ok].astype(np.int64) * (len(a_uniques) + 1) + a_codes[ok]
-    bits = t[ok].view(np.int64)
-    order = np.lexsort((bits, k))
-    same = (k[order][1:] == k[order][:-1]) & (bits[order][1:] == bits[order][:-1])
-    if not same.any():
+    # one 64-bit hash of (patient, analyte, time): rows sharing a key share a hash, so the rows whose
+    # hash repeats hold every candidate (a rare collision only adds rows, which the full comparison
+    # below clears)
+    with np.errstate(over="ignore"):
+        h = (p_codes[ok].astype(np.int64) * (len(a_uniques) + 1) + a_codes[ok]) * np.int64(-7046029254386353131) \
+            + t[ok].view(np.int64)
+    sorted_h = np.sort(h)
+    repeats = sorted_h[1:][sorted_h[1:] == sorted_h[:-1]]
+    if not len(repeats):
         return none
-    involved = np.unique(np.concatenate([order[1:][same], order[:-1][same]]))
+    involved = np.flatnonzero(np.isin(h, repeats))
     sub = m.iloc[ok[involved]]
     identical = np.zeros(len(m), dtype=bool)
     identical[ok[involved]] = sub.duplicated(subset=[*key, "value", "qualifier"], keep="first").to_numpy()

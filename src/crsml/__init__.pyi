@@ -1,0 +1,38 @@
+"""The public API of crsml, loaded on first use (see ``__init__.py``)."""
+
+
+from . import (
+    adapters,
+    cohort,
+    evaluation,
+    explanation,
+    features,
+    models,
+    reporting,
+    scoring,
+    simulation,
+    tasks,
+    tracking,
+)
+from ._version import __version__
+from .adapters import import_daily
+from .cohort import Cohort, ValidationProblem, ValidationReport, read_cohort, validate_tables
+from .errors import CohortError, CrsmlError, FeatureError
+from .evaluation import BenefitSettings, TrainingResult, TrainSettings, train
+from .explanation import explain
+from .features import LandmarkFeatures
+from .models import BenefitModel, Model, XGBRiskClassifier
+from .reporting import write_model_card
+from .scoring import score
+from .simulation import simulate
+from .tasks import RiskTask, Task
+from .tracking import export_model, load_model, log_training
+
+__all__ = [
+    "BenefitModel", "BenefitSettings", "Cohort", "CohortError", "CrsmlError", "FeatureError", "LandmarkFeatures",
+    "Model", "RiskTask", "Task", "TrainSettings", "TrainingResult", "ValidationProblem", "ValidationReport",
+    "XGBRiskClassifier", "__version__", "adapters", "cohort", "evaluation", "explain", "explanation", "export_model",
+    "features",
+    "import_daily", "load_model", "log_training", "models", "read_cohort", "reporting", "score", "scoring",
+    "simulate", "simulation", "tasks", "tracking", "train", "validate_tables", "write_model_card",
+]
