@@ -113,5 +113,7 @@ def as_text(values: pd.Series) -> pd.Series:
     """A categorical text column (from :func:`spread`) as the plain ``string`` column the tables hold."""
     if not isinstance(values.dtype, pd.CategoricalDtype):
         return values
-    cats = pd.array(np.asarray(values.cat.categories, dtype=object), dtype="string")
-    return pd.Series(cats.take(values.cat.codes.to_numpy(), allow_fill=True), index=values.index, dtype="string")
+    codes = values.cat.codes.to_numpy()
+    names = pa.array(np.asarray(values.cat.categories, dtype=object), type=pa.large_string())
+    text = pc.take(names, pa.array(codes, mask=codes < 0))  # Arrow's kernel: no Python strings made
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, dtype="string")
