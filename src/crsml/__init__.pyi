@@ -18,18 +18,29 @@ from ._version import __version__
 from .adapters import import_daily
 from .cohort import Cohort, ValidationProblem, ValidationReport, read_cohort, validate_tables
 from .errors import CohortError, CrsmlError, FeatureError
-from .evaluation import BenefitSettings, TrainingResult, TrainSettings, train
+from .evaluation import (
+    BenefitSettings,
+    EvaluationResult,
+    TrainingResult,
+    TrainSettings,
+    UpdateResult,
+    evaluate,
+    sample_size,
+    train,
+    update,
+)
 from .explanation import explain
 from .features import LandmarkFeatures
 from .models import BenefitModel, Model, XGBRiskClassifier
-from .reporting import write_model_card
+from .reporting import write_evaluation_report, write_model_card
 from .scoring import score
 from .simulation import simulate
 from .tasks import RiskTask, Task
-from .tracking import export_model, load_model, log_training
+from .tracking import export_model, load_model, log_evaluation, log_training, log_update
 
 __all__ = [
-    "BenefitModel", "BenefitSettings", "Cohort", "CohortError", "CrsmlError", "FeatureError", "LandmarkFeatures",
+    "BenefitModel", "BenefitSettings", "Cohort", "EvaluationResult", "UpdateResult", "evaluate", "log_evaluation",
+    "log_update", "sample_size", "update", "write_evaluation_report", "CohortError", "CrsmlError", "FeatureError", "LandmarkFeatures",
     "Model", "RiskTask", "Task", "TrainSettings", "TrainingResult", "ValidationProblem", "ValidationReport",
     "XGBRiskClassifier", "__version__", "adapters", "cohort", "evaluation", "explain", "explanation", "export_model",
     "features",

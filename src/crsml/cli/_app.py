@@ -13,6 +13,7 @@ import typer
 from crsml._version import __version__
 from crsml.cli._console import err, out
 from crsml.cli._data import import_daily_command, validate_command
+from crsml.cli._evaluate import evaluate_command, update_command
 from crsml.cli._features import dictionary_command, features_command
 from crsml.cli._score import explain_command, report_command, score_command
 from crsml.cli._simulate import simulate_command
@@ -51,6 +52,8 @@ app.command("train")(train_command)
 app.command("score")(score_command)
 app.command("explain")(explain_command)
 app.command("report")(report_command)
+app.command("evaluate")(evaluate_command)
+app.command("update")(update_command)
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -23,6 +23,16 @@ from crsml.evaluation._curves import (
     plot_curves,
     roc_points,
 )
+from crsml.evaluation._external import (
+    EvaluationResult,
+    age_band,
+    calibration_curve,
+    evaluate,
+    flexible_calibration,
+    labelled_rows,
+    net_benefit_curves,
+    performance,
+)
 from crsml.evaluation._metrics import (
     METRICS,
     auprc,
@@ -35,6 +45,7 @@ from crsml.evaluation._metrics import (
     paired_difference,
 )
 from crsml.evaluation._result import MODEL_NAME, TrainingResult
+from crsml.evaluation._sample_size import SampleSize, max_r2_cs, r2_cs_from_c, sample_size
 from crsml.evaluation._train_benefit import (
     BenefitSettings,
     benefit_data,
@@ -52,9 +63,14 @@ from crsml.evaluation._train_risk import (
     weak_model_reasons,
 )
 from crsml.evaluation._training import SETTINGS, TRAINERS, settings_for, train
+from crsml.evaluation._transport import baseline_fits, development_summary, predict_baseline
+from crsml.evaluation._update import UpdateResult, closed_test, recalibration_tests, update
 from crsml.evaluation._uplift import coverage, policy_share, qini, share_of_oracle, uplift_table
 
 __all__ = [
+    "EvaluationResult", "SampleSize", "UpdateResult", "age_band", "baseline_fits", "calibration_curve", "closed_test",
+    "development_summary", "evaluate", "flexible_calibration", "labelled_rows", "max_r2_cs", "net_benefit_curves",
+    "performance", "predict_baseline", "r2_cs_from_c", "recalibration_tests", "sample_size", "update",
     "LOGISTIC", "METRICS", "MODEL_NAME", "SCORE_BASELINES", "SETTINGS", "TRAINERS", "BenefitSettings",
     "ScoreBaseline", "TrainSettings", "TrainingResult", "auprc", "auroc", "auto_folds", "auto_repeats",
     "available_baselines", "benefit_data", "bootstrap_weights", "brier", "cal_intercept", "cal_slope", "calibration_bins", "coverage",

@@ -23,6 +23,8 @@ from crsml.evaluation._crossval import auto_folds, auto_repeats, cross_validated
 from crsml.evaluation._curves import curve_data
 from crsml.evaluation._metrics import METRICS, metric_table, paired_difference
 from crsml.evaluation._result import MODEL_NAME, TrainingResult
+from crsml.evaluation._sample_size import sample_size
+from crsml.evaluation._transport import development_summary, fit_baselines
 from crsml.features import feature_dictionary
 from crsml.models import Model, XGBRiskClassifier
 
@@ -153,7 +155,15 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
         "baselines_skipped": skipped, "feature_medians": X.median().astype(float).fillna(0.0).to_dict(),
         "versions": library_versions(),
     }
-    metadata["shap_mean_abs"] = mean_abs_shap(final, X).to_dict()
+    importance = mean_abs_shap(final, X)
+    metadata["shap_mean_abs"] = importance.to_dict()
+    metadata["baseline_fits"] = fit_baselines(available_baselines(X, s.seed)[0], X, y)
+    metadata["development"] = development_summary(X, y, final.predict_proba(X)[:, 1], importance)
+    c_oof = float(table.loc[MODEL_NAME, "auroc"])
+    size = sample_size(float(y.mean()), X.shape[1], c_statistic=c_oof if np.isfinite(c_oof) else 0.7,
+                       available_n=len(y), available_events=int(y.sum()))
+    metadata["sample_size"] = size.to_dict()
+    log(size.sentence())
     metadata["weak"] = weak_model_reasons(table.loc[MODEL_NAME], final)
     for reason in metadata["weak"]:
         log(f"warning: {reason}")
@@ -166,7 +176,8 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
                "ensemble_members": len(final.members_),
                "ensemble_trials": ",".join(str(m["trial"]) for m in final.members_),
                "n_features": X.shape[1], "data_digest": metadata["data_digest"]}
-    metrics = {"n_labelled": counts["labelled"], "n_events": counts["events"], "n_patients": counts["patients"]}
+    metrics = {"n_labelled": counts["labelled"], "n_events": counts["events"], "n_patients": counts["patients"],
+               "sample_size_required": size.required_n, "sample_size_required_events": size.required_events}
     for m in METRICS:
         for suffix in ("", "_low", "_high"):
             metrics[f"{m}{suffix}"] = float(table.loc[MODEL_NAME, f"{m}{suffix}"])
@@ -176,7 +187,7 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     artifacts = {"evaluation.csv": table, "evaluation.md": format_table(table),
                  "outer_folds.csv": folds, "optuna_trials.csv": final.trials_,
                  "feature_dictionary.csv": feature_dictionary(fitted.feature_names),
-                 "counts.json": counts, "curves.json": curves}
+                 "counts.json": counts, "curves.json": curves, "sample_size.json": size.to_dict()}
     return TrainingResult(fitted, s, counts, table, params=params, metrics=metrics, artifacts=artifacts,
                           warnings=list(metadata["weak"]),
                           folds=folds, oof=oof, y=y, X=X, formatter=format_table,

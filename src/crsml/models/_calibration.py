@@ -45,10 +45,21 @@ class Calibrator:
     def predict(self, p: np.ndarray) -> np.ndarray:
         p = np.asarray(p, dtype=float)
         if self.method == "sigmoid":
-            return expit(self.coef_ * log_odds(p) + self.intercept_)
-        if self.method == "isotonic":
-            return np.clip(np.interp(p, self.x_, self.y_), _EPS, 1 - _EPS)
+            p = expit(self.coef_ * log_odds(p) + self.intercept_)
+        elif self.method == "isotonic":
+            p = np.clip(np.interp(p, self.x_, self.y_), _EPS, 1 - _EPS)
+        update = getattr(self, "update_", None)
+        if update:  # a model updated at a new centre: logit p' = a + b logit p (crsml update)
+            p = expit(update["intercept"] + update["slope"] * log_odds(p))
         return p
+
+    def with_update(self, intercept: float, slope: float) -> Calibrator:
+        """A copy whose risks are recalibrated: ``logit p' = intercept + slope * logit p``, composed
+        with any update it already has."""
+        c = Calibrator.from_dict(self.to_dict())
+        old = getattr(self, "update_", None) or {"intercept": 0.0, "slope": 1.0}
+        c.update_ = {"intercept": float(intercept + slope * old["intercept"]), "slope": float(slope * old["slope"])}
+        return c
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"method": self.method}
@@ -56,6 +67,8 @@ class Calibrator:
             d |= {"coef": self.coef_, "intercept": self.intercept_}
         elif self.method == "isotonic":
             d |= {"x": self.x_, "y": self.y_}
+        if getattr(self, "update_", None):
+            d["update"] = dict(self.update_)
         return d
 
     @classmethod
@@ -65,6 +78,8 @@ class Calibrator:
             c.coef_, c.intercept_ = float(d["coef"]), float(d["intercept"])
         elif c.method == "isotonic":
             c.x_, c.y_ = list(d["x"]), list(d["y"])
+        if d.get("update"):
+            c.update_ = {"intercept": float(d["update"]["intercept"]), "slope": float(d["update"]["slope"])}
         return c
 
 

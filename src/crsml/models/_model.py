@@ -64,6 +64,9 @@ class Model:
     metadata: dict[str, Any] = field(default_factory=dict)
     evaluation: pd.DataFrame | None = None
     curves: dict[str, Any] | None = None
+    #: where a loaded model came from: its files' digest (SHA-256 of the manifest), and its registered
+    #: name and version when loaded from the registry (not saved: it describes this copy)
+    source: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def feature_names(self) -> list[str]:
@@ -129,7 +132,10 @@ class Model:
         d = find_model_files(path)
         verify_manifest(d, path)
         try:
-            return cls._load(d)
+            model = cls._load(d)
+            digest_of = d / MANIFEST_FILE if (d / MANIFEST_FILE).exists() else d / METADATA_FILE
+            model.source = {"digest": _sha256(digest_of)}
+            return model
         except CrsmlError:
             raise
         except (OSError, ValueError, KeyError, TypeError, xgb.core.XGBoostError) as exc:

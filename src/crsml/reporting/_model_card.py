@@ -20,6 +20,12 @@ from crsml.explanation import plot_explanations
 from crsml.models import Model
 from crsml.simulation import simulate
 
+CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+       ".warn{background:#fff3cd;border:1px solid #e0c060;padding:.8em;margin:1em 0}"
+       "table.t{border-collapse:collapse;font-size:.9em}table.t td,table.t th{border-bottom:1px solid #ddd;"
+       "padding:.3em .6em;text-align:left}.figs{display:flex;flex-wrap:wrap;gap:1em}"
+       "figure{margin:0}figure img{max-width:520px}figcaption{font-size:.85em;color:#555}.small{font-size:.8em;color:#777}")
+
 
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
@@ -109,21 +115,77 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
             parts.append(f"<p>Beeswarm and example explanations on {html.escape(cohort_label)} (the patients the "
                          "model predicts for):</p><div class='figs'>"
                          + "".join(_img(p, p.stem.replace("_", " ")) for p in paths) + "</div>")
+    size = meta.get("sample_size")
+    if size:
+        parts.append("<h2>Sample size (Riley et al., BMJ 2020)</h2>")
+        if not size.get("enough"):
+            parts.append("<div class='warn'>" + html.escape(
+                f"The training cohort falls short of the minimum sample size: {size['available_n']} patients "
+                f"({size['available_events']} events) against {size['required_n']} required "
+                f"({size['required_events']} events) for {size['parameters']} candidate parameters. Expect "
+                "overfitting; the out-of-fold figures measure it.") + "</div>")
+        parts.append(_table(pd.DataFrame({"value": {
+            "outcome rate": f"{size['prevalence']:.1%}", "candidate predictor parameters": size["parameters"],
+            "anticipated Cox-Snell R2 (from the out-of-fold C)": f"{size['r2_cs']:.3f}",
+            "criterion 1 (shrinkage >= 0.9)": size["n_criterion_1"],
+            "criterion 2 (optimism in R2 <= 0.05)": size["n_criterion_2"],
+            "criterion 3 (overall risk +-0.05)": size["n_criterion_3"],
+            "required patients (events)": f"{size['required_n']} ({size['required_events']})",
+            "available patients (events)": f"{size['available_n']} ({size['available_events']})"}})))
+    lineage = meta.get("lineage") or []
+    if lineage:
+        parts.append("<h2>Model updating (lineage)</h2>")
+        rows = [{"method": x.get("method"), "chosen by": x.get("chosen_by"),
+                 "parent": f"{x.get('parent_registered_name') or ''} {x.get('parent_version') or ''} "
+                           f"{(x.get('parent_digest') or '')[:16]}".strip(),
+                 "patients (events)": f"{x.get('patients')} ({x.get('events')})",
+                 "before: calibration-in-the-large": round(x.get("prompted_by", {}).get("cal_intercept", float("nan")), 3),
+                 "before: slope": round(x.get("prompted_by", {}).get("cal_slope", float("nan")), 3),
+                 "intercept, slope applied": f"{x.get('intercept', '')}, {x.get('slope', '')}" if "intercept" in x else ""}
+                for x in lineage]
+        parts.append(_table(pd.DataFrame(rows)))
+        parts.append("<p>The evaluation above is the parent's, out of fold on its development patients; the update was "
+                     "fitted on the patients named here (judge it on others with crsml evaluate).</p>")
+    parts.append("<h2>TRIPOD+AI (Collins et al., BMJ 2024): where each item is answered</h2>")
+    parts.append(_table(tripod_items(model)))
     limits = task.limitations(counts, model.features.extra_patient_columns)
     parts.append("<h2>Limitations</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in limits) + "</ul>")
     versions = meta.get("versions", {})
     parts.append("<p class='small'>" + html.escape(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>")
-    css = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-           ".warn{background:#fff3cd;border:1px solid #e0c060;padding:.8em;margin:1em 0}"
-           "table.t{border-collapse:collapse;font-size:.9em}table.t td,table.t th{border-bottom:1px solid #ddd;"
-           "padding:.3em .6em;text-align:left}.figs{display:flex;flex-wrap:wrap;gap:1em}"
-           "figure{margin:0}figure img{max-width:520px}figcaption{font-size:.85em;color:#555}.small{font-size:.8em;color:#777}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{css}</style></head><body>{''.join(parts)}</body></html>")
+            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
     path = out / "index.html"
     with atomic_file(path) as tmp:
         tmp.write_text(page)
     return path
+
+
+def tripod_items(model: Model) -> pd.DataFrame:
+    """The TRIPOD+AI items a tool can answer, each with where this card or crsml answers it."""
+    meta, task = model.metadata, model.task
+    counts, cv = meta.get("counts", {}), meta.get("cv", {})
+    size = meta.get("sample_size") or {}
+    items = [
+        ("5, 6", "Data source, dates, setting", "the cohort's cohort.json (source, import); dates stay with the centre"),
+        ("7", "Participants: eligibility and flow",
+         f"Training data table (left out by reason); eligibility: alive and below grade 3 at {model.landmark_h:g} h"),
+        ("8", "Outcome and horizon", f"Intended use: {task.description or task.name}, within "
+                                     f"{task.horizon_h / 24:g} days of the landmark"),
+        ("9", "Predictors and their timing", f"{len(model.feature_names)} features from data up to the landmark "
+                                             "(docs/features.md; crsml dictionary)"),
+        ("10", "Sample size", "Sample size section" if size else "not recorded (model trained before crsml checked it)"),
+        ("11", "Missing data", "XGBoost's missing-value branches; baselines: median imputation with indicators"),
+        ("12", "Analysis: tuning and internal validation",
+         f"Evaluation section: nested cross-validation, {cv.get('folds')} folds x {cv.get('repeats')} repeats, "
+         f"{cv.get('trials')} Optuna trials per fold"),
+        ("12", "Calibration method", f"chosen by cross-validation: {model.estimator.card_rows().get('calibration chosen by cross-validation', '')}"),
+        ("23", "Performance with intervals", f"Evaluation section: bootstrap 95% intervals ({cv.get('bootstrap')} resamples)"),
+        ("23", "Subgroups and other centres", "crsml evaluate --by COLUMN on a labelled cohort (report per group)"),
+        ("24", "Model updating", "Model updating section" if meta.get("lineage") else "crsml update (none applied)"),
+        ("19", "How predictions are computed", "crsml score; the model files (XGBoost JSON, settings JSON, manifest)"),
+        ("", "Participants with the outcome", f"{counts.get('events')} of {counts.get('labelled')} labelled"),
+    ]
+    return pd.DataFrame(items, columns=["item", "topic", "where"]).set_index("item")
 
 
 def screenshot(html_path: str | Path, png_path: str | Path, chromium: str = "/usr/bin/chromium") -> Path:

@@ -11,7 +11,7 @@ from crsml.tracking._export import (
     synthetic_example,
 )
 from crsml.tracking._mlflow import DEFAULT_DIR, default_tracking_uri, quiet, start, store_lock
-from crsml.tracking._runs import log_training
+from crsml.tracking._runs import log_evaluation, log_training, log_update
 
-__all__ = ["DEFAULT_DIR", "MODEL_CARD_FILE", "default_tracking_uri", "export_model", "load_model", "log_training",
+__all__ = ["DEFAULT_DIR", "MODEL_CARD_FILE", "default_tracking_uri", "export_model", "load_model", "log_evaluation", "log_training", "log_update",
            "quiet", "requirements", "save_pyfunc", "staged", "start", "store_lock", "synthetic_example"]

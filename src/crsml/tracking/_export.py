@@ -99,7 +99,10 @@ def load_model(model: str | Path, tracking_uri: str | None = None) -> Model:
             except mlflow.exceptions.MlflowException as exc:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise CrsmlError(f"model {s} not found in the registry at {uri}: {first}") from exc
-            return Model.load(local)
+            loaded = Model.load(local)
+            name, _, version = s.removeprefix("models:/").partition("/")
+            loaded.source |= {"registered_name": name, "version": version}
+            return loaded
     if not Path(s).exists():
         raise CrsmlError(f"model {s} not found (give models/NAME or models:/NAME/VERSION)")
     return Model.load(s)

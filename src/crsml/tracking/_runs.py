@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from crsml.evaluation import TrainingResult
+from crsml.evaluation import EvaluationResult, TrainingResult, UpdateResult
 from crsml.tracking._export import staged
 from crsml.tracking._mlflow import start, store_lock
 
@@ -63,4 +63,67 @@ def log_training(result: TrainingResult, tracking_uri: str | None = None, regist
         with staged(result.model) as exported, store_lock(mlflow.get_tracking_uri()):
             mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
         log(f"MLflow run {run.info.run_id} in experiment crsml-{task} ({mlflow.get_tracking_uri()})")
+        return run.info.run_id
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
+
+
+def log_evaluation(result: EvaluationResult, report_dir: str | Path | None = None, tracking_uri: str | None = None,
+                   log: Any = print) -> str:
+    """Log an evaluation as an MLflow run in experiment ``crsml-<task>-evaluation``, tagged with the
+    model it judged (files digest; registered name and version when it has them): every figure as a
+    metric, the report's JSON and figures (and ``report_dir``, the HTML report) as artifacts.
+    Aggregates only; returns the run id."""
+    info = result.model_info
+    mlflow = start(f"crsml-{result.task}-evaluation", tracking_uri)
+    with mlflow.start_run(run_name=f"evaluate-{result.task}-L{result.landmark_h:g}") as run:
+        tags = {"crsml.task": result.task, "crsml.landmark_h": str(float(result.landmark_h)),
+                "crsml.judged_model_digest": str(info.get("model_digest") or "")}
+        if info.get("registered_name"):
+            tags |= {"crsml.judged_model": str(info["registered_name"]), "crsml.judged_version": str(info.get("version"))}
+        mlflow.set_tags(tags)
+        mlflow.log_params({"n_boot": result.n_boot, "seed": result.seed, "horizon_h": result.horizon_h})
+        metrics = {f"n_{_slug(str(step))}": float(n) for step, n in result.flow["n"].items()}
+        for name, row in result.table.iterrows():
+            prefix = "" if name == "model" else f"baseline_{_slug(str(name))}_"
+            metrics |= {f"{prefix}{k}": float(v) for k, v in row.items() if pd.notna(v)}
+        if result.case_mix_summary.get("available"):
+            metrics["membership_c"] = float(result.case_mix_summary["membership_c"])
+        mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            (t / "evaluation.json").write_text(json.dumps(result.to_dict(), indent=1))
+            result.plots(t)
+            mlflow.log_artifacts(str(t), artifact_path="evaluation")
+        if report_dir is not None:
+            mlflow.log_artifacts(str(report_dir), artifact_path="report")
+        log(f"MLflow run {run.info.run_id} in experiment crsml-{result.task}-evaluation ({mlflow.get_tracking_uri()})")
+        return run.info.run_id
+
+
+def log_update(result: UpdateResult, tracking_uri: str | None = None, register_name: str | None = None,
+               log: Any = print) -> str:
+    """Log an updated model as an MLflow run and register it as a new version of the parent's
+    registered model (``register_name``, else the parent's name, else ``crsml-<task>``); the run
+    carries the lineage (parent digest and version, method, tests). Returns the run id."""
+    task, L = result.model.task.name, result.model.landmark_h
+    lin = result.lineage
+    mlflow = start(f"crsml-{task}", tracking_uri)
+    with mlflow.start_run(run_name=f"{task}-L{L:g}-update-{result.method}") as run:
+        mlflow.set_tags({"crsml.task": task, "crsml.landmark_h": str(float(L)), "crsml.update_method": result.method,
+                         "crsml.parent_digest": str(lin.get("parent_digest") or ""),
+                         "crsml.parent_version": str(lin.get("parent_version") or "")})
+        mlflow.log_params({"method": result.method, "chosen_by": result.chosen_by, "alpha": lin.get("alpha"),
+                           "intercept": lin.get("intercept"), "slope": lin.get("slope")})
+        mlflow.log_metrics({f"before_{k}": float(v) for k, v in result.before.items()})
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "lineage.json").write_text(json.dumps(lin, indent=1, default=float))
+            result.tests.to_csv(Path(tmp) / "tests.csv")
+            mlflow.log_artifacts(tmp, artifact_path="update")
+        registered = register_name or lin.get("parent_registered_name") or f"crsml-{task}"
+        with staged(result.model) as exported, store_lock(mlflow.get_tracking_uri()):
+            mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
+        log(f"MLflow run {run.info.run_id}: updated model registered as a new version of {registered}")
         return run.info.run_id

@@ -1,0 +1,69 @@
+"""``crsml evaluate`` and ``crsml update``: judge a saved risk model on a labelled cohort, and
+update it for a new centre."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crsml.cli._console import err, out
+
+
+def evaluate_command(
+    model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
+    cohort_dir: Annotated[Path, typer.Option("--cohort", help="labelled cohort directory")],
+    out_dir: Annotated[Path, typer.Option("--out", help="report directory to write (index.html, evaluation.json)")],
+    by: Annotated[list[str] | None, typer.Option("--by", help="patients column for subgroups (repeatable; "
+                                                               "age_band is derived)")] = None,
+    n_boot: Annotated[int, typer.Option(help="bootstrap resamples for the intervals")] = 1000,
+    seed: Annotated[int, typer.Option(help="seeds the resamples")] = 0,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: local mlruns/)")] = None,
+    no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="do not log an MLflow run")] = False,
+) -> None:
+    """Judge a saved risk model on a labelled cohort: discrimination, calibration, net benefit,
+    subgroups and case mix with bootstrap intervals; an HTML report, its JSON and an MLflow run."""
+    from crsml.cohort import read_cohort, refuse_inside
+    from crsml.evaluation import evaluate
+    from crsml.reporting import write_evaluation_report
+    from crsml.tracking import load_model, log_evaluation
+
+    refuse_inside(out_dir, cohort_dir)
+    model_ = load_model(model, tracking_uri)
+    cohort = read_cohort(cohort_dir, on_error="drop")
+    result = evaluate(model_, cohort, by=tuple(by or ()), n_boot=n_boot, seed=seed)
+    path = write_evaluation_report(result, out_dir)
+    out.print(result.summary().to_string())
+    for note in result.notes:
+        err.print(f"note: {note}")
+    if not no_mlflow:
+        log_evaluation(result, out_dir, tracking_uri, log=err.print)
+    err.print(f"wrote {path}")
+
+
+def update_command(
+    model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
+    cohort_dir: Annotated[Path, typer.Option("--cohort", help="the new centre's labelled cohort directory")],
+    model_out: Annotated[Path, typer.Option("--model-out", help="updated model directory to write")],
+    method: Annotated[str, typer.Option(help="auto (closed test), intercept, logistic or refit")] = "auto",
+    alpha: Annotated[float, typer.Option(help="level of the closed test")] = 0.05,
+    seed: Annotated[int, typer.Option(help="seed of a refit")] = 0,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: local mlruns/)")] = None,
+    register_name: Annotated[str | None, typer.Option(help="registered model (default: the parent's)")] = None,
+    no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="do not log or register")] = False,
+) -> None:
+    """Update a risk model on a new centre's patients; the result keeps its lineage and is
+    registered as a new version of the same registered model."""
+    from crsml.cohort import read_cohort
+    from crsml.evaluation import update
+    from crsml.tracking import export_model, load_model, log_update
+
+    parent = load_model(model, tracking_uri)
+    cohort = read_cohort(cohort_dir, on_error="drop")
+    result = update(parent, cohort, method=method, alpha=alpha, seed=seed, log=err.print)
+    out.print(result.summary().to_string())
+    export_model(result.model, model_out)
+    if not no_mlflow:
+        log_update(result, tracking_uri, register_name, log=err.print)
+    err.print(f"wrote {model_out} (method {result.method}, {result.chosen_by})")

@@ -1,0 +1,471 @@
+"""Judge a saved risk model on a labelled cohort (external, temporal or apparent validation).
+
+:func:`evaluate` takes the labels, eligibility, landmark and horizon from the model's task and
+reports, each with a bootstrap 95% interval over patients (TRIPOD+AI, Collins et al., BMJ 2024):
+
+* discrimination (AUROC, AUPRC) and overall accuracy (Brier, scaled Brier);
+* calibration (Van Calster et al., J Clin Epidemiol 2016; Austin & Steyerberg, Stat Med 2020):
+  O/E, calibration-in-the-large, slope, and a flexible (loess) calibration curve with its band,
+  ICI, E50 and E90;
+* clinical utility: net benefit over thresholds, against treat-all/treat-none and against each
+  published baseline, whose development fits travel inside the model;
+* the same by subgroup (``by`` columns of the patients table, and ``age_band``), groups with
+  fewer than :data:`MIN_EVENTS` events flagged as too small to judge;
+* case mix against the development patients (from the aggregates the model carries; Debray et
+  al., J Clin Epidemiol 2015): standardised differences, missingness, the linear predictor's
+  spread, and a membership C statistic;
+* the flow of patients from the cohort to the events, each exclusion with its reason.
+
+Nothing here writes a file or a run: :func:`crsml.reporting.write_evaluation_report` and
+:func:`crsml.tracking.log_evaluation` do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+from statsmodels.nonparametric.smoothers_lowess import lowess
+
+from crsml.cohort import Cohort
+from crsml.errors import CrsmlError
+from crsml.evaluation._metrics import METRICS, bootstrap_weights, metric_table
+from crsml.evaluation._transport import predict_baseline
+from crsml.models import Model
+
+MODEL = "model"
+#: a subgroup with fewer events is shown but flagged as too small to judge
+MIN_EVENTS = 10
+#: thresholds of the decision curve
+THRESHOLDS = np.round(np.arange(0.02, 0.61, 0.02), 2)
+#: thresholds at which net-benefit differences are tabulated
+KEY_THRESHOLDS = (0.1, 0.2, 0.3)
+#: paediatric below this age (years), adult from it
+ADULT_AGE = 18.0
+EXTRA = ("scaled_brier", "oe", "ici", "e50", "e90")
+
+
+def age_band(age: pd.Series) -> pd.Series:
+    """``paediatric`` (< 18 years), ``adult``, or missing."""
+    a = pd.to_numeric(age, errors="coerce")
+    return pd.Series(np.where(a.isna(), None, np.where(a < ADULT_AGE, "paediatric", "adult")), index=age.index,
+                     dtype="string")
+
+
+def flexible_calibration(y: np.ndarray, p: np.ndarray, frac: float = 0.75) -> np.ndarray:
+    """Loess of the outcome on the predicted risk, at each patient's risk (Austin & Steyerberg 2020)."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # a local window of tied risks: NaN, filled below
+        fitted = lowess(y.astype(float), p, frac=frac, it=0, delta=0.005 * (p.max() - p.min()), return_sorted=False)
+    if np.isnan(fitted).any():
+        order = np.argsort(p, kind="stable")
+        ok = ~np.isnan(fitted[order])
+        fitted = np.interp(p, p[order][ok], fitted[order][ok]) if ok.any() else np.full(len(p), y.mean())
+    return np.clip(fitted, 0.0, 1.0)
+
+
+def _ici(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
+    d = np.abs(flexible_calibration(y, p) - p)
+    return float(d.mean()), float(np.median(d)), float(np.quantile(d, 0.9))
+
+
+def _extra_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray, curve_boot: int, seed: int) -> dict[str, np.ndarray]:
+    """Scaled Brier and O/E for every resample (vectorised); ICI, E50, E90 on ``curve_boot`` of them."""
+    wsum = w.sum(axis=1)
+    ybar = (w @ y) / wsum
+    brier = (w @ ((p - y) ** 2)) / wsum
+    out = {"scaled_brier": 1 - brier / (ybar * (1 - ybar)), "oe": (w @ y) / (w @ p)}
+    ici = np.full((3, w.shape[0]), np.nan)
+    ici[:, 0] = _ici(y, p)
+    rng = np.random.default_rng(seed + 1)
+    for b in range(1, min(curve_boot, w.shape[0] - 1) + 1):
+        idx = rng.integers(0, len(y), len(y))
+        if 0 < y[idx].sum() < len(idx):
+            ici[:, b] = _ici(y[idx], p[idx])
+    out["ici"], out["e50"], out["e90"] = ici
+    return out
+
+
+def _interval(vals: np.ndarray) -> tuple[float, float, float]:
+    est = float(vals[0])
+    rest = vals[1:][np.isfinite(vals[1:])]
+    if not np.isfinite(est) or len(rest) < 10:
+        return est, np.nan, np.nan
+    lo, hi = np.percentile(rest, [2.5, 97.5])
+    return est, float(lo), float(hi)
+
+
+def performance(y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0,
+                curve_boot: int = 200) -> pd.DataFrame:
+    """One row per model: AUROC, AUPRC, Brier, calibration intercept and slope (from
+    :func:`~crsml.evaluation.metric_table`), scaled Brier, O/E, ICI, E50 and E90, each with its
+    percentile bootstrap 95% interval (same patient resamples for every model)."""
+    y = np.asarray(y, dtype=float)
+    table = metric_table(y, preds, n_boot=n_boot, seed=seed)
+    w = bootstrap_weights(len(y), n_boot, seed)
+    for name, p in preds.items():
+        extra = _extra_metrics(y, np.asarray(p, dtype=float), w, curve_boot if name == MODEL else 0, seed)
+        for m, vals in extra.items():
+            table.loc[name, [m, f"{m}_low", f"{m}_high"]] = _interval(vals)
+    return table
+
+
+def calibration_curve(y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0, points: int = 40) -> pd.DataFrame:
+    """The loess calibration curve on a grid of predicted risks with a bootstrap 95% band."""
+    lo_p, hi_p = np.quantile(p, [0.01, 0.99])
+    grid = np.linspace(lo_p, hi_p, points)
+
+    def at_grid(yy: np.ndarray, pp: np.ndarray) -> np.ndarray:
+        fitted = flexible_calibration(yy, pp)
+        order = np.argsort(pp, kind="stable")
+        return np.interp(grid, pp[order], fitted[order])
+
+    est = at_grid(y, p)
+    rng = np.random.default_rng(seed + 2)
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if 0 < y[idx].sum() < len(idx):
+            boots.append(at_grid(y[idx], p[idx]))
+    band = np.percentile(np.array(boots), [2.5, 97.5], axis=0) if boots else np.full((2, points), np.nan)
+    return pd.DataFrame({"predicted": grid, "observed": est, "low": band[0], "high": band[1]})
+
+
+def net_benefit_curves(y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0,
+                       thresholds: np.ndarray = THRESHOLDS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Net benefit of each model, treat-all and treat-none over ``thresholds`` with bootstrap 95%
+    intervals, and the model's difference from each other strategy at :data:`KEY_THRESHOLDS`
+    (paired: the same resamples)."""
+    y = np.asarray(y, dtype=float)
+    w = bootstrap_weights(len(y), n_boot, seed)
+    n = w.sum(axis=1)[:, None]
+    odds = thresholds / (1 - thresholds)
+    nb = {}
+    for name, p in preds.items():
+        treat = (np.asarray(p)[:, None] >= thresholds[None, :]).astype(float)
+        tp = w @ (treat * y[:, None])
+        fp = w @ (treat * (1 - y)[:, None])
+        nb[name] = (tp - fp * odds) / n
+    ybar = (w @ y)[:, None] / n
+    nb["treat all"] = ybar - (1 - ybar) * odds
+    nb["treat none"] = np.zeros_like(nb["treat all"])
+    rows = []
+    for name, v in nb.items():
+        lo, hi = np.nanpercentile(v[1:], [2.5, 97.5], axis=0)
+        rows += [{"strategy": name, "threshold": t, "net_benefit": v[0, i], "low": lo[i], "high": hi[i]}
+                 for i, t in enumerate(thresholds)]
+    curves = pd.DataFrame(rows)
+    diffs = []
+    for other in [k for k in nb if k != MODEL]:
+        d = nb[MODEL] - nb[other]
+        for t in KEY_THRESHOLDS:
+            i = int(np.argmin(np.abs(thresholds - t)))
+            lo, hi = np.nanpercentile(d[1:, i], [2.5, 97.5])
+            diffs.append({"versus": other, "threshold": float(thresholds[i]), "difference": float(d[0, i]),
+                          "low": float(lo), "high": float(hi)})
+    return curves, pd.DataFrame(diffs)
+
+
+def case_mix(model: Model, X: pd.DataFrame, risk: np.ndarray) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The important predictors in development (aggregates the model carries) against the new
+    cohort: means, SDs, missingness and standardised differences; the linear predictor's mean and
+    SD in both; and a membership C statistic, the AUROC of a linear discriminant telling the two
+    apart under normality (Phi of the Mahalanobis distance over root 2), computed from the
+    development aggregates without any development row."""
+    dev = model.metadata.get("development") or {}
+    if not dev.get("features"):
+        return pd.DataFrame(), {"available": False}
+    names = list(dev["features"])
+    new = X.reindex(columns=names).astype(float)
+    rows = []
+    for f, d in dev["features"].items():
+        m, sd = float(new[f].mean()), float(new[f].std(ddof=1))
+        pooled = np.sqrt((d["sd"] ** 2 + sd**2) / 2)
+        rows.append({"feature": f, "development_mean": d["mean"], "development_sd": d["sd"], "new_mean": m,
+                     "new_sd": sd, "standardised_difference": (m - d["mean"]) / pooled if pooled > 0 else np.nan,
+                     "development_missing": d["missing"], "new_missing": float(new[f].isna().mean())})
+    table = pd.DataFrame(rows)
+    lp = np.log(np.clip(risk, 1e-7, 1 - 1e-7) / (1 - np.clip(risk, 1e-7, 1 - 1e-7)))
+    filled = new.fillna(new.median()).fillna(pd.Series({f: d["mean"] for f, d in dev["features"].items()}))
+    cov = (np.asarray(dev["covariance"]) + np.cov(filled.to_numpy(), rowvar=False)) / 2
+    delta = filled.mean().to_numpy() - np.array([d["mean"] for d in dev["features"].values()])
+    maha = float(np.sqrt(max(delta @ np.linalg.pinv(cov) @ delta, 0.0)))
+    membership = float(norm.cdf(maha / np.sqrt(2)))
+    summary = {"available": True, "development_n": dev["n"], "development_event_rate": dev["event_rate"],
+               "development_lp_mean": dev["lp_mean"], "development_lp_sd": dev["lp_sd"],
+               "new_lp_mean": float(lp.mean()), "new_lp_sd": float(lp.std(ddof=1)),
+               "membership_c": membership, "max_abs_standardised_difference": float(table["standardised_difference"].abs().max())}
+    similar = membership < 0.6 and abs(summary["new_lp_sd"] - dev["lp_sd"]) < 0.25 * dev["lp_sd"]
+    summary["kind"] = ("reproducibility: the new patients resemble the development patients" if similar else
+                       "transportability: the new patients differ from the development patients in case mix")
+    return table, summary
+
+
+@dataclass
+class EvaluationResult:
+    """A model judged on a labelled cohort. Aggregates only: ``y`` and ``risk`` stay in memory."""
+
+    task: str
+    landmark_h: float
+    horizon_h: float
+    model_info: dict[str, Any]
+    flow: pd.DataFrame
+    table: pd.DataFrame
+    calibration: pd.DataFrame
+    decision: pd.DataFrame
+    decision_differences: pd.DataFrame
+    subgroups: pd.DataFrame
+    case_mix: pd.DataFrame
+    case_mix_summary: dict[str, Any]
+    n_boot: int
+    seed: int
+    notes: list[str] = field(default_factory=list)
+    y: np.ndarray | None = field(default=None, repr=False)
+    risk: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def model_row(self) -> pd.Series:
+        return self.table.loc[MODEL]
+
+    def summary(self) -> pd.DataFrame:
+        """The main figures with intervals, as text."""
+        r = self.model_row
+        names = {"auroc": "AUROC", "auprc": "AUPRC", "brier": "Brier", "scaled_brier": "scaled Brier",
+                 "oe": "O/E", "cal_intercept": "calibration-in-the-large", "cal_slope": "calibration slope",
+                 "ici": "ICI", "e50": "E50", "e90": "E90"}
+        return pd.DataFrame({"value": [_fmt(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in names]},
+                            index=list(names.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every figure of the report as JSON-able data (no patient rows, no identifiers)."""
+        def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return json_safe(df.reset_index().to_dict(orient="records")) if len(df) else []
+        return {"task": self.task, "landmark_h": self.landmark_h, "horizon_h": self.horizon_h,
+                "model": json_safe(self.model_info), "n_boot": self.n_boot, "seed": self.seed,
+                "flow": records(self.flow), "performance": records(self.table),
+                "calibration_curve": records(self.calibration), "decision_curve": records(self.decision),
+                "net_benefit_differences": records(self.decision_differences),
+                "subgroups": records(self.subgroups), "case_mix": records(self.case_mix),
+                "case_mix_summary": json_safe(self.case_mix_summary), "notes": self.notes}
+
+    # -- plots ------------------------------------------------------------------------
+    def plot_calibration(self, ax: Any = None) -> Any:
+        """Loess calibration curve with its 95% band, and the ideal line."""
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(5, 5))[1]
+        c = self.calibration
+        ax.fill_between(c["predicted"], c["low"], c["high"], alpha=0.25, label="95% band")
+        ax.plot(c["predicted"], c["observed"], lw=2, label="model (loess)")
+        top = float(np.nanmax([c["predicted"].max(), c["high"].max()]))
+        ax.plot([0, top], [0, top], "k--", lw=1, label="ideal")
+        r = self.model_row
+        ax.set(xlabel="predicted risk", ylabel="observed risk",
+               title=f"ICI {r['ici']:.3f}; slope {r['cal_slope']:.2f}; CITL {r['cal_intercept']:.2f}")
+        ax.legend(loc="upper left")
+        return ax
+
+    def plot_decision_curve(self, ax: Any = None) -> Any:
+        """Net benefit against threshold for the model, the baselines, treat-all and treat-none."""
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(6, 5))[1]
+        for name, g in self.decision.groupby("strategy", sort=False):
+            lw = 2.5 if name == MODEL else 1.2
+            ax.plot(g["threshold"], g["net_benefit"], lw=lw, label=str(name), ls="--" if name == "treat all" else "-")
+            if name == MODEL:
+                ax.fill_between(g["threshold"], g["low"], g["high"], alpha=0.2)
+        ybar = float(np.nanmax(self.decision["net_benefit"]))
+        ax.set(xlabel="risk threshold", ylabel="net benefit", ylim=(-0.05, max(ybar * 1.1, 0.05)))
+        ax.legend(fontsize=7)
+        return ax
+
+    def plot_forest(self, metric: str = "auroc", ax: Any = None) -> Any:
+        """A forest plot of ``metric`` (or ``oe``, ``cal_intercept``...) by subgroup, with intervals."""
+        import matplotlib.pyplot as plt
+
+        s = self.subgroups
+        ax = ax or plt.subplots(figsize=(6, 0.4 * max(len(s), 3) + 1))[1]
+        if s.empty:
+            ax.text(0.5, 0.5, "no subgroups", ha="center")
+            return ax
+        labels = [f"{c} = {v}" + (" (too small)" if small else "") for c, v, small in
+                  zip(s["column"], s["value"], s["too_small"], strict=True)]
+        ypos = np.arange(len(s))[::-1]
+        est, lo, hi = s[metric].to_numpy(float), s[f"{metric}_low"].to_numpy(float), s[f"{metric}_high"].to_numpy(float)
+        ax.errorbar(est, ypos, xerr=[est - lo, hi - est], fmt="o", color="k", capsize=3)
+        ax.axvline(float(self.model_row[metric]), color="C0", ls="--", label="all patients")
+        ax.set_yticks(ypos, labels)
+        ax.set(xlabel=metric)
+        ax.legend(fontsize=7)
+        return ax
+
+    def plot_case_mix(self, ax: Any = None) -> Any:
+        """Standardised differences of the important predictors (|d| > 0.1 is a notable shift)."""
+        import matplotlib.pyplot as plt
+
+        cm = self.case_mix
+        ax = ax or plt.subplots(figsize=(6, 0.35 * max(len(cm), 3) + 1))[1]
+        if cm.empty:
+            ax.text(0.5, 0.5, "the model carries no development aggregates", ha="center")
+            return ax
+        ypos = np.arange(len(cm))[::-1]
+        ax.barh(ypos, cm["standardised_difference"], color=np.where(cm["standardised_difference"].abs() > 0.1, "C3", "C0"))
+        ax.axvline(0.1, color="grey", ls=":")
+        ax.axvline(-0.1, color="grey", ls=":")
+        ax.set_yticks(ypos, cm["feature"])
+        ax.set(xlabel="standardised difference (new - development)")
+        return ax
+
+    def plots(self, out_dir: str | Path) -> dict[str, Path]:
+        """Every figure as a PNG in ``out_dir`` (seeded, so the same result gives the same files)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name, draw in (("calibration", self.plot_calibration), ("decision_curve", self.plot_decision_curve),
+                           ("forest_auroc", lambda: self.plot_forest("auroc")),
+                           ("forest_oe", lambda: self.plot_forest("oe")), ("case_mix", self.plot_case_mix)):
+            ax = draw()
+            fig = ax.figure
+            fig.tight_layout()
+            paths[name] = out / f"{name}.png"
+            fig.savefig(paths[name], dpi=90, metadata={"Software": None})
+            plt.close(fig)
+        return paths
+
+
+def _fmt(v: float, lo: float, hi: float) -> str:
+    if not np.isfinite(v):
+        return "not estimable"
+    return f"{v:.3f} ({lo:.3f}-{hi:.3f})" if np.isfinite(lo) else f"{v:.3f} (interval not estimable)"
+
+
+def json_safe(o: Any) -> Any:
+    """Plain JSON types (NaN as None)."""
+    if isinstance(o, dict):
+        return {str(k): json_safe(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [json_safe(v) for v in o]
+    if isinstance(o, (np.bool_, bool)):
+        return bool(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        return None if not np.isfinite(o) else float(o)
+    return o
+
+
+def _reasons(series: pd.Series) -> dict[str, int]:
+    vc = series[series != ""].str.replace(r"\s*\(.*\)$", "", regex=True).value_counts()
+    return {str(k): int(v) for k, v in vc.items()}
+
+
+def labelled_rows(model: Model, cohort: Cohort) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, pd.Index]:
+    """The model's feature rows and labels of the patients of ``cohort`` it can be judged on, the
+    flow from the cohort to them (counts and reasons), and their ids (kept in memory only)."""
+    task, L = model.task, model.landmark_h
+    patients = cohort.patients
+    X_all, base = model.features.build(cohort)
+    elig = task.eligibility(cohort, L, base=base).set_index("patient_id")
+    labels = task.labels(cohort, L).reset_index(level="landmark_h", drop=True)
+    ids = pd.Index(patients["patient_id"].astype(str))
+    eligible = elig["eligible"].reindex(ids).fillna(False).to_numpy(dtype=bool)
+    label = labels["label"].reindex(ids).to_numpy(dtype=float)
+    labelled = eligible & ~np.isnan(label)
+    flow = pd.DataFrame([
+        {"step": "patients in the cohort", "n": len(ids) + len(cohort.invalid),
+         "excluded": {}},
+        {"step": "scorable (valid rows)", "n": len(ids), "excluded": _reasons(pd.Series(list(cohort.invalid.values()), dtype=str))},
+        {"step": "eligible at the landmark", "n": int(eligible.sum()),
+         "excluded": _reasons(elig["reason"].reindex(ids).fillna("").astype(str)[~eligible])},
+        {"step": "labelled", "n": int(labelled.sum()),
+         "excluded": _reasons(labels["reason"].reindex(ids).fillna("").astype(str)[eligible & ~labelled])},
+        {"step": "with the outcome", "n": int(np.nansum(label[labelled])), "excluded": {}},
+    ]).set_index("step")
+    keep_ids = ids[labelled]
+    X = X_all.reset_index(level="landmark_h", drop=True).reindex(keep_ids)[model.feature_names]
+    y = label[labelled].astype(int)
+    if len(y) < 20 or min(y.sum(), len(y) - y.sum()) < 5:
+        raise CrsmlError(f"too few labelled patients to judge the model: {len(y)} labelled, {int(y.sum())} with "
+                         "the outcome (need 20 and 5 of each class)")
+    return X, y, flow, keep_ids
+
+
+def evaluate(model: Model, cohort: Cohort, by: tuple[str, ...] | list[str] = (), n_boot: int = 1000,
+             seed: int = 0, curve_boot: int = 200) -> EvaluationResult:
+    """Judge ``model`` on the labelled patients of ``cohort`` it can score.
+
+    Parameters
+    ----------
+    model : a risk model (:func:`crsml.load_model`).
+    cohort : labelled patients (CRS grades after the landmark); read with ``on_error="drop"`` to keep
+        the valid patients of a cohort with damaged rows (they appear in the flow).
+    by : patients-table columns to break the figures down by (``age_band`` is derived from ``age_years``).
+    n_boot : bootstrap resamples for the intervals; ``curve_boot`` those of the loess curve and ICI.
+    seed : seeds every resample.
+    """
+    task, L = model.task, model.landmark_h
+    if task.model_kind != "risk":
+        raise CrsmlError(f"crsml evaluate judges risk models; {task.name} is a {task.model_kind} model "
+                         "(its benefit cannot be observed patient by patient)")
+    patients = cohort.patients
+    for col in by:
+        if col != "age_band" and col not in patients.columns:
+            raise CrsmlError(f"--by {col}: not a column of the patients table (columns: "
+                             f"{', '.join(map(str, patients.columns))}; or age_band)")
+    X, y, flow, keep_ids = labelled_rows(model, cohort)
+    risk = model.predict_features(X)["risk"].to_numpy(dtype=float)
+    preds = {MODEL: risk}
+    notes = []
+    fits = model.metadata.get("baseline_fits")
+    if fits:
+        for name, fit in fits.items():
+            b = predict_baseline(fit, X)
+            if np.isfinite(b).all():
+                preds[name] = b
+            else:
+                notes.append(f"baseline {name}: not available on these patients")
+    else:
+        notes.append("this model carries no baseline fits (trained before crsml stored them): no comparison with the "
+                     "published baselines")
+    table = performance(y, preds, n_boot=n_boot, seed=seed, curve_boot=curve_boot)
+    calib = calibration_curve(y, risk, n_boot=curve_boot, seed=seed)
+    decision, differences = net_benefit_curves(y, preds, n_boot=n_boot, seed=seed)
+
+    groups = patients.set_index(patients["patient_id"].astype(str)).reindex(keep_ids)
+    sub_rows = []
+    for col in by:
+        values = age_band(groups["age_years"]) if col == "age_band" else groups[col].astype("string")
+        for value in sorted(values.dropna().unique()):
+            sel = (values == value).fillna(False).to_numpy(dtype=bool)
+            ys, rs = y[sel], risk[sel]
+            row: dict[str, Any] = {"column": col, "value": str(value), "n": int(sel.sum()), "events": int(ys.sum()),
+                                   "too_small": bool(ys.sum() < MIN_EVENTS or (len(ys) - ys.sum()) < MIN_EVENTS)}
+            if 0 < ys.sum() < len(ys):
+                t = performance(ys, {MODEL: rs}, n_boot=n_boot, seed=seed, curve_boot=0).loc[MODEL]
+                row |= {k: t[k] for k in t.index if not k.startswith(("ici", "e50", "e90"))}
+            sub_rows.append(row)
+    subgroups = pd.DataFrame(sub_rows)
+    if len(subgroups):
+        for m in (*METRICS, "scaled_brier", "oe"):
+            for suffix in ("", "_low", "_high"):
+                if f"{m}{suffix}" not in subgroups:
+                    subgroups[f"{m}{suffix}"] = np.nan
+    mix, mix_summary = case_mix(model, X, risk)
+    if not mix_summary.get("available"):
+        notes.append("this model carries no development aggregates (trained before crsml stored them): no case-mix "
+                     "comparison")
+    info = {"task": task.name, "task_params": task.get_params(), "landmark_h": L,
+            "registered_name": model.source.get("registered_name"), "version": model.source.get("version"),
+            "model_digest": model.source.get("digest"), "data_digest": model.metadata.get("data_digest"),
+            "lineage": model.metadata.get("lineage", [])}
+    return EvaluationResult(task.name, L, float(task.horizon_h), info, flow, table, calib, decision, differences,
+                            subgroups, mix, mix_summary, n_boot, seed, notes, y=y, risk=risk)
