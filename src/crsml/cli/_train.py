@@ -28,6 +28,11 @@ def train_command(
     cv_folds: Annotated[int | None, typer.Option(help="outer cross-validation folds (default: 5 below 2,000 patients, else 3)")] = None,
     cv_repeats: Annotated[int | None, typer.Option(help="outer repeats (default: 5 below 500 patients, 2 below 2,000, else 1)")] = None,
     n_jobs: Annotated[int | None, typer.Option(help="outer folds run in parallel (default: all cores)")] = None,
+    cv_groups: Annotated[str | None, typer.Option(
+        help="risk tasks: patients column (a centre) for internal-external cross-validation: leave each value "
+             "out in turn, pooled by random effects with a prediction interval")] = None,
+    instability_boot: Annotated[int | None, typer.Option(
+        help="risk tasks: bootstrap refits for prediction instability (default 20; 0: not checked)")] = None,
     storage: Annotated[str | None, typer.Option(help="Optuna RDB storage URL for the final study (share it across machines)")] = None,
     study_name: Annotated[str | None, typer.Option(help="Optuna study name in --storage")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db or MLFLOW_TRACKING_URI)")] = None,
@@ -47,7 +52,8 @@ def train_command(
     fields = set(evaluation.SETTINGS[kind].__dataclass_fields__)
     given = {"trials": trials, "horizon_h": horizon_h, "seed": seed, "min_days": min_days, "grace_h": grace_h,
              "trim": trim, "ensemble_size": ensemble_size, "cv_folds": cv_folds, "cv_repeats": cv_repeats,
-             "n_jobs": n_jobs, "storage": storage, "study_name": study_name}
+             "n_jobs": n_jobs, "storage": storage, "study_name": study_name, "cv_groups": cv_groups,
+             "instability_boot": instability_boot}
     # an option the task's training does not take is refused here; a task parameter it does not
     # take (--min-days for severe_crs) by the task itself when the settings are made
     refused = [k for k, v in given.items() if v is not None and k not in fields]

@@ -46,6 +46,13 @@ from crsml.evaluation._metrics import (
 )
 from crsml.evaluation._result import MODEL_NAME, TrainingResult
 from crsml.evaluation._sample_size import SampleSize, max_r2_cs, r2_cs_from_c, sample_size
+from crsml.evaluation._stability import (
+    internal_external,
+    plot_instability,
+    plot_instability_summary,
+    pool,
+    prediction_instability,
+)
 from crsml.evaluation._train_benefit import (
     BenefitSettings,
     benefit_data,
@@ -70,7 +77,8 @@ from crsml.evaluation._uplift import coverage, policy_share, qini, share_of_orac
 __all__ = [
     "EvaluationResult", "SampleSize", "UpdateResult", "age_band", "baseline_fits", "calibration_curve", "closed_test",
     "development_summary", "evaluate", "flexible_calibration", "labelled_rows", "max_r2_cs", "net_benefit_curves",
-    "performance", "predict_baseline", "r2_cs_from_c", "recalibration_tests", "sample_size", "update",
+    "performance", "predict_baseline", "internal_external", "plot_instability", "plot_instability_summary", "pool",
+    "prediction_instability", "r2_cs_from_c", "recalibration_tests", "sample_size", "update",
     "LOGISTIC", "METRICS", "MODEL_NAME", "SCORE_BASELINES", "SETTINGS", "TRAINERS", "BenefitSettings",
     "ScoreBaseline", "TrainSettings", "TrainingResult", "auprc", "auroc", "auto_folds", "auto_repeats",
     "available_baselines", "benefit_data", "bootstrap_weights", "brier", "cal_intercept", "cal_slope", "calibration_bins", "coverage",

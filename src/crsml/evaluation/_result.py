@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from crsml.evaluation._curves import plot_curves
+from crsml.evaluation._stability import plot_instability
 from crsml.models import Model, plot_overlap
 
 MODEL_NAME = "crsml xgboost"
@@ -55,6 +56,7 @@ class TrainingResult:
     X: pd.DataFrame | None = field(default=None, repr=False)
     overlap: tuple[np.ndarray, np.ndarray, float] | None = field(default=None, repr=False)
     caption: str = ""
+    instability: np.ndarray | None = field(default=None, repr=False)
     formatter: Callable[[pd.DataFrame], pd.DataFrame] | None = field(default=None, repr=False)
 
     @property
@@ -102,12 +104,33 @@ class TrainingResult:
         e, treated, trim = self.overlap
         return plot_overlap(e, treated, path, trim)
 
+    def plot_instability(self, path: str | Path) -> Path:
+        """The prediction-instability plot (Riley & Collins 2023): each training patient's risk from
+        the model against the risks of the bootstrap refits (in memory only; the model keeps a binned
+        summary)."""
+        if self.instability is None or self.X is None:
+            raise ValueError(f"{self.task}: prediction instability was not checked (instability_boot=0)")
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        p0 = self.model.estimator.predict_proba(self.X[self.model.feature_names])[:, 1]
+        ax = plot_instability(p0, self.instability)
+        ax.figure.tight_layout()
+        ax.figure.savefig(path, dpi=90, metadata={"Software": None})
+        plt.close(ax.figure)
+        return Path(path)
+
     def plots(self, out_dir: str | Path) -> list[Path]:
         """Every plot this result has, written to ``out_dir``."""
         out = Path(out_dir)
         paths: list[Path] = []
         if self.model.curves is not None:
             paths += list(self.plot_curves(out / "plots").values())
+        if self.instability is not None and self.X is not None:
+            (out / "plots").mkdir(parents=True, exist_ok=True)
+            paths.append(self.plot_instability(out / "plots" / "instability.png"))
         if self.overlap is not None:
             paths.append(self.plot_overlap(out / "overlap.png"))
         return paths

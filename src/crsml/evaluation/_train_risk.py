@@ -24,6 +24,7 @@ from crsml.evaluation._curves import curve_data
 from crsml.evaluation._metrics import METRICS, metric_table, paired_difference
 from crsml.evaluation._result import MODEL_NAME, TrainingResult
 from crsml.evaluation._sample_size import sample_size
+from crsml.evaluation._stability import internal_external, prediction_instability
 from crsml.evaluation._transport import development_summary, fit_baselines
 from crsml.features import feature_dictionary
 from crsml.models import Model, XGBRiskClassifier
@@ -52,6 +53,8 @@ class TrainSettings:
     study_name: str | None = None
     n_boot: int = 1000
     extra_patient_columns: tuple[str, ...] = ()
+    cv_groups: str | None = None  # a patients column (a centre): internal-external cross-validation by its values
+    instability_boot: int = 20  # bootstrap refits for prediction instability (0: not checked)
 
     def __post_init__(self) -> None:
         task = self.make_task()
@@ -164,6 +167,30 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
                        available_n=len(y), available_events=int(y.sum()))
     metadata["sample_size"] = size.to_dict()
     log(size.sentence())
+    instability = None
+    if s.instability_boot:
+        metadata["instability"], instability = prediction_instability(final, X, y, s.instability_boot, s.seed)
+        log(f"prediction instability: mean absolute prediction error {metadata['instability']['mape']:.3f} over "
+            f"{s.instability_boot} bootstrap refits (Riley & Collins 2023)")
+    iecv_tables = {}
+    if s.cv_groups:
+        if s.cv_groups not in cohort.patients.columns:
+            raise CrsmlError(f"--cv-groups {s.cv_groups}: not a column of the patients table")
+        by_patient = cohort.patients.set_index(cohort.patients["patient_id"].astype(str))[s.cv_groups]
+        groups = by_patient.reindex(X.index.get_level_values("patient_id").astype(str))
+        per_group, pooled = internal_external(
+            X, y, groups, lambda: XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed,
+                                                    ensemble_size=s.ensemble_size, progress=False),
+            n_boot=min(s.n_boot, 200), seed=s.seed, log=log)
+        metadata["iecv"] = {"column": s.cv_groups, "groups": per_group.to_dict(orient="records"),
+                            "pooled": pooled.to_dict(orient="index")}
+        iecv_tables = {"iecv_groups.csv": per_group, "iecv_pooled.csv": pooled}
+        if "auroc" in pooled.index:
+            a = pooled.loc["auroc"]
+            log(f"internal-external cross-validation by {s.cv_groups}: pooled AUROC {a['pooled']:.3f} "
+                f"({a['low']:.3f}-{a['high']:.3f}), 95% prediction interval "
+                f"{a.get('prediction_low', float('nan')):.3f}-{a.get('prediction_high', float('nan')):.3f}, "
+                f"I2 {a['i2']:.2f}")
     metadata["weak"] = weak_model_reasons(table.loc[MODEL_NAME], final)
     for reason in metadata["weak"]:
         log(f"warning: {reason}")
@@ -187,8 +214,10 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     artifacts = {"evaluation.csv": table, "evaluation.md": format_table(table),
                  "outer_folds.csv": folds, "optuna_trials.csv": final.trials_,
                  "feature_dictionary.csv": feature_dictionary(fitted.feature_names),
-                 "counts.json": counts, "curves.json": curves, "sample_size.json": size.to_dict()}
+                 "counts.json": counts, "curves.json": curves, "sample_size.json": size.to_dict(), **iecv_tables}
+    if "instability" in metadata:
+        artifacts["instability.json"] = metadata["instability"]
     return TrainingResult(fitted, s, counts, table, params=params, metrics=metrics, artifacts=artifacts,
                           warnings=list(metadata["weak"]),
-                          folds=folds, oof=oof, y=y, X=X, formatter=format_table,
+                          folds=folds, oof=oof, y=y, X=X, formatter=format_table, instability=instability,
                           caption=f"{task.name} at L = {s.landmark_h:g} h: out-of-fold, bootstrap 95% intervals")

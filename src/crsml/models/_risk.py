@@ -5,6 +5,7 @@ own JSON plus a JSON settings file, so loading it unpickles nothing.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -267,6 +268,19 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
         self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
         return self
+
+    def refit_boosters(self, X: pd.DataFrame, y: np.ndarray, seed: int = 0) -> XGBRiskClassifier:
+        """A copy whose boosters are retrained on ``(X, y)`` with this model's chosen settings (each
+        member's parameters and rounds, the monotone constraints) and its calibration kept: the
+        refit of a prediction-instability bootstrap (Riley & Collins, Biom J 2023)."""
+        new = copy.copy(self)
+        base = self._base() | {"seed": int(seed)}
+        names = [str(c) for c in self._names()]
+        if self.monotone and names:
+            base["monotone_constraints"] = "(" + ",".join("1" if c in self.monotone else "0" for c in names) + ")"
+        d = xgb.QuantileDMatrix(self._array(X), label=np.asarray(y, dtype=int), max_bin=MAX_BIN)
+        new.boosters_ = [xgb.train(base | m["params"], d, m["n_rounds"]) for m in self.members_]
+        return new
 
     def _names(self) -> list[str]:
         names = getattr(self, "feature_names_in_", None)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from crsml.cohort import Cohort, atomic_file
-from crsml.evaluation import MODEL_NAME, format_table, plot_curves
+from crsml.evaluation import MODEL_NAME, format_table, plot_curves, plot_instability_summary
 from crsml.explanation import plot_explanations
 from crsml.models import Model
 from crsml.simulation import simulate
@@ -132,6 +132,37 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
             "criterion 3 (overall risk +-0.05)": size["n_criterion_3"],
             "required patients (events)": f"{size['required_n']} ({size['required_events']})",
             "available patients (events)": f"{size['available_n']} ({size['available_events']})"}})))
+    iecv = meta.get("iecv")
+    if iecv:
+        parts.append(f"<h2>Internal-external cross-validation by {html.escape(str(iecv['column']))}</h2><p>"
+                     "Each group left out in turn, the model developed on the others with the same procedure; "
+                     "figures pooled by a random-effects meta-analysis (DerSimonian-Laird) with 95% confidence and "
+                     "prediction intervals (Riley et al., BMJ 2016).</p>")
+        groups = pd.DataFrame(iecv["groups"])
+        if len(groups):
+            parts.append(_table(groups.set_index("group")[["n", "events", "auroc", "oe", "cal_intercept", "cal_slope"]]
+                                .round(3)))
+        if iecv.get("pooled"):
+            parts.append(_table(pd.DataFrame(iecv["pooled"]).T.round(3)))
+    with tempfile.TemporaryDirectory() as tmp:
+        inst = meta.get("instability")
+        if inst:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            ax = plot_instability_summary(inst)
+            ax.figure.tight_layout()
+            png = Path(tmp) / "instability.png"
+            ax.figure.savefig(png, dpi=90, metadata={"Software": None})
+            plt.close(ax.figure)
+            parts.append("<h2>Prediction instability (Riley & Collins 2023)</h2><p>" + html.escape(
+                f"The model refitted on {inst['n_boot']} bootstrap samples of its training patients with its chosen "
+                f"settings: mean absolute prediction error {inst['mape']:.3f}; for 10% of patients it is above "
+                f"{inst['mape_p90_patient']:.3f}. The band shows, by decile of the model's risk, where 95% of the "
+                "bootstrap models' risks fall (aggregates only).") + "</p><div class='figs'>"
+                + _img(png, "Prediction instability: bootstrap models' risk against the model's") + "</div>")
     lineage = meta.get("lineage") or []
     if lineage:
         parts.append("<h2>Model updating (lineage)</h2>")
