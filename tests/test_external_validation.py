@@ -41,12 +41,12 @@ def test_flexible_calibration_of_a_calibrated_predictor_is_flat():
 def test_oe_and_calibration_in_the_large_recover_a_known_offset(offset):
     y, p = _calibrated(20_000, 1)
     shifted = expit(logit(p) - offset)  # the predictor under-states the log odds by `offset`
-    t = performance(y, {"model": shifted}, n_boot=50, seed=0, curve_boot=0).loc["model"]
+    t = performance(y, {"model": shifted}, n_boot=50, seed=0).loc["model"]
     assert t["cal_intercept_low"] <= offset <= t["cal_intercept_high"]
     assert abs(t["cal_intercept"] - offset) < 0.06
     assert t["oe"] == pytest.approx(y.sum() / shifted.sum())
     assert (t["oe"] > 1) == (offset > 0)
-    calibrated = performance(y, {"model": p}, n_boot=50, seed=0, curve_boot=0).loc["model"]
+    calibrated = performance(y, {"model": p}, n_boot=50, seed=0).loc["model"]
     assert calibrated["cal_intercept_low"] <= 0 <= calibrated["cal_intercept_high"]
 
 
@@ -131,9 +131,75 @@ def test_update_recalibrates_keeps_lineage_and_round_trips(tiny_model, tmp_path)
     assert again.metadata["lineage"][-1]["method"] == "intercept"
 
 
-def test_evaluate_refuses_a_benefit_model_and_an_unknown_column(tiny_model):
+def test_evaluate_refuses_an_unknown_column(tiny_model):
     from crsml.errors import CrsmlError
 
     model_dir, _, _, cohort = tiny_model
     with pytest.raises(CrsmlError, match="--by nope"):
         evaluate(load_model(model_dir), cohort, by=["nope"])
+
+
+def test_cli_evaluate_and_update_write_report_and_updated_model(tiny_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from crsml.cli import app
+
+    model_dir, _, _, cohort = tiny_model
+    cohort.save(tmp_path / "cohort")
+    runner = CliRunner()
+    r = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--cohort", str(tmp_path / "cohort"), "--by", "sex",
+                            "--out", str(tmp_path / "eval"), "--n-boot", "50", "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    assert "calibration-in-the-large" in r.output and (tmp_path / "eval" / "index.html").exists()
+    r = runner.invoke(app, ["update", "--model", str(model_dir), "--cohort", str(tmp_path / "cohort"),
+                            "--method", "logistic", "--model-out", str(tmp_path / "updated"), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    assert load_model(tmp_path / "updated").metadata["lineage"][-1]["method"] == "logistic"
+    r = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--cohort", str(tmp_path / "cohort"), "--by", "nope",
+                            "--out", str(tmp_path / "eval2"), "--no-mlflow"])
+    from crsml.errors import CrsmlError
+
+    # crsml's entry point turns this error into one line and exit code 2 (tests/test_hardening.py)
+    assert isinstance(r.exception, CrsmlError) and "--by nope" in str(r.exception)
+
+
+def test_random_effects_pooling_and_prediction_interval():
+    from crsml.evaluation import pool
+
+    same = pool(np.full(4, 0.8), np.full(4, 0.2), "logit")
+    assert same["tau2"] == pytest.approx(0.0) and same["pooled"] == pytest.approx(0.8)
+    spread = pool(np.array([0.70, 0.80, 0.90, 0.75, 0.85]), np.full(5, 0.05), "logit")
+    assert spread["tau2"] > 0 and spread["i2"] > 0.5
+    assert spread["prediction_low"] < spread["low"] < spread["pooled"] < spread["high"] < spread["prediction_high"]
+
+
+def test_prediction_instability_summarises_bootstrap_refits(tiny_model):
+    from crsml.evaluation import prediction_instability
+
+    model_dir, _, result, _ = tiny_model
+    est = result.model.estimator
+    summary, P = prediction_instability(est, result.X[result.model.feature_names], result.y, n_boot=5, seed=1)
+    assert P.shape == (5, len(result.y)) and summary["mape"] > 0
+    assert all(row["patients"] >= 10 for row in summary["by_risk"])
+    stored = load_model(model_dir).metadata["instability"]
+    assert stored["n_boot"] == 20 and 0 < stored["mape"] < 0.5
+
+
+def test_an_update_is_registered_as_a_new_version_with_its_lineage(tiny_model):
+    import mlflow
+
+    from crsml.tracking import log_update
+
+    _, uri, _, cohort = tiny_model
+    client = mlflow.MlflowClient(uri)
+    before = max(int(v.version) for v in client.search_model_versions("name='tiny-severe'"))
+    parent = load_model(f"models:/tiny-severe/{before}", tracking_uri=uri)
+    up = update(parent, cohort, method="logistic", log=lambda *a: None)
+    assert up.lineage["parent_registered_name"] == "tiny-severe" and up.lineage["parent_version"] == str(before)
+    run_id = log_update(up, tracking_uri=uri, log=lambda *a: None)
+    versions = client.search_model_versions("name='tiny-severe'")
+    newest = max(versions, key=lambda v: int(v.version))
+    assert int(newest.version) == before + 1 and newest.run_id == run_id
+    assert client.get_run(run_id).data.tags["crsml.parent_version"] == str(before)
+    again = load_model(f"models:/tiny-severe/{newest.version}", tracking_uri=uri)
+    assert again.metadata["lineage"][-1]["method"] == "logistic"

@@ -25,3 +25,5 @@ def test_readme_python_block_runs_as_written(tmp_path, monkeypatch, capsys):
     scores = scope["scores"]
     assert len(scores) == 100 and scores["patient_id"].is_unique and set(scores["status"]) <= {"ok", "not_eligible"}
     assert "auroc" in capsys.readouterr().out
+    assert scope["evaluation"].flow.loc["labelled", "n"] > 100
+    assert scope["updated"].method in ("none", "intercept", "logistic")

@@ -235,7 +235,8 @@ def test_report_is_self_contained_and_renders(tiny_model, tmp_path):
     path = write_model_card(load_model(model_dir), tmp_path / "card")
     page = path.read_text()
     assert "Not a medical device" in page and "data:image/png;base64," in page
-    for needle in ("Intended use", "Training data", "Evaluation (out of fold)", "Limitations", "m-EASIX", "SHAP"):
+    for needle in ("Intended use", "Training data", "Evaluation (out of fold)", "Limitations", "m-EASIX", "SHAP",
+                   "Sample size (Riley", "TRIPOD+AI", "Prediction instability"):
         assert needle in page
     assert "SIM0" not in page and "src=\"http" not in page
     if not Path("/usr/bin/chromium").exists():

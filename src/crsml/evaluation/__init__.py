@@ -30,6 +30,7 @@ from crsml.evaluation._external import (
     evaluate,
     flexible_calibration,
     labelled_rows,
+    loess_bootstrap,
     net_benefit_curves,
     performance,
 )
@@ -76,7 +77,7 @@ from crsml.evaluation._uplift import coverage, policy_share, qini, share_of_orac
 
 __all__ = [
     "EvaluationResult", "SampleSize", "UpdateResult", "age_band", "baseline_fits", "calibration_curve", "closed_test",
-    "development_summary", "evaluate", "flexible_calibration", "labelled_rows", "max_r2_cs", "net_benefit_curves",
+    "development_summary", "evaluate", "flexible_calibration", "labelled_rows", "loess_bootstrap", "max_r2_cs", "net_benefit_curves",
     "performance", "predict_baseline", "internal_external", "plot_instability", "plot_instability_summary", "pool",
     "prediction_instability", "r2_cs_from_c", "recalibration_tests", "sample_size", "update",
     "LOGISTIC", "METRICS", "MODEL_NAME", "SCORE_BASELINES", "SETTINGS", "TRAINERS", "BenefitSettings",

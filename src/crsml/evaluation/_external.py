@@ -33,7 +33,7 @@ from statsmodels.nonparametric.smoothers_lowess import lowess
 
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
-from crsml.evaluation._metrics import METRICS, bootstrap_weights, metric_table
+from crsml.evaluation._metrics import FUNCTIONS, METRICS, bootstrap_weights
 from crsml.evaluation._transport import predict_baseline
 from crsml.models import Model
 
@@ -72,19 +72,16 @@ def _ici(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
     return float(d.mean()), float(np.median(d)), float(np.quantile(d, 0.9))
 
 
-def _extra_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray, curve_boot: int, seed: int) -> dict[str, np.ndarray]:
-    """Scaled Brier and O/E for every resample (vectorised); ICI, E50, E90 on ``curve_boot`` of them."""
+def _extra_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
+    """Scaled Brier and O/E for every resample (vectorised); ICI, E50, E90 of the sample itself
+    (their intervals come from the loess bootstrap of :func:`loess_bootstrap`)."""
     wsum = w.sum(axis=1)
     ybar = (w @ y) / wsum
     brier = (w @ ((p - y) ** 2)) / wsum
-    out = {"scaled_brier": 1 - brier / (ybar * (1 - ybar)), "oe": (w @ y) / (w @ p)}
+    with np.errstate(invalid="ignore", divide="ignore"):  # a resample of one class: not estimable
+        out = {"scaled_brier": 1 - brier / (ybar * (1 - ybar)), "oe": (w @ y) / (w @ p)}
     ici = np.full((3, w.shape[0]), np.nan)
     ici[:, 0] = _ici(y, p)
-    rng = np.random.default_rng(seed + 1)
-    for b in range(1, min(curve_boot, w.shape[0] - 1) + 1):
-        idx = rng.integers(0, len(y), len(y))
-        if 0 < y[idx].sum() < len(idx):
-            ici[:, b] = _ici(y[idx], p[idx])
     out["ici"], out["e50"], out["e90"] = ici
     return out
 
@@ -99,48 +96,69 @@ def _interval(vals: np.ndarray) -> tuple[float, float, float]:
 
 
 def performance(y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0,
-                curve_boot: int = 200) -> pd.DataFrame:
-    """One row per model: AUROC, AUPRC, Brier, calibration intercept and slope (from
-    :func:`~crsml.evaluation.metric_table`), scaled Brier, O/E, ICI, E50 and E90, each with its
-    percentile bootstrap 95% interval (same patient resamples for every model)."""
+                weights: np.ndarray | None = None, ici_replicates: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per model: AUROC, AUPRC, Brier, calibration intercept and slope, scaled Brier, O/E,
+    ICI, E50 and E90, each with its percentile bootstrap 95% interval (the same patient resamples
+    for every model; ``weights``: resampling counts of :func:`~crsml.evaluation.bootstrap_weights`
+    to share them with other figures). ``ici_replicates[name]`` (3, resamples + 1) gives the
+    intervals of ICI, E50 and E90 (:func:`loess_bootstrap`); without them those have none."""
     y = np.asarray(y, dtype=float)
-    table = metric_table(y, preds, n_boot=n_boot, seed=seed)
-    w = bootstrap_weights(len(y), n_boot, seed)
+    w = bootstrap_weights(len(y), n_boot, seed) if weights is None else weights
+    w32 = w.astype(np.float32)  # counts are exact in float32; the rank metrics run twice as fast on it
+    rows = {}
     for name, p in preds.items():
-        extra = _extra_metrics(y, np.asarray(p, dtype=float), w, curve_boot if name == MODEL else 0, seed)
-        for m, vals in extra.items():
-            table.loc[name, [m, f"{m}_low", f"{m}_high"]] = _interval(vals)
-    return table
+        p = np.asarray(p, dtype=float)
+        row: dict[str, float] = {}
+        reps = {m: FUNCTIONS[m](y, p, w32 if m in ("auroc", "auprc") else w) for m in METRICS}
+        reps |= _extra_metrics(y, p, w)
+        if ici_replicates and name in ici_replicates:
+            reps["ici"], reps["e50"], reps["e90"] = ici_replicates[name]
+        for m, vals in reps.items():
+            row[m], row[f"{m}_low"], row[f"{m}_high"] = _interval(np.asarray(vals, dtype=float))
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def loess_bootstrap(y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0,
+                    points: int = 40) -> tuple[pd.DataFrame, np.ndarray]:
+    """The loess calibration curve on a grid of predicted risks with its bootstrap 95% band, and
+    ICI, E50 and E90 of the sample and of each resample (3, n_boot + 1), from the same loess fits."""
+    lo_p, hi_p = np.quantile(p, [0.01, 0.99])
+    grid = np.linspace(lo_p, hi_p, points)
+
+    def fit(yy: np.ndarray, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fitted = flexible_calibration(yy, pp)
+        d = np.abs(fitted - pp)
+        order = np.argsort(pp, kind="stable")
+        return np.interp(grid, pp[order], fitted[order]), np.array([d.mean(), np.median(d), np.quantile(d, 0.9)])
+
+    est, ici0 = fit(y, p)
+    rng = np.random.default_rng(seed + 2)
+    curves, icis = [], [ici0]
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if 0 < y[idx].sum() < len(idx):
+            c, i = fit(y[idx], p[idx])
+            curves.append(c)
+            icis.append(i)
+    band = np.percentile(np.array(curves), [2.5, 97.5], axis=0) if curves else np.full((2, points), np.nan)
+    curve = pd.DataFrame({"predicted": grid, "observed": est, "low": band[0], "high": band[1]})
+    return curve, np.array(icis).T
 
 
 def calibration_curve(y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0, points: int = 40) -> pd.DataFrame:
     """The loess calibration curve on a grid of predicted risks with a bootstrap 95% band."""
-    lo_p, hi_p = np.quantile(p, [0.01, 0.99])
-    grid = np.linspace(lo_p, hi_p, points)
-
-    def at_grid(yy: np.ndarray, pp: np.ndarray) -> np.ndarray:
-        fitted = flexible_calibration(yy, pp)
-        order = np.argsort(pp, kind="stable")
-        return np.interp(grid, pp[order], fitted[order])
-
-    est = at_grid(y, p)
-    rng = np.random.default_rng(seed + 2)
-    boots = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if 0 < y[idx].sum() < len(idx):
-            boots.append(at_grid(y[idx], p[idx]))
-    band = np.percentile(np.array(boots), [2.5, 97.5], axis=0) if boots else np.full((2, points), np.nan)
-    return pd.DataFrame({"predicted": grid, "observed": est, "low": band[0], "high": band[1]})
+    return loess_bootstrap(y, p, n_boot, seed, points)[0]
 
 
 def net_benefit_curves(y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0,
-                       thresholds: np.ndarray = THRESHOLDS) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       thresholds: np.ndarray = THRESHOLDS, weights: np.ndarray | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Net benefit of each model, treat-all and treat-none over ``thresholds`` with bootstrap 95%
     intervals, and the model's difference from each other strategy at :data:`KEY_THRESHOLDS`
     (paired: the same resamples)."""
     y = np.asarray(y, dtype=float)
-    w = bootstrap_weights(len(y), n_boot, seed)
+    w = bootstrap_weights(len(y), n_boot, seed) if weights is None else weights
     n = w.sum(axis=1)[:, None]
     odds = thresholds / (1 - thresholds)
     nb = {}
@@ -436,9 +454,10 @@ def evaluate(model: Model, cohort: Cohort, by: tuple[str, ...] | list[str] = (),
     else:
         notes.append("this model carries no baseline fits (trained before crsml stored them): no comparison with the "
                      "published baselines")
-    table = performance(y, preds, n_boot=n_boot, seed=seed, curve_boot=curve_boot)
-    calib = calibration_curve(y, risk, n_boot=curve_boot, seed=seed)
-    decision, differences = net_benefit_curves(y, preds, n_boot=n_boot, seed=seed)
+    w = bootstrap_weights(len(y), n_boot, seed)  # one set of patient resamples for every figure
+    calib, ici_reps = loess_bootstrap(y, risk, n_boot=curve_boot, seed=seed)
+    table = performance(y, preds, weights=w, ici_replicates={MODEL: ici_reps})
+    decision, differences = net_benefit_curves(y, preds, weights=w)
 
     groups = patients.set_index(patients["patient_id"].astype(str)).reindex(keep_ids)
     sub_rows = []
@@ -449,8 +468,8 @@ def evaluate(model: Model, cohort: Cohort, by: tuple[str, ...] | list[str] = (),
             ys, rs = y[sel], risk[sel]
             row: dict[str, Any] = {"column": col, "value": str(value), "n": int(sel.sum()), "events": int(ys.sum()),
                                    "too_small": bool(ys.sum() < MIN_EVENTS or (len(ys) - ys.sum()) < MIN_EVENTS)}
-            if 0 < ys.sum() < len(ys):
-                t = performance(ys, {MODEL: rs}, n_boot=n_boot, seed=seed, curve_boot=0).loc[MODEL]
+            if 0 < ys.sum() < len(ys):  # the same resamples, restricted to the group
+                t = performance(ys, {MODEL: rs}, weights=w[:, sel]).loc[MODEL]
                 row |= {k: t[k] for k in t.index if not k.startswith(("ici", "e50", "e90"))}
             sub_rows.append(row)
     subgroups = pd.DataFrame(sub_rows)

@@ -3,7 +3,7 @@
 * Internal-external cross-validation (Steyerberg & Harrell, J Clin Epidemiol 2016; Riley et al.,
   BMJ 2016): leave one group (a centre) out, develop on the rest with the same procedure, judge on
   the group left out; pool each figure across groups by a random-effects meta-analysis
-  (DerSimonian-Laird, statsmodels) with its 95% prediction interval (Riley et al., BMJ 2011) and
+  (Paule-Mandel, statsmodels) with its 95% prediction interval (Riley et al., BMJ 2011) and
   the heterogeneity (tau^2, I^2).
 * Prediction instability (Riley & Collins, Biom J 2023): the model refitted on bootstrap samples
   with its chosen settings; each patient's prediction from the model against those of the
@@ -38,7 +38,8 @@ def _replicates(y: np.ndarray, p: np.ndarray, n_boot: int, seed: int) -> dict[st
 
 
 def pool(estimates: np.ndarray, ses: np.ndarray, scale: str = "identity") -> dict[str, float]:
-    """Random-effects (DerSimonian-Laird) pooled estimate, its 95% confidence and prediction
+    """Random-effects (Paule-Mandel tau^2, recommended over DerSimonian-Laird by Veroniki et al., Res
+    Synth Methods 2016) pooled estimate, its 95% confidence and prediction
     intervals (t with k - 2 degrees of freedom), tau^2 and I^2; back on the figure's own scale."""
     to, back = _SCALES[scale]
     e, se = to(np.asarray(estimates, dtype=float)), np.asarray(ses, dtype=float)
@@ -47,10 +48,11 @@ def pool(estimates: np.ndarray, ses: np.ndarray, scale: str = "identity") -> dic
     k = len(e)
     if k < 2:
         return {"groups": k}
-    r = combine_effects(e, se**2, method_re="dl")
-    mu, se_mu, tau2 = float(r.mean_effect_re), float(r.sd_eff_w_re), float(r.tau2)
+    with np.errstate(divide="ignore", invalid="ignore"):  # I^2 of identical estimates: 0, set below
+        r = combine_effects(e, se**2, method_re="iterated")  # Paule-Mandel: tau^2 truncated at 0
+    mu, se_mu, tau2 = float(r.mean_effect_re), float(r.sd_eff_w_re), max(float(r.tau2), 0.0)
     out = {"groups": k, "pooled": float(back(mu)), "low": float(back(mu - 1.96 * se_mu)),
-           "high": float(back(mu + 1.96 * se_mu)), "tau2": tau2, "i2": float(r.i2)}
+           "high": float(back(mu + 1.96 * se_mu)), "tau2": tau2, "i2": float(max(r.i2, 0.0)) if np.isfinite(r.i2) else 0.0}
     if k >= 3:
         half = student_t.ppf(0.975, k - 2) * np.sqrt(tau2 + se_mu**2)
         out |= {"prediction_low": float(back(mu - half)), "prediction_high": float(back(mu + half))}

@@ -136,7 +136,7 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
     if iecv:
         parts.append(f"<h2>Internal-external cross-validation by {html.escape(str(iecv['column']))}</h2><p>"
                      "Each group left out in turn, the model developed on the others with the same procedure; "
-                     "figures pooled by a random-effects meta-analysis (DerSimonian-Laird) with 95% confidence and "
+                     "figures pooled by a random-effects meta-analysis (Paule-Mandel) with 95% confidence and "
                      "prediction intervals (Riley et al., BMJ 2016).</p>")
         groups = pd.DataFrame(iecv["groups"])
         if len(groups):
