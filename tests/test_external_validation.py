@@ -203,3 +203,18 @@ def test_an_update_is_registered_as_a_new_version_with_its_lineage(tiny_model):
     assert client.get_run(run_id).data.tags["crsml.parent_version"] == str(before)
     again = load_model(f"models:/tiny-severe/{newest.version}", tracking_uri=uri)
     assert again.metadata["lineage"][-1]["method"] == "logistic"
+
+
+def test_internal_external_cross_validation_leaves_each_site_out(tiny_model):
+    from crsml.evaluation import internal_external
+    from crsml.models import XGBRiskClassifier
+
+    _, _, result, cohort = tiny_model
+    X = result.X[result.model.feature_names]
+    sites = cohort.patients.set_index(cohort.patients["patient_id"].astype(str))["site"]
+    groups = sites.reindex(X.index.get_level_values("patient_id").astype(str))
+    per_group, pooled = internal_external(X, result.y, groups, lambda: XGBRiskClassifier(n_trials=1, inner_folds=2),
+                                          n_boot=50, log=lambda *a: None)
+    assert set(per_group["group"]) <= set(sites.unique()) and len(per_group) >= 2
+    assert per_group["n"].sum() <= len(result.y) and (per_group["auroc_se"] > 0).all()
+    assert pooled.loc["auroc", "low"] <= pooled.loc["auroc", "pooled"] <= pooled.loc["auroc", "high"]
