@@ -467,7 +467,7 @@ def test_two_trainings_started_together_on_a_new_store_both_finish_and_register(
     uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
     procs = [subprocess.Popen([sys.executable, "-m", "crsml", "train", "--task", "severe_crs", "--cohort",
                                str(tmp_path / "c"), "--landmark-h", "48", "--trials", "1", "--cv-folds", "3",
-                               "--cv-repeats", "1", "--n-jobs", "1", "--tracking-uri", uri, "--register-name", "both", "--accept-weak-model",
+                               "--cv-repeats", "1", "--n-jobs", "1", "--instability-boot", "0", "--tracking-uri", uri, "--register-name", "both", "--accept-weak-model",
                                "--model-out", str(tmp_path / f"m{i}")], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, cwd=tmp_path) for i in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
