@@ -22,6 +22,7 @@ from crsml.evaluation._curves import (
     net_benefit,
     plot_curves,
     roc_points,
+    save_figure,
 )
 from crsml.evaluation._external import (
     EvaluationResult,
@@ -85,6 +86,6 @@ __all__ = [
     "available_baselines", "benefit_data", "bootstrap_weights", "brier", "cal_intercept", "cal_slope", "calibration_bins", "coverage",
     "cross_validated_predictions", "curve_data", "data_digest", "decision_curve", "feature_ceiling", "format_table",
     "left_out", "library_versions", "mean_abs_shap", "metric_table", "net_benefit", "outer_splits",
-    "paired_difference", "plot_curves", "policy_share", "qini", "roc_points", "settings_for", "share_of_oracle",
+    "paired_difference", "plot_curves", "policy_share", "qini", "roc_points", "save_figure", "settings_for", "share_of_oracle",
     "thin_data_warnings", "train", "unused_centre_columns", "uplift_table", "versus_best_baseline", "weak_model_reasons",
 ]

@@ -7,12 +7,25 @@ hold aggregates only (no patient rows), so they can be logged and stored in the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
 THRESHOLDS = np.round(np.arange(0.01, 0.81, 0.01), 2)
+
+
+def save_figure(ax: Any, path: str | Path) -> Path:
+    """Write the figure of ``ax`` as a PNG without a timestamp (the same figure gives the same bytes),
+    and close it."""
+    import matplotlib.pyplot as plt
+
+    fig = ax.figure
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return Path(path)
 
 
 def roc_points(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:

@@ -33,9 +33,11 @@ from statsmodels.nonparametric.smoothers_lowess import lowess
 
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
+from crsml.evaluation._curves import save_figure
 from crsml.evaluation._metrics import FUNCTIONS, METRICS, bootstrap_weights
 from crsml.evaluation._transport import predict_baseline
 from crsml.models import Model
+from crsml.tasks import excluded_counts
 
 MODEL = "model"
 #: a subgroup with fewer events is shown but flagged as too small to judge
@@ -343,20 +345,13 @@ class EvaluationResult:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
         for name, draw in (("calibration", self.plot_calibration), ("decision_curve", self.plot_decision_curve),
                            ("forest_auroc", lambda: self.plot_forest("auroc")),
                            ("forest_oe", lambda: self.plot_forest("oe")), ("case_mix", self.plot_case_mix)):
-            ax = draw()
-            fig = ax.figure
-            fig.tight_layout()
-            paths[name] = out / f"{name}.png"
-            fig.savefig(paths[name], dpi=90, metadata={"Software": None})
-            plt.close(fig)
+            paths[name] = save_figure(draw(), out / f"{name}.png")
         return paths
 
 
@@ -381,11 +376,6 @@ def json_safe(o: Any) -> Any:
     return o
 
 
-def _reasons(series: pd.Series) -> dict[str, int]:
-    vc = series[series != ""].str.replace(r"\s*\(.*\)$", "", regex=True).value_counts()
-    return {str(k): int(v) for k, v in vc.items()}
-
-
 def labelled_rows(model: Model, cohort: Cohort) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, pd.Index]:
     """The model's feature rows and labels of the patients of ``cohort`` it can be judged on, the
     flow from the cohort to them (counts and reasons), and their ids (kept in memory only)."""
@@ -401,11 +391,11 @@ def labelled_rows(model: Model, cohort: Cohort) -> tuple[pd.DataFrame, np.ndarra
     flow = pd.DataFrame([
         {"step": "patients in the cohort", "n": len(ids) + len(cohort.invalid),
          "excluded": {}},
-        {"step": "scorable (valid rows)", "n": len(ids), "excluded": _reasons(pd.Series(list(cohort.invalid.values()), dtype=str))},
+        {"step": "scorable (valid rows)", "n": len(ids), "excluded": excluded_counts(pd.Series(list(cohort.invalid.values()), dtype=str))},
         {"step": "eligible at the landmark", "n": int(eligible.sum()),
-         "excluded": _reasons(elig["reason"].reindex(ids).fillna("").astype(str)[~eligible])},
+         "excluded": excluded_counts(elig["reason"].reindex(ids).fillna("").astype(str)[~eligible])},
         {"step": "labelled", "n": int(labelled.sum()),
-         "excluded": _reasons(labels["reason"].reindex(ids).fillna("").astype(str)[eligible & ~labelled])},
+         "excluded": excluded_counts(labels["reason"].reindex(ids).fillna("").astype(str)[eligible & ~labelled])},
         {"step": "with the outcome", "n": int(np.nansum(label[labelled])), "excluded": {}},
     ]).set_index("step")
     keep_ids = ids[labelled]

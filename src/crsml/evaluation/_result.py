@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crsml.evaluation._curves import plot_curves
+from crsml.evaluation._curves import plot_curves, save_figure
 from crsml.evaluation._stability import plot_instability
 from crsml.models import Model, plot_overlap
 
@@ -113,14 +113,8 @@ class TrainingResult:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         p0 = self.model.estimator.predict_proba(self.X[self.model.feature_names])[:, 1]
-        ax = plot_instability(p0, self.instability)
-        ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=90, metadata={"Software": None})
-        plt.close(ax.figure)
-        return Path(path)
+        return save_figure(plot_instability(p0, self.instability), path)
 
     def plots(self, out_dir: str | Path) -> list[Path]:
         """Every plot this result has, written to ``out_dir``."""

@@ -160,7 +160,7 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     }
     importance = mean_abs_shap(final, X)
     metadata["shap_mean_abs"] = importance.to_dict()
-    metadata["baseline_fits"] = fit_baselines(available_baselines(X, s.seed)[0], X, y)
+    metadata["baseline_fits"] = fit_baselines(baselines, X, y)
     metadata["development"] = development_summary(X, y, final.predict_proba(X)[:, 1], importance)
     c_oof = float(table.loc[MODEL_NAME, "auroc"])
     size = sample_size(float(y.mean()), X.shape[1], c_statistic=c_oof if np.isfinite(c_oof) else 0.7,

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
 
-from crsml.evaluation._baselines import LOGISTIC, SCORE_BASELINES, ScoreBaseline
+from crsml.evaluation._baselines import ScoreBaseline
 
 #: no aggregate of fewer patients is stored with a model
 MIN_GROUP = 10
@@ -85,9 +85,5 @@ def development_summary(X: pd.DataFrame, y: np.ndarray, risk: np.ndarray, import
 
 
 def fit_baselines(baselines: dict[str, BaseEstimator], X: pd.DataFrame, y: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Fit each baseline on all development patients and return :func:`baseline_fits`."""
-    fitted = {}
-    for name, est in baselines.items():
-        if name in SCORE_BASELINES or name == LOGISTIC:
-            fitted[name] = est.fit(X, y)
-    return baseline_fits(fitted)
+    """Fit a copy of each baseline on all development patients and return :func:`baseline_fits`."""
+    return baseline_fits({name: clone(est).fit(X, y) for name, est in baselines.items()})

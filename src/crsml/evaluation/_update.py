@@ -27,7 +27,7 @@ from scipy.stats import chi2
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
 from crsml.evaluation._external import labelled_rows
-from crsml.evaluation._metrics import bootstrap_weights, cal_intercept, cal_slope
+from crsml.evaluation._metrics import cal_intercept, cal_slope
 from crsml.evaluation._training import train
 from crsml.models import Model, log_odds
 
@@ -105,7 +105,7 @@ def update(model: Model, cohort: Cohort, method: str = "auto", alpha: float = AL
     X, y, flow, _ = labelled_rows(model, cohort)
     risk = model.predict_features(X)["risk"].to_numpy(dtype=float)
     tests, coefs = recalibration_tests(y, risk)
-    w = bootstrap_weights(len(y), 0, seed)
+    w = np.ones((1, len(y)))  # the sample itself
     before = {"n": int(len(y)), "events": int(y.sum()), "observed_rate": float(y.mean()),
               "mean_risk": float(risk.mean()), "cal_intercept": float(cal_intercept(y, risk, w)[0]),
               "cal_slope": float(cal_slope(y, risk, w)[0])}

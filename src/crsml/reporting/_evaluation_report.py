@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from crsml.cohort import atomic_file
 from crsml.evaluation import EvaluationResult
-from crsml.reporting._model_card import CSS, _img, _table
+from crsml.reporting._model_card import _img, _table, write_page
 
 _SECTIONS = {
     "calibration": "Calibration: loess curve with bootstrap 95% band (Austin & Steyerberg 2020)",
@@ -85,9 +84,4 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
     parts.append("<h2>Figures</h2><div class='figs'>" + "".join(_img(paths[k], v) for k, v in _SECTIONS.items())
                  + "</div>")
     (out / "evaluation.json").write_text(json.dumps(result.to_dict(), indent=1))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
-    path = out / "index.html"
-    with atomic_file(path) as tmp:
-        tmp.write_text(page)
-    return path
+    return write_page(out, title, parts)

@@ -15,7 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from crsml.cohort import Cohort, atomic_file
-from crsml.evaluation import MODEL_NAME, format_table, plot_curves, plot_instability_summary
+from crsml.evaluation import (
+    MODEL_NAME,
+    format_table,
+    plot_curves,
+    plot_instability_summary,
+    save_figure,
+)
 from crsml.explanation import plot_explanations
 from crsml.models import Model
 from crsml.simulation import simulate
@@ -150,13 +156,7 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
             import matplotlib
 
             matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            ax = plot_instability_summary(inst)
-            ax.figure.tight_layout()
-            png = Path(tmp) / "instability.png"
-            ax.figure.savefig(png, dpi=90, metadata={"Software": None})
-            plt.close(ax.figure)
+            png = save_figure(plot_instability_summary(inst), Path(tmp) / "instability.png")
             parts.append("<h2>Prediction instability (Riley & Collins 2023)</h2><p>" + html.escape(
                 f"The model refitted on {inst['n_boot']} bootstrap samples of its training patients with its chosen "
                 f"settings: mean absolute prediction error {inst['mape']:.3f}; for 10% of patients it is above "
@@ -183,6 +183,11 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
     parts.append("<h2>Limitations</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in limits) + "</ul>")
     versions = meta.get("versions", {})
     parts.append("<p class='small'>" + html.escape(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>")
+    return write_page(out, title, parts)
+
+
+def write_page(out: Path, title: str, parts: list[str]) -> Path:
+    """``out/index.html``: a self-contained page in the card's style (written atomically)."""
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
     path = out / "index.html"

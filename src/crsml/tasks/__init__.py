@@ -13,6 +13,7 @@ from crsml.tasks._base import (
     DEFAULT_HORIZON_H,
     Dataset,
     Task,
+    excluded_counts,
     get,
     names,
     not_applicable,
@@ -34,6 +35,6 @@ from crsml.tasks._tocilizumab_benefit import (
 
 __all__ = [
     "DEFAULT_GRACE_H", "DEFAULT_HORIZON_H", "DEFAULT_MIN_DAYS", "Dataset", "ProlongedCRS", "RiskTask", "SevereCRS",
-    "Task", "TocilizumabBenefit", "emulate_trial", "get", "given_before", "given_before_reason", "names", "not_applicable",
+    "Task", "TocilizumabBenefit", "emulate_trial", "excluded_counts", "get", "given_before", "given_before_reason", "names", "not_applicable",
     "outcome_window", "register", "task_from_dict", "task_to_dict", "unregister",
 ]

@@ -128,8 +128,9 @@ class Task(ABC):
 
 
 def excluded_counts(reasons: pd.Series) -> dict[str, int]:
-    """How many patients were left out, by reason (the landmark in brackets dropped)."""
-    vc = reasons.str.replace(r"\s*\(.*\)$", "", regex=True).value_counts()
+    """How many patients were left out, by reason (the landmark in brackets dropped; a blank reason
+    is not one)."""
+    vc = reasons[reasons != ""].str.replace(r"\s*\(.*\)$", "", regex=True).value_counts()
     return {str(k): int(v) for k, v in vc.items()}
 
 
