@@ -15,7 +15,16 @@ from . import (
     tracking,
 )
 from ._version import __version__
-from .adapters import import_daily
+from .adapters import (
+    CodeMap,
+    ImportReport,
+    export_fhir,
+    export_omop,
+    import_daily,
+    import_fhir,
+    import_long,
+    import_omop,
+)
 from .cohort import Cohort, ValidationProblem, ValidationReport, read_cohort, validate_tables
 from .errors import CohortError, CrsmlError, FeatureError
 from .evaluation import (
@@ -44,6 +53,7 @@ __all__ = [
     "Model", "RiskTask", "Task", "TrainSettings", "TrainingResult", "ValidationProblem", "ValidationReport",
     "XGBRiskClassifier", "__version__", "adapters", "cohort", "evaluation", "explain", "explanation", "export_model",
     "features",
-    "import_daily", "load_model", "log_training", "models", "read_cohort", "reporting", "score", "scoring",
+    "CodeMap", "ImportReport", "export_fhir", "export_omop", "import_daily", "import_fhir", "import_long",
+    "import_omop", "load_model", "log_training", "models", "read_cohort", "reporting", "score", "scoring",
     "simulate", "simulation", "tasks", "tracking", "train", "validate_tables", "write_model_card",
 ]

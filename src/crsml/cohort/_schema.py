@@ -180,7 +180,10 @@ def schema_markdown() -> str:
     lines += ["## Analytes and units\n",
               "Values are converted to the canonical unit on load (factor: multiply a value in that unit to get "
               "the canonical one); an unknown analyte or unit is an error, never a guess. Unit spellings are "
-              "normalised first (`mg/dl` is `mg/dL`, `x10^9/l` is `10^9/L`, `µ` is `u`).\n",
+              "normalised first (`mg/dl` is `mg/dL`, `x10^9/l` is `10^9/L`, `µ` is `u`, UCUM's `10*9/L` is `10^9/L`). "
+              "A unit not in this table but of the same dimension as the canonical one in UCUM (`ng/dL` for a "
+              "cytokine, `mmol/L` for creatinine) is converted exactly through pint (ucumvert); factors that "
+              "need the analyte (a molar mass, an enzyme's international unit) come only from this table.\n",
               "| analyte | canonical unit | also accepted (factor) | plausible range (warning outside) |",
               "|---|---|---|---|"]
     for analyte, unit in CANONICAL_UNITS.items():

@@ -7,6 +7,7 @@ unit; an analyte or unit not listed here is a validation error, never a guess.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -89,7 +90,8 @@ ALTERNATIVE_UNITS: dict[str, dict[str, float]] = {
     "albumin": {"g/dL": 10.0},
     "prealbumin": {"mg/dL": 10.0},
     "rbc": {"10^6/uL": 1.0},
-    "calcium": {"mg/dL": 0.2495},
+    "calcium": {"mg/dL": 0.2495, "mEq/L": 0.5},
+    **{c: {"mEq/L": 1.0} for c in ("sodium", "potassium", "chloride")},  # monovalent: 1 mEq is 1 mmol
     "cart_copies": {"copies/ugDNA": 1.0},
 }
 
@@ -122,6 +124,8 @@ _SPELLINGS = [
     (re.compile(r"\s+"), ""),
     (re.compile(r"(x)?10[\^*e]?(\d+)/", re.IGNORECASE), r"10^\2/"),
     (re.compile(r"cells/", re.IGNORECASE), "/"),
+    (re.compile(r"\[iu\]", re.IGNORECASE), "IU"),  # UCUM's international unit
+    (re.compile(r"\{([^}]*)\}"), r"\1"),  # UCUM annotations: {copies}/ug is copies/ug
 ]
 _KNOWN_UNITS = set(CANONICAL_UNITS.values()).union(*ALTERNATIVE_UNITS.values())
 # lower-case lookup for sloppy spellings; canonical units win a clash ("g/l" is g/L, not G/L)
@@ -148,7 +152,41 @@ def conversion_factor(analyte: str, unit: str) -> float | None:
     u = normalize_unit(unit)
     if u == canonical:
         return 1.0
-    return ALTERNATIVE_UNITS.get(analyte, {}).get(u)
+    known = ALTERNATIVE_UNITS.get(analyte, {}).get(u)
+    return known if known is not None or not u else ucum_factor(u, canonical)
+
+
+#: crsml spellings that UCUM writes differently
+_TO_UCUM = {"10^9/L": "10*9/L", "10^12/L": "10*12/L", "10^3/uL": "10*3/uL", "10^6/uL": "10*6/uL",
+            "10^6/L": "10*6/L", "G/L": "10*9/L", "IU/L": "[iU]/L", "copies/ug": "{copies}/ug",
+            "copies/ugDNA": "{copies}/ug", "fraction": "1"}
+
+
+@lru_cache(maxsize=1)
+def _ucum_registry():
+    """pint with UCUM's grammar, loaded only when a unit needs it (0.7 s)."""
+    from ucumvert import PintUcumRegistry
+
+    return PintUcumRegistry()
+
+
+@lru_cache(maxsize=4096)
+def ucum_factor(unit: str, canonical: str) -> float | None:
+    """The factor from ``unit`` to ``canonical`` when both are UCUM units of one dimension
+    (``ng/dL`` to ``pg/mL``, ``mmol/L`` to ``umol/L``), else None.
+
+    This is the generic part of unit conversion (pint through ucumvert); factors that depend on the
+    analyte (a molar mass, an enzyme's international unit) are crsml's own table above and are
+    looked up first.
+    """
+    try:
+        registry = _ucum_registry()
+        src = registry.from_ucum(_TO_UCUM.get(unit, unit))
+        dst = registry.from_ucum(_TO_UCUM.get(canonical, canonical))
+        factor = float((1 * src).to(dst).magnitude)
+    except Exception:  # noqa: BLE001 - any unit ucumvert cannot read or pint cannot convert is "unknown"
+        return None
+    return float(f"{factor:.12g}") if np.isfinite(factor) and factor > 0 else None  # 10.000000000000002 is 10
 
 
 def to_canonical(value: float | np.ndarray, analyte: str, unit: str) -> float | np.ndarray:

@@ -1,0 +1,379 @@
+"""FHIR R4 in both directions: Bundles or bulk-export NDJSON of Patient, Observation (laboratory and
+vital-signs, ``valueQuantity`` with UCUM and ``comparator``), MedicationAdministration, Procedure and
+Condition.
+
+Every resource is parsed and validated with ``fhir.resources`` (its R4B models, which read R4
+resources of these types); a malformed one is refused with its resource id and the path of the
+first invalid element, never its content.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crsml.adapters._importer import DEFAULT_DAYS, SourceRecords, assemble
+from crsml.adapters._vocabulary import CodeMap
+from crsml.cohort import CANONICAL_UNITS, Cohort, atomic_file, crs_episodes
+from crsml.errors import CohortError
+
+RESOURCES = ("Patient", "Observation", "MedicationAdministration", "Procedure", "Condition")
+BIRTH_TIME = "http://hl7.org/fhir/StructureDefinition/patient-birthTime"
+IDENTIFIER_SYSTEM = "urn:crsml:patient-id"
+_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+
+def _model(resource_type: str):
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return get_fhir_model_class(resource_type)
+
+
+def _files(directory: Path) -> list[Path]:
+    if directory.is_file():
+        return [directory]
+    if not directory.is_dir():
+        raise CohortError(f"FHIR directory not found: {directory}")
+    found = sorted([*directory.glob("*.ndjson"), *directory.glob("*.json")])
+    if not found:
+        raise CohortError(f"{directory}: no .ndjson or .json files (FHIR bulk export or Bundles)")
+    return found
+
+
+def _resources(path: Path):
+    """(resource dict, provenance) of each resource in an NDJSON file or a JSON Bundle/resource;
+    a line that is not JSON yields (None, provenance)."""
+    if path.suffix == ".ndjson":
+        with path.open(encoding="utf-8-sig") as f:
+            for i, line in enumerate(f, start=1):
+                if line.strip():
+                    try:
+                        yield json.loads(line), f"{path.name} line {i}"
+                    except json.JSONDecodeError:
+                        yield None, f"{path.name} line {i}"
+        return
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        yield None, path.name
+        return
+    if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
+        for k, entry in enumerate(doc.get("entry") or [], start=1):
+            yield (entry or {}).get("resource"), f"{path.name} entry {k}"
+    else:
+        yield doc, path.name
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", lambda: [])()
+    if errors:
+        loc = ".".join(str(x) for x in errors[0].get("loc", ()) if not str(x).startswith("function"))
+        return f"not a valid FHIR R4 resource (at {loc or 'the resource'}; {len(errors)} problem(s))"
+    return "not a valid FHIR R4 resource"
+
+
+def _coding(concept: dict | None) -> tuple[str | None, str | None]:
+    for c in (concept or {}).get("coding") or []:
+        if c.get("code"):
+            return c.get("system"), c.get("code")
+    return None, None
+
+
+def _value(r: dict) -> tuple[float, str | None, str | None, str | None]:
+    """(number, text, unit, comparator) of an Observation's value[x]."""
+    q = r.get("valueQuantity")
+    if q is not None:
+        return (float(q["value"]) if q.get("value") is not None else np.nan, None,
+                q.get("code") or q.get("unit"), q.get("comparator"))
+    for key in ("valueInteger", "valueDecimal"):
+        if r.get(key) is not None:
+            return float(r[key]), None, None, None
+    if r.get("valueBoolean") is not None:
+        return float(bool(r["valueBoolean"])), None, None, None
+    if r.get("valueString") is not None:
+        return np.nan, str(r["valueString"]), None, None
+    if r.get("valueCodeableConcept") is not None:
+        system, code = _coding(r["valueCodeableConcept"])
+        return np.nan, code, None, None
+    return np.nan, None, None, None
+
+
+def read_fhir(directory: str | Path, identifier_system: str | None = None) -> SourceRecords:
+    """Parse and validate the resources of a directory (or one file) into :class:`SourceRecords`."""
+    path = Path(directory)
+    patients, events, refused = [], [], []
+    seen: dict[tuple[str, str], str] = {}
+    duplicates = []
+    for file in _files(path):
+        for res, where in _resources(file):
+            if not isinstance(res, dict) or "resourceType" not in res:
+                refused.append((where, "", "not a FHIR resource (not JSON, or no resourceType)"))
+                continue
+            rt, rid = str(res["resourceType"]), str(res.get("id") or "")
+            src = f"{rt}/" if rid else f"{where} "
+            ref = rid if rid else ""
+            if rt not in RESOURCES:
+                if rt not in ("Bundle", "OperationOutcome"):
+                    refused.append((src, ref, f"{rt} resources are not read"))
+                continue
+            try:
+                _model(rt).model_validate(res)
+            except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError and fhir.resources' own
+                refused.append((src, ref, _first_error(exc)))
+                continue
+            if rid:
+                text = json.dumps(res, sort_keys=True)
+                if (rt, rid) in seen:
+                    same = seen[(rt, rid)] == text
+                    duplicates.append((src, ref, "resource repeated (kept once)" if same
+                                       else "resource id repeated with different content (the first is kept)"))
+                    continue
+                seen[(rt, rid)] = text
+            if rt == "Patient":
+                patients.append(_patient(res, rid, identifier_system))
+            else:
+                events.extend(_events(rt, res, src, ref))
+    P = pd.DataFrame(patients, columns=["key", "patient_id", "birth", "birth_date_only", "sex", "src", "ref"])
+    guessed = {}
+    if P["birth_date_only"].any():
+        guessed["birth date without a time (age counted from noon of that day)"] = int(P["birth_date_only"].sum())
+    P["birth"] = pd.to_datetime(P["birth"], utc=True, format="ISO8601")
+    E = pd.DataFrame(events, columns=["key", "when", "end", "system", "code", "value", "text", "unit", "qualifier",
+                                      "src", "ref", "date_only"])
+    if E["date_only"].any():
+        guessed["date without a time (read as noon UTC)"] = int(E["date_only"].sum())
+    for col in ("when", "end"):
+        E[col] = pd.to_datetime(E[col], utc=True, format="ISO8601")
+    E = E.drop(columns="date_only")
+    dups = pd.DataFrame(duplicates, columns=["src", "ref", "reason"])
+    return SourceRecords("fhir", P.drop(columns="birth_date_only"), E,
+                         refused=pd.DataFrame(refused, columns=["src", "ref", "reason"]).astype("string"),
+                         guessed=guessed, extra_read=len(refused) + len(duplicates) + len(P),
+                         meta={"duplicates": dups})
+
+
+def _time(value: str | None) -> tuple[str | None, bool]:
+    if not value:
+        return None, False
+    if "T" not in value:
+        return value + ("T12:00:00+00:00" if len(value) == 10 else ""), True
+    return value, False
+
+
+def _patient(r: dict, rid: str, identifier_system: str | None) -> tuple:
+    ident = None
+    for i in r.get("identifier") or []:
+        if i.get("value") and (identifier_system is None or i.get("system") == identifier_system):
+            ident = str(i["value"])
+            break
+    birth = r.get("birthDate")
+    ext = ((r.get("_birthDate") or {}).get("extension")) or []
+    exact = next((e.get("valueDateTime") for e in ext if e.get("url") == BIRTH_TIME), None)
+    when, date_only = (exact, False) if exact else _time(birth)
+    return (f"Patient/{rid}", ident or rid, when, bool(date_only and birth), r.get("gender"), "Patient/", rid)
+
+
+def _subject(r: dict) -> str | None:
+    ref = (r.get("subject") or r.get("patient") or {}).get("reference")
+    return str(ref) if ref else None
+
+
+def _events(rt: str, r: dict, src: str, ref: str) -> list[tuple]:
+    key = _subject(r)
+    if rt == "Observation":
+        system, code = _coding(r.get("code"))
+        when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start") or r.get("effectiveInstant")
+        end = (r.get("effectivePeriod") or {}).get("end")
+        value, text, unit, comparator = _value(r)
+    elif rt == "MedicationAdministration":
+        system, code = _coding(r.get("medicationCodeableConcept"))
+        when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start")
+        end = (r.get("effectivePeriod") or {}).get("end")
+        dose = (r.get("dosage") or {}).get("dose") or {}
+        value = float(dose["value"]) if dose.get("value") is not None else np.nan
+        text, unit, comparator = None, dose.get("unit") or dose.get("code"), None
+    elif rt == "Procedure":
+        system, code = _coding(r.get("code"))
+        when = r.get("performedDateTime") or (r.get("performedPeriod") or {}).get("start")
+        end, value, text, unit, comparator = None, np.nan, None, None, None
+    else:  # Condition
+        system, code = _coding(r.get("code"))
+        when = r.get("onsetDateTime") or (r.get("onsetPeriod") or {}).get("start") or r.get("recordedDate")
+        end = r.get("abatementDateTime") or (r.get("abatementPeriod") or {}).get("start")
+        value, text, unit, comparator = np.nan, None, None, None
+    when, date_only = _time(when)
+    end, _ = _time(end)
+    return [(key, when, end, system, code, value, text, unit, comparator, src, ref, date_only)]
+
+
+def import_fhir(directory: str | Path, codes: CodeMap | None = None, days: float = DEFAULT_DAYS,
+                identifier_system: str | None = None) -> tuple[Cohort, object]:
+    """Import FHIR R4 resources (a directory of NDJSON or Bundles) as a validated cohort.
+
+    The patient identifier is ``Patient.identifier`` (the first, or the one of
+    ``identifier_system``), else the resource id; time zero is each patient's first CAR-T
+    Procedure or MedicationAdministration.
+
+    Returns
+    -------
+    (Cohort, ImportReport)
+    """
+    codes = codes or CodeMap.load()
+    records = read_fhir(directory, identifier_system)
+    dups = records.meta.pop("duplicates")
+    cohort, report = assemble(records, codes, days, meta={"source": "fhir", "created_by": "crsml import-fhir",
+                                                          "adapter": "fhir"})
+    if len(dups):
+        report.rows = pd.concat([report.rows, dups.assign(status="duplicate")], ignore_index=True)
+        report.counts["rows_duplicate"] += len(dups)
+        cohort.meta["import"] = report.to_dict()
+    return cohort, report
+
+
+# ----------------------------------------------------------------------------------------- export
+
+def _iso(ts: pd.Series) -> list[str]:
+    return [t.isoformat() for t in ts]
+
+
+def fhir_resources(cohort: Cohort, codes: CodeMap | None = None, start: str = "2024-01-01 08:00") -> dict[str, list[dict]]:
+    """The cohort as FHIR R4 resources (dicts) by type, coded with the map's first code of each
+    target (LOINC, RxNorm, CPT, ICD-10-CM; crsml's own codes where no standard one exists)."""
+    codes = codes or CodeMap.load()
+    p = cohort.patients.reset_index(drop=True)
+    n = len(p)
+    t0 = pd.Series(pd.Timestamp(start, tz="UTC") + pd.to_timedelta(np.arange(n), unit="D"))
+    key = {pid: i for i, pid in enumerate(p["patient_id"].astype(str))}
+    out: dict[str, list[dict]] = {r: [] for r in RESOURCES}
+    counter = {"n": 0}
+
+    def coding(section: str, target: str) -> dict:
+        s, c = codes.first_code(section, target)
+        return {"coding": [{"system": codes.uri(s), "code": c, "display": target}]}
+
+    def ref(i: int) -> dict:
+        return {"reference": f"Patient/p{i}"}
+
+    def new_id(prefix: str) -> str:
+        counter["n"] += 1
+        return f"{prefix}{counter['n']}"
+
+    def times(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        idx = frame["patient_id"].astype(str).map(key).to_numpy()
+        ts = (t0.iloc[idx].reset_index(drop=True) + pd.to_timedelta(frame["time_h"].to_numpy(dtype=float), unit="h"))
+        return idx, _iso(ts.dt.round("us"))
+
+    def observation(i: int, when: str, code: dict, category: str, **value) -> dict:
+        return {"resourceType": "Observation", "id": new_id("o"), "status": "final",
+                "category": [{"coding": [{"system": _CATEGORY, "code": category}]}], "code": code,
+                "subject": ref(i), "effectiveDateTime": when, **value}
+
+    def quantity(v: float, unit: str, comparator=None) -> dict:
+        q = {"value": float(v), "unit": unit, "system": codes.uri("UCUM"), "code": codes.ucum_code(unit)}
+        if isinstance(comparator, str) and comparator:
+            q["comparator"] = comparator
+        return {"valueQuantity": q}
+
+    age = pd.to_numeric(p["age_years"], errors="coerce") if "age_years" in p else pd.Series(np.nan, index=p.index)
+    for i in range(n):
+        pat = {"resourceType": "Patient", "id": f"p{i}",
+               "identifier": [{"system": IDENTIFIER_SYSTEM, "value": str(p["patient_id"].iat[i])}]}
+        if isinstance(p["sex"].iat[i], str):
+            pat["gender"] = p["sex"].iat[i]
+        if pd.notna(age.iat[i]):
+            birth = (t0.iat[i] - pd.to_timedelta(float(age.iat[i]) * 365.25, unit="D")).round("s")
+            pat["birthDate"] = birth.date().isoformat()
+            pat["_birthDate"] = {"extension": [{"url": BIRTH_TIME, "valueDateTime": birth.isoformat()}]}
+        out["Patient"].append(pat)
+        out["Procedure"].append({"resourceType": "Procedure", "id": new_id("pr"), "status": "completed",
+                                 "code": coding("products", "cart_unspecified"), "subject": ref(i),
+                                 "performedDateTime": t0.iat[i].isoformat()})
+    patient_cols = [c for c in p.columns if c not in ("patient_id", "age_years", "sex")
+                    and c in set(codes.entries.loc[codes.entries["section"] == "patients", "target"])]
+    for col in patient_cols:
+        for i, v in enumerate(p[col]):
+            if v is None or (not isinstance(v, str) and pd.isna(v)):
+                continue
+            if col == "weight_kg":
+                val = quantity(v, "kg")
+            elif isinstance(v, (bool, np.bool_)):
+                val = {"valueBoolean": bool(v)}
+            elif isinstance(v, str):
+                val = {"valueString": v}
+            else:
+                val = {"valueQuantity": {"value": float(v)}}
+            out["Observation"].append(observation(i, t0.iat[i].isoformat(), coding("patients", col), "exam", **val))
+    m = cohort.measurements.reset_index(drop=True)
+    idx, whens = times(m)
+    qual = m["qualifier"].astype("string").fillna("") if "qualifier" in m else pd.Series("", index=m.index)
+    for i, when, a, v, q in zip(idx, whens, m["analyte"], m["value"], qual, strict=True):
+        out["Observation"].append(observation(int(i), when, coding("analytes", a), "laboratory",
+                                              **quantity(v, CANONICAL_UNITS[a], q)))
+    v = cohort.vitals.reset_index(drop=True)
+    if len(v):
+        idx, whens = times(v)
+        for col, unit in (("temp_c", "Cel"), ("o2_flow_lpm", "L/min")):
+            for i, when, x in zip(idx, whens, v[col], strict=True):
+                if pd.notna(x):
+                    out["Observation"].append(observation(int(i), when, coding("vitals", col), "vital-signs",
+                                                          **quantity(x, unit)))
+        for i, when, low, dev, npress, vaso in zip(idx, whens, v["hypotension"].fillna(False), v["o2_device"].fillna("none"),
+                                                   v["vasopressors"].fillna(0), v["vasopressin"].fillna(False), strict=True):
+            if low:
+                out["Observation"].append(observation(int(i), when, coding("vitals", "hypotension"), "vital-signs",
+                                                      valueBoolean=True))
+            if dev != "none":
+                out["Observation"].append(observation(int(i), when, coding("devices", dev), "vital-signs",
+                                                      valueBoolean=True))
+            drugs = [d for k, d in enumerate(("norepinephrine", "epinephrine", "phenylephrine", "dopamine")) if k < int(npress)]
+            for d in drugs + (["vasopressin"] if vaso else []):
+                out["MedicationAdministration"].append({
+                    "resourceType": "MedicationAdministration", "id": new_id("ma"), "status": "completed",
+                    "medicationCodeableConcept": coding("vasopressors", d), "subject": ref(int(i)),
+                    "effectiveDateTime": when})
+    tx = cohort.treatments.reset_index(drop=True)
+    if len(tx):
+        idx, whens = times(tx)
+        units = tx["dose_unit"] if "dose_unit" in tx else pd.Series(None, index=tx.index)
+        for i, when, d, dose, unit in zip(idx, whens, tx["drug"], tx["dose"], units, strict=True):
+            ma = {"resourceType": "MedicationAdministration", "id": new_id("ma"), "status": "completed",
+                  "medicationCodeableConcept": coding("drugs", d), "subject": ref(int(i)), "effectiveDateTime": when}
+            if pd.notna(dose):
+                ma["dosage"] = {"dose": {"value": float(dose), **({"unit": str(unit)} if isinstance(unit, str) else {})}}
+            out["MedicationAdministration"].append(ma)
+    crs = cohort.crs.reset_index(drop=True)
+    if len(crs):
+        idx, whens = times(crs)
+        for i, when, g in zip(idx, whens, crs["grade"], strict=True):
+            out["Observation"].append(observation(int(i), when, coding("crs", "grade"), "survey", valueInteger=int(g)))
+    if len(cohort.crs) or len(cohort.vitals):
+        ep = crs_episodes(cohort.crs_grades())
+        ep = ep[ep["max_grade"] >= 1].reset_index()
+        cond = codes.entries[codes.entries["section"] == "conditions"]
+        by_grade = {int(g): (s, c) for s, c, g in zip(cond["system"], cond["code"], cond["grade"], strict=True)}
+        for r in ep.itertuples():
+            i = key[str(r.patient_id)]
+            s, c = by_grade[int(r.max_grade)]
+            res = {"resourceType": "Condition", "id": new_id("c"), "subject": ref(i),
+                   "code": {"coding": [{"system": codes.uri(s), "code": c}]},
+                   "onsetDateTime": (t0.iat[i] + pd.Timedelta(hours=float(r.onset_h))).isoformat()}
+            if pd.notna(r.resolution_h):
+                res["abatementDateTime"] = (t0.iat[i] + pd.Timedelta(hours=float(r.resolution_h))).isoformat()
+            out["Condition"].append(res)
+    return out
+
+
+def export_fhir(cohort: Cohort, directory: str | Path, codes: CodeMap | None = None) -> dict[str, int]:
+    """Write a cohort as FHIR R4 bulk-export NDJSON (one file per resource type); returns the counts."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for rt, items in fhir_resources(cohort, codes).items():
+        with atomic_file(d / f"{rt}.ndjson") as tmp, tmp.open("w", encoding="utf-8") as f:
+            for item in items:
+                f.write(json.dumps(item, separators=(",", ":")) + "\n")
+        written[rt] = len(items)
+    return written

@@ -1,0 +1,513 @@
+"""The importer every source shares.
+
+A source reader (long export, OMOP CDM, FHIR, daily table) turns what it reads into
+:class:`SourceRecords`: one frame of patients (the source's key, its patient identifier, the CAR-T
+infusion time when the source states it) and one frame of events (a code, a value, a unit, a time),
+each row carrying its provenance (file and line, table and primary key, or resource id).
+:func:`assemble` then does the rest the same way for every source:
+
+1. codes are resolved through the :class:`~crsml.adapters.CodeMap` (unmapped codes counted by code);
+2. the infusion is the patient's first CAR-T administration where the source has no column for it;
+3. times become hours since that patient's infusion; rows before the window, after it, or of a
+   patient without an infusion are refused with the reason;
+4. units are converted to canonical units (crsml's table for analyte-specific factors, UCUM through
+   pint for the generic part);
+5. vitals, treatments, CRS grades and patient columns are assembled into the DESIGN.md tables and
+   validated like any cohort: a patient whose rows fail is marked invalid with the reason, never
+   dropped silently, and never changes another patient's rows.
+
+The :class:`ImportReport` says what was read, mapped, converted, guessed, refused and left
+unmapped, and what became of every patient.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crsml.cohort import (
+    CANONICAL_UNITS,
+    STEROIDS,
+    TIME_WINDOW_H,
+    Cohort,
+    ValidationProblem,
+    ValidationReport,
+    atomic_file,
+    conversion_factors,
+    grade_vitals_table,
+    validate_tables,
+)
+
+#: days after the infusion an importer keeps by default (CRS starts within two weeks)
+DEFAULT_DAYS = 30.0
+WINDOW_BEFORE_H = -TIME_WINDOW_H[0]
+HYPOTENSION_SBP_MMHG = 90.0  # systolic below 90 mmHg in adults (Lee et al., BBMT 2019, ASTCT consensus)
+HYPOTENSION_MAP_MMHG = 65.0
+EVENT_COLUMNS = ("key", "system", "code", "value", "text", "unit", "qualifier", "src", "ref")
+_TEMP_UNITS = {"cel": 1.0, "c": 1.0, "degc": 1.0, "°c": 1.0, "[degf]": None, "degf": None, "f": None, "°f": None}
+_PRESSURE_UNITS = {"mm[hg]": 1.0, "mmhg": 1.0, "kpa": 7.50062}
+_FLOW_UNITS = {"l/min": 1.0, "lpm": 1.0, "ml/min": 1e-3}
+_VITAL_UNITS = {"temp_c": _TEMP_UNITS, "sbp_mmhg": _PRESSURE_UNITS, "map_mmhg": _PRESSURE_UNITS,
+                "o2_flow_lpm": _FLOW_UNITS}
+
+
+@dataclass
+class SourceRecords:
+    """What a source reader hands to :func:`assemble`.
+
+    Attributes
+    ----------
+    kind : ``long``, ``omop``, ``fhir`` or ``daily``.
+    patients : ``key`` (the source's own key), ``patient_id`` (its patient identifier),
+        ``infusion`` (UTC timestamp or NaT), ``birth`` (UTC timestamp or NaT), ``age_years``,
+        ``sex``, ``src``/``ref`` (provenance), and any patient columns the source holds directly.
+    events : ``key``, ``when`` (UTC timestamp) or ``time_h`` (hours since infusion, for sources
+        that count from it), optional ``end``, ``system``, ``code``, ``value`` (number),
+        ``text`` (a coded or text value), ``unit``, ``qualifier``, ``src``/``ref``.
+    refused : rows the reader could not turn into events (``src``, ``ref``, ``reason``).
+    guessed : counts of what the reader had to assume (an ambiguous local time, say).
+    unmapped : ``system``, ``code``, ``rows`` counted by the source itself (a database counts its
+        unmapped codes without sending the rows).
+    extra_read : rows read by the source but not passed on (counted in ``unmapped``).
+    meta : what ``cohort.json`` records of the source (never patient data).
+    """
+
+    kind: str
+    patients: pd.DataFrame
+    events: pd.DataFrame
+    refused: pd.DataFrame = field(default_factory=lambda: _provenance_frame())
+    guessed: dict[str, int] = field(default_factory=dict)
+    unmapped: pd.DataFrame | None = None
+    extra_read: int = 0
+    meta: dict = field(default_factory=dict)
+    warnings: list[ValidationProblem] = field(default_factory=list)
+
+
+def _provenance_frame(reason: str | None = None, src=(), ref=()) -> pd.DataFrame:
+    n = len(src)
+    return pd.DataFrame({"src": pd.Series(list(src), dtype="string"), "ref": pd.Series(list(ref), dtype="string"),
+                         "reason": pd.Series([reason] * n, dtype="string")})
+
+
+def refused_rows(frame: pd.DataFrame, mask, reason: str | pd.Series) -> pd.DataFrame:
+    """Provenance rows of ``frame`` where ``mask`` holds, with the reason (one text, or one per row)."""
+    sub = frame.loc[np.asarray(mask, dtype=bool)]
+    why = reason[np.asarray(mask, dtype=bool)] if isinstance(reason, pd.Series) else reason
+    return pd.DataFrame({"src": sub["src"].astype("string").to_numpy(), "ref": sub["ref"].astype("string").to_numpy(),
+                         "reason": pd.Series(why, index=sub.index, dtype="string").to_numpy()})
+
+
+@dataclass
+class ImportReport:
+    """What an import did, the same for every source.
+
+    ``counts`` holds rows read, mapped, converted, guessed, unmapped, refused and duplicated, and
+    patients read, imported, invalid and without an infusion time; ``unmapped`` counts rows by
+    (system, code); ``refused`` counts rows by reason; ``rows`` lists each refused, duplicated or
+    guessed row with its provenance; ``patients`` says what became of every patient read.
+    ``validation`` holds the cohort checks, problems pointing at the source's rows.
+    """
+
+    kind: str
+    counts: dict[str, int]
+    unmapped: pd.DataFrame
+    refused: pd.DataFrame
+    guessed: dict[str, int]
+    rows: pd.DataFrame
+    patients: pd.DataFrame
+    validation: ValidationReport
+    crs_source: dict[str, int]
+
+    @property
+    def problems(self) -> list[ValidationProblem]:
+        return self.validation.problems
+
+    @property
+    def warnings(self) -> list[ValidationProblem]:
+        return self.validation.warnings
+
+    @property
+    def errors(self) -> list[ValidationProblem]:
+        return self.validation.errors
+
+    def to_dict(self) -> dict:
+        """Counts only (no identifier, no provenance): what ``cohort.json`` and logs may hold."""
+        return {
+            "kind": self.kind,
+            "counts": dict(self.counts),
+            "unmapped_codes": {f"{r.system}:{r.code}": int(r.rows) for r in self.unmapped.itertuples()},
+            "refused": {str(r.reason): int(r.rows) for r in self.refused.itertuples()},
+            "guessed": dict(self.guessed),
+            "crs_source": dict(self.crs_source),
+        }
+
+    def summary(self) -> str:
+        """A few lines for a person: rows, patients, the top unmapped codes and refusal reasons."""
+        c = self.counts
+        lines = [
+            f"{self.kind} import: {c['rows_read']:,} rows read, {c['rows_mapped']:,} mapped "
+            f"({c['rows_converted']:,} unit-converted), {c['rows_unmapped']:,} unmapped, "
+            f"{c['rows_refused']:,} refused, {c['rows_duplicate']:,} duplicates kept once, {c['rows_guessed']:,} guessed",
+            f"patients: {c['patients_read']:,} read, {c['patients_imported']:,} imported, {c['patients_invalid']:,} "
+            f"invalid, {c['patients_without_infusion']:,} without an infusion time",
+            "CRS grades from: " + (", ".join(f"{k} {v}" for k, v in self.crs_source.items()) or "none"),
+        ]
+        if len(self.unmapped):
+            top = self.unmapped.head(8)
+            lines.append("unmapped codes: " + ", ".join(f"{r.system}:{r.code} ({int(r.rows):,})" for r in top.itertuples())
+                         + (f" and {len(self.unmapped) - 8} more" if len(self.unmapped) > 8 else ""))
+        for r in self.refused.itertuples():
+            lines.append(f"refused: {int(r.rows):,} rows: {r.reason}")
+        for k, v in self.guessed.items():
+            lines.append(f"guessed: {v:,} rows: {k}")
+        return "\n".join(lines)
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``import_report.json`` (counts), ``import_rows.csv`` (each refused, duplicated or
+        guessed row: provenance and reason) and ``import_patients.csv`` (every patient read and what
+        became of it) into the cohort directory: source identifiers stay there."""
+        d = Path(directory)
+        with atomic_file(d / "import_report.json") as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+        with atomic_file(d / "import_rows.csv") as tmp:
+            self.rows.to_csv(tmp, index=False)
+        with atomic_file(d / "import_patients.csv") as tmp:
+            self.patients.to_csv(tmp, index=False)
+
+
+def _hours(when: pd.Series, t0: pd.Series) -> np.ndarray:
+    return ((when - t0) / pd.Timedelta(hours=1)).to_numpy(dtype=float)
+
+
+def _closest_to_infusion(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per group, the row nearest the infusion, the latest before it winning a tie."""
+    order = np.lexsort((df["time_h"].to_numpy() > 0, np.abs(df["time_h"].to_numpy())))
+    return df.iloc[order].drop_duplicates(by, keep="first")
+
+
+def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: dict | None = None,
+             ) -> tuple[Cohort, ImportReport]:
+    """Resolve, convert, time and validate a source's records into a :class:`Cohort`.
+
+    Parameters
+    ----------
+    records : what the source reader produced.
+    codes : the :class:`~crsml.adapters.CodeMap` resolving the records' codes.
+    days : days after the infusion to keep (rows later are refused as after the window).
+    meta : extra ``cohort.json`` entries (the command, say).
+    """
+    refused = [records.refused]
+    rows_listed = []
+    guessed = Counter(records.guessed)
+    P = records.patients.reset_index(drop=True)
+    for col in ("infusion", "birth"):
+        if col not in P:
+            P[col] = pd.Series(pd.NaT, index=P.index, dtype="datetime64[ns, UTC]")
+    twice = P.duplicated("key", keep="first").to_numpy()
+    if twice.any():
+        rows_listed.append(refused_rows(P, twice, "patient record repeated (the first is kept)"))
+        P = P[~twice].reset_index(drop=True)
+    E = records.events.reset_index(drop=True)
+    for col in EVENT_COLUMNS:
+        if col not in E:
+            E[col] = pd.Series(pd.NA, index=E.index, dtype="string" if col != "value" else float)
+    n_read = len(E) + records.extra_read
+
+    found = codes.lookup(E["system"], E["code"])
+    E = pd.concat([E, found], axis=1)
+    unmapped_mask = E["section"].isna().to_numpy()
+    unmapped = (E.loc[unmapped_mask].assign(system=lambda d: d["system"].astype("string").fillna(""))
+                .groupby(["system", "code"], dropna=False, observed=True).size().rename("rows").reset_index())
+    if records.unmapped is not None and len(records.unmapped):
+        unmapped = pd.concat([unmapped, records.unmapped], ignore_index=True).groupby(
+            ["system", "code"], dropna=False).sum().reset_index()
+    unmapped = unmapped.sort_values(["rows", "system", "code"], ascending=[False, True, True]).reset_index(drop=True)
+    E = E.loc[~unmapped_mask].reset_index(drop=True)
+
+    # time zero: the source's own column, else the first CAR-T product administration
+    prod = E[E["section"] == "products"]
+    if "when" in E and len(prod):
+        first = prod.sort_values("when", kind="stable").drop_duplicates("key")
+        P["infusion"] = P["infusion"].fillna(P["key"].map(first.set_index("key")["when"]))
+        P["product_costim"] = P["key"].map(first.set_index("key")["costim"])
+    elif "product_costim" not in P:
+        P["product_costim"] = pd.Series(pd.NA, index=P.index, dtype="string")
+    counts_from_time = "time_h" in E
+    no_infusion = P["infusion"].isna().to_numpy() if not counts_from_time else np.zeros(len(P), dtype=bool)
+
+    known = E["key"].isin(P["key"]).to_numpy()
+    refused.append(refused_rows(E, ~known, "patient is not among the source's patients"))
+    E = E.loc[known].reset_index(drop=True)
+    if not counts_from_time:
+        t0 = E["key"].map(P.set_index("key")["infusion"])
+        lost = t0.isna().to_numpy()
+        refused.append(refused_rows(E, lost, "patient has no CAR-T infusion time"))
+        E, t0 = E.loc[~lost].reset_index(drop=True), t0[~lost].reset_index(drop=True)
+        no_time = E["when"].isna().to_numpy()
+        refused.append(refused_rows(E, no_time, "no date or time"))
+        E, t0 = E.loc[~no_time].reset_index(drop=True), t0[~no_time].reset_index(drop=True)
+        E["time_h"] = _hours(E["when"], t0)
+        E["end_h"] = _hours(E["end"], t0) if "end" in E else np.nan
+    elif "end_h" not in E:
+        E["end_h"] = np.nan
+    early = (E["time_h"] < -WINDOW_BEFORE_H).to_numpy()
+    late = (E["time_h"] > 24.0 * days).to_numpy() & (E["section"] != "patients").to_numpy()
+    refused.append(refused_rows(E, early, f"timed more than {WINDOW_BEFORE_H / 24:g} days before the infusion"))
+    refused.append(refused_rows(E, late, f"timed more than {days:g} days after the infusion (--days)"))
+    E = E.loc[~early & ~late].reset_index(drop=True)
+    before = int(((E["time_h"] < 0) & (E["section"] != "patients")).sum())
+
+    dup = E.duplicated(["key", "time_h", "system", "code", "value", "text", "unit", "qualifier"], keep="first").to_numpy()
+    rows_listed.append(refused_rows(E, dup, "repeats an earlier row exactly (kept once)"))
+    E = E.loc[~dup].reset_index(drop=True)
+
+    pid = P.set_index("key")["patient_id"]
+    parts: dict[str, pd.DataFrame] = {}
+    prov: dict[str, pd.DataFrame] = {}
+    sections = {s: E[E["section"] == s] for s in ("analytes", "vitals", "devices", "drugs", "vasopressors", "crs",
+                                                   "conditions", "patients")}
+
+    a = sections["analytes"]
+    no_value = a["value"].isna().to_numpy()
+    refused.append(refused_rows(a, no_value, "no value"))
+    a = a.loc[~no_value]
+    factors = conversion_factors(a["target"].astype(str), a["unit"].astype("string").fillna(""))
+    bad = np.isnan(factors)
+    reason = ("unit " + a["unit"].astype("string").fillna("(none)") + " is not a unit of " + a["target"].astype(str))
+    refused.append(refused_rows(a, bad, reason))
+    converted = int((~bad & (factors != 1.0)).sum())
+    a, factors = a.loc[~bad], factors[~bad]
+    parts["measurements"] = pd.DataFrame({
+        "patient_id": a["key"].map(pid).to_numpy(), "time_h": a["time_h"].to_numpy(),
+        "analyte": a["target"].to_numpy(), "value": a["value"].to_numpy(dtype=float) * factors,
+        "unit": a["target"].map(CANONICAL_UNITS).to_numpy(), "qualifier": a["qualifier"].to_numpy()})
+    prov["measurements"] = a[["src", "ref"]]
+
+    vitals, v_refused, v_converted = _vitals(sections["vitals"], sections["devices"], sections["vasopressors"], pid)
+    refused.append(v_refused)
+    converted += v_converted
+    parts["vitals"] = vitals
+
+    d = sections["drugs"]
+    parts["treatments"] = pd.DataFrame({
+        "patient_id": d["key"].map(pid).to_numpy(), "time_h": d["time_h"].to_numpy(), "drug": d["target"].to_numpy(),
+        "dose": d["value"].to_numpy(dtype=float), "dose_unit": d["unit"].to_numpy()})
+    prov["treatments"] = d[["src", "ref"]]
+
+    crs, crs_prov, crs_source = _grades(sections["crs"], sections["conditions"], parts, P, pid, refused)
+    parts["crs"] = crs
+    prov["crs"] = crs_prov
+
+    patients, p_refused = _patients(P[~no_infusion], sections["patients"])
+    refused.append(p_refused)
+    parts["patients"] = patients
+
+    tables, vreport = validate_tables({k: v.reset_index(drop=True) for k, v in parts.items()})
+    problems = [_at_source(p, prov) for p in vreport.problems]
+    report_v = ValidationReport(records.warnings + problems)
+    refused_all = pd.concat([r for r in refused if len(r)], ignore_index=True) if any(len(r) for r in refused) \
+        else _provenance_frame()
+    listed = pd.concat([r.assign(status="duplicate") for r in rows_listed if len(r)]
+                       + [refused_all.assign(status="refused")], ignore_index=True)
+    refused_counts = refused_all.groupby("reason").size().rename("rows").reset_index().sort_values(
+        ["rows", "reason"], ascending=[False, True]).reset_index(drop=True)
+    cohort_meta = {**records.meta, **(meta or {})}
+    cohort = Cohort.from_validated(tables, vreport, meta=cohort_meta, on_error="drop")
+    status = pd.Series("imported", index=P.index, dtype="string")
+    reason = pd.Series("", index=P.index, dtype="string")
+    status[no_infusion] = "not imported"
+    reason[no_infusion] = "no CAR-T infusion time"
+    inv = P["patient_id"].map(cohort.invalid)
+    status[inv.notna().to_numpy()] = "invalid"
+    reason[inv.notna().to_numpy()] = inv[inv.notna()].astype("string")
+    patient_rows = pd.DataFrame({"patient_id": P["patient_id"].astype("string"), "status": status, "reason": reason,
+                                 "crs_source": P["patient_id"].map(crs_source).astype("string")})
+    counts = {
+        "rows_read": int(n_read),
+        "rows_mapped": int(n_read - len(refused_all) - int(unmapped["rows"].sum()) - sum(len(r) for r in rows_listed)),
+        "rows_converted": converted,
+        "rows_unmapped": int(unmapped["rows"].sum()),
+        "rows_refused": len(refused_all),
+        "rows_duplicate": sum(len(r) for r in rows_listed),
+        "rows_guessed": int(sum(guessed.values())),
+        "rows_before_infusion": before,
+        "patients_read": len(P),
+        "patients_imported": int((status == "imported").sum()),
+        "patients_invalid": int((status == "invalid").sum()),
+        "patients_without_infusion": int(no_infusion.sum()),
+    }
+    report = ImportReport(records.kind, counts, unmapped, refused_counts, dict(guessed), listed, patient_rows,
+                          report_v, dict(Counter(crs_source.values())))
+    cohort.meta["import"] = report.to_dict()
+    cohort.meta["code_map_sha256"] = codes.digest
+    if codes.source:
+        cohort.meta["code_map"] = codes.source
+    return cohort, report
+
+
+def _at_source(p: ValidationProblem, prov: dict[str, pd.DataFrame]) -> ValidationProblem:
+    """Point a problem in an assembled table at the source row it came from."""
+    if p.row is None or p.table not in prov or p.row - 1 >= len(prov[p.table]):
+        return p
+    src, ref = prov[p.table].iloc[p.row - 1]
+    return ValidationProblem(f"{src} {ref}", None, p.column, p.message, p.severity, p.patient_id)
+
+
+def _unit_factor(target: pd.Series, unit: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per vital-sign row: a factor to the canonical unit (NaN: not a unit of it) and whether the
+    unit is Fahrenheit (an offset, not a factor)."""
+    u = unit.astype("string").str.strip().str.lower().fillna("")
+    factor = np.full(len(u), np.nan)
+    fahrenheit = np.zeros(len(u), dtype=bool)
+    for t, table in _VITAL_UNITS.items():
+        rows = (target == t).to_numpy()
+        if not rows.any():
+            continue
+        f = u[rows].map(lambda x, table=table: table.get(x, np.nan) if table.get(x, 0) is not None else -1.0)
+        f = f.to_numpy(dtype=float)
+        fahrenheit[rows] = f == -1.0
+        factor[rows] = np.where(f == -1.0, 1.0, f)
+    none_needed = (target == "hypotension").to_numpy()
+    factor[none_needed] = 1.0
+    return factor, fahrenheit
+
+
+def _vitals(v: pd.DataFrame, devices: pd.DataFrame, pressors: pd.DataFrame, pid: pd.Series
+            ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The vitals table: one row per patient and time at which a vital sign was charted (signs charted
+    together share a row), with the oxygen device and the vasopressors running at that time."""
+    refused = []
+    needs_value = (v["target"] != "hypotension").to_numpy() & v["value"].isna().to_numpy()
+    refused.append(refused_rows(v, needs_value, "no value"))
+    v = v.loc[~needs_value]
+    factor, fahrenheit = _unit_factor(v["target"], v["unit"])
+    bad = np.isnan(factor)
+    refused.append(refused_rows(v, bad, "unit " + v["unit"].astype("string").fillna("(none)") + " is not a unit of "
+                                + v["target"].astype(str)))
+    v, factor, fahrenheit = v.loc[~bad], factor[~bad], fahrenheit[~bad]
+    value = v["value"].to_numpy(dtype=float)
+    value = np.where(fahrenheit, (value - 32.0) * 5.0 / 9.0, value * factor)
+    converted = int((fahrenheit | (factor != 1.0)).sum())
+    v = v.assign(value=value)
+    low_bp = (((v["target"] == "sbp_mmhg") & (v["value"] < HYPOTENSION_SBP_MMHG))
+              | ((v["target"] == "map_mmhg") & (v["value"] < HYPOTENSION_MAP_MMHG))
+              | ((v["target"] == "hypotension") & (v["value"].isna() | (v["value"] != 0)))).to_numpy()
+    times = pd.concat([v[["key", "time_h"]], devices[["key", "time_h"]], pressors[["key", "time_h"]]])
+    if times.empty:
+        return pd.DataFrame(columns=["patient_id", "time_h", "temp_c"]), pd.concat(refused), converted
+    rows = times.drop_duplicates().sort_values(["key", "time_h"], kind="stable").reset_index(drop=True)
+    g = v.assign(low_bp=low_bp)
+    temp = g[g["target"] == "temp_c"].groupby(["key", "time_h"])["value"].max()
+    flow = g[g["target"] == "o2_flow_lpm"].groupby(["key", "time_h"])["value"].max()
+    hypo = g[g["low_bp"]].groupby(["key", "time_h"]).size()
+    idx = pd.MultiIndex.from_frame(rows[["key", "time_h"]])
+    out = pd.DataFrame({
+        "patient_id": rows["key"].map(pid).to_numpy(),
+        "time_h": rows["time_h"].to_numpy(),
+        "temp_c": temp.reindex(idx).to_numpy(),
+        "hypotension": hypo.reindex(idx).notna().to_numpy(),
+        "o2_flow_lpm": flow.reindex(idx).to_numpy(),
+    })
+    out["o2_device"] = _running(rows, devices, "target").fillna("none").to_numpy()
+    running = {drug: _running(rows, pressors[pressors["target"] == drug], "target").notna().to_numpy()
+               for drug in pressors["target"].dropna().unique()}
+    out["vasopressin"] = running.pop("vasopressin", np.zeros(len(out), dtype=bool))
+    out["vasopressors"] = np.sum(list(running.values()), axis=0) if running else 0
+    return out, pd.concat(refused, ignore_index=True), converted
+
+
+def _running(rows: pd.DataFrame, events: pd.DataFrame, column: str) -> pd.Series:
+    """For each (key, time_h) row, ``column`` of the latest event started at or before it and not
+    yet ended (an event without an end lasts only its own instant)."""
+    if events.empty:
+        return pd.Series(pd.NA, index=rows.index, dtype="string")
+    ev = events.assign(end_h=events["end_h"].fillna(events["time_h"]).to_numpy(dtype=float))
+    ev = ev[["key", "time_h", "end_h", column]].sort_values("time_h", kind="stable")
+    left = rows.reset_index().sort_values("time_h", kind="stable")
+    ev = ev.astype({"key": "string"})
+    left = left.astype({"key": "string"})
+    hit = pd.merge_asof(left, ev.rename(columns={"time_h": "start_h"}), left_on="time_h", right_on="start_h",
+                        by="key", direction="backward")
+    ok = (hit["end_h"] >= hit["time_h"]).to_numpy()
+    vals = hit[column].astype("string").where(ok)
+    return pd.Series(vals.to_numpy(), index=hit["index"].to_numpy(), dtype="string").reindex(rows.index)
+
+
+def _grades(obs: pd.DataFrame, cond: pd.DataFrame, parts: dict[str, pd.DataFrame], P: pd.DataFrame,
+            pid: pd.Series, refused: list) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """CRS grades, per patient from the best source it has: recorded grades, else ICD-10-CM CRS
+    conditions (the grade from its start, 0 from its end), else crsml's ASTCT grading of its vitals."""
+    no_value = obs["value"].isna().to_numpy()
+    refused.append(refused_rows(obs, no_value, "no value"))
+    obs = obs.loc[~no_value]
+    recorded = pd.DataFrame({"patient_id": obs["key"].map(pid).to_numpy(), "time_h": obs["time_h"].to_numpy(),
+                             "grade": obs["value"].to_numpy(dtype=float)})
+    rec_prov = obs[["src", "ref"]]
+    has_rec = set(obs["key"])
+    cond = cond[~cond["key"].isin(has_rec)]
+    ends = cond[cond["end_h"].notna()]
+    from_cond = pd.DataFrame({
+        "patient_id": np.concatenate([cond["key"].map(pid).to_numpy(), ends["key"].map(pid).to_numpy()]),
+        "time_h": np.concatenate([cond["time_h"].to_numpy(dtype=float), ends["end_h"].to_numpy(dtype=float)]),
+        "grade": np.concatenate([cond["grade"].to_numpy(dtype=float), np.zeros(len(ends))])})
+    cond_prov = pd.concat([cond[["src", "ref"]], ends[["src", "ref"]]], ignore_index=True)
+    has_cond = set(cond["key"])
+    source = {pid[k]: "recorded grades" for k in has_rec if k in pid.index}
+    source.update({pid[k]: "ICD-10-CM conditions" for k in has_cond if k in pid.index})
+    vit = parts["vitals"]
+    rest = vit[~vit["patient_id"].isin(set(source))] if len(vit) else vit
+    if not (has_rec or has_cond):
+        return pd.DataFrame(columns=["patient_id", "time_h", "grade"]), _provenance_frame(), \
+            {p: "ASTCT grading of vitals" for p in pd.unique(vit["patient_id"])} if len(vit) else {}
+    graded = pd.DataFrame(columns=["patient_id", "time_h", "grade"])
+    if len(rest):
+        tx = parts["treatments"]
+        graded = grade_vitals_table(_vitals_defaults(rest), tx[tx["drug"].isin(["tocilizumab", *STEROIDS,
+                                                                                  "siltuximab", "anakinra"])])
+        source.update({p: "ASTCT grading of vitals" for p in pd.unique(rest["patient_id"])})
+    crs = pd.concat([recorded, from_cond, graded], ignore_index=True)
+    prov = pd.concat([rec_prov, cond_prov, _provenance_frame("graded", ["crsml ASTCT grading"] * len(graded),
+                                                             [""] * len(graded))[["src", "ref"]]], ignore_index=True)
+    return crs, prov, source
+
+
+def _vitals_defaults(v: pd.DataFrame) -> pd.DataFrame:
+    return v.assign(o2_device=v["o2_device"].fillna("none"))
+
+
+def _patients(P: pd.DataFrame, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The patients table: identifiers, age at infusion, sex, the columns the source holds directly
+    and those recorded as observations (the one nearest the infusion)."""
+    out = pd.DataFrame({"patient_id": P["patient_id"].astype("string").to_numpy()})
+    age = P["age_years"].to_numpy(dtype=float) if "age_years" in P else np.full(len(P), np.nan)
+    if "birth" in P and P["birth"].notna().any():
+        from_birth = ((P["infusion"] - P["birth"]) / pd.Timedelta(days=365.25)).to_numpy(dtype=float)
+        age = np.where(np.isnan(age), from_birth, age)
+    out["age_years"] = age
+    out["sex"] = P["sex"].to_numpy() if "sex" in P else pd.NA
+    skip = {"key", "patient_id", "infusion", "birth", "age_years", "sex", "src", "ref", "product_costim"}
+    for col in [c for c in P.columns if c not in skip]:
+        out[col] = P[col].to_numpy()
+    refused = _provenance_frame()
+    if len(obs):
+        o = obs[obs["key"].isin(set(P["key"]))]
+        nearest = _closest_to_infusion(o, ["key", "target"])
+        value = nearest["value"].astype(object).where(nearest["value"].notna(), nearest["text"])
+        wide = nearest.assign(v=value.to_numpy()).pivot(index="key", columns="target", values="v")
+        for col in wide.columns:
+            mapped = P["key"].map(wide[col]).to_numpy()
+            out[col] = mapped if col not in out else pd.Series(out[col]).where(pd.Series(out[col]).notna(), mapped)
+    if "costim" not in out:
+        out["costim"] = pd.NA
+    costim = pd.Series(out["costim"].to_numpy(), dtype="string")
+    out["costim"] = costim.fillna(pd.Series(P["product_costim"].to_numpy(), dtype="string")).to_numpy()
+    if "prior_transplant" in out:
+        out["prior_transplant"] = pd.Series(out["prior_transplant"], dtype="string").str.lower().map(
+            {"1": True, "1.0": True, "true": True, "yes": True, "0": False, "0.0": False, "false": False, "no": False}
+        ).to_numpy()
+    return out, refused
