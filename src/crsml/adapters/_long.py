@@ -232,7 +232,7 @@ def export_long(cohort: Cohort, directory: str | Path, codes: CodeMap | None = N
         coded = targets.map(lambda t: codes.first_code(section, t))
         return pd.DataFrame({"patient_id": frame["patient_id"].to_numpy(),
                              "datetime": when.dt.round("us").map(pd.Timestamp.isoformat).to_numpy(),
-                             "code_system": coded.str[0].to_numpy(), "code": coded.str[1].to_numpy(),
+                             "code_system": [c[0] for c in coded], "code": [c[1] for c in coded],
                              "value": np.asarray(value, dtype=object), "unit": np.asarray(unit, dtype=object),
                              "qualifier": qualifier if qualifier is not None else None})
 

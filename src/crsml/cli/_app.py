@@ -12,7 +12,14 @@ import typer
 
 from crsml._version import __version__
 from crsml.cli._console import err, out
-from crsml.cli._data import import_daily_command, validate_command
+from crsml.cli._data import (
+    export_command,
+    import_daily_command,
+    import_fhir_command,
+    import_long_command,
+    import_omop_command,
+    validate_command,
+)
 from crsml.cli._evaluate import evaluate_command, update_command
 from crsml.cli._features import dictionary_command, features_command
 from crsml.cli._score import explain_command, report_command, score_command
@@ -45,6 +52,10 @@ def _root(
 
 app.command("validate")(validate_command)
 app.command("import-daily")(import_daily_command)
+app.command("import-long")(import_long_command)
+app.command("import-omop")(import_omop_command)
+app.command("import-fhir")(import_fhir_command)
+app.command("export")(export_command)
 app.command("simulate")(simulate_command)
 app.command("features")(features_command)
 app.command("features-dictionary")(dictionary_command)

@@ -44,3 +44,92 @@ def import_daily_command(
     err.print(f"wrote {out_dir} ({len(report.warnings)} warnings)")
 
 
+
+
+_MAP = Annotated[Path | None, typer.Option("--map", help="the centre's code map (TOML or CSV) laid over the default "
+                                                        "LOINC/RxNorm/HCPCS/ICD-10-CM map (docs/importers.md)")]
+_DAYS = Annotated[float, typer.Option(help="days after the infusion to import")]
+_FMT = Annotated[str, typer.Option("--format", help="parquet or csv")]
+
+
+def _write_import(cohort, report, out_dir: Path, fmt: str) -> None:
+    """Save the cohort and its import report; print counts only (identifiers stay in the directory)."""
+    cohort.save(out_dir, fmt=fmt)  # type: ignore[arg-type]
+    report.save(out_dir)
+    err.print(report.summary(), markup=False)
+    err.print(f"wrote {out_dir}: {len(cohort.patients)} patients; every refused or duplicated row with its source "
+              f"row in {out_dir / 'import_rows.csv'}, every patient read in {out_dir / 'import_patients.csv'}",
+              markup=False)
+
+
+def import_long_command(
+    directory: Annotated[Path, typer.Argument(help="long export: patients, results, vitals, administrations (CSV or Parquet)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="cohort directory to write")],
+    code_map: _MAP = None,
+    timezone: Annotated[str | None, typer.Option(help="time zone of timestamps written without one (Europe/Berlin)")] = None,
+    code_system: Annotated[str | None, typer.Option(help="system of codes in files without a code_system column")] = None,
+    days: _DAYS = 30.0,
+    fmt: _FMT = "parquet",
+) -> None:
+    """Import a long EHR export (one row per result, vital sign or administration)."""
+    from crsml.adapters import CodeMap, import_long
+
+    cohort, report = import_long(directory, CodeMap.load(code_map), timezone, days, code_system)
+    _write_import(cohort, report, out_dir, fmt)
+
+
+def import_omop_command(
+    db: Annotated[str, typer.Option("--db", help="SQLAlchemy URL: duckdb:///cdm.duckdb or postgresql+psycopg://user@host/db")],
+    out_dir: Annotated[Path, typer.Option("--out", help="cohort directory to write")],
+    schema: Annotated[str | None, typer.Option(help="the CDM's schema")] = None,
+    code_map: _MAP = None,
+    timezone: Annotated[str, typer.Option(help="time zone of the CDM's datetimes")] = "UTC",
+    days: _DAYS = 30.0,
+    fmt: _FMT = "parquet",
+) -> None:
+    """Import the CAR-T patients of an OMOP CDM v5.4 database (DuckDB or PostgreSQL)."""
+    from crsml.adapters import CodeMap, import_omop
+
+    cohort, report = import_omop(db, schema, CodeMap.load(code_map), days, timezone)
+    _write_import(cohort, report, out_dir, fmt)
+
+
+def import_fhir_command(
+    directory: Annotated[Path, typer.Argument(help="FHIR R4 bulk export (NDJSON) or Bundles (JSON)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="cohort directory to write")],
+    code_map: _MAP = None,
+    identifier_system: Annotated[str | None, typer.Option(help="the Patient.identifier system to use as patient_id")] = None,
+    days: _DAYS = 30.0,
+    fmt: _FMT = "parquet",
+) -> None:
+    """Import FHIR R4 Patient, Observation, MedicationAdministration, Procedure and Condition resources."""
+    from crsml.adapters import CodeMap, import_fhir
+
+    cohort, report = import_fhir(directory, CodeMap.load(code_map), days, identifier_system)
+    _write_import(cohort, report, out_dir, fmt)
+
+
+def export_command(
+    cohort_dir: Annotated[Path, typer.Argument(help="cohort directory")],
+    fmt: Annotated[str, typer.Option("--format", help="omop, fhir or long")],
+    out: Annotated[str, typer.Option("--out", help="omop: a .duckdb path or SQLAlchemy URL; fhir, long: a directory")],
+    code_map: _MAP = None,
+    replace: Annotated[bool, typer.Option(help="omop: overwrite the CDM tables of an existing database")] = False,
+) -> None:
+    """Write a cohort (a simulated one included) as an OMOP CDM database, FHIR NDJSON or a long export."""
+    from crsml.adapters import CodeMap, export_fhir, export_long, export_omop
+    from crsml.cohort import read_cohort
+    from crsml.errors import CohortError
+
+    if fmt not in ("omop", "fhir", "long"):
+        raise CohortError(f"--format {fmt!r}: use omop, fhir or long")
+    cohort = read_cohort(cohort_dir)
+    codes = CodeMap.load(code_map)
+    if fmt == "omop":
+        url = out if "://" in out else f"duckdb:///{Path(out).resolve()}"
+        written = export_omop(cohort, url, codes, replace=replace)
+    elif fmt == "fhir":
+        written = export_fhir(cohort, out, codes)
+    else:
+        written = export_long(cohort, out, codes)
+    err.print(f"wrote {out} ({fmt}): " + ", ".join(f"{k} {v:,}" for k, v in written.items()), markup=False)
