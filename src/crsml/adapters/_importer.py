@@ -94,10 +94,17 @@ def _provenance_frame(reason: str | None = None, src=(), ref=()) -> pd.DataFrame
                          "reason": pd.Series([reason] * n, dtype="string")})
 
 
+def _unit_reason(rows: pd.DataFrame) -> pd.Series:
+    """'unit X is not a unit of Y' for each of ``rows`` (built only for the rows refused)."""
+    return ("unit " + rows["unit"].astype("string").fillna("(none)") + " is not a unit of "
+            + rows["target"].astype("string"))
+
+
 def refused_rows(frame: pd.DataFrame, mask, reason: str | pd.Series) -> pd.DataFrame:
-    """Provenance rows of ``frame`` where ``mask`` holds, with the reason (one text, or one per row)."""
+    """Provenance rows of ``frame`` where ``mask`` holds, with the reason (one text, or one per
+    refused row, in order)."""
     sub = frame.loc[np.asarray(mask, dtype=bool)]
-    why = reason[np.asarray(mask, dtype=bool)] if isinstance(reason, pd.Series) else reason
+    why = reason.to_numpy() if isinstance(reason, pd.Series) else reason
     return pd.DataFrame({"src": sub["src"].astype("string").to_numpy(), "ref": sub["ref"].astype("string").to_numpy(),
                          "reason": pd.Series(why, index=sub.index, dtype="string").to_numpy()})
 
@@ -262,7 +269,8 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     E = E.loc[~early & ~late].reset_index(drop=True)
     before = int(((E["time_h"] < 0) & (E["section"] != "patients")).sum())
 
-    dup = E.duplicated(["key", "time_h", "system", "code", "value", "text", "unit", "qualifier"], keep="first").to_numpy()
+    dup = pd.util.hash_pandas_object(E[["key", "time_h", "system", "code", "value", "text", "unit", "qualifier"]],
+                                     index=False).duplicated(keep="first").to_numpy()
     rows_listed.append(refused_rows(E, dup, "repeats an earlier row exactly (kept once)"))
     E = E.loc[~dup].reset_index(drop=True)
 
@@ -278,8 +286,7 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     a = a.loc[~no_value]
     factors = conversion_factors(a["target"].astype(str), a["unit"].astype("string").fillna(""))
     bad = np.isnan(factors)
-    reason = ("unit " + a["unit"].astype("string").fillna("(none)") + " is not a unit of " + a["target"].astype(str))
-    refused.append(refused_rows(a, bad, reason))
+    refused.append(refused_rows(a, bad, _unit_reason(a.loc[bad])))
     converted = int((~bad & (factors != 1.0)).sum())
     a, factors = a.loc[~bad], factors[~bad]
     parts["measurements"] = pd.DataFrame({
@@ -361,15 +368,17 @@ def _at_source(p: ValidationProblem, prov: dict[str, pd.DataFrame]) -> Validatio
 def _unit_factor(target: pd.Series, unit: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Per vital-sign row: a factor to the canonical unit (NaN: not a unit of it) and whether the
     unit is Fahrenheit (an offset, not a factor)."""
-    u = unit.astype("string").str.strip().str.lower().fillna("")
-    factor = np.full(len(u), np.nan)
-    fahrenheit = np.zeros(len(u), dtype=bool)
+    u_codes, u_uniques = pd.factorize(unit, use_na_sentinel=True)
+    spelled = [str(x).strip().lower() for x in u_uniques]
+    factor = np.full(len(unit), np.nan)
+    fahrenheit = np.zeros(len(unit), dtype=bool)
     for t, table in _VITAL_UNITS.items():
         rows = (target == t).to_numpy()
         if not rows.any():
             continue
-        f = u[rows].map(lambda x, table=table: table.get(x, np.nan) if table.get(x, 0) is not None else -1.0)
-        f = f.to_numpy(dtype=float)
+        per_unit = np.array([np.nan if x not in table else (-1.0 if table[x] is None else table[x]) for x in spelled]
+                            + [np.nan])
+        f = per_unit[u_codes[rows]]
         fahrenheit[rows] = f == -1.0
         factor[rows] = np.where(f == -1.0, 1.0, f)
     none_needed = (target == "hypotension").to_numpy()
@@ -387,8 +396,7 @@ def _vitals(v: pd.DataFrame, devices: pd.DataFrame, pressors: pd.DataFrame, pid:
     v = v.loc[~needs_value]
     factor, fahrenheit = _unit_factor(v["target"], v["unit"])
     bad = np.isnan(factor)
-    refused.append(refused_rows(v, bad, "unit " + v["unit"].astype("string").fillna("(none)") + " is not a unit of "
-                                + v["target"].astype(str)))
+    refused.append(refused_rows(v, bad, _unit_reason(v.loc[bad])))
     v, factor, fahrenheit = v.loc[~bad], factor[~bad], fahrenheit[~bad]
     value = v["value"].to_numpy(dtype=float)
     value = np.where(fahrenheit, (value - 32.0) * 5.0 / 9.0, value * factor)

@@ -107,20 +107,44 @@ def _qualified(schema: str | None, table: str) -> str:
     return f"{schema}.{table}" if schema else table
 
 
-def _fetch(conn, sql: str) -> pd.DataFrame:
-    """Run a query and return a frame; DuckDB hands over Arrow (ten million rows in a second), other
-    databases go through SQLAlchemy's cursor."""
+def _fetch_arrow(conn, sql: str) -> pa.Table:
+    """Run a query and return an Arrow table; DuckDB hands Arrow over directly (ten million rows in
+    a second), other databases go through SQLAlchemy's cursor."""
     import sqlalchemy as sa
 
     raw = conn.connection.dbapi_connection
-    if hasattr(raw, "execute") and hasattr(raw, "sql") and "duckdb" in type(raw).__module__:
+    if hasattr(raw, "sql") and "duckdb" in type(raw).__module__:
         relation = raw.sql(sql)
-        table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
-        columns = [c.dictionary_encode() if pa.types.is_string(c.type) or pa.types.is_large_string(c.type) else c
-                   for c in table.columns]
-        return pa.table(columns, names=table.column_names).to_pandas()
+        return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
     result = conn.execute(sa.text(sql))
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for col in frame.columns:  # PostgreSQL's NUMERIC arrives as Decimal
+        if frame[col].map(type).astype(str).str.contains("Decimal").any():
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _fetch(conn, sql: str) -> pd.DataFrame:
+    return _fetch_arrow(conn, sql).to_pandas()
+
+
+_EVENT_SCHEMA = pa.schema([("key", pa.int64()), ("when", pa.timestamp("us")), ("end", pa.timestamp("us")),
+                           ("system", pa.string()), ("code", pa.string()), ("value", pa.float64()),
+                           ("text", pa.string()), ("unit", pa.string()), ("qualifier", pa.string()),
+                           ("src", pa.string()), ("ref", pa.int64())])
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    """One query's rows in the event schema (columns it lacks are null), so that the domains' rows
+    are concatenated in Arrow, not through pandas' object columns."""
+    cols = []
+    for f in _EVENT_SCHEMA:
+        if f.name in table.column_names:
+            col = table.column(f.name)
+            cols.append(col.cast(f.type) if col.type != f.type else col)
+        else:
+            cols.append(pa.nulls(len(table), f.type))
+    return pa.table(cols, schema=_EVENT_SCHEMA)
 
 
 def _literal(value: str) -> str:
@@ -180,14 +204,14 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
            f"inf AS (SELECT person_id, MIN(t) AS t0 FROM given GROUP BY person_id) ")
     window = (f"BETWEEN inf.t0 - INTERVAL '{int(WINDOW_BEFORE_H)} hours' "
               f"AND inf.t0 + INTERVAL '{int(round(days * 24 * 3600))} seconds'")
-    given = _fetch(conn, cte + "SELECT person_id AS key, t AS \"when\", vocabulary_id AS system, concept_code AS code, "
+    given = _fetch_arrow(conn, cte + "SELECT person_id AS key, t AS \"when\", vocabulary_id AS system, concept_code AS code, "
                          "src, ref FROM given")
     persons = _fetch(conn, cte + f"SELECT p.person_id AS key, p.person_source_value AS source_id, p.gender_concept_id, "
                            f"p.year_of_birth, p.month_of_birth, p.day_of_birth, p.birth_datetime "
                            f"FROM {t['person']} p WHERE p.person_id IN (SELECT person_id FROM inf) "
                            + (f"OR p.person_id IN (SELECT person_id FROM {t['condition_occurrence']} co JOIN mapped m "
                               f"ON co.condition_concept_id = m.concept_id) " if "condition_occurrence" in have else ""))
-    parts, unmapped, outside = [given.assign(value=np.nan)], [], []
+    parts, unmapped, outside = [_conform(given)], [], []
     domains = [("measurement", "measurement", "measurement_datetime", "measurement_date", None,
                 "m.value_as_number", "NULL", "u.concept_code", "op.concept_name",
                 f"LEFT JOIN {t['concept']} u ON m.unit_concept_id = u.concept_id "
@@ -209,13 +233,13 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
         end_sql = f"COALESCE(m.{end[0]}, CAST(m.{end[1]} AS TIMESTAMP))" if end else "NULL"
         concept = f"m.{prefix}_concept_id"
         pk = f"m.{table}_id" if table != "condition_occurrence" else "m.condition_occurrence_id"
-        rows = _fetch(conn, cte + f"SELECT m.person_id AS key, {when} AS \"when\", {end_sql} AS \"end\", "
+        rows = _fetch_arrow(conn, cte + f"SELECT m.person_id AS key, {when} AS \"when\", {end_sql} AS \"end\", "
                              f"c.vocabulary_id AS system, c.concept_code AS code, CAST({value} AS DOUBLE PRECISION) AS value, "
                              f"{text} AS text, COALESCE({unit}, {unit_src}) AS unit, {qual} AS qualifier, "
                              f"'{table}_id ' AS src, {pk} AS ref "
                              f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id "
                              f"JOIN mapped c ON {concept} = c.concept_id {joins} WHERE {when} {window}")
-        parts.append(rows)
+        parts.append(_conform(rows))
         unmapped.append(_fetch(conn, cte + f"SELECT COALESCE(c.vocabulary_id, 'concept_id') AS system, "
                                       f"COALESCE(c.concept_code, CAST({concept} AS VARCHAR)) AS code, COUNT(*) AS rows "
                                       f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id "
@@ -226,13 +250,11 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
                                      f"SUM(CASE WHEN {when} > inf.t0 THEN 1 ELSE 0 END) AS late "
                                      f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id "
                                      f"JOIN mapped c ON {concept} = c.concept_id WHERE NOT ({when} {window})"))
-    events = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else given
+    table = pa.concat_tables(parts)
+    events = pa.table([c.dictionary_encode() if pa.types.is_string(c.type) else c for c in table.columns],
+                      names=table.column_names).to_pandas()
     for col in ("when", "end"):
-        if col in events:
-            events[col] = _utc(events[col], timezone)
-    for col in ("system", "code", "unit", "qualifier", "src"):
-        if col in events:
-            events[col] = events[col].astype("category")
+        events[col] = _utc(events[col], timezone)
     patients = _persons(persons, timezone)
     unmapped_frame = pd.concat(unmapped, ignore_index=True) if unmapped else None
     if unmapped_frame is not None:

@@ -214,8 +214,9 @@ def conversion_factors(analytes: pd.Series, units: pd.Series) -> np.ndarray:
     a_codes, a_uniques = pd.factorize(analytes, use_na_sentinel=True)
     u_codes, u_uniques = pd.factorize(units, use_na_sentinel=True)
     table = np.full((len(a_uniques) + 1, len(u_uniques) + 1), np.nan)  # last row and column: missing
-    for ai, a in enumerate(a_uniques):
-        for ui, u in enumerate(u_uniques):
-            f = conversion_factor(str(a), str(u))
+    present = np.unique(a_codes.astype(np.int64) * (len(u_uniques) + 1) + u_codes)  # only pairs that occur
+    for ai, ui in zip(present // (len(u_uniques) + 1), present % (len(u_uniques) + 1), strict=True):
+        if ai >= 0 and 0 <= ui < len(u_uniques):
+            f = conversion_factor(str(a_uniques[ai]), str(u_uniques[ui]))
             table[ai, ui] = np.nan if f is None else f
     return table[a_codes, u_codes]
