@@ -59,11 +59,13 @@ def _times(raw: pd.Series, timezone: str | None, where: str, guessed: Counter) -
     if zoned.any():
         out[zoned] = pd.to_datetime(text[zoned], utc=True, errors="coerce", format="ISO8601")
     naive = ~zoned & text.notna().to_numpy()
+    local = pd.Series(pd.to_datetime(text[naive], errors="coerce", format="ISO8601"))
+    naive[np.flatnonzero(naive)[local.isna().to_numpy()]] = False  # unreadable: refused row by row later
+    local = local.dropna()
     if naive.any():
         if timezone is None:
             raise CohortError(f"{where}: {int(naive.sum())} distinct timestamps carry no time zone; pass --timezone "
                               "(the zone the EHR wrote them in, e.g. Europe/Berlin)")
-        local = pd.Series(pd.to_datetime(text[naive], errors="coerce", format="ISO8601"))
         try:
             strict = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
         except Exception:  # noqa: BLE001 - pytz/zoneinfo raise different types for an unknown zone

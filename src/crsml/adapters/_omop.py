@@ -528,6 +528,8 @@ def export_omop(cohort: Cohort, url: str, codes: CodeMap | None = None, schema: 
                 frame = tables.get(name, pd.DataFrame())
                 columns = [c.split()[0] for c in ddl.split(", ")]
                 frame = frame.reindex(columns=columns) if len(frame) else pd.DataFrame(columns=columns)
+                ints = [c.split()[0] for c in ddl.split(", ") if c.split()[1].lower() == "integer"]
+                frame = frame.astype({c: "Int64" for c in ints if c in frame and frame[c].dtype != "int64"})
                 _insert(conn, q, frame)
                 written[name] = len(frame)
     except sa.exc.OperationalError as exc:

@@ -1,0 +1,309 @@
+"""Importers (#26): round trips through OMOP (DuckDB and PostgreSQL), FHIR and long exports; messy
+sources reported with counts and provenance; every patient accounted for; a damaged patient
+never changes another's rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import crsml
+from crsml.adapters import (
+    CodeMap,
+    export_fhir,
+    export_long,
+    export_omop,
+    import_fhir,
+    import_long,
+    import_omop,
+)
+from crsml.errors import CohortError
+
+KEYS = {"measurements": ["patient_id", "time_h", "analyte", "value"], "vitals": ["patient_id", "time_h"],
+        "treatments": ["patient_id", "time_h", "drug"], "crs": ["patient_id", "time_h"]}
+
+
+def canonical(cohort: crsml.Cohort) -> dict[str, pd.DataFrame]:
+    """Every table validated (canonical units and types), rows sorted, times and values rounded."""
+    tables, _ = crsml.validate_tables({n: getattr(cohort, n) for n in ("patients", *KEYS)})
+    out = {"patients": tables["patients"].sort_values("patient_id").reset_index(drop=True)}
+    for name, key in KEYS.items():
+        t = tables[name].copy()
+        t["time_h"] = t["time_h"].astype(float).round(4)
+        out[name] = t.sort_values(key, kind="stable").reset_index(drop=True)
+    return out
+
+
+def assert_same(a: crsml.Cohort, b: crsml.Cohort) -> None:
+    ca, cb = canonical(a), canonical(b)
+    for name in ca:
+        x, y = ca[name], cb[name]
+        cols = [c for c in x.columns if c in y.columns]
+        assert list(x["patient_id"]) == list(y["patient_id"]), name
+        assert len(x) == len(y), name
+        for c in cols:
+            if pd.api.types.is_float_dtype(x[c]):
+                atol = 1e-3 if c == "age_years" else 1e-6
+                np.testing.assert_allclose(x[c].to_numpy(float), y[c].to_numpy(float), rtol=1e-9, atol=atol,
+                                           err_msg=f"{name}.{c}")
+            else:
+                assert x[c].astype("string").fillna("<NA>").tolist() == y[c].astype("string").fillna("<NA>").tolist(), \
+                    f"{name}.{c}"
+
+
+@pytest.fixture(scope="module")
+def sim() -> crsml.Cohort:
+    return crsml.simulate(25, seed=26)
+
+
+def test_omop_round_trip_duckdb(sim, tmp_path):
+    written = export_omop(sim, f"duckdb:///{tmp_path / 'cdm.duckdb'}")
+    assert written["person"] == 25 and written["measurement"] > len(sim.measurements)
+    back, report = import_omop(f"duckdb:///{tmp_path / 'cdm.duckdb'}")
+    assert_same(sim, back)
+    assert report.counts["patients_imported"] == 25 and report.counts["rows_refused"] == 0
+    assert set(report.crs_source) == {"recorded grades"}
+    assert back.meta["source"] == "omop" and len(back.meta["code_map_sha256"]) == 64
+
+
+def test_fhir_round_trip(sim, tmp_path):
+    export_fhir(sim, tmp_path / "fhir")
+    back, report = import_fhir(tmp_path / "fhir")
+    assert_same(sim, back)
+    assert report.counts["patients_imported"] == 25
+
+
+def test_long_round_trip(sim, tmp_path):
+    export_long(sim, tmp_path / "long")
+    back, report = import_long(tmp_path / "long")
+    assert_same(sim, back)
+    assert report.counts["rows_unmapped"] == 0
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 6), seed=st.integers(0, 10_000), fmt=st.sampled_from(["omop", "fhir", "long"]),
+       profile=st.sampled_from(["b_all", "mixed_practice", "other_centre"]))
+def test_round_trip_property(tmp_path_factory, n, seed, fmt, profile):
+    cohort = crsml.simulate(n, seed=seed, profile=profile)
+    d = tmp_path_factory.mktemp("rt")
+    if fmt == "omop":
+        export_omop(cohort, f"duckdb:///{d / 'c.duckdb'}")
+        back, _ = import_omop(f"duckdb:///{d / 'c.duckdb'}")
+    elif fmt == "fhir":
+        export_fhir(cohort, d)
+        back, _ = import_fhir(d)
+    else:
+        export_long(cohort, d)
+        back, _ = import_long(d)
+    assert_same(cohort, back)
+
+
+# ------------------------------------------------------------------------------------ PostgreSQL
+
+def _pg_bin(name: str) -> str | None:
+    for found in [shutil.which(name), *sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)]:
+        if found:
+            return str(found)
+    return None
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A throwaway PostgreSQL server on loopback (Debian's package; .ci/run installs it)."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    assert initdb and pg_ctl, "PostgreSQL server binaries not found (apt-get install postgresql; .ci/run does)"
+    base = Path(tempfile.mkdtemp(prefix="crsml-pg-"))  # outside pytest's 0700 directories: the server runs as postgres
+    base.chmod(0o777)
+    data = base / "data"
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "crsml", "--no-sync"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], check=True,
+                   capture_output=True)
+    try:
+        yield f"postgresql+psycopg://crsml@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_postgresql_gives_the_duckdb_result(sim, tmp_path, postgres):
+    export_omop(sim, postgres, schema="cdm")
+    export_omop(sim, f"duckdb:///{tmp_path / 'cdm.duckdb'}")
+    from_pg, pg_report = import_omop(postgres, schema="cdm")
+    from_duck, duck_report = import_omop(f"duckdb:///{tmp_path / 'cdm.duckdb'}")
+    assert_same(from_duck, from_pg)
+    assert_same(sim, from_pg)
+    assert pg_report.counts == duck_report.counts
+
+
+# ---------------------------------------------------------------------------------- messy sources
+
+def _messy_long(tmp_path: Path) -> Path:
+    d = tmp_path / "ehr"
+    d.mkdir()
+    pd.DataFrame({
+        "patient_id": ["A1", "B2", "C3", "D4"],
+        "infusion_datetime": ["2024-10-26 10:00", "2024-10-27 09:00", "2024-03-01 08:00", ""],
+        "age_years": [34, 51, 60, 45], "sex": ["female", "male", "male", "female"],
+    }).to_csv(d / "patients.csv", index=False)
+    pd.DataFrame({
+        "patient_id": ["A1", "A1", "A1", "A1", "B2", "B2", "B2", "C3", "C3", "D4", "E5", "A1"],
+        "datetime": ["2024-10-27 10:00", "2024-10-27 10:00", "2024-10-27 11:00", "2024-08-01 10:00",
+                     "2024-10-27 02:30", "2024-10-28 09:00", "2024-10-28 09:00", "2024-03-02 08:00",
+                     "2024-03-02 08:00", "2024-01-01 00:00", "2024-01-01 00:00", "not a date"],
+        "code": ["26881-3", "26881-3", "1988-5", "1988-5", "1988-5", "LOC-IL6", "XYZ-999", "2160-0", "1988-5",
+                 "1988-5", "1988-5", "1988-5"],
+        "value": ["12.5", "12.5", "3.1", "4", "<0.5", "88", "1", "1.1", "5", "2", "2", "3"],
+        "unit": ["pg/mL", "pg/mL", "mg/dL", "mg/L", "mg/L", "ng/L", "x", "mg/dL", "mmol/L", "mg/L", "mg/L", "mg/L"],
+    }).to_csv(d / "results.csv", index=False)
+    return d
+
+
+def test_messy_long_export_is_reported_row_by_row(tmp_path):
+    d = _messy_long(tmp_path)
+    (tmp_path / "map.toml").write_text('[analytes]\nil6 = ["local:LOC-IL6"]\n')
+    with pytest.raises(CohortError, match="no time zone; pass --timezone"):
+        import_long(d, CodeMap.load(tmp_path / "map.toml"))
+    cohort, report = import_long(d, CodeMap.load(tmp_path / "map.toml"), timezone="Europe/Berlin")
+    c = report.counts
+    assert c["rows_read"] == 12 and c["patients_read"] == 4
+    assert c["patients_imported"] == 3 and c["patients_without_infusion"] == 1
+    refused = dict(zip(report.refused["reason"], report.refused["rows"], strict=True))
+    assert refused["unit mmol/L is not a unit of crp"] == 1
+    assert refused["patient has no CAR-T infusion time"] == 1
+    assert refused["patient is not among the source's patients"] == 1
+    assert refused["timed more than 30 days before the infusion"] == 1
+    assert refused["date or time not readable"] == 1
+    assert report.unmapped.set_index("code")["rows"].to_dict() == {"XYZ-999": 1}
+    assert c["rows_duplicate"] == 1
+    # the local IL-6 code is mapped and converted (ng/L is pg/mL), CRP in mg/dL is converted to mg/L
+    m = cohort.measurements.set_index(["patient_id", "analyte"])
+    assert m.loc[("B2", "il6"), "value"] == pytest.approx(88.0)
+    assert m.loc[("A1", "crp"), "value"] == pytest.approx(31.0)
+    assert m.loc[("B2", "crp"), "qualifier"] == "<"
+    # 2024-10-27 02:30 in Berlin happened twice (clock change): read as summer time and counted as guessed
+    assert sum(report.guessed.values()) == 1
+    # infusion 09:00 CET is 08:00 UTC; 02:30 read as CEST is 00:30 UTC: 7.5 hours before
+    assert m.loc[("B2", "crp"), "time_h"] == pytest.approx(-7.5)
+    # every refused or duplicated row names its source line; every patient has a status
+    assert set(report.rows["src"]) == {"results.csv line "}
+    assert report.patients.set_index("patient_id")["status"].to_dict() == {
+        "A1": "imported", "B2": "imported", "C3": "imported", "D4": "not imported"}
+    # accounting: every row read is mapped, unmapped, refused or a duplicate
+    assert c["rows_mapped"] + c["rows_unmapped"] + c["rows_refused"] + c["rows_duplicate"] == c["rows_read"]
+
+
+def test_damaged_patient_never_changes_another(tmp_path, sim):
+    export_long(sim, tmp_path / "clean")
+    clean, _ = import_long(tmp_path / "clean")
+    shutil.copytree(tmp_path / "clean", tmp_path / "bad")
+    results = pd.read_csv(tmp_path / "bad" / "results.csv", dtype=str)
+    victim = results["patient_id"].iloc[0]
+    rows = results.index[results["patient_id"] == victim][:3]
+    results.loc[rows[0], "value"] = "-5"           # impossible: the patient becomes invalid
+    results.loc[rows[1], "unit"] = "furlongs"       # a unit no analyte has: refused
+    results.loc[rows[2], "datetime"] = "yesterday"  # unreadable: refused
+    results.to_csv(tmp_path / "bad" / "results.csv", index=False)
+    damaged, report = import_long(tmp_path / "bad")
+    assert report.patients.set_index("patient_id").loc[victim, "status"] == "invalid"
+    others = [p for p in clean.patients["patient_id"] if p != victim]
+    assert_same(clean.subset(others), damaged.subset(others))
+    assert victim in damaged.invalid and victim not in set(damaged.patients["patient_id"])
+
+
+def test_messy_fhir_resources(tmp_path, sim):
+    small = sim.subset(list(sim.patients["patient_id"][:3]))
+    export_fhir(small, tmp_path)
+    obs = (tmp_path / "Observation.ndjson").read_text().splitlines()
+    first = json.loads(obs[0])
+    no_value = {**first, "id": "novalue"}
+    no_value.pop("valueQuantity", None)
+    no_value["code"] = {"coding": [{"system": "http://loinc.org", "code": "1988-5"}]}
+    broken = {"resourceType": "Observation", "id": "broken", "code": {}}  # no status: invalid FHIR
+    extra = [json.dumps(first), json.dumps({**first, "valueQuantity": {**first["valueQuantity"], "value": 999}}),
+             json.dumps(no_value), json.dumps(broken), "{not json"]
+    (tmp_path / "Observation.ndjson").write_text("\n".join(obs + extra) + "\n")
+    cohort, report = import_fhir(tmp_path)
+    refused = dict(zip(report.refused["reason"], report.refused["rows"], strict=True))
+    assert refused["no value"] == 1
+    assert any(r.startswith("not a valid FHIR R4 resource (at status") for r in refused)
+    assert refused["not a FHIR resource (not JSON, or no resourceType)"] == 1
+    dup = report.rows[report.rows["status"] == "duplicate"]
+    assert sorted(dup["reason"]) == ["resource id repeated with different content (the first is kept)",
+                                      "resource repeated (kept once)"]
+    assert "Observation/" in set(report.rows["src"])
+    assert_same(small, cohort)
+
+
+def test_omop_grades_from_conditions_then_vitals(tmp_path, sim):
+    import duckdb
+
+    db = tmp_path / "cdm.duckdb"
+    export_omop(sim, f"duckdb:///{db}")
+    with duckdb.connect(str(db)) as con:  # a CDM without recorded grades, and one patient without a condition
+        con.execute("DELETE FROM observation WHERE observation_source_value = 'ASTCT CRS grade'")
+        con.execute("DELETE FROM condition_occurrence WHERE person_id = (SELECT MIN(person_id) FROM condition_occurrence)")
+        con.execute("INSERT INTO measurement (measurement_id, person_id, measurement_concept_id, measurement_date, "
+                    "measurement_type_concept_id, value_as_number) VALUES (999999, 1, 12345, DATE '2024-01-01', 32817, 1)")
+    cohort, report = import_omop(f"duckdb:///{db}")
+    assert report.crs_source["ICD-10-CM conditions"] >= 20
+    assert report.crs_source["ASTCT grading of vitals"] >= 1
+    assert report.unmapped.set_index("code")["rows"].to_dict() == {"12345": 1}
+    truth_max = sim.crs.groupby("patient_id")["grade"].max()
+    got_max = cohort.crs.groupby("patient_id")["grade"].max()
+    cond = report.patients.set_index("patient_id")["crs_source"] == "ICD-10-CM conditions"
+    ids = cond[cond].index
+    assert (got_max[ids] == truth_max[ids]).all()
+
+
+def test_code_map_refuses_a_bad_file(tmp_path):
+    (tmp_path / "m.toml").write_text('[analytes]\nil99 = ["local:X"]\n')
+    with pytest.raises(CohortError, match=r"code map m.toml: analytes.il99 is not a target"):
+        CodeMap.load(tmp_path / "m.toml")
+    (tmp_path / "m.csv").write_text("section,target,code\nanalytes,il6,LOCAL-IL6\n")
+    with pytest.raises(CohortError, match=r"m.csv line 2: code 'LOCAL-IL6' is not written SYSTEM:CODE"):
+        CodeMap.load(tmp_path / "m.csv")
+    (tmp_path / "ok.csv").write_text("section,target,code\nanalytes,il6,local:IL6X\n")
+    codes = CodeMap.load(tmp_path / "ok.csv")
+    found = codes.lookup(pd.Series(["local", None]), pd.Series(["IL6X", "26881-3"]))
+    assert list(found["target"]) == ["il6", "il6"]
+
+
+def test_cli_import_and_export(tmp_path, sim):
+    sim.save(tmp_path / "sim")
+    run = [sys.executable, "-m", "crsml"]
+    r = subprocess.run([*run, "export", str(tmp_path / "sim"), "--format", "omop", "--out", str(tmp_path / "c.duckdb")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*run, "import-omop", "--db", f"duckdb:///{tmp_path / 'c.duckdb'}", "--out",
+                        str(tmp_path / "imported")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "25 imported" in r.stderr
+    assert not any(p in r.stdout + r.stderr for p in sim.patients["patient_id"])  # identifiers stay in the directory
+    meta = json.loads((tmp_path / "imported" / "cohort.json").read_text())
+    assert meta["import"]["counts"]["patients_imported"] == 25 and meta["adapter"] == "omop"
+    assert (tmp_path / "imported" / "import_patients.csv").exists()
+    r = subprocess.run([*run, "export", str(tmp_path / "sim"), "--format", "csv", "--out", "x"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "use omop, fhir or long" in r.stderr
+    (tmp_path / "empty").mkdir()
+    r = subprocess.run([*run, "import-long", str(tmp_path / "empty"), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no patients file" in r.stderr
