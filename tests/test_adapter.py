@@ -14,6 +14,10 @@ def test_real_cohort_import(real_csv):
     cohort, report = import_daily(real_csv)
     s = summarise(cohort)
     assert s["patients"] == 139
+    # the daily table goes through the importer every source shares, with its report
+    assert report.kind == "daily" and report.counts["patients_imported"] == 139
+    assert report.counts["rows_read"] == len(cohort.measurements) + len(cohort.crs)
+    assert report.counts["rows_converted"] > 0 and report.counts["rows_refused"] == 0
     assert s["patient_days"] == 1024
     assert s["crs_grade_ge3"] == 31
     assert cohort.measurements["time_h"].mod(24).eq(0).all()

@@ -203,7 +203,9 @@ def test_messy_long_export_is_reported_row_by_row(tmp_path):
     # infusion 09:00 CET is 08:00 UTC; 02:30 read as CEST is 00:30 UTC: 7.5 hours before
     assert m.loc[("B2", "crp"), "time_h"] == pytest.approx(-7.5)
     # every refused or duplicated row names its source line; every patient has a status
-    assert set(report.rows["src"]) == {"results.csv line "}
+    assert set(report.rows["src"]) == {"results.csv"}
+    unit_row = report.rows[report.rows["reason"] == "unit mmol/L is not a unit of crp"].iloc[0]
+    assert (unit_row["ref"], unit_row["column"]) == ("9", "1988-5")  # data row 9 of results.csv, its code
     assert report.patients.set_index("patient_id")["status"].to_dict() == {
         "A1": "imported", "B2": "imported", "C3": "imported", "D4": "not imported"}
     # accounting: every row read is mapped, unmapped, refused or a duplicate

@@ -1,8 +1,8 @@
 """Adapter for one-row-per-patient-day tables (such as ``shared/data/real/bal_daily_cohort.csv``).
 
-Patient columns go to ``patients``, daily labs and cytokines to ``measurements`` at
-``time_h = 24 * day`` in their source units (converted to canonical units by the cohort
-loader), and the daily CRS grade to ``crs``. Suspected fill values and values impossible in
+A source reader for the importer every source shares: patient columns go to ``patients``, each
+cell of a lab or cytokine column is an event at ``time_h = 24 * day`` coded by its column (system
+``daily``) in the column's unit, and the daily CRS grade goes to ``crs``. Suspected fill values and values impossible in
 the stated unit are reported as warnings with counts; the data are never altered.
 """
 
@@ -18,17 +18,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
+from crsml.adapters._importer import ImportReport, SourceRecords, assemble
+from crsml.adapters._vocabulary import CodeMap
 from crsml.cohort import (
     CANONICAL_UNITS,
+    TIME_WINDOW_H,
     Cohort,
     ValidationProblem,
-    ValidationReport,
     check_csv,
     conversion_factor,
     ids_as_text,
-    implausible_values,
     unreadable,
-    validate_tables,
 )
 from crsml.errors import CohortError
 
@@ -83,6 +83,17 @@ class DailyMapping:
                    {a: s.model_dump() for a, s in cfg.measurements.items()})
 
 
+    def code_map(self) -> CodeMap:
+        """This mapping as a :class:`CodeMap` of the ``daily`` system: each source column is a code."""
+        rows = [("daily", spec["column"], "analytes", analyte, None, None) for analyte, spec in self.measurements.items()]
+        if self.keys.get("crs_grade"):
+            rows.append(("daily", self.keys["crs_grade"], "crs", "grade", None, None))
+        entries = pd.DataFrame(rows, columns=["system", "code", "section", "target", "grade", "costim"])
+        entries["order"] = range(len(entries))
+        digest = hashlib.sha256(repr(sorted(self.measurements.items())).encode()).hexdigest()
+        return CodeMap(entries, {"daily": "daily"}, {}, digest, "daily mapping")
+
+
 class _Keys(BaseModel, extra="forbid"):
     patient_id: str = "patient_id"
     day: str = "day"
@@ -108,10 +119,9 @@ class _MappingFile(BaseModel, extra="forbid"):
     measurements: dict[str, _Measurement] = {}
 
 
-def import_daily(
-    csv: str | Path, mapping: DailyMapping | None = None
-) -> tuple[Cohort, ValidationReport]:
-    """Read a daily table into a validated :class:`Cohort` plus the adapter's warnings."""
+def read_daily(csv: str | Path, mapping: DailyMapping | None = None) -> SourceRecords:
+    """A daily table as :class:`SourceRecords`: each cell of a mapped column is an event at
+    ``time_h = 24 * day`` coded by its column, with the file's data row as provenance."""
     mapping = mapping or DailyMapping.load()
     path = Path(csv)
     if not path.exists():
@@ -137,11 +147,11 @@ def import_daily(
 
     warnings, wide = _repeated_days(wide, pid_col, day_col, path.name)
     file_rows = wide.pop("_file_row").to_numpy()  # each kept row's data row in the user's file
-    day = pd.to_numeric(wide[day_col], errors="coerce")
-    time_h = 24.0 * day
+    time_h = 24.0 * pd.to_numeric(wide[day_col], errors="coerce")
 
-    first = wide.groupby(pid_col, sort=False).head(1)
-    patients = pd.DataFrame({"patient_id": first[pid_col].to_numpy()})
+    first = wide.groupby(pid_col, sort=False, dropna=False).head(1)
+    patients = pd.DataFrame({"key": first[pid_col].to_numpy(), "patient_id": first[pid_col].to_numpy(),
+                             "src": path.name, "ref": file_rows[first.index.to_numpy()].astype(str)})
     for canon, spec in mapping.patients.items():
         col = spec["column"]
         values = first[col].to_numpy()
@@ -154,53 +164,40 @@ def import_daily(
     for canon, value in mapping.constants.items():
         patients[canon] = value
 
-    source = {a: spec["column"] for a, spec in mapping.measurements.items()}
-    long = wide[[pid_col, *source.values()]].assign(time_h=time_h.to_numpy())
-    long["source_row"] = file_rows
-    long = long.melt(id_vars=[pid_col, "time_h", "source_row"], value_vars=list(source.values()),
-                     var_name="source_column", value_name="value")
-    long = long[long["value"].notna()]
-    by_column = {spec["column"]: a for a, spec in mapping.measurements.items()}
+    columns = [spec["column"] for spec in mapping.measurements.values()] + ([grade_col] if grade_col else [])
     units = {spec["column"]: spec["unit"] for spec in mapping.measurements.values()}
-    measurements = pd.DataFrame(
-        {
-            "patient_id": long[pid_col].to_numpy(),
-            "time_h": long["time_h"].to_numpy(dtype=float),
-            "analyte": long["source_column"].map(by_column).to_numpy(),
-            "value": long["value"].to_numpy(),
-            "unit": long["source_column"].map(units).to_numpy(),
-            "source_row": long["source_row"].to_numpy(),
-        }
-    ).sort_values(["patient_id", "time_h", "analyte"], kind="stable").reset_index(drop=True)
-
-    raw = {"patients": patients, "measurements": measurements}
-    if grade_col:
-        raw["crs"] = pd.DataFrame(
-            {"patient_id": wide[pid_col].to_numpy(), "time_h": time_h.to_numpy(), "grade": wide[grade_col].to_numpy()}
-        )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    long = wide[[pid_col, *columns]].assign(time_h=time_h.to_numpy(), ref=file_rows.astype(str))
+    long = long.melt(id_vars=[pid_col, "time_h", "ref"], value_vars=columns, var_name="code", value_name="value")
+    long = long[long["value"].notna()]
+    events = pd.DataFrame({
+        "key": long[pid_col].to_numpy(), "time_h": long["time_h"].to_numpy(dtype=float),
+        "system": "daily", "code": long["code"].to_numpy(), "value": long["value"].to_numpy(),
+        "unit": long["code"].map(units).to_numpy(), "src": path.name, "ref": long["ref"].to_numpy()})
+    labels = {"time_h": day_col, "patient_id": pid_col,
+              **{k: s["column"] for k, s in mapping.patients.items()}}
     meta = {
         "source": path.name,
-        "source_sha256": digest,
+        "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "created_by": "crsml import-daily",
         "adapter": "daily",
         "mapping": {"keys": mapping.keys, "patients": mapping.patients, "measurements": mapping.measurements},
     }
-    tables, report = validate_tables(raw)
-    m = tables["measurements"]
-    src_rows = m["source_row"].to_numpy()
-    labels = {a: f"{c} ({a})" if c != a else a for a, c in source.items()}
-    where = {"patients": (file_rows[first.index.to_numpy()],
-                          {"patient_id": pid_col, **{k: s["column"] for k, s in mapping.patients.items()}}),
-             "crs": (file_rows, {"patient_id": pid_col, "time_h": day_col, "grade": grade_col})}
-    problems = [_to_source(p, path.name, src_rows, m, labels, where) for p in report.problems
-                if "impossible in" not in p.message]
-    # implausible values are reported against the rows of the user's file, not our long table
-    problems += implausible_values(m, labels, rows=src_rows, table=path.name)
-    report = ValidationReport(warnings + problems)
-    tables["measurements"] = m.drop(columns="source_row")
-    cohort = Cohort.from_validated(tables, report, meta=meta, on_error="raise")
-    return cohort, report
+    return SourceRecords("daily", patients, events, meta=meta, warnings=warnings, columns=labels)
+
+
+def import_daily(
+    csv: str | Path, mapping: DailyMapping | None = None
+) -> tuple[Cohort, ImportReport]:
+    """Read a daily table into a validated :class:`Cohort` and its :class:`ImportReport`.
+
+    The table goes through the importer every source shares (:func:`~crsml.adapters.assemble`):
+    each mapped column is a code of the ``daily`` system resolved by the mapping, units become
+    canonical, the cohort is validated. A daily table is refused whole when any row is bad (one line
+    per problem naming the file's data row and column), as it always was.
+    """
+    mapping = mapping or DailyMapping.load()
+    records = read_daily(csv, mapping)
+    return assemble(records, mapping.code_map(), days=TIME_WINDOW_H[1] / 24.0, strict=True)
 
 
 def _repeated_days(wide: pd.DataFrame, pid: str, day: str, name: str) -> tuple[list[ValidationProblem], pd.DataFrame]:
@@ -218,26 +215,6 @@ def _repeated_days(wide: pd.DataFrame, pid: str, day: str, name: str) -> tuple[l
         found.append(ValidationProblem(name, int(r), day, "this patient's day appears again with different values",
                                        "error", None if pd.isna(p) else str(p).strip()))
     return found, kept.reset_index(drop=True)
-
-
-def _to_source(p: ValidationProblem, csv_name: str, src_rows, m: pd.DataFrame, labels: dict[str, str],
-               where: dict[str, tuple[np.ndarray, dict[str, str | None]]] | None = None) -> ValidationProblem:
-    """Point a problem found in a table built from the CSV at the row and column of the CSV."""
-    if where and p.table in where and p.row is not None:
-        rows, columns = where[p.table]
-        column = columns.get(p.column or "") or p.column
-        return ValidationProblem(csv_name, int(rows[p.row - 1]), column, p.message, p.severity, p.patient_id)
-    if p.table != "measurements" or p.row is None:
-        return _relabel(p, labels)
-    analyte = m["analyte"].iat[p.row - 1]
-    column = labels.get(analyte, p.column) if p.column == "value" else p.column
-    return ValidationProblem(csv_name, int(src_rows[p.row - 1]), column, p.message, p.severity, p.patient_id)
-
-
-def _relabel(p: ValidationProblem, labels: dict[str, str]) -> ValidationProblem:
-    if p.column in labels and p.row is None:
-        return ValidationProblem(p.table, p.row, labels[p.column], p.message, p.severity, p.patient_id)
-    return p
 
 
 def summarise(cohort: Cohort) -> dict[str, object]:

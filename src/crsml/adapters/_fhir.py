@@ -110,11 +110,11 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None) -> So
     for file in _files(path):
         for res, where in _resources(file):
             if not isinstance(res, dict) or "resourceType" not in res:
-                refused.append((where, "", "not a FHIR resource (not JSON, or no resourceType)"))
+                refused.append((*(where.rsplit(" ", 1) if " line " in where else (where, "")),
+                                "not a FHIR resource (not JSON, or no resourceType)"))
                 continue
             rt, rid = str(res["resourceType"]), str(res.get("id") or "")
-            src = f"{rt}/" if rid else f"{where} "
-            ref = rid if rid else ""
+            src, ref = (f"{rt}/", rid) if rid else tuple(where.rsplit(" ", 1)) if " line " in where else (where, "")
             if rt not in RESOURCES:
                 if rt not in ("Bundle", "OperationOutcome"):
                     refused.append((src, ref, f"{rt} resources are not read"))

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from crsml.cohort import (
+    ANTICYTOKINE_DRUGS,
     CANONICAL_UNITS,
-    STEROIDS,
     TIME_WINDOW_H,
     Cohort,
     ValidationProblem,
@@ -42,6 +42,7 @@ from crsml.cohort import (
     grade_vitals_table,
     validate_tables,
 )
+from crsml.errors import CohortError
 
 #: days after the infusion an importer keeps by default (CRS starts within two weeks)
 DEFAULT_DAYS = 30.0
@@ -75,6 +76,8 @@ class SourceRecords:
         unmapped codes without sending the rows).
     extra_read : rows read by the source but not passed on (counted in ``unmapped``).
     meta : what ``cohort.json`` records of the source (never patient data).
+    warnings : problems the reader found itself (a patient-day written twice, say).
+    columns : the source's name of each canonical column, for problems (``time_h`` is ``day``).
     """
 
     kind: str
@@ -86,11 +89,13 @@ class SourceRecords:
     extra_read: int = 0
     meta: dict = field(default_factory=dict)
     warnings: list[ValidationProblem] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 def _provenance_frame(reason: str | None = None, src=(), ref=()) -> pd.DataFrame:
     n = len(src)
     return pd.DataFrame({"src": pd.Series(list(src), dtype="string"), "ref": pd.Series(list(ref), dtype="string"),
+                         "column": pd.Series([pd.NA] * n, dtype="string"),
                          "reason": pd.Series([reason] * n, dtype="string")})
 
 
@@ -101,12 +106,22 @@ def _unit_reason(rows: pd.DataFrame) -> pd.Series:
 
 
 def refused_rows(frame: pd.DataFrame, mask, reason: str | pd.Series) -> pd.DataFrame:
-    """Provenance rows of ``frame`` where ``mask`` holds, with the reason (one text, or one per
-    refused row, in order)."""
+    """Provenance rows of ``frame`` where ``mask`` holds (``src``, ``ref``, the source's code as
+    ``column``), with the reason (one text, or one per refused row, in order)."""
     sub = frame.loc[np.asarray(mask, dtype=bool)]
     why = reason.to_numpy() if isinstance(reason, pd.Series) else reason
+    code = sub["code"].astype("string").to_numpy() if "code" in sub else pd.array([pd.NA] * len(sub), dtype="string")
     return pd.DataFrame({"src": sub["src"].astype("string").to_numpy(), "ref": sub["ref"].astype("string").to_numpy(),
-                         "reason": pd.Series(why, index=sub.index, dtype="string").to_numpy()})
+                         "column": code, "reason": pd.Series(why, index=sub.index, dtype="string").to_numpy()})
+
+
+def where(src: object, ref: object) -> tuple[str, int | None]:
+    """The table and row a problem names: a data row of a file (``results.csv``, row 12), or a
+    record's key (``measurement_id 123``, ``Observation/abc``) where the source has no row numbers."""
+    src, ref = "" if pd.isna(src) else str(src), "" if pd.isna(ref) else str(ref)
+    if ref.isdigit() and not src.endswith((" ", "/")):
+        return src, int(ref)
+    return (src + ref).strip(), None
 
 
 @dataclass
@@ -198,7 +213,7 @@ def _closest_to_infusion(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: dict | None = None,
-             ) -> tuple[Cohort, ImportReport]:
+             strict: bool = False) -> tuple[Cohort, ImportReport]:
     """Resolve, convert, time and validate a source's records into a :class:`Cohort`.
 
     Parameters
@@ -207,6 +222,9 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     codes : the :class:`~crsml.adapters.CodeMap` resolving the records' codes.
     days : days after the infusion to keep (rows later are refused as after the window).
     meta : extra ``cohort.json`` entries (the command, say).
+    strict : refuse the whole import (:class:`~crsml.errors.CohortError` listing each problem's
+        table, row and column) when any row is refused or any patient fails validation, instead
+        of marking those patients invalid (a daily table's contract).
     """
     refused = [records.refused]
     rows_listed = []
@@ -284,6 +302,10 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     no_value = a["value"].isna().to_numpy()
     refused.append(refused_rows(a, no_value, "no value"))
     a = a.loc[~no_value]
+    if not pd.api.types.is_float_dtype(a["value"]):  # text cells of a table: a number, or a row refused
+        number = pd.to_numeric(a["value"], errors="coerce")
+        refused.append(refused_rows(a, number.isna(), "non-numeric value"))
+        a = a.loc[number.notna()].assign(value=number[number.notna()].astype(float))
     factors = conversion_factors(a["target"].astype(str), a["unit"].astype("string").fillna(""))
     bad = np.isnan(factors)
     refused.append(refused_rows(a, bad, _unit_reason(a.loc[bad])))
@@ -293,7 +315,7 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         "patient_id": a["key"].map(pid).to_numpy(), "time_h": a["time_h"].to_numpy(),
         "analyte": a["target"].to_numpy(), "value": a["value"].to_numpy(dtype=float) * factors,
         "unit": a["target"].map(CANONICAL_UNITS).to_numpy(), "qualifier": a["qualifier"].to_numpy()})
-    prov["measurements"] = a[["src", "ref"]]
+    prov["measurements"] = a[["src", "ref", "code", "target"]]
 
     vitals, v_refused, v_converted = _vitals(sections["vitals"], sections["devices"], sections["vasopressors"], pid)
     refused.append(v_refused)
@@ -303,8 +325,8 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     d = sections["drugs"]
     parts["treatments"] = pd.DataFrame({
         "patient_id": d["key"].map(pid).to_numpy(), "time_h": d["time_h"].to_numpy(), "drug": d["target"].to_numpy(),
-        "dose": d["value"].to_numpy(dtype=float), "dose_unit": d["unit"].to_numpy()})
-    prov["treatments"] = d[["src", "ref"]]
+        "dose": pd.to_numeric(d["value"], errors="coerce").to_numpy(dtype=float), "dose_unit": d["unit"].to_numpy()})
+    prov["treatments"] = d[["src", "ref", "code", "target"]]
 
     crs, crs_prov, crs_source = _grades(sections["crs"], sections["conditions"], parts, P, pid, refused)
     parts["crs"] = crs
@@ -313,12 +335,26 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     patients, p_refused = _patients(P[~no_infusion], sections["patients"])
     refused.append(p_refused)
     parts["patients"] = patients
+    prov["patients"] = P.loc[~no_infusion, ["src", "ref"]]
 
+    order = {"measurements": ["patient_id", "time_h", "analyte"], "vitals": ["patient_id", "time_h"],
+             "treatments": ["patient_id", "time_h", "drug"], "crs": ["patient_id", "time_h"]}
+    for name, key in order.items():  # one row order whatever the source's, provenance kept beside it
+        if len(parts[name]):
+            at = np.lexsort([parts[name][c].to_numpy(dtype=float) if c == "time_h"
+                             else pd.factorize(parts[name][c].astype("string"), sort=True)[0] for c in reversed(key)])
+            parts[name] = parts[name].iloc[at]
+            if name in prov:
+                prov[name] = prov[name].iloc[at]
     tables, vreport = validate_tables({k: v.reset_index(drop=True) for k, v in parts.items()})
-    problems = [_at_source(p, prov) for p in vreport.problems]
+    problems = [_at_source(p, prov, records.columns) for p in vreport.problems]
     report_v = ValidationReport(records.warnings + problems)
     refused_all = pd.concat([r for r in refused if len(r)], ignore_index=True) if any(len(r) for r in refused) \
         else _provenance_frame()
+    if strict and (report_v.errors or len(refused_all)):
+        shown = [str(_refusal(r)) for r in refused_all.itertuples()] + [str(p) for p in report_v.errors]
+        more = f"\n... and {len(shown) - 50} more" if len(shown) > 50 else ""
+        raise CohortError(f"cohort is not valid ({len(shown)} problems):\n" + "\n".join(shown[:50]) + more)
     listed = pd.concat([r.assign(status="duplicate") for r in rows_listed if len(r)]
                        + [refused_all.assign(status="refused")], ignore_index=True)
     refused_counts = refused_all.groupby("reason").size().rename("rows").reset_index().sort_values(
@@ -357,12 +393,30 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     return cohort, report
 
 
-def _at_source(p: ValidationProblem, prov: dict[str, pd.DataFrame]) -> ValidationProblem:
-    """Point a problem in an assembled table at the source row it came from."""
+def _label(code: object, target: object) -> str | None:
+    if code is None or pd.isna(code):
+        return None if target is None or pd.isna(target) else str(target)
+    return str(code) if target is None or pd.isna(target) or str(code) == str(target) else f"{code} ({target})"
+
+
+def _refusal(r) -> ValidationProblem:
+    table, row = where(r.src, r.ref)
+    return ValidationProblem(table, row, None if pd.isna(r.column) else str(r.column), str(r.reason))
+
+
+def _at_source(p: ValidationProblem, prov: dict[str, pd.DataFrame], columns: dict[str, str]) -> ValidationProblem:
+    """Point a problem in an assembled table at the source row and column it came from: a value at
+    its code (``il6``, ``26881-3 (il6)``), other columns by the source's own names."""
     if p.row is None or p.table not in prov or p.row - 1 >= len(prov[p.table]):
         return p
-    src, ref = prov[p.table].iloc[p.row - 1]
-    return ValidationProblem(f"{src} {ref}", None, p.column, p.message, p.severity, p.patient_id)
+    row = prov[p.table].iloc[p.row - 1]
+    table, at = where(row["src"], row["ref"])
+    column = p.column
+    if p.column in ("value", "grade", "drug") and "code" in row:
+        column = _label(row["code"], row.get("target"))
+    elif p.column in columns:
+        column = columns[p.column]
+    return ValidationProblem(table, at, column, p.message, p.severity, p.patient_id)
 
 
 def _unit_factor(target: pd.Series, unit: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -453,9 +507,12 @@ def _grades(obs: pd.DataFrame, cond: pd.DataFrame, parts: dict[str, pd.DataFrame
     no_value = obs["value"].isna().to_numpy()
     refused.append(refused_rows(obs, no_value, "no value"))
     obs = obs.loc[~no_value]
+    number = pd.to_numeric(obs["value"], errors="coerce")
+    refused.append(refused_rows(obs, number.isna(), "non-numeric value"))
+    obs = obs.loc[number.notna()].assign(value=number[number.notna()].astype(float))
     recorded = pd.DataFrame({"patient_id": obs["key"].map(pid).to_numpy(), "time_h": obs["time_h"].to_numpy(),
                              "grade": obs["value"].to_numpy(dtype=float)})
-    rec_prov = obs[["src", "ref"]]
+    rec_prov = obs[["src", "ref", "code", "target"]]
     has_rec = set(obs["key"])
     cond = cond[~cond["key"].isin(has_rec)]
     ends = cond[cond["end_h"].notna()]
@@ -463,7 +520,7 @@ def _grades(obs: pd.DataFrame, cond: pd.DataFrame, parts: dict[str, pd.DataFrame
         "patient_id": np.concatenate([cond["key"].map(pid).to_numpy(), ends["key"].map(pid).to_numpy()]),
         "time_h": np.concatenate([cond["time_h"].to_numpy(dtype=float), ends["end_h"].to_numpy(dtype=float)]),
         "grade": np.concatenate([cond["grade"].to_numpy(dtype=float), np.zeros(len(ends))])})
-    cond_prov = pd.concat([cond[["src", "ref"]], ends[["src", "ref"]]], ignore_index=True)
+    cond_prov = pd.concat([cond[["src", "ref", "code", "target"]], ends[["src", "ref", "code", "target"]]], ignore_index=True)
     has_cond = set(cond["key"])
     source = {pid[k]: "recorded grades" for k in has_rec if k in pid.index}
     source.update({pid[k]: "ICD-10-CM conditions" for k in has_cond if k in pid.index})
@@ -475,8 +532,7 @@ def _grades(obs: pd.DataFrame, cond: pd.DataFrame, parts: dict[str, pd.DataFrame
     graded = pd.DataFrame(columns=["patient_id", "time_h", "grade"])
     if len(rest):
         tx = parts["treatments"]
-        graded = grade_vitals_table(_vitals_defaults(rest), tx[tx["drug"].isin(["tocilizumab", *STEROIDS,
-                                                                                  "siltuximab", "anakinra"])])
+        graded = grade_vitals_table(_vitals_defaults(rest), tx[tx["drug"].isin(ANTICYTOKINE_DRUGS)])
         source.update({p: "ASTCT grading of vitals" for p in pd.unique(rest["patient_id"])})
     crs = pd.concat([recorded, from_cond, graded], ignore_index=True)
     prov = pd.concat([rec_prov, cond_prov, _provenance_frame("graded", ["crsml ASTCT grading"] * len(graded),

@@ -120,7 +120,7 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
                              "patient_id": pt[col["patient_id"]].astype("string").str.strip(),
                              "infusion": _times(pt[col["infusion_datetime"]], timezone,
                                                 f"{ppath.name} column {col['infusion_datetime']}", guessed),
-                             "src": f"{ppath.name} line ", "ref": pd.Series(np.arange(len(pt)) + 2).astype("string")})
+                             "src": ppath.name, "ref": pd.Series(np.arange(len(pt)) + 1).astype("string")})
     if col["birth_date"] in pt:
         b = pt[col["birth_date"]].astype("string")
         patients["birth"] = pd.to_datetime(b.where(b.str.len() != 10, b + "T12:00:00"), errors="coerce",
@@ -152,7 +152,6 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
                              np.zeros(len(df), dtype=bool)))
         if col["qualifier"] in df:
             qual = df[col["qualifier"]].astype("string").str.strip().fillna(qual)
-        line = "line " if path.suffix != ".parquet" else "row "
         ev = pd.DataFrame({
             "key": df[col["patient_id"]].astype("string").str.strip(),
             "when": _times(df[col["datetime"]], timezone, f"{path.name} column {col['datetime']}", guessed),
@@ -163,18 +162,19 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
             "code": df[col["code"]].astype("string").str.strip(),
             "value": value, "qualifier": qual,
             "unit": df[col["unit"]].astype("string").str.strip() if col["unit"] in df else pd.NA,
-            "src": f"{path.name} {line}",
-            "ref": pd.Series(np.arange(len(df)) + (2 if line == "line " else 1), index=df.index).astype("string"),
+            "src": path.name,
+            "ref": pd.Series(np.arange(len(df)) + 1, index=df.index).astype("string"),  # data row, as validation counts
         })
         ev["text"] = df[value_col].astype("string").where(pd.Series(bad, index=df.index)) if value_col in df else pd.NA
         unreadable_time = ev["when"].isna().to_numpy() & df[col["datetime"]].notna().to_numpy()
         why = pd.Series("", index=ev.index, dtype="string")
         why[unreadable_time] = "date or time not readable"
         is_value = np.asarray(bad, dtype=bool) & (name != "administrations")
-        why[is_value & ~unreadable_time] = "value is not a number"
+        why[is_value & ~unreadable_time] = "non-numeric value"
         refuse = (why != "").to_numpy()
         refused.append(pd.DataFrame({"src": ev.loc[refuse, "src"].astype("string"),
-                                     "ref": ev.loc[refuse, "ref"].astype("string"), "reason": why[refuse]}))
+                                     "ref": ev.loc[refuse, "ref"].astype("string"),
+                                     "column": ev.loc[refuse, "code"].astype("string"), "reason": why[refuse]}))
         frames.append(ev.loc[~refuse])
     events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["key", "when"])
     for c in ("system", "code", "unit", "qualifier", "src"):
