@@ -200,6 +200,8 @@ def test_messy_long_export_is_reported_row_by_row(tmp_path):
     assert m.loc[("B2", "crp"), "qualifier"] == "<"
     # 2024-10-27 02:30 in Berlin happened twice (clock change): read as summer time and counted as guessed
     assert sum(report.guessed.values()) == 1
+    guessed = report.rows[report.rows["status"] == "guessed"]
+    assert guessed[["src", "ref", "column"]].values.tolist() == [["results.csv", "5", "datetime"]]
     # infusion 09:00 CET is 08:00 UTC; 02:30 read as CEST is 00:30 UTC: 7.5 hours before
     assert m.loc[("B2", "crp"), "time_h"] == pytest.approx(-7.5)
     # every refused or duplicated row names its source line; every patient has a status

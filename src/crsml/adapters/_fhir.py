@@ -44,27 +44,28 @@ def _files(directory: Path) -> list[Path]:
 
 
 def _resources(path: Path):
-    """(resource dict, provenance) of each resource in an NDJSON file or a JSON Bundle/resource;
-    a line that is not JSON yields (None, provenance)."""
+    """(resource dict, provenance, its text) of each resource in an NDJSON file or a JSON
+    Bundle/resource; a line that is not JSON yields (None, provenance, "")."""
     if path.suffix == ".ndjson":
         with path.open(encoding="utf-8-sig") as f:
             for i, line in enumerate(f, start=1):
                 if line.strip():
                     try:
-                        yield json.loads(line), f"{path.name} line {i}"
+                        yield json.loads(line), f"{path.name} line {i}", line.strip()
                     except json.JSONDecodeError:
-                        yield None, f"{path.name} line {i}"
+                        yield None, f"{path.name} line {i}", ""
         return
     try:
         doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        yield None, path.name
+        yield None, path.name, ""
         return
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
         for k, entry in enumerate(doc.get("entry") or [], start=1):
-            yield (entry or {}).get("resource"), f"{path.name} entry {k}"
+            res = (entry or {}).get("resource")
+            yield res, f"{path.name} entry {k}", json.dumps(res, sort_keys=True)
     else:
-        yield doc, path.name
+        yield doc, path.name, json.dumps(doc, sort_keys=True)
 
 
 def _first_error(exc: Exception) -> str:
@@ -105,10 +106,10 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None) -> So
     """Parse and validate the resources of a directory (or one file) into :class:`SourceRecords`."""
     path = Path(directory)
     patients, events, refused = [], [], []
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], int] = {}  # (type, id) -> hash of its text: a repeat is told apart cheaply
     duplicates = []
     for file in _files(path):
-        for res, where in _resources(file):
+        for res, where, text in _resources(file):
             if not isinstance(res, dict) or "resourceType" not in res:
                 refused.append((*(where.rsplit(" ", 1) if " line " in where else (where, "")),
                                 "not a FHIR resource (not JSON, or no resourceType)"))
@@ -125,13 +126,12 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None) -> So
                 refused.append((src, ref, _first_error(exc)))
                 continue
             if rid:
-                text = json.dumps(res, sort_keys=True)
                 if (rt, rid) in seen:
-                    same = seen[(rt, rid)] == text
+                    same = seen[(rt, rid)] == hash(text)
                     duplicates.append((src, ref, "resource repeated (kept once)" if same
                                        else "resource id repeated with different content (the first is kept)"))
                     continue
-                seen[(rt, rid)] = text
+                seen[(rt, rid)] = hash(text)
             if rt == "Patient":
                 patients.append(_patient(res, rid, identifier_system))
             else:

@@ -78,6 +78,7 @@ class SourceRecords:
     meta : what ``cohort.json`` records of the source (never patient data).
     warnings : problems the reader found itself (a patient-day written twice, say).
     columns : the source's name of each canonical column, for problems (``time_h`` is ``day``).
+    guessed_rows : each row counted in ``guessed``, with provenance (``src``, ``ref``, ``column``, ``reason``).
     """
 
     kind: str
@@ -90,6 +91,7 @@ class SourceRecords:
     meta: dict = field(default_factory=dict)
     warnings: list[ValidationProblem] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
+    guessed_rows: pd.DataFrame | None = None
 
 
 def _provenance_frame(reason: str | None = None, src=(), ref=()) -> pd.DataFrame:
@@ -162,7 +164,8 @@ class ImportReport:
         return {
             "kind": self.kind,
             "counts": dict(self.counts),
-            "unmapped_codes": {f"{r.system}:{r.code}": int(r.rows) for r in self.unmapped.itertuples()},
+            "unmapped_codes": {f"{r.system + ':' if r.system else ''}{r.code}": int(r.rows)
+                               for r in self.unmapped.itertuples()},
             "refused": {str(r.reason): int(r.rows) for r in self.refused.itertuples()},
             "guessed": dict(self.guessed),
             "crs_source": dict(self.crs_source),
@@ -181,7 +184,8 @@ class ImportReport:
         ]
         if len(self.unmapped):
             top = self.unmapped.head(8)
-            lines.append("unmapped codes: " + ", ".join(f"{r.system}:{r.code} ({int(r.rows):,})" for r in top.itertuples())
+            lines.append("unmapped codes: " + ", ".join(f"{r.system + ':' if r.system else ''}{r.code} ({int(r.rows):,})"
+                                                        for r in top.itertuples())
                          + (f" and {len(self.unmapped) - 8} more" if len(self.unmapped) > 8 else ""))
         for r in self.refused.itertuples():
             lines.append(f"refused: {int(r.rows):,} rows: {r.reason}")
@@ -355,8 +359,9 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         shown = [str(_refusal(r)) for r in refused_all.itertuples()] + [str(p) for p in report_v.errors]
         more = f"\n... and {len(shown) - 50} more" if len(shown) > 50 else ""
         raise CohortError(f"cohort is not valid ({len(shown)} problems):\n" + "\n".join(shown[:50]) + more)
+    guessed_rows = [records.guessed_rows.assign(status="guessed")] if records.guessed_rows is not None else []
     listed = pd.concat([r.assign(status="duplicate") for r in rows_listed if len(r)]
-                       + [refused_all.assign(status="refused")], ignore_index=True)
+                       + [refused_all.assign(status="refused")] + guessed_rows, ignore_index=True)
     refused_counts = refused_all.groupby("reason").size().rename("rows").reset_index().sort_values(
         ["rows", "reason"], ascending=[False, True]).reset_index(drop=True)
     cohort_meta = {**records.meta, **(meta or {})}

@@ -50,8 +50,10 @@ def _read(directory: Path, name: str) -> tuple[pd.DataFrame, Path] | None:
     return read_table(path, name), path
 
 
-def _times(raw: pd.Series, timezone: str | None, where: str, guessed: Counter) -> pd.Series:
-    """UTC timestamps from text; NaT where unreadable. Naive local times need ``timezone``."""
+def _times(raw: pd.Series, timezone: str | None, file: str, column: str, guessed: list) -> pd.Series:
+    """UTC timestamps from text; NaT where unreadable. Naive local times need ``timezone``; each row
+    whose local time had to be guessed is appended to ``guessed`` (file, data row, column, why)."""
+    where = f"{file} column {column}"
     codes, uniques = pd.factorize(raw.astype("string").str.strip(), use_na_sentinel=True)
     text = pd.Series(uniques, dtype="string")
     zoned = text.str.contains(_ZONE, na=False).to_numpy()
@@ -73,9 +75,10 @@ def _times(raw: pd.Series, timezone: str | None, where: str, guessed: Counter) -
         resolved = local.dt.tz_localize(timezone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward")
         shifted = strict.isna() & resolved.notna()
         if shifted.any():
-            n_rows = int(np.isin(codes, np.flatnonzero(naive)[shifted.to_numpy()]).sum())
-            guessed["local time ambiguous or skipped at a daylight-saving change (read as summer time, or moved "
-                    "forward)"] += n_rows
+            rows = np.flatnonzero(np.isin(codes, np.flatnonzero(naive)[shifted.to_numpy()]))
+            guessed.append(pd.DataFrame({"src": file, "ref": (rows + 1).astype(str), "column": column,
+                                         "reason": "local time ambiguous or skipped at a daylight-saving change "
+                                                   "(read as summer time, or moved forward)"}))
         out[naive] = resolved.dt.tz_convert("UTC").to_numpy()
     return pd.Series(np.append(out.to_numpy(), np.datetime64("NaT"))[codes], index=raw.index,
                      dtype="datetime64[ns, UTC]")
@@ -107,7 +110,7 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
     if not d.is_dir():
         raise CohortError(f"long export directory not found: {d}")
     col = {**DEFAULT_COLUMNS, **codes.columns}
-    guessed: Counter = Counter()
+    guessed: list[pd.DataFrame] = []
     got = _read(d, "patients")
     if got is None:
         raise CohortError(f"{d}: no patients file (patients.csv or patients.parquet with {col['patient_id']} and "
@@ -118,8 +121,8 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
             raise CohortError(f"table patients: {ppath.name} has no column {col[need]}")
     patients = pd.DataFrame({"key": pt[col["patient_id"]].astype("string").str.strip(),
                              "patient_id": pt[col["patient_id"]].astype("string").str.strip(),
-                             "infusion": _times(pt[col["infusion_datetime"]], timezone,
-                                                f"{ppath.name} column {col['infusion_datetime']}", guessed),
+                             "infusion": _times(pt[col["infusion_datetime"]], timezone, ppath.name,
+                                                col["infusion_datetime"], guessed),
                              "src": ppath.name, "ref": pd.Series(np.arange(len(pt)) + 1).astype("string")})
     if col["birth_date"] in pt:
         b = pt[col["birth_date"]].astype("string")
@@ -154,8 +157,8 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
             qual = df[col["qualifier"]].astype("string").str.strip().fillna(qual)
         ev = pd.DataFrame({
             "key": df[col["patient_id"]].astype("string").str.strip(),
-            "when": _times(df[col["datetime"]], timezone, f"{path.name} column {col['datetime']}", guessed),
-            "end": (_times(df[col["end_datetime"]], timezone, f"{path.name} column {col['end_datetime']}", guessed)
+            "when": _times(df[col["datetime"]], timezone, path.name, col["datetime"], guessed),
+            "end": (_times(df[col["end_datetime"]], timezone, path.name, col["end_datetime"], guessed)
                     if col["end_datetime"] in df else pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")),
             "system": (df[col["code_system"]].astype("string") if col["code_system"] in df
                        else pd.Series(code_system, index=df.index, dtype="string")),
@@ -183,7 +186,9 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
     return SourceRecords("long", patients, events,
                          refused=pd.concat(refused, ignore_index=True) if refused else
                          pd.DataFrame(columns=["src", "ref", "reason"]),
-                         guessed=dict(guessed), extra_read=int(sum(len(r) for r in refused)))
+                         guessed=dict(Counter(r for g in guessed for r in g["reason"])),
+                         guessed_rows=pd.concat(guessed, ignore_index=True) if guessed else None,
+                         extra_read=int(sum(len(r) for r in refused)))
 
 
 def import_long(directory: str | Path, codes: CodeMap | None = None, timezone: str | None = None,

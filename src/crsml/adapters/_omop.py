@@ -15,6 +15,8 @@ local concepts), except the gender and operator concepts whose standard ids are 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -170,6 +172,8 @@ def read_omop(url: str, schema: str | None = None, codes: CodeMap | None = None,
     import sqlalchemy as sa
 
     codes = codes or CodeMap.load()
+    if url.startswith("duckdb:///") and not Path(url.removeprefix("duckdb:///").split("?")[0]).is_file():
+        raise CohortError(f"OMOP database not found: {url.removeprefix('duckdb:///')}")  # DuckDB would create it
     engine = _engine(url)
     t = {name: _qualified(schema, name) for name in CDM_TABLES}
     try:

@@ -126,6 +126,8 @@ def export_command(
     cohort = read_cohort(cohort_dir)
     codes = CodeMap.load(code_map)
     if fmt == "omop":
+        if "://" not in out:
+            Path(out).resolve().parent.mkdir(parents=True, exist_ok=True)
         url = out if "://" in out else f"duckdb:///{Path(out).resolve()}"
         written = export_omop(cohort, url, codes, replace=replace)
     elif fmt == "fhir":
