@@ -44,28 +44,27 @@ def _files(directory: Path) -> list[Path]:
 
 
 def _resources(path: Path):
-    """(resource dict, provenance, its text) of each resource in an NDJSON file or a JSON
-    Bundle/resource; a line that is not JSON yields (None, provenance, "")."""
+    """(resource dict, provenance) of each resource in an NDJSON file or a JSON Bundle/resource;
+    a line that is not JSON yields (None, provenance)."""
     if path.suffix == ".ndjson":
         with path.open(encoding="utf-8-sig") as f:
             for i, line in enumerate(f, start=1):
                 if line.strip():
                     try:
-                        yield json.loads(line), f"{path.name} line {i}", line.strip()
+                        yield json.loads(line), f"{path.name} line {i}"
                     except json.JSONDecodeError:
-                        yield None, f"{path.name} line {i}", ""
+                        yield None, f"{path.name} line {i}"
         return
     try:
         doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        yield None, path.name, ""
+        yield None, path.name
         return
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
         for k, entry in enumerate(doc.get("entry") or [], start=1):
-            res = (entry or {}).get("resource")
-            yield res, f"{path.name} entry {k}", json.dumps(res, sort_keys=True)
+            yield (entry or {}).get("resource"), f"{path.name} entry {k}"
     else:
-        yield doc, path.name, json.dumps(doc, sort_keys=True)
+        yield doc, path.name
 
 
 def _first_error(exc: Exception) -> str:
@@ -109,7 +108,7 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None) -> So
     seen: dict[tuple[str, str], int] = {}  # (type, id) -> hash of its text: a repeat is told apart cheaply
     duplicates = []
     for file in _files(path):
-        for res, where, text in _resources(file):
+        for res, where in _resources(file):
             if not isinstance(res, dict) or "resourceType" not in res:
                 refused.append((*(where.rsplit(" ", 1) if " line " in where else (where, "")),
                                 "not a FHIR resource (not JSON, or no resourceType)"))
@@ -126,6 +125,7 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None) -> So
                 refused.append((src, ref, _first_error(exc)))
                 continue
             if rid:
+                text = json.dumps(res, sort_keys=True, separators=(",", ":"))  # the same resource however spaced
                 if (rt, rid) in seen:
                     same = seen[(rt, rid)] == hash(text)
                     duplicates.append((src, ref, "resource repeated (kept once)" if same
