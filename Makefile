@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) experiments/benchmarks/bench_features.py
 	$(PY) experiments/benchmarks/bench_train.py
 	$(PY) experiments/benchmarks/bench_score.py
+	$(PY) experiments/benchmarks/bench_import_omop.py
 
 lock: $(STAMP)
 	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.tmp && mv constraints.tmp constraints.txt

@@ -311,3 +311,26 @@ def test_cli_import_and_export(tmp_path, sim):
     r = subprocess.run([*run, "import-long", str(tmp_path / "empty"), "--out", str(tmp_path / "o")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no patients file" in r.stderr
+
+
+def test_importers_page_lists_the_default_map():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "importers.md").read_text()
+    assert CodeMap.load().markdown() in page
+
+
+def test_readme_import_tour_runs_as_written(tmp_path, monkeypatch):
+    """The README's commands for records as centres keep them, in order, on a small cohort."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("## Records as centres keep them"):]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    crsml.simulate(20, seed=2).save("cohorts/new")
+    for line in [x.split("#")[0].strip() for x in block.splitlines() if x.strip()]:
+        args = line.split()
+        assert args[0] == "crsml", line
+        r = subprocess.run([sys.executable, "-m", "crsml", *args[1:]], capture_output=True, text=True)
+        assert r.returncode == 0, (line, r.stderr)
+    for d in ("from_omop", "from_fhir", "from_ehr"):
+        assert len(crsml.read_cohort(f"cohorts/{d}")) == 20
