@@ -266,7 +266,12 @@ def test_omop_grades_from_conditions_then_vitals(tmp_path, sim):
         con.execute("DELETE FROM condition_occurrence WHERE person_id = (SELECT MIN(person_id) FROM condition_occurrence)")
         con.execute("INSERT INTO measurement (measurement_id, person_id, measurement_concept_id, measurement_date, "
                     "measurement_type_concept_id, value_as_number) VALUES (999999, 1, 12345, DATE '2024-01-01', 32817, 1)")
+        # ETLs often write '=' as the operator of every plain result, and 0 for a unit they could not map
+        con.execute("UPDATE measurement SET operator_concept_id = 4172703 WHERE operator_concept_id IS NULL")
+        con.execute("UPDATE measurement SET unit_concept_id = 0 WHERE measurement_id <= 50")
     cohort, report = import_omop(f"duckdb:///{db}")
+    assert report.counts["rows_refused"] == 0 and report.counts["patients_invalid"] == 0
+    assert set(cohort.measurements["qualifier"].dropna()) <= {"<", ">"}
     assert report.crs_source["ICD-10-CM conditions"] >= 20
     assert report.crs_source["ASTCT grading of vitals"] >= 1
     assert report.unmapped.set_index("code")["rows"].to_dict() == {"12345": 1}
@@ -334,3 +339,63 @@ def test_readme_import_tour_runs_as_written(tmp_path, monkeypatch):
         assert r.returncode == 0, (line, r.stderr)
     for d in ("from_omop", "from_fhir", "from_ehr"):
         assert len(crsml.read_cohort(f"cohorts/{d}")) == 20
+
+
+def test_fhir_bundle_references_components_codings_and_statuses(tmp_path):
+    """A transaction-style Bundle: urn:uuid references, a blood-pressure panel's components, a
+    local coding before LOINC, an entered-in-error Observation and a comparator that is no qualifier."""
+    loinc, ucum = "http://loinc.org", "http://unitsofmeasure.org"
+    pat = "urn:uuid:0f9b6a5e-0000-4000-8000-000000000001"
+
+    def entry(resource, url=None):
+        return {"fullUrl": url or f"urn:uuid:{resource['id']}", "resource": resource}
+
+    def obs(oid, code, when, **value):
+        return {"resourceType": "Observation", "id": oid, "status": value.pop("status", "final"), "code": code,
+                "subject": {"reference": pat}, "effectiveDateTime": when, **value}
+
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        entry({"resourceType": "Patient", "id": "x1", "identifier": [{"value": "MRN-7"}], "gender": "male",
+               "birthDate": "1970-05-01"}, pat),
+        entry({"resourceType": "Procedure", "id": "pr1", "status": "completed", "subject": {"reference": pat},
+               "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "38228"}]},
+               "performedDateTime": "2024-06-01T08:00:00+02:00"}),
+        entry(obs("t1", {"coding": [{"system": loinc, "code": "8310-5"}]}, "2024-06-02T08:00:00+02:00",
+                  valueQuantity={"value": 39.1, "system": ucum, "code": "Cel"})),
+        entry(obs("bp1", {"coding": [{"system": loinc, "code": "85354-9"}]}, "2024-06-02T08:00:00+02:00",
+                  component=[{"code": {"coding": [{"system": loinc, "code": "8480-6"}]},
+                              "valueQuantity": {"value": 84, "system": ucum, "code": "mm[Hg]"}},
+                             {"code": {"coding": [{"system": loinc, "code": "8462-4"}]},
+                              "valueQuantity": {"value": 50, "system": ucum, "code": "mm[Hg]"}}])),
+        entry(obs("i1", {"coding": [{"system": "urn:local", "code": "IL6-LAB"}, {"system": loinc, "code": "26881-3"}]},
+                  "2024-06-02T09:00:00+02:00", valueQuantity={"value": 5000, "comparator": "ad", "system": ucum,
+                                                              "code": "pg/mL"})),
+        entry(obs("e1", {"coding": [{"system": loinc, "code": "1988-5"}]}, "2024-06-02T09:00:00+02:00",
+                  status="entered-in-error", valueQuantity={"value": 1, "system": ucum, "code": "mg/L"})),
+    ]}
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle))
+    cohort, report = import_fhir(tmp_path)
+    assert list(cohort.patients["patient_id"]) == ["MRN-7"]
+    v = cohort.vitals.iloc[0]
+    assert v["time_h"] == 24.0 and v["temp_c"] == pytest.approx(39.1) and bool(v["hypotension"])
+    m = cohort.measurements
+    assert list(m["analyte"]) == ["il6"] and pd.isna(m["qualifier"].iloc[0])
+    assert dict(zip(report.refused["reason"], report.refused["rows"], strict=True)) == {
+        "Observation entered-in-error: did not happen": 1}
+    assert report.unmapped.set_index("code")["rows"].to_dict() == {"8462-4": 1}  # diastolic: not graded from
+    assert int(cohort.crs_grades()["grade"].max()) == 2  # fever with hypotension, no vasopressor
+
+
+def test_shared_identifier_keeps_both_patients_out(tmp_path, sim):
+    small = sim.subset(list(sim.patients["patient_id"][:3]))
+    export_long(small, tmp_path)
+    p = pd.read_csv(tmp_path / "patients.csv", dtype=str)
+    p.loc[1, "patient_id"] = p.loc[0, "patient_id"]  # two people, one identifier: rows of both
+    p.to_csv(tmp_path / "patients.csv", index=False)
+    cohort, report = import_long(tmp_path)
+    assert list(cohort.patients["patient_id"]) == [p.loc[2, "patient_id"]]
+    status = report.patients.set_index("patient_id")
+    assert status.loc[p.loc[0, "patient_id"], "reason"] == "patient identifier not unique in the source (two different records)"
+    refused = dict(zip(report.refused["reason"], report.refused["rows"], strict=True))
+    assert refused["patient identifier not unique in the source (two different records)"] > 0
+    assert refused["patient is not among the source's patients"] > 0  # the renamed patient's own rows

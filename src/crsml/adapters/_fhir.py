@@ -44,27 +44,27 @@ def _files(directory: Path) -> list[Path]:
 
 
 def _resources(path: Path):
-    """(resource dict, provenance) of each resource in an NDJSON file or a JSON Bundle/resource;
-    a line that is not JSON yields (None, provenance)."""
+    """(resource dict, provenance, Bundle fullUrl) of each resource in an NDJSON file or a JSON
+    Bundle/resource; a line that is not JSON yields (None, provenance, None)."""
     if path.suffix == ".ndjson":
         with path.open(encoding="utf-8-sig") as f:
             for i, line in enumerate(f, start=1):
                 if line.strip():
                     try:
-                        yield json.loads(line), f"{path.name} line {i}"
+                        yield json.loads(line), f"{path.name} line {i}", None
                     except json.JSONDecodeError:
-                        yield None, f"{path.name} line {i}"
+                        yield None, f"{path.name} line {i}", None
         return
     try:
         doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        yield None, path.name
+        yield None, path.name, None
         return
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
         for k, entry in enumerate(doc.get("entry") or [], start=1):
-            yield (entry or {}).get("resource"), f"{path.name} entry {k}"
+            yield (entry or {}).get("resource"), f"{path.name} entry {k}", (entry or {}).get("fullUrl")
     else:
-        yield doc, path.name
+        yield doc, path.name, None
 
 
 def _first_error(exc: Exception) -> str:
@@ -75,19 +75,20 @@ def _first_error(exc: Exception) -> str:
     return "not a valid FHIR R4 resource"
 
 
-def _coding(concept: dict | None) -> tuple[str | None, str | None]:
-    for c in (concept or {}).get("coding") or []:
-        if c.get("code"):
-            return c.get("system"), c.get("code")
-    return None, None
+def _coding(concept: dict | None, known: set[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """The first coding the code map knows, else the first with a code."""
+    found = [(c.get("system"), c.get("code")) for c in (concept or {}).get("coding") or [] if c.get("code")]
+    return next((f for f in found if f in known), found[0] if found else (None, None))
 
 
 def _value(r: dict) -> tuple[float, str | None, str | None, str | None]:
-    """(number, text, unit, comparator) of an Observation's value[x]."""
+    """(number, text, unit, comparator) of an Observation's (or a component's) value[x]; a
+    comparator other than <, <=, >, >= (``ad``: sufficient to achieve) is no qualifier."""
     q = r.get("valueQuantity")
     if q is not None:
+        comparator = q.get("comparator") if q.get("comparator") in ("<", "<=", ">", ">=") else None
         return (float(q["value"]) if q.get("value") is not None else np.nan, None,
-                q.get("code") or q.get("unit"), q.get("comparator"))
+                q.get("code") or q.get("unit"), comparator)
     for key in ("valueInteger", "valueDecimal"):
         if r.get(key) is not None:
             return float(r[key]), None, None, None
@@ -96,19 +97,29 @@ def _value(r: dict) -> tuple[float, str | None, str | None, str | None]:
     if r.get("valueString") is not None:
         return np.nan, str(r["valueString"]), None, None
     if r.get("valueCodeableConcept") is not None:
-        system, code = _coding(r["valueCodeableConcept"])
-        return np.nan, code, None, None
+        return np.nan, _coding(r["valueCodeableConcept"], set())[1], None, None
     return np.nan, None, None, None
 
 
-def read_fhir(directory: str | Path, identifier_system: str | None = None) -> SourceRecords:
-    """Parse and validate the resources of a directory (or one file) into :class:`SourceRecords`."""
+#: statuses that mean the event did not happen (or was recorded in error): refused with the status
+_NOT_HAPPENED = {"Observation": {"entered-in-error", "cancelled"}, "Procedure": {"entered-in-error", "not-done"},
+                 "MedicationAdministration": {"entered-in-error", "not-done"}}
+
+
+def read_fhir(directory: str | Path, identifier_system: str | None = None, codes: CodeMap | None = None,
+              ) -> SourceRecords:
+    """Parse and validate the resources of a directory (or one file) into :class:`SourceRecords`.
+
+    Of a CodeableConcept's codings, the first the code map knows is used (else the first)."""
+    codes = codes or CodeMap.load()
+    known = {(codes.uri(s), c) for s, c in zip(codes.entries["system"], codes.entries["code"], strict=True)}
+    aliases: dict[str, str] = {}
     path = Path(directory)
     patients, events, refused = [], [], []
     seen: dict[tuple[str, str], int] = {}  # (type, id) -> hash of its text: a repeat is told apart cheaply
     duplicates = []
     for file in _files(path):
-        for res, where in _resources(file):
+        for res, where, full_url in _resources(file):
             if not isinstance(res, dict) or "resourceType" not in res:
                 refused.append((*(where.rsplit(" ", 1) if " line " in where else (where, "")),
                                 "not a FHIR resource (not JSON, or no resourceType)"))
@@ -124,6 +135,13 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None) -> So
             except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError and fhir.resources' own
                 refused.append((src, ref, _first_error(exc)))
                 continue
+            if full_url and rid:
+                aliases[str(full_url)] = f"{rt}/{rid}"
+            status = str(res.get("status") or "")
+            verification = _coding(res.get("verificationStatus"), set())[1] if rt == "Condition" else None
+            if status in _NOT_HAPPENED.get(rt, ()) or verification in ("refuted", "entered-in-error"):
+                refused.append((src, ref, f"{rt} {verification or status}: did not happen"))
+                continue
             if rid:
                 text = json.dumps(res, sort_keys=True, separators=(",", ":"))  # the same resource however spaced
                 if (rt, rid) in seen:
@@ -135,7 +153,7 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None) -> So
             if rt == "Patient":
                 patients.append(_patient(res, rid, identifier_system))
             else:
-                events.extend(_events(rt, res, src, ref))
+                events.extend(_events(rt, res, src, ref, known))
     P = pd.DataFrame(patients, columns=["key", "patient_id", "birth", "birth_date_only", "sex", "src", "ref"])
     guessed = {}
     if P["birth_date_only"].any():
@@ -148,10 +166,12 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None) -> So
     for col in ("when", "end"):
         E[col] = pd.to_datetime(E[col], utc=True, format="ISO8601")
     E = E.drop(columns="date_only")
+    if aliases:  # Bundle entries refer to each other by fullUrl (urn:uuid:...)
+        E["key"] = E["key"].map(lambda k: aliases.get(k, k))
     dups = pd.DataFrame(duplicates, columns=["src", "ref", "reason"])
     return SourceRecords("fhir", P.drop(columns="birth_date_only"), E,
                          refused=pd.DataFrame(refused, columns=["src", "ref", "reason"]).astype("string"),
-                         guessed=guessed, extra_read=len(refused) + len(duplicates) + len(P),
+                         guessed=guessed, extra_read=len(refused) + len(duplicates),
                          meta={"duplicates": dups})
 
 
@@ -177,36 +197,49 @@ def _patient(r: dict, rid: str, identifier_system: str | None) -> tuple:
 
 
 def _subject(r: dict) -> str | None:
+    """``Patient/id`` of the subject, from a relative, absolute or versioned reference; a Bundle's
+    ``urn:uuid:`` reference is kept and resolved through the entries' fullUrl."""
     ref = (r.get("subject") or r.get("patient") or {}).get("reference")
-    return str(ref) if ref else None
+    if not ref:
+        return None
+    ref = str(ref)
+    if ref.startswith("urn:"):
+        return ref
+    parts = ref.split("/_history/")[0].rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else ref
 
 
-def _events(rt: str, r: dict, src: str, ref: str) -> list[tuple]:
+def _events(rt: str, r: dict, src: str, ref: str, known: set[tuple[str, str]]) -> list[tuple]:
+    """The events of one resource; an Observation's components (a blood-pressure panel's systolic
+    and diastolic) are events of their own, with the Observation's time and provenance."""
     key = _subject(r)
+    parts = []
     if rt == "Observation":
-        system, code = _coding(r.get("code"))
         when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start") or r.get("effectiveInstant")
         end = (r.get("effectivePeriod") or {}).get("end")
-        value, text, unit, comparator = _value(r)
+        components = r.get("component") or []
+        if not components or any(k.startswith("value") for k in r):
+            parts.append((*_coding(r.get("code"), known), *_value(r)))
+        parts += [(*_coding(c.get("code"), known), *_value(c)) for c in components]
     elif rt == "MedicationAdministration":
-        system, code = _coding(r.get("medicationCodeableConcept"))
         when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start")
         end = (r.get("effectivePeriod") or {}).get("end")
         dose = (r.get("dosage") or {}).get("dose") or {}
         value = float(dose["value"]) if dose.get("value") is not None else np.nan
-        text, unit, comparator = None, dose.get("unit") or dose.get("code"), None
+        parts.append((*_coding(r.get("medicationCodeableConcept"), known), value, None,
+                      dose.get("unit") or dose.get("code"), None))
     elif rt == "Procedure":
-        system, code = _coding(r.get("code"))
         when = r.get("performedDateTime") or (r.get("performedPeriod") or {}).get("start")
-        end, value, text, unit, comparator = None, np.nan, None, None, None
+        end = None
+        parts.append((*_coding(r.get("code"), known), np.nan, None, None, None))
     else:  # Condition
-        system, code = _coding(r.get("code"))
         when = r.get("onsetDateTime") or (r.get("onsetPeriod") or {}).get("start") or r.get("recordedDate")
         end = r.get("abatementDateTime") or (r.get("abatementPeriod") or {}).get("start")
-        value, text, unit, comparator = np.nan, None, None, None
+        parts.append((*_coding(r.get("code"), known), np.nan, None, None, None))
     when, date_only = _time(when)
     end, _ = _time(end)
-    return [(key, when, end, system, code, value, text, unit, comparator, src, ref, date_only)]
+    return [(key, when, end, system, code, value, text, unit, comparator, src, ref, date_only)
+            for system, code, value, text, unit, comparator in parts]
 
 
 def import_fhir(directory: str | Path, codes: CodeMap | None = None, days: float = DEFAULT_DAYS,
@@ -222,13 +255,14 @@ def import_fhir(directory: str | Path, codes: CodeMap | None = None, days: float
     (Cohort, ImportReport)
     """
     codes = codes or CodeMap.load()
-    records = read_fhir(directory, identifier_system)
+    records = read_fhir(directory, identifier_system, codes)
     dups = records.meta.pop("duplicates")
     cohort, report = assemble(records, codes, days, meta={"source": "fhir", "created_by": "crsml import-fhir",
                                                           "adapter": "fhir"})
     if len(dups):
         report.rows = pd.concat([report.rows, dups.assign(status="duplicate")], ignore_index=True)
         report.counts["rows_duplicate"] += len(dups)
+        report.counts["rows_mapped"] -= len(dups)
         cohort.meta["import"] = report.to_dict()
     return cohort, report
 

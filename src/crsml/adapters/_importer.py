@@ -101,6 +101,18 @@ def _provenance_frame(reason: str | None = None, src=(), ref=()) -> pd.DataFrame
                          "reason": pd.Series([reason] * n, dtype="string")})
 
 
+def _numbers(rows: pd.DataFrame, refused: list) -> pd.DataFrame:
+    """The rows with a numeric value (as float); the others are refused: ``no value`` when the cell
+    is empty, ``non-numeric value`` when it holds text (never quoted)."""
+    text = rows["text"] if "text" in rows else pd.Series(pd.NA, index=rows.index)
+    empty = (rows["value"].isna() & text.isna()).to_numpy()
+    refused.append(refused_rows(rows, empty, "no value"))
+    rows = rows.loc[~empty]
+    number = pd.to_numeric(rows["value"], errors="coerce")
+    refused.append(refused_rows(rows, number.isna(), "non-numeric value"))
+    return rows.loc[number.notna()].assign(value=number[number.notna()].astype(float))
+
+
 def _unit_reason(rows: pd.DataFrame) -> pd.Series:
     """'unit X is not a unit of Y' for each of ``rows`` (built only for the rows refused)."""
     return ("unit " + rows["unit"].astype("string").fillna("(none)") + " is not a unit of "
@@ -237,10 +249,14 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     for col in ("infusion", "birth"):
         if col not in P:
             P[col] = pd.Series(pd.NaT, index=P.index, dtype="datetime64[ns, UTC]")
+    details = [c for c in P.columns if c not in ("src", "ref")]
     twice = P.duplicated("key", keep="first").to_numpy()
-    if twice.any():
-        rows_listed.append(refused_rows(P, twice, "patient record repeated (the first is kept)"))
-        P = P[~twice].reset_index(drop=True)
+    differing = P.drop_duplicates(details)["key"]
+    differing = set(differing[differing.duplicated()])  # one key, two different records
+    patient_repeats = refused_rows(P, twice, "patient record repeated (the first is kept)")
+    P = P[~twice].reset_index(drop=True)
+    # two different records under one identifier cannot be told apart in the cohort: neither is imported
+    shared = ((P["patient_id"].duplicated(keep=False) & P["patient_id"].notna()) | P["key"].isin(differing)).to_numpy()
     E = records.events.reset_index(drop=True)
     for col in EVENT_COLUMNS:
         if col not in E:
@@ -272,6 +288,10 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     known = E["key"].isin(P["key"]).to_numpy()
     refused.append(refused_rows(E, ~known, "patient is not among the source's patients"))
     E = E.loc[known].reset_index(drop=True)
+    ambiguous = E["key"].isin(set(P.loc[shared, "key"])).to_numpy()
+    refused.append(refused_rows(E, ambiguous, "patient identifier not unique in the source (two different records)"))
+    E = E.loc[~ambiguous].reset_index(drop=True)
+    no_infusion = no_infusion & ~shared
     if not counts_from_time:
         t0 = E["key"].map(P.set_index("key")["infusion"])
         lost = t0.isna().to_numpy()
@@ -284,8 +304,9 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         E["end_h"] = _hours(E["end"], t0) if "end" in E else np.nan
     elif "end_h" not in E:
         E["end_h"] = np.nan
-    early = (E["time_h"] < -WINDOW_BEFORE_H).to_numpy()
-    late = (E["time_h"] > 24.0 * days).to_numpy() & (E["section"] != "patients").to_numpy()
+    timed = (E["section"] != "patients").to_numpy()  # a weight or a prior transplant counts whenever recorded
+    early = (E["time_h"] < -WINDOW_BEFORE_H).to_numpy() & timed
+    late = (E["time_h"] > 24.0 * days).to_numpy() & timed
     refused.append(refused_rows(E, early, f"timed more than {WINDOW_BEFORE_H / 24:g} days before the infusion"))
     refused.append(refused_rows(E, late, f"timed more than {days:g} days after the infusion (--days)"))
     E = E.loc[~early & ~late].reset_index(drop=True)
@@ -302,14 +323,7 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     sections = {s: E[E["section"] == s] for s in ("analytes", "vitals", "devices", "drugs", "vasopressors", "crs",
                                                    "conditions", "patients")}
 
-    a = sections["analytes"]
-    no_value = a["value"].isna().to_numpy()
-    refused.append(refused_rows(a, no_value, "no value"))
-    a = a.loc[~no_value]
-    if not pd.api.types.is_float_dtype(a["value"]):  # text cells of a table: a number, or a row refused
-        number = pd.to_numeric(a["value"], errors="coerce")
-        refused.append(refused_rows(a, number.isna(), "non-numeric value"))
-        a = a.loc[number.notna()].assign(value=number[number.notna()].astype(float))
+    a = _numbers(sections["analytes"], refused)
     factors = conversion_factors(a["target"].astype(str), a["unit"].astype("string").fillna(""))
     bad = np.isnan(factors)
     refused.append(refused_rows(a, bad, _unit_reason(a.loc[bad])))
@@ -336,10 +350,11 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     parts["crs"] = crs
     prov["crs"] = crs_prov
 
-    patients, p_refused = _patients(P[~no_infusion], sections["patients"])
+    imported = ~no_infusion & ~shared
+    patients, p_refused = _patients(P[imported], sections["patients"])
     refused.append(p_refused)
     parts["patients"] = patients
-    prov["patients"] = P.loc[~no_infusion, ["src", "ref"]]
+    prov["patients"] = P.loc[imported, ["src", "ref"]]
 
     order = {"measurements": ["patient_id", "time_h", "analyte"], "vitals": ["patient_id", "time_h"],
              "treatments": ["patient_id", "time_h", "drug"], "crs": ["patient_id", "time_h"]}
@@ -360,7 +375,7 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         more = f"\n... and {len(shown) - 50} more" if len(shown) > 50 else ""
         raise CohortError(f"cohort is not valid ({len(shown)} problems):\n" + "\n".join(shown[:50]) + more)
     guessed_rows = [records.guessed_rows.assign(status="guessed")] if records.guessed_rows is not None else []
-    listed = pd.concat([r.assign(status="duplicate") for r in rows_listed if len(r)]
+    listed = pd.concat([r.assign(status="duplicate") for r in [*rows_listed, patient_repeats] if len(r)]
                        + [refused_all.assign(status="refused")] + guessed_rows, ignore_index=True)
     refused_counts = refused_all.groupby("reason").size().rename("rows").reset_index().sort_values(
         ["rows", "reason"], ascending=[False, True]).reset_index(drop=True)
@@ -370,6 +385,8 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     reason = pd.Series("", index=P.index, dtype="string")
     status[no_infusion] = "not imported"
     reason[no_infusion] = "no CAR-T infusion time"
+    status[shared] = "not imported"
+    reason[shared] = "patient identifier not unique in the source (two different records)"
     inv = P["patient_id"].map(cohort.invalid)
     status[inv.notna().to_numpy()] = "invalid"
     reason[inv.notna().to_numpy()] = inv[inv.notna()].astype("string")
@@ -388,6 +405,8 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         "patients_imported": int((status == "imported").sum()),
         "patients_invalid": int((status == "invalid").sum()),
         "patients_without_infusion": int(no_infusion.sum()),
+        "patients_sharing_an_identifier": int(shared.sum()),
+        "patient_records_repeated": len(patient_repeats),
     }
     report = ImportReport(records.kind, counts, unmapped, refused_counts, dict(guessed), listed, patient_rows,
                           report_v, dict(Counter(crs_source.values())))
@@ -450,9 +469,8 @@ def _vitals(v: pd.DataFrame, devices: pd.DataFrame, pressors: pd.DataFrame, pid:
     """The vitals table: one row per patient and time at which a vital sign was charted (signs charted
     together share a row), with the oxygen device and the vasopressors running at that time."""
     refused = []
-    needs_value = (v["target"] != "hypotension").to_numpy() & v["value"].isna().to_numpy()
-    refused.append(refused_rows(v, needs_value, "no value"))
-    v = v.loc[~needs_value]
+    findings = v[(v["target"] == "hypotension").to_numpy() & v["value"].isna().to_numpy() & v["text"].isna().to_numpy()]
+    v = pd.concat([findings, _numbers(v.drop(index=findings.index), refused)])
     factor, fahrenheit = _unit_factor(v["target"], v["unit"])
     bad = np.isnan(factor)
     refused.append(refused_rows(v, bad, _unit_reason(v.loc[bad])))
@@ -509,12 +527,7 @@ def _grades(obs: pd.DataFrame, cond: pd.DataFrame, parts: dict[str, pd.DataFrame
             pid: pd.Series, refused: list) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """CRS grades, per patient from the best source it has: recorded grades, else ICD-10-CM CRS
     conditions (the grade from its start, 0 from its end), else crsml's ASTCT grading of its vitals."""
-    no_value = obs["value"].isna().to_numpy()
-    refused.append(refused_rows(obs, no_value, "no value"))
-    obs = obs.loc[~no_value]
-    number = pd.to_numeric(obs["value"], errors="coerce")
-    refused.append(refused_rows(obs, number.isna(), "non-numeric value"))
-    obs = obs.loc[number.notna()].assign(value=number[number.notna()].astype(float))
+    obs = _numbers(obs, refused)
     recorded = pd.DataFrame({"patient_id": obs["key"].map(pid).to_numpy(), "time_h": obs["time_h"].to_numpy(),
                              "grade": obs["value"].to_numpy(dtype=float)})
     rec_prov = obs[["src", "ref", "code", "target"]]
@@ -575,8 +588,9 @@ def _patients(P: pd.DataFrame, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
         out["costim"] = pd.NA
     costim = pd.Series(out["costim"].to_numpy(), dtype="string")
     out["costim"] = costim.fillna(pd.Series(P["product_costim"].to_numpy(), dtype="string")).to_numpy()
-    if "prior_transplant" in out:
-        out["prior_transplant"] = pd.Series(out["prior_transplant"], dtype="string").str.lower().map(
-            {"1": True, "1.0": True, "true": True, "yes": True, "0": False, "0.0": False, "false": False, "no": False}
-        ).to_numpy()
+    if "prior_transplant" in out:  # 1/0 and yes/no as booleans; anything else stays for validation to flag
+        raw = pd.Series(out["prior_transplant"], dtype="string")
+        as_bool = raw.str.lower().map({"1": True, "1.0": True, "true": True, "yes": True,
+                                       "0": False, "0.0": False, "false": False, "no": False})
+        out["prior_transplant"] = as_bool.astype(object).where(as_bool.notna(), raw.astype(object)).to_numpy()
     return out, refused

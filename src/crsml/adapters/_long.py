@@ -172,8 +172,6 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
         unreadable_time = ev["when"].isna().to_numpy() & df[col["datetime"]].notna().to_numpy()
         why = pd.Series("", index=ev.index, dtype="string")
         why[unreadable_time] = "date or time not readable"
-        is_value = np.asarray(bad, dtype=bool) & (name != "administrations")
-        why[is_value & ~unreadable_time] = "non-numeric value"
         refuse = (why != "").to_numpy()
         refused.append(pd.DataFrame({"src": ev.loc[refuse, "src"].astype("string"),
                                      "ref": ev.loc[refuse, "ref"].astype("string"),

@@ -118,7 +118,7 @@ def _fetch_arrow(conn, sql: str) -> pa.Table:
     if hasattr(raw, "sql") and "duckdb" in type(raw).__module__:
         relation = raw.sql(sql)
         return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
-    result = conn.execute(sa.text(sql))
+    result = conn.execute(sa.text(sql.replace(":", "\\:")))  # a colon in a code is text, not a bind parameter
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     for col in frame.columns:  # PostgreSQL's NUMERIC arrives as Decimal
         if frame[col].map(type).astype(str).str.contains("Decimal").any():
@@ -159,6 +159,23 @@ def _values(pairs: list[tuple[str, str]]) -> str:
     return ", ".join(f"({_literal(s)}, {_literal(c)})" for s, c in pairs)
 
 
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - duckdb is a dependency
+        return ()
+    return (duckdb.Error,)
+
+
+def _check_zone(timezone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CohortError(f"--timezone {timezone!r}: not a time zone (use a name such as Europe/Berlin)") from None
+
+
 def _utc(series: pd.Series, timezone: str) -> pd.Series:
     s = pd.to_datetime(series)
     if getattr(s.dt, "tz", None) is None:
@@ -172,27 +189,31 @@ def read_omop(url: str, schema: str | None = None, codes: CodeMap | None = None,
     import sqlalchemy as sa
 
     codes = codes or CodeMap.load()
+    _check_zone(timezone)
     if url.startswith("duckdb:///") and not Path(url.removeprefix("duckdb:///").split("?")[0]).is_file():
         raise CohortError(f"OMOP database not found: {url.removeprefix('duckdb:///')}")  # DuckDB would create it
     engine = _engine(url)
     t = {name: _qualified(schema, name) for name in CDM_TABLES}
     try:
         with engine.connect() as conn:
-            have = set(sa.inspect(conn).get_table_names(schema=schema))
+            inspector = sa.inspect(conn)
+            have = set(inspector.get_table_names(schema=schema)) | set(inspector.get_view_names(schema=schema))
             need = {"person", "concept", "measurement", "drug_exposure", "procedure_occurrence"}
             if missing := sorted(need - have):
                 raise CohortError(f"OMOP database: no table {', '.join(missing)}"
                                   f"{f' in schema {schema}' if schema else ''} (is this an OMOP CDM v5.4?)")
             return _read(conn, t, have, codes, days, timezone)
-    except sa.exc.OperationalError as exc:
-        raise CohortError(f"OMOP database: cannot connect or query ({type(exc.orig).__name__})") from None
+    except (sa.exc.DBAPIError, *_driver_errors()) as exc:
+        raise CohortError(f"OMOP database: cannot connect or query ({type(getattr(exc, 'orig', exc)).__name__})") from None
     finally:
         engine.dispose()
 
 
 def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, timezone: str) -> SourceRecords:
-    mapped = [(s, c) for s, c in zip(codes.entries["system"], codes.entries["code"], strict=True)]
     products = codes.codes("products")
+    # product codes only give time zero (read once, through "given"), never an event of a domain too
+    mapped = [(s, c) for s, c, sec in zip(codes.entries["system"], codes.entries["code"], codes.entries["section"],
+                                          strict=True) if sec != "products"]
     cte = (f"WITH cmap(vocabulary_id, concept_code) AS (VALUES {_values(mapped)}), "
            f"pmap(vocabulary_id, concept_code) AS (VALUES {_values(products)}), "
            f"mapped AS (SELECT c.concept_id, c.vocabulary_id, c.concept_code FROM {t['concept']} c "
@@ -217,12 +238,14 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
                               f"ON co.condition_concept_id = m.concept_id) " if "condition_occurrence" in have else ""))
     parts, unmapped, outside = [_conform(given)], [], []
     domains = [("measurement", "measurement", "measurement_datetime", "measurement_date", None,
-                "m.value_as_number", "NULL", "u.concept_code", "op.concept_name",
-                f"LEFT JOIN {t['concept']} u ON m.unit_concept_id = u.concept_id "
+                "m.value_as_number", "NULL", "u.concept_code",
+                "CASE WHEN op.concept_name IN ('<', '<=', '>', '>=') THEN op.concept_name END",  # '=' is no qualifier
+                f"LEFT JOIN {t['concept']} u ON m.unit_concept_id = u.concept_id AND m.unit_concept_id <> 0 "
                 f"LEFT JOIN {t['concept']} op ON m.operator_concept_id = op.concept_id", "m.unit_source_value"),
                ("observation", "observation", "observation_datetime", "observation_date", None,
                 "m.value_as_number", "m.value_as_string", "u.concept_code", "NULL",
-                f"LEFT JOIN {t['concept']} u ON m.unit_concept_id = u.concept_id", "m.unit_source_value"),
+                f"LEFT JOIN {t['concept']} u ON m.unit_concept_id = u.concept_id AND m.unit_concept_id <> 0",
+                "m.unit_source_value"),
                ("drug_exposure", "drug", "drug_exposure_start_datetime", "drug_exposure_start_date",
                 ("drug_exposure_end_datetime", "drug_exposure_end_date"), "m.quantity", "NULL",
                 "m.dose_unit_source_value", "NULL", "", "NULL"),
@@ -271,7 +294,7 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
                                                 + [f"timed more than {days:g} days after the infusion (--days)"] * late,
                                                 dtype="string")})
     return SourceRecords("omop", patients, events, refused=refused, unmapped=unmapped_frame,
-                         extra_read=int(unmapped_frame["rows"].sum()) if unmapped_frame is not None else 0)
+                         extra_read=(int(unmapped_frame["rows"].sum()) if unmapped_frame is not None else 0) + early + late)
 
 
 def _persons(persons: pd.DataFrame, timezone: str) -> pd.DataFrame:
@@ -494,6 +517,8 @@ def _crs_conditions(cohort: Cohort, codes: CodeMap, cid: dict, person_id: np.nda
     if ep.empty:
         return pd.DataFrame()
     ep = ep[ep["max_grade"] >= 1].reset_index()
+    if ep.empty:
+        return pd.DataFrame()
     by_grade = {int(g): cid[(s, c)] for s, c, g in zip(*[codes.entries.loc[codes.entries["section"] == "conditions", k]
                                                           for k in ("system", "code", "grade")], strict=True)}
     idx = ep["patient_id"].astype(str).map(key).to_numpy()
@@ -536,8 +561,8 @@ def export_omop(cohort: Cohort, url: str, codes: CodeMap | None = None, schema: 
                 frame = frame.astype({c: "Int64" for c in ints if c in frame and frame[c].dtype != "int64"})
                 _insert(conn, q, frame)
                 written[name] = len(frame)
-    except sa.exc.OperationalError as exc:
-        raise CohortError(f"OMOP database: cannot write ({type(exc.orig).__name__})") from None
+    except (sa.exc.DBAPIError, *_driver_errors()) as exc:
+        raise CohortError(f"OMOP database: cannot write ({type(getattr(exc, 'orig', exc)).__name__})") from None
     finally:
         engine.dispose()
     return written

@@ -257,11 +257,15 @@ def _csv_entries(path: Path) -> pd.DataFrame:
             try:
                 grade = float(getattr(r, "grade", ""))
             except ValueError:
+                grade = -1.0
+            if grade not in GRADES:
                 raise CohortError(f"{where}: a condition needs a grade 0-5") from None
             target = "crs_condition"
         else:
             _check_target(section, target, where)
         costim = (str(getattr(r, "costim", "")).strip() or None) if section == "products" else None
+        if costim is not None and costim not in ("cd28", "4-1bb"):
+            raise CohortError(f"{where}: costim must be cd28 or 4-1bb")
         rows.append((*_split(r.code, where), section, target, grade, costim))
     return _entries(rows, path.name)
 

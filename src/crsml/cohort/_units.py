@@ -179,6 +179,8 @@ def ucum_factor(unit: str, canonical: str) -> float | None:
     analyte (a molar mass, an enzyme's international unit) are crsml's own table above and are
     looked up first.
     """
+    if "eq" in unit.lower():  # UCUM counts an equivalent as a mole: right only for a monovalent ion (crsml's table)
+        return None
     try:
         registry = _ucum_registry()
         src = registry.from_ucum(_TO_UCUM.get(unit, unit))
