@@ -361,7 +361,7 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     for name, key in order.items():  # one row order whatever the source's, provenance kept beside it
         if len(parts[name]):
             at = np.lexsort([parts[name][c].to_numpy(dtype=float) if c == "time_h"
-                             else pd.factorize(parts[name][c].astype("string"), sort=True)[0] for c in reversed(key)])
+                             else pd.factorize(parts[name][c].to_numpy(dtype=object), sort=True)[0] for c in reversed(key)])
             parts[name] = parts[name].iloc[at]
             if name in prov:
                 prov[name] = prov[name].iloc[at]
