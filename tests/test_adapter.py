@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -58,6 +59,7 @@ def test_cli_validate_and_errors(real_csv, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert '"patients": 139' in r.stdout
+    assert json.loads((out / "import_report.json").read_text())["counts"]["patients_imported"] == 139
     r = subprocess.run([sys.executable, "-m", "crsml", "validate", str(out)], capture_output=True, text=True)
     assert r.returncode == 0 and "warning:" in r.stdout and "valid" in r.stderr
     m = pd.read_parquet(out / "measurements.parquet")

@@ -280,6 +280,17 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
     table = pa.concat_tables(parts)
     events = pa.table([c.dictionary_encode() if pa.types.is_string(c.type) else c for c in table.columns],
                       names=table.column_names).to_pandas()
+    guessed_rows = None
+    if timezone != "UTC":  # a local time the clock change made ambiguous, or skipped: read as summer time or moved
+        local = pd.to_datetime(events["when"])
+        strict = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+        shifted = (strict.isna() & local.notna()).to_numpy()
+        if shifted.any():
+            guessed_rows = pd.DataFrame({
+                "src": events.loc[shifted, "src"].astype("string").to_numpy(),
+                "ref": events.loc[shifted, "ref"].astype("string").to_numpy(), "column": "datetime",
+                "reason": "local time ambiguous or skipped at a daylight-saving change (read as summer time, or "
+                          "moved forward)"})
     for col in ("when", "end"):
         events[col] = _utc(events[col], timezone)
     patients = _persons(persons, timezone)
@@ -293,7 +304,9 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
                             "reason": pd.Series([f"timed more than {WINDOW_BEFORE_H / 24:g} days before the infusion"] * early
                                                 + [f"timed more than {days:g} days after the infusion (--days)"] * late,
                                                 dtype="string")})
+    guessed = {} if guessed_rows is None else {str(guessed_rows["reason"].iat[0]): len(guessed_rows)}
     return SourceRecords("omop", patients, events, refused=refused, unmapped=unmapped_frame,
+                         guessed=guessed, guessed_rows=guessed_rows,
                          extra_read=(int(unmapped_frame["rows"].sum()) if unmapped_frame is not None else 0) + early + late)
 
 

@@ -39,6 +39,7 @@ def import_daily_command(
 
     cohort, report = import_daily(csv, DailyMapping.load(config))
     cohort.save(out_dir, fmt=fmt)  # type: ignore[arg-type]
+    report.save(out_dir)
     print_problems(report.warnings, 10_000)
     out.print(json.dumps(summarise(cohort), indent=2))
     err.print(f"wrote {out_dir} ({len(report.warnings)} warnings)")
