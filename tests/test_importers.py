@@ -254,6 +254,8 @@ def test_messy_fhir_resources(tmp_path, sim):
                                       "resource repeated (kept once)"]
     assert "Observation/" in set(report.rows["src"])
     assert_same(small, cohort)
+    c = report.counts
+    assert c["rows_mapped"] + c["rows_unmapped"] + c["rows_refused"] + c["rows_duplicate"] == c["rows_read"]
 
 
 def test_omop_grades_from_conditions_then_vitals(tmp_path, sim):
@@ -270,7 +272,9 @@ def test_omop_grades_from_conditions_then_vitals(tmp_path, sim):
         con.execute("UPDATE measurement SET operator_concept_id = 4172703 WHERE operator_concept_id IS NULL")
         con.execute("UPDATE measurement SET unit_concept_id = 0 WHERE measurement_id <= 50")
     cohort, report = import_omop(f"duckdb:///{db}")
-    assert report.counts["rows_refused"] == 0 and report.counts["patients_invalid"] == 0
+    c = report.counts
+    assert c["rows_refused"] == 0 and c["patients_invalid"] == 0
+    assert c["rows_mapped"] + c["rows_unmapped"] + c["rows_refused"] + c["rows_duplicate"] == c["rows_read"]
     assert set(cohort.measurements["qualifier"].dropna()) <= {"<", ">"}
     assert report.crs_source["ICD-10-CM conditions"] >= 20
     assert report.crs_source["ASTCT grading of vitals"] >= 1

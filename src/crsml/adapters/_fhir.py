@@ -171,8 +171,7 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
     dups = pd.DataFrame(duplicates, columns=["src", "ref", "reason"])
     return SourceRecords("fhir", P.drop(columns="birth_date_only"), E,
                          refused=pd.DataFrame(refused, columns=["src", "ref", "reason"]).astype("string"),
-                         guessed=guessed, extra_read=len(refused) + len(duplicates),
-                         meta={"duplicates": dups})
+                         guessed=guessed, extra_read=len(refused) + len(duplicates), repeated=dups)
 
 
 def _time(value: str | None) -> tuple[str | None, bool]:
@@ -256,15 +255,7 @@ def import_fhir(directory: str | Path, codes: CodeMap | None = None, days: float
     """
     codes = codes or CodeMap.load()
     records = read_fhir(directory, identifier_system, codes)
-    dups = records.meta.pop("duplicates")
-    cohort, report = assemble(records, codes, days, meta={"source": "fhir", "created_by": "crsml import-fhir",
-                                                          "adapter": "fhir"})
-    if len(dups):
-        report.rows = pd.concat([report.rows, dups.assign(status="duplicate")], ignore_index=True)
-        report.counts["rows_duplicate"] += len(dups)
-        report.counts["rows_mapped"] -= len(dups)
-        cohort.meta["import"] = report.to_dict()
-    return cohort, report
+    return assemble(records, codes, days, meta={"source": "fhir", "created_by": "crsml import-fhir", "adapter": "fhir"})
 
 
 # ----------------------------------------------------------------------------------------- export

@@ -79,6 +79,8 @@ class SourceRecords:
     warnings : problems the reader found itself (a patient-day written twice, say).
     columns : the source's name of each canonical column, for problems (``time_h`` is ``day``).
     guessed_rows : each row counted in ``guessed``, with provenance (``src``, ``ref``, ``column``, ``reason``).
+    repeated : records the reader found repeated (a FHIR resource id seen twice), kept once; they
+        are counted in ``extra_read`` and reported as duplicates.
     """
 
     kind: str
@@ -92,6 +94,7 @@ class SourceRecords:
     warnings: list[ValidationProblem] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
     guessed_rows: pd.DataFrame | None = None
+    repeated: pd.DataFrame | None = None
 
 
 def _provenance_frame(reason: str | None = None, src=(), ref=()) -> pd.DataFrame:
@@ -312,6 +315,8 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     E = E.loc[~early & ~late].reset_index(drop=True)
     before = int(((E["time_h"] < 0) & (E["section"] != "patients")).sum())
 
+    if records.repeated is not None and len(records.repeated):
+        rows_listed.append(records.repeated)
     dup = pd.util.hash_pandas_object(E[["key", "time_h", "system", "code", "value", "text", "unit", "qualifier"]],
                                      index=False).duplicated(keep="first").to_numpy()
     rows_listed.append(refused_rows(E, dup, "repeats an earlier row exactly (kept once)"))
