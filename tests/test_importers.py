@@ -297,6 +297,9 @@ def test_code_map_refuses_a_bad_file(tmp_path):
     codes = CodeMap.load(tmp_path / "ok.csv")
     found = codes.lookup(pd.Series(["local", None]), pd.Series(["IL6X", "26881-3"]))
     assert list(found["target"]) == ["il6", "il6"]
+    (tmp_path / "upper.toml").write_text('[analytes]\nil6 = ["LOCAL:IL6-SEND"]\n')  # systems match in any case
+    found = CodeMap.load(tmp_path / "upper.toml").lookup(pd.Series(["local", "Local"]), pd.Series(["IL6-SEND"] * 2))
+    assert list(found["target"]) == ["il6", "il6"]
 
 
 def test_cli_import_and_export(tmp_path, sim):
@@ -308,7 +311,7 @@ def test_cli_import_and_export(tmp_path, sim):
     r = subprocess.run([*run, "import-omop", "--db", f"duckdb:///{tmp_path / 'c.duckdb'}", "--out",
                         str(tmp_path / "imported")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "25 imported" in r.stderr
+    assert "25 imported" in r.stdout  # the report is the command's output; "wrote ..." goes to stderr
     assert not any(p in r.stdout + r.stderr for p in sim.patients["patient_id"])  # identifiers stay in the directory
     meta = json.loads((tmp_path / "imported" / "cohort.json").read_text())
     assert meta["import"]["counts"]["patients_imported"] == 25 and meta["adapter"] == "omop"
@@ -320,6 +323,15 @@ def test_cli_import_and_export(tmp_path, sim):
     r = subprocess.run([*run, "import-long", str(tmp_path / "empty"), "--out", str(tmp_path / "o")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no patients file" in r.stderr
+    export_long(sim, tmp_path / "ehr")
+    r = subprocess.run([*run, "import-long", str(tmp_path / "ehr"), "--timezone", "America/NewYork", "--out",
+                        str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("error: --timezone 'America/NewYork': not a time zone")
+    results = pd.read_csv(tmp_path / "ehr" / "results.csv").drop(columns="unit")
+    results.to_csv(tmp_path / "ehr" / "results.csv", index=False)
+    r = subprocess.run([*run, "import-long", str(tmp_path / "ehr"), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "table results: results.csv has no column unit" in r.stderr
 
 
 def test_importers_page_lists_the_default_map():

@@ -156,13 +156,18 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
                 events.extend(_events(rt, res, src, ref, known))
     P = pd.DataFrame(patients, columns=["key", "patient_id", "birth", "birth_date_only", "sex", "src", "ref"])
     guessed = {}
+    birth_why = "birth date without a time (age counted from noon of that day)"
+    date_why = "date without a time (read as noon UTC)"
     if P["birth_date_only"].any():
-        guessed["birth date without a time (age counted from noon of that day)"] = int(P["birth_date_only"].sum())
+        guessed[birth_why] = int(P["birth_date_only"].sum())
     P["birth"] = pd.to_datetime(P["birth"], utc=True, format="ISO8601")
     E = pd.DataFrame(events, columns=["key", "when", "end", "system", "code", "value", "text", "unit", "qualifier",
                                       "src", "ref", "date_only"])
     if E["date_only"].any():
-        guessed["date without a time (read as noon UTC)"] = int(E["date_only"].sum())
+        guessed[date_why] = int(E["date_only"].sum())
+    guessed_rows = pd.concat([
+        P.loc[P["birth_date_only"], ["src", "ref"]].assign(column="birthDate", reason=birth_why),
+        E.loc[E["date_only"].astype(bool), ["src", "ref"]].assign(column="date", reason=date_why)], ignore_index=True)
     for col in ("when", "end"):
         E[col] = pd.to_datetime(E[col], utc=True, format="ISO8601")
     E = E.drop(columns="date_only")
@@ -171,7 +176,8 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
     dups = pd.DataFrame(duplicates, columns=["src", "ref", "reason"])
     return SourceRecords("fhir", P.drop(columns="birth_date_only"), E,
                          refused=pd.DataFrame(refused, columns=["src", "ref", "reason"]).astype("string"),
-                         guessed=guessed, extra_read=len(refused) + len(duplicates), repeated=dups)
+                         guessed=guessed, guessed_rows=guessed_rows if len(guessed_rows) else None,
+                         extra_read=len(refused) + len(duplicates), repeated=dups)
 
 
 def _time(value: str | None) -> tuple[str | None, bool]:

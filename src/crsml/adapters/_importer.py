@@ -104,6 +104,16 @@ def _provenance_frame(reason: str | None = None, src=(), ref=()) -> pd.DataFrame
                          "reason": pd.Series([reason] * n, dtype="string")})
 
 
+def check_zone(timezone: str) -> None:
+    """Refuse, in one line, a ``--timezone`` that is not a zone of the system's database."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CohortError(f"--timezone {timezone!r}: not a time zone (use a name such as Europe/Berlin)") from None
+
+
 def _numbers(rows: pd.DataFrame, refused: list) -> pd.DataFrame:
     """The rows with a numeric value (as float); the others are refused: ``no value`` when the cell
     is empty, ``non-numeric value`` when it holds text (never quoted)."""

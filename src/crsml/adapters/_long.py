@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crsml.adapters._importer import DEFAULT_DAYS, SourceRecords, assemble
+from crsml.adapters._importer import DEFAULT_DAYS, SourceRecords, assemble, check_zone
 from crsml.adapters._vocabulary import CodeMap
 from crsml.cohort import Cohort, check_csv, find_table_file, read_table, unreadable
 from crsml.errors import CohortError
@@ -106,6 +106,8 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
               code_system: str | None = None) -> SourceRecords:
     """Read a long export directory into :class:`SourceRecords`."""
     codes = codes or CodeMap.load()
+    if timezone is not None:
+        check_zone(timezone)
     d = Path(directory)
     if not d.is_dir():
         raise CohortError(f"long export directory not found: {d}")
@@ -145,7 +147,7 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
         if got is None:
             continue
         df, path = got
-        need = ["patient_id", "datetime", "code"]
+        need = ["patient_id", "datetime", "code"] + (["unit"] if name != "administrations" else [])
         missing = [col[k] for k in need if col[k] not in df]
         if missing:
             raise CohortError(f"table {name}: {path.name} has no column {', '.join(missing)}")

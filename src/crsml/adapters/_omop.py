@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from crsml.adapters._importer import DEFAULT_DAYS, WINDOW_BEFORE_H, SourceRecords, assemble
+from crsml.adapters._importer import (
+    DEFAULT_DAYS,
+    WINDOW_BEFORE_H,
+    SourceRecords,
+    assemble,
+    check_zone,
+)
 from crsml.adapters._vocabulary import CodeMap
 from crsml.cohort import CANONICAL_UNITS, Cohort, crs_episodes
 from crsml.errors import CohortError
@@ -167,15 +173,6 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     return (duckdb.Error,)
 
 
-def _check_zone(timezone: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CohortError(f"--timezone {timezone!r}: not a time zone (use a name such as Europe/Berlin)") from None
-
-
 def _utc(series: pd.Series, timezone: str) -> pd.Series:
     s = pd.to_datetime(series)
     if getattr(s.dt, "tz", None) is None:
@@ -189,7 +186,7 @@ def read_omop(url: str, schema: str | None = None, codes: CodeMap | None = None,
     import sqlalchemy as sa
 
     codes = codes or CodeMap.load()
-    _check_zone(timezone)
+    check_zone(timezone)
     if url.startswith("duckdb:///") and not Path(url.removeprefix("duckdb:///").split("?")[0]).is_file():
         raise CohortError(f"OMOP database not found: {url.removeprefix('duckdb:///')}")  # DuckDB would create it
     engine = _engine(url)

@@ -97,6 +97,8 @@ class CodeMap:
         frames.append(_toml_entries({k: v for k, v in default.items() if k not in ("systems", "ucum")},
                                     "the default map"))
         entries = pd.concat(frames, ignore_index=True)
+        spelled = {k.lower(): k for k in systems} | {v.lower(): k for k, v in systems.items()}
+        entries["system"] = [spelled.get(str(x).lower(), x) for x in entries["system"]]  # LOCAL is local, as in files
         entries["order"] = range(len(entries))
         entries = entries.drop_duplicates(["system", "code"], keep="first").reset_index(drop=True)
         return cls(entries, systems, ucum, digest.hexdigest(), None if path is None else Path(path).name, columns)

@@ -57,9 +57,9 @@ def _write_import(cohort, report, out_dir: Path, fmt: str) -> None:
     """Save the cohort and its import report; print counts only (identifiers stay in the directory)."""
     cohort.save(out_dir, fmt=fmt)  # type: ignore[arg-type]
     report.save(out_dir)
-    err.print(report.summary(), markup=False)
-    err.print(f"wrote {out_dir}: {len(cohort.patients)} patients; every refused or duplicated row with its source "
-              f"row in {out_dir / 'import_rows.csv'}, every patient read in {out_dir / 'import_patients.csv'}",
+    out.print(report.summary(), markup=False)
+    err.print(f"wrote {out_dir}: {len(cohort.patients)} patients; every refused, duplicated or guessed row with its "
+              f"source row in {out_dir / 'import_rows.csv'}, every patient read in {out_dir / 'import_patients.csv'}",
               markup=False)
 
 
