@@ -298,31 +298,30 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     counts_from_time = "time_h" in E
     no_infusion = P["infusion"].isna().to_numpy() if not counts_from_time else np.zeros(len(P), dtype=bool)
 
+    # every filter is a mask over the same rows, and the rows are copied once: a CDM sends millions
     known = E["key"].isin(P["key"]).to_numpy()
-    refused.append(refused_rows(E, ~known, "patient is not among the source's patients"))
-    E = E.loc[known].reset_index(drop=True)
-    ambiguous = E["key"].isin(set(P.loc[shared, "key"])).to_numpy()
-    refused.append(refused_rows(E, ambiguous, "patient identifier not unique in the source (two different records)"))
-    E = E.loc[~ambiguous].reset_index(drop=True)
+    ambiguous = known & E["key"].isin(set(P.loc[shared, "key"])).to_numpy()
     no_infusion = no_infusion & ~shared
+    keep = known & ~ambiguous
+    refused.append(refused_rows(E, ~known, "patient is not among the source's patients"))
+    refused.append(refused_rows(E, ambiguous, "patient identifier not unique in the source (two different records)"))
     if not counts_from_time:
         t0 = E["key"].map(P.set_index("key")["infusion"])
-        lost = t0.isna().to_numpy()
+        lost = keep & t0.isna().to_numpy()
+        no_time = keep & ~lost & E["when"].isna().to_numpy()
         refused.append(refused_rows(E, lost, "patient has no CAR-T infusion time"))
-        E, t0 = E.loc[~lost].reset_index(drop=True), t0[~lost].reset_index(drop=True)
-        no_time = E["when"].isna().to_numpy()
         refused.append(refused_rows(E, no_time, "no date or time"))
-        E, t0 = E.loc[~no_time].reset_index(drop=True), t0[~no_time].reset_index(drop=True)
+        keep &= ~lost & ~no_time
         E["time_h"] = _hours(E["when"], t0)
         E["end_h"] = _hours(E["end"], t0) if "end" in E else np.nan
     elif "end_h" not in E:
         E["end_h"] = np.nan
     timed = (E["section"] != "patients").to_numpy()  # a weight or a prior transplant counts whenever recorded
-    early = (E["time_h"] < -WINDOW_BEFORE_H).to_numpy() & timed
-    late = (E["time_h"] > 24.0 * days).to_numpy() & timed
+    early = keep & (E["time_h"] < -WINDOW_BEFORE_H).to_numpy() & timed
+    late = keep & (E["time_h"] > 24.0 * days).to_numpy() & timed
     refused.append(refused_rows(E, early, f"timed more than {WINDOW_BEFORE_H / 24:g} days before the infusion"))
     refused.append(refused_rows(E, late, f"timed more than {days:g} days after the infusion (--days)"))
-    E = E.loc[~early & ~late].reset_index(drop=True)
+    E = E.loc[keep & ~early & ~late].reset_index(drop=True)
     before = int(((E["time_h"] < 0) & (E["section"] != "patients")).sum())
 
     if records.repeated is not None and len(records.repeated):
@@ -500,41 +499,45 @@ def _vitals(v: pd.DataFrame, devices: pd.DataFrame, pressors: pd.DataFrame, pid:
     times = pd.concat([v[["key", "time_h"]], devices[["key", "time_h"]], pressors[["key", "time_h"]]])
     if times.empty:
         return pd.DataFrame(columns=["patient_id", "time_h", "temp_c"]), pd.concat(refused), converted
-    rows = times.drop_duplicates().sort_values(["key", "time_h"], kind="stable").reset_index(drop=True)
-    g = v.assign(low_bp=low_bp)
-    temp = g[g["target"] == "temp_c"].groupby(["key", "time_h"])["value"].max()
-    flow = g[g["target"] == "o2_flow_lpm"].groupby(["key", "time_h"])["value"].max()
-    hypo = g[g["low_bp"]].groupby(["key", "time_h"]).size()
-    idx = pd.MultiIndex.from_frame(rows[["key", "time_h"]])
+    # integer patient codes shared by every frame: grouping and as-of joins on integers, not on text
+    keys = pd.Index(pd.unique(times["key"].to_numpy(dtype=object)))
+    times = times.assign(k=keys.get_indexer(times["key"].to_numpy(dtype=object)))
+    rows = times[["k", "time_h"]].drop_duplicates().sort_values(["k", "time_h"], kind="stable").reset_index(drop=True)
+    slot = pd.MultiIndex.from_frame(rows).get_indexer(
+        pd.MultiIndex.from_arrays([keys.get_indexer(v["key"].to_numpy(dtype=object)), v["time_h"].to_numpy()]))
+
+    def per_row(mask: np.ndarray, how: str) -> pd.Series:
+        values = pd.Series(v["value"].to_numpy(dtype=float)[mask])
+        return getattr(values.groupby(slot[mask]), how)().reindex(range(len(rows)))
+
+    target = v["target"].to_numpy(dtype=object)
     out = pd.DataFrame({
-        "patient_id": rows["key"].map(pid).to_numpy(),
+        "patient_id": pd.Series(keys[rows["k"].to_numpy()]).map(pid).to_numpy(),
         "time_h": rows["time_h"].to_numpy(),
-        "temp_c": temp.reindex(idx).to_numpy(),
-        "hypotension": hypo.reindex(idx).notna().to_numpy(),
-        "o2_flow_lpm": flow.reindex(idx).to_numpy(),
+        "temp_c": per_row(target == "temp_c", "max").to_numpy(),
+        "hypotension": per_row(low_bp, "size").fillna(0).to_numpy() > 0,
+        "o2_flow_lpm": per_row(target == "o2_flow_lpm", "max").to_numpy(),
     })
-    out["o2_device"] = _running(rows, devices, "target").fillna("none").to_numpy()
-    running = {drug: _running(rows, pressors[pressors["target"] == drug], "target").notna().to_numpy()
+    out["o2_device"] = _running(rows, devices, keys).fillna("none").to_numpy()
+    running = {drug: _running(rows, pressors[pressors["target"] == drug], keys).notna().to_numpy()
                for drug in pressors["target"].dropna().unique()}
     out["vasopressin"] = running.pop("vasopressin", np.zeros(len(out), dtype=bool))
     out["vasopressors"] = np.sum(list(running.values()), axis=0) if running else 0
     return out, pd.concat(refused, ignore_index=True), converted
 
 
-def _running(rows: pd.DataFrame, events: pd.DataFrame, column: str) -> pd.Series:
-    """For each (key, time_h) row, ``column`` of the latest event started at or before it and not
-    yet ended (an event without an end lasts only its own instant)."""
+def _running(rows: pd.DataFrame, events: pd.DataFrame, keys: pd.Index) -> pd.Series:
+    """For each (patient code ``k``, ``time_h``) row, the target of the latest event started at or
+    before it and not yet ended (an event without an end lasts only its own instant)."""
     if events.empty:
         return pd.Series(pd.NA, index=rows.index, dtype="string")
-    ev = events.assign(end_h=events["end_h"].fillna(events["time_h"]).to_numpy(dtype=float))
-    ev = ev[["key", "time_h", "end_h", column]].sort_values("time_h", kind="stable")
+    ev = pd.DataFrame({"k": keys.get_indexer(events["key"].to_numpy(dtype=object)),
+                       "start_h": events["time_h"].to_numpy(dtype=float),
+                       "end_h": events["end_h"].fillna(events["time_h"]).to_numpy(dtype=float),
+                       "target": events["target"].astype("string").to_numpy()}).sort_values("start_h", kind="stable")
     left = rows.reset_index().sort_values("time_h", kind="stable")
-    ev = ev.astype({"key": "string"})
-    left = left.astype({"key": "string"})
-    hit = pd.merge_asof(left, ev.rename(columns={"time_h": "start_h"}), left_on="time_h", right_on="start_h",
-                        by="key", direction="backward")
-    ok = (hit["end_h"] >= hit["time_h"]).to_numpy()
-    vals = hit[column].astype("string").where(ok)
+    hit = pd.merge_asof(left, ev, left_on="time_h", right_on="start_h", by="k", direction="backward")
+    vals = hit["target"].astype("string").where((hit["end_h"] >= hit["time_h"]).to_numpy())
     return pd.Series(vals.to_numpy(), index=hit["index"].to_numpy(), dtype="string").reindex(rows.index)
 
 
