@@ -415,3 +415,36 @@ def test_shared_identifier_keeps_both_patients_out(tmp_path, sim):
     refused = dict(zip(report.refused["reason"], report.refused["rows"], strict=True))
     assert refused["patient identifier not unique in the source (two different records)"] > 0
     assert refused["patient is not among the source's patients"] > 0  # the renamed patient's own rows
+
+
+def test_omop_infusion_from_a_product_drug_exposure(tmp_path, sim):
+    """Time zero from DRUG_EXPOSURE of a CD19 product (HCPCS Q2041, axicabtagene ciloleucel), whose
+    costimulatory domain fills patients.costim where no observation gives it."""
+    import duckdb
+
+    db = tmp_path / "cdm.duckdb"
+    export_omop(sim, f"duckdb:///{db}")
+    with duckdb.connect(str(db)) as con:
+        axicel = con.execute("SELECT concept_id FROM concept WHERE vocabulary_id = 'HCPCS' AND concept_code = 'Q2041'"
+                             ).fetchone()[0]
+        con.execute(f"""INSERT INTO drug_exposure (drug_exposure_id, person_id, drug_concept_id, drug_exposure_start_date,
+                        drug_exposure_start_datetime, drug_exposure_end_date, drug_type_concept_id)
+                        SELECT 100000 + person_id, person_id, {axicel}, procedure_date, procedure_datetime,
+                        procedure_date, 32817 FROM procedure_occurrence""")
+        con.execute("DELETE FROM procedure_occurrence")
+        con.execute("DELETE FROM observation WHERE observation_source_value = 'costim'")
+    back, report = import_omop(f"duckdb:///{db}")
+    assert report.counts["patients_imported"] == 25
+    assert set(back.patients["costim"]) == {"cd28"}
+    expected = sim.subset(list(sim.patients["patient_id"]))
+    expected.patients = expected.patients.assign(costim="cd28")
+    assert_same(expected, back)  # everything else unchanged: the same time zero
+
+
+def test_long_export_in_parquet(tmp_path, sim):
+    export_long(sim, tmp_path / "csv")
+    (tmp_path / "pq").mkdir()
+    for f in (tmp_path / "csv").glob("*.csv"):
+        pd.read_csv(f, dtype={"patient_id": str}).to_parquet(tmp_path / "pq" / f"{f.stem}.parquet")
+    back, report = import_long(tmp_path / "pq")
+    assert_same(sim, back)
