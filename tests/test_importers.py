@@ -76,6 +76,11 @@ def test_omop_round_trip_duckdb(sim, tmp_path):
     assert report.counts["patients_imported"] == 25 and report.counts["rows_refused"] == 0
     assert set(report.crs_source) == {"recorded grades"}
     assert back.meta["source"] == "omop" and len(back.meta["code_map_sha256"]) == 64
+    short, report = import_omop(f"duckdb:///{tmp_path / 'cdm.duckdb'}", days=5)  # later rows stay in the database
+    c = report.counts
+    assert c["rows_refused"] == int(report.refused["rows"].sum()) > 0 and len(report.rows) == 0
+    assert c["rows_mapped"] + c["rows_unmapped"] + c["rows_refused"] + c["rows_duplicate"] == c["rows_read"]
+    assert short.measurements["time_h"].max() <= 120
 
 
 def test_fhir_round_trip(sim, tmp_path):

@@ -79,6 +79,8 @@ class SourceRecords:
     warnings : problems the reader found itself (a patient-day written twice, say).
     columns : the source's name of each canonical column, for problems (``time_h`` is ``day``).
     guessed_rows : each row counted in ``guessed``, with provenance (``src``, ``ref``, ``column``, ``reason``).
+    refused_counts : rows refused where they are (a database counts them, by reason, without
+        sending them); counted in ``extra_read`` and in the report, not listed row by row.
     repeated : records the reader found repeated (a FHIR resource id seen twice), kept once; they
         are counted in ``extra_read`` and reported as duplicates.
     """
@@ -95,6 +97,7 @@ class SourceRecords:
     columns: dict[str, str] = field(default_factory=dict)
     guessed_rows: pd.DataFrame | None = None
     repeated: pd.DataFrame | None = None
+    refused_counts: dict[str, int] = field(default_factory=dict)
 
 
 def _provenance_frame(reason: str | None = None, src=(), ref=()) -> pd.DataFrame:
@@ -391,8 +394,12 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     guessed_rows = [records.guessed_rows.assign(status="guessed")] if records.guessed_rows is not None else []
     listed = pd.concat([r.assign(status="duplicate") for r in [*rows_listed, patient_repeats] if len(r)]
                        + [refused_all.assign(status="refused")] + guessed_rows, ignore_index=True)
-    refused_counts = refused_all.groupby("reason").size().rename("rows").reset_index().sort_values(
+    by_reason = refused_all.groupby("reason").size()
+    for why, n in records.refused_counts.items():
+        by_reason[why] = by_reason.get(why, 0) + n
+    refused_counts = by_reason.rename("rows").rename_axis("reason").reset_index().sort_values(
         ["rows", "reason"], ascending=[False, True]).reset_index(drop=True)
+    n_refused = len(refused_all) + sum(records.refused_counts.values())
     cohort_meta = {**records.meta, **(meta or {})}
     cohort = Cohort.from_validated(tables, vreport, meta=cohort_meta, on_error="drop")
     status = pd.Series("imported", index=P.index, dtype="string")
@@ -408,10 +415,10 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
                                  "crs_source": P["patient_id"].map(crs_source).astype("string")})
     counts = {
         "rows_read": int(n_read),
-        "rows_mapped": int(n_read - len(refused_all) - int(unmapped["rows"].sum()) - sum(len(r) for r in rows_listed)),
+        "rows_mapped": int(n_read - n_refused - int(unmapped["rows"].sum()) - sum(len(r) for r in rows_listed)),
         "rows_converted": converted,
         "rows_unmapped": int(unmapped["rows"].sum()),
-        "rows_refused": len(refused_all),
+        "rows_refused": n_refused,
         "rows_duplicate": sum(len(r) for r in rows_listed),
         "rows_guessed": int(sum(guessed.values())),
         "rows_before_infusion": before,

@@ -296,13 +296,12 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
         unmapped_frame["rows"] = unmapped_frame["rows"].astype(int)
     early = int(sum(float(o["early"].fillna(0).iloc[0]) for o in outside))
     late = int(sum(float(o["late"].fillna(0).iloc[0]) for o in outside))
-    refused = pd.DataFrame({"src": pd.Series(["(counted in the database)"] * (early + late), dtype="string"),
-                            "ref": pd.Series([""] * (early + late), dtype="string"),
-                            "reason": pd.Series([f"timed more than {WINDOW_BEFORE_H / 24:g} days before the infusion"] * early
-                                                + [f"timed more than {days:g} days after the infusion (--days)"] * late,
-                                                dtype="string")})
+    # rows outside a patient's window stay in the database: counted there, never sent (years of history)
+    outside_counts = {f"timed more than {WINDOW_BEFORE_H / 24:g} days before the infusion": early,
+                      f"timed more than {days:g} days after the infusion (--days)": late}
     guessed = {} if guessed_rows is None else {str(guessed_rows["reason"].iat[0]): len(guessed_rows)}
-    return SourceRecords("omop", patients, events, refused=refused, unmapped=unmapped_frame,
+    return SourceRecords("omop", patients, events, refused_counts={k: v for k, v in outside_counts.items() if v},
+                         unmapped=unmapped_frame,
                          guessed=guessed, guessed_rows=guessed_rows,
                          extra_read=(int(unmapped_frame["rows"].sum()) if unmapped_frame is not None else 0) + early + late)
 
