@@ -498,25 +498,21 @@ def omop_tables(cohort: Cohort, codes: CodeMap | None = None, start: str = "2024
     observation["observation_type_concept_id"] = EHR_TYPE
     tables["observation"] = observation
     drug = pd.concat(drugs, ignore_index=True) if drugs else pd.DataFrame(columns=["person_id", "start"])
-    drug.insert(0, "drug_exposure_id", np.arange(1, len(drug) + 1))
-    start_ts = pd.to_datetime(drug.pop("start"))
-    drug["drug_exposure_start_date"] = start_ts.dt.date
-    drug["drug_exposure_start_datetime"] = start_ts
-    drug["drug_exposure_end_date"] = start_ts.dt.date
-    drug["drug_exposure_end_datetime"] = start_ts
-    drug["drug_type_concept_id"] = EHR_TYPE
-    tables["drug_exposure"] = drug
-    if len(devices):
-        start_ts = pd.to_datetime(devices.pop("start"))
-        devices.insert(0, "device_exposure_id", np.arange(1, len(devices) + 1))
-        devices["device_exposure_start_date"] = start_ts.dt.date
-        devices["device_exposure_start_datetime"] = start_ts
-        devices["device_exposure_end_date"] = start_ts.dt.date
-        devices["device_exposure_end_datetime"] = start_ts
-        devices["device_type_concept_id"] = EHR_TYPE
-    tables["device_exposure"] = devices
+    tables["drug_exposure"] = _point_exposure(drug, "drug")
+    tables["device_exposure"] = _point_exposure(devices, "device") if len(devices) else devices
     tables["condition_occurrence"] = _crs_conditions(cohort, codes, cid, person_id, key, t0)
     return tables
+
+
+def _point_exposure(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """An exposure charted at one time (its ``start``): it starts and ends then; keys from 1."""
+    start_ts = pd.to_datetime(frame.pop("start"))
+    frame.insert(0, f"{kind}_exposure_id", np.arange(1, len(frame) + 1))
+    for edge in ("start", "end"):
+        frame[f"{kind}_exposure_{edge}_date"] = start_ts.dt.date
+        frame[f"{kind}_exposure_{edge}_datetime"] = start_ts
+    frame[f"{kind}_type_concept_id"] = EHR_TYPE
+    return frame
 
 
 def _crs_conditions(cohort: Cohort, codes: CodeMap, cid: dict, person_id: np.ndarray, key: dict,
