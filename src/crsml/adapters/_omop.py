@@ -430,7 +430,7 @@ def omop_tables(cohort: Cohort, codes: CodeMap | None = None, start: str = "2024
     v = cohort.vitals.reset_index(drop=True)
     obs = []
     drugs = []
-    devices = pd.DataFrame()
+    devices = pd.DataFrame(columns=["person_id", "start"])
     if len(v):
         vid, vwhen = at(v)
         for col, unit in (("temp_c", "Cel"), ("o2_flow_lpm", "L/min")):
@@ -499,7 +499,7 @@ def omop_tables(cohort: Cohort, codes: CodeMap | None = None, start: str = "2024
     tables["observation"] = observation
     drug = pd.concat(drugs, ignore_index=True) if drugs else pd.DataFrame(columns=["person_id", "start"])
     tables["drug_exposure"] = _point_exposure(drug, "drug")
-    tables["device_exposure"] = _point_exposure(devices, "device") if len(devices) else devices
+    tables["device_exposure"] = _point_exposure(devices, "device")
     tables["condition_occurrence"] = _crs_conditions(cohort, codes, cid, person_id, key, t0)
     return tables
 
