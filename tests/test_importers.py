@@ -235,6 +235,9 @@ def test_damaged_patient_never_changes_another(tmp_path, sim):
     others = [p for p in clean.patients["patient_id"] if p != victim]
     assert_same(clean.subset(others), damaged.subset(others))
     assert victim in damaged.invalid and victim not in set(damaged.patients["patient_id"])
+    # the reason names the export's own file, data row and code, not a row of an assembled table
+    code = results.loc[rows[0], "code"]
+    assert damaged.invalid[victim].startswith(f"table results.csv, row {rows[0] + 1}, column {code}")
 
 
 def test_messy_fhir_resources(tmp_path, sim):

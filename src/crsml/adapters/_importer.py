@@ -401,7 +401,7 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         ["rows", "reason"], ascending=[False, True]).reset_index(drop=True)
     n_refused = len(refused_all) + sum(records.refused_counts.values())
     cohort_meta = {**records.meta, **(meta or {})}
-    cohort = Cohort.from_validated(tables, vreport, meta=cohort_meta, on_error="drop")
+    cohort = Cohort.from_validated(tables, report_v, meta=cohort_meta, on_error="drop")
     status = pd.Series("imported", index=P.index, dtype="string")
     reason = pd.Series("", index=P.index, dtype="string")
     status[no_infusion] = "not imported"
