@@ -49,7 +49,9 @@ DEFAULT_DAYS = 30.0
 WINDOW_BEFORE_H = -TIME_WINDOW_H[0]
 HYPOTENSION_SBP_MMHG = 90.0  # systolic below 90 mmHg in adults (Lee et al., BBMT 2019, ASTCT consensus)
 HYPOTENSION_MAP_MMHG = 65.0
-EVENT_COLUMNS = ("key", "system", "code", "value", "text", "unit", "qualifier", "src", "ref")
+EVENT_COLUMNS = ("key", "system", "code", "value", "text", "unit", "qualifier", "src", "ref", "route", "value_system",
+                 "value_code", "display", "hint")
+GRADED = "ASTCT grading of vitals"
 _TEMP_UNITS = {"cel": 1.0, "c": 1.0, "degc": 1.0, "°c": 1.0, "[degf]": None, "degf": None, "f": None, "°f": None}
 _PRESSURE_UNITS = {"mm[hg]": 1.0, "mmhg": 1.0, "kpa": 7.50062}
 _FLOW_UNITS = {"l/min": 1.0, "lpm": 1.0, "ml/min": 1e-3}
@@ -69,11 +71,16 @@ class SourceRecords:
         ``sex``, ``src``/``ref`` (provenance), and any patient columns the source holds directly.
     events : ``key``, ``when`` (UTC timestamp) or ``time_h`` (hours since infusion, for sources
         that count from it), optional ``end``, ``system``, ``code``, ``value`` (number),
-        ``text`` (a coded or text value), ``unit``, ``qualifier``, ``src``/``ref``.
+        ``text`` (a coded or text value), ``unit``, ``qualifier``, ``src``/``ref``; optional
+        ``value_system``/``value_code`` (a coded value: the device of an oxygen-device
+        observation), ``route`` (how the code was found: an OMOP standard or source concept, or a
+        source value), ``display`` (the source's text for the code) and ``hint`` (the section the
+        source's table or resource suggests, for codes left unmapped).
     refused : rows the reader could not turn into events (``src``, ``ref``, ``reason``).
     guessed : counts of what the reader had to assume (an ambiguous local time, say).
     unmapped : ``system``, ``code``, ``rows`` counted by the source itself (a database counts its
-        unmapped codes without sending the rows).
+        unmapped codes without sending the rows), with ``key`` (the patient), ``display`` and ``hint``
+        where the source has them.
     extra_read : rows read by the source but not passed on (counted in ``unmapped``).
     meta : what ``cohort.json`` records of the source (never patient data).
     warnings : problems the reader found itself (a patient-day written twice, say).
@@ -162,6 +169,8 @@ class ImportReport:
     patients read, imported, invalid and without an infusion time; ``unmapped`` counts rows by
     (system, code); ``refused`` counts rows by reason; ``rows`` lists each refused, duplicated or
     guessed row with its provenance; ``patients`` says what became of every patient read.
+    ``routes`` counts the rows mapped by each route a code can take (OMOP: standard concept,
+    source concept, source value).
     ``validation`` holds the cohort checks, problems pointing at the source's rows.
     """
 
@@ -174,6 +183,7 @@ class ImportReport:
     patients: pd.DataFrame
     validation: ValidationReport
     crs_source: dict[str, int]
+    routes: dict[str, int] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[ValidationProblem]:
@@ -197,7 +207,19 @@ class ImportReport:
             "refused": {str(r.reason): int(r.rows) for r in self.refused.itertuples()},
             "guessed": dict(self.guessed),
             "crs_source": dict(self.crs_source),
+            "mapped_by_route": dict(self.routes),
         }
+
+    def unmapped_map(self) -> pd.DataFrame:
+        """The unmapped codes as a code map to fill (``import_unmapped.csv``): ``section`` (the
+        one each code most likely belongs to), ``target`` and ``grade`` left blank, ``system``,
+        ``code``, the source's ``display`` text and the ``rows`` it has. Fill ``target`` (a
+        condition's ``grade``) of the rows that matter, fix a ``section`` where the guess is wrong,
+        and pass the file back with ``--map``: rows left blank stay unmapped."""
+        u = self.unmapped
+        return pd.DataFrame({"section": u["section"].to_numpy(), "target": "", "grade": "",
+                             "system": u["system"].to_numpy(), "code": u["code"].to_numpy(),
+                             "display": u["display"].to_numpy(), "rows": u["rows"].astype(int).to_numpy()})
 
     def summary(self) -> str:
         """A few lines for a person: rows, patients, the top unmapped codes and refusal reasons."""
@@ -210,6 +232,17 @@ class ImportReport:
             f"invalid, {c['patients_without_infusion']:,} without an infusion time",
             "CRS grades from: " + (", ".join(f"{k} {v}" for k, v in self.crs_source.items()) or "none"),
         ]
+        if self.routes:
+            lines.append("codes found by: " + ", ".join(f"{k} {v:,}" for k, v in self.routes.items()))
+        if c.get("patients_graded_from_vitals"):
+            lines.append(f"CRS grades derived by crsml from the vitals (no recorded grade or CRS condition) for "
+                         f"{c['patients_graded_from_vitals']:,} patients; their oxygen and vasopressor records are "
+                         f"counted in import_patients.csv")
+        if c.get("patients_grade_lower_bound"):
+            lines.append(f"WARNING: {c['patients_grade_lower_bound']:,} of them had oxygen-device or vasopressor codes "
+                         f"unmapped in their window: their worst CRS grade is a lower bound (map the codes listed in "
+                         f"import_unmapped.csv and pass it back with --map; --require-grades refuses grading from "
+                         f"vitals)")
         if len(self.unmapped):
             top = self.unmapped.head(8)
             lines.append("unmapped codes: " + ", ".join(f"{r.system + ':' if r.system else ''}{r.code} ({int(r.rows):,})"
@@ -223,8 +256,9 @@ class ImportReport:
 
     def save(self, directory: str | Path) -> None:
         """Write ``import_report.json`` (counts), ``import_rows.csv`` (each refused, duplicated or
-        guessed row: provenance and reason) and ``import_patients.csv`` (every patient read and what
-        became of it) into the cohort directory: source identifiers stay there."""
+        guessed row: provenance and reason), ``import_patients.csv`` (every patient read and what
+        became of it) and ``import_unmapped.csv`` (the unmapped codes as a map to fill) into the
+        cohort directory: source identifiers stay there."""
         d = Path(directory)
         with atomic_file(d / "import_report.json") as tmp:
             tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
@@ -232,6 +266,8 @@ class ImportReport:
             self.rows.to_csv(tmp, index=False)
         with atomic_file(d / "import_patients.csv") as tmp:
             self.patients.to_csv(tmp, index=False)
+        with atomic_file(d / "import_unmapped.csv") as tmp:
+            self.unmapped_map().to_csv(tmp, index=False)
 
 
 def _hours(when: pd.Series, t0: pd.Series) -> np.ndarray:
@@ -245,7 +281,7 @@ def _closest_to_infusion(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: dict | None = None,
-             strict: bool = False) -> tuple[Cohort, ImportReport]:
+             strict: bool = False, require_grades: bool = False) -> tuple[Cohort, ImportReport]:
     """Resolve, convert, time and validate a source's records into a :class:`Cohort`.
 
     Parameters
@@ -257,6 +293,8 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     strict : refuse the whole import (:class:`~crsml.errors.CohortError` listing each problem's
         table, row and column) when any row is refused or any patient fails validation, instead
         of marking those patients invalid (a daily table's contract).
+    require_grades : refuse the import (one line) when any patient's CRS grades would be derived by
+        crsml from the vitals rather than read from a recorded grade or CRS condition.
     """
     refused = [records.refused]
     rows_listed = []
@@ -280,14 +318,10 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     n_read = len(E) + records.extra_read
 
     found = codes.lookup(E["system"], E["code"])
-    E = pd.concat([E, found], axis=1)
+    E = _device_values(pd.concat([E, found], axis=1), codes)
     unmapped_mask = E["section"].isna().to_numpy()
-    unmapped = (E.loc[unmapped_mask].assign(system=lambda d: d["system"].astype("string").fillna(""))
-                .groupby(["system", "code"], dropna=False, observed=True).size().rename("rows").reset_index())
-    if records.unmapped is not None and len(records.unmapped):
-        unmapped = pd.concat([unmapped, records.unmapped], ignore_index=True).groupby(
-            ["system", "code"], dropna=False).sum().reset_index()
-    unmapped = unmapped.sort_values(["rows", "system", "code"], ascending=[False, True, True]).reset_index(drop=True)
+    um = E.loc[unmapped_mask, [c for c in ("key", "system", "code", "display", "hint", "when", "time_h") if c in E]]
+    routes = {str(k): int(v) for k, v in E.loc[~unmapped_mask, "route"].value_counts().items()}
     E = E.loc[~unmapped_mask].reset_index(drop=True)
 
     # time zero: the source's own column, else the first CAR-T product administration
@@ -299,6 +333,11 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     elif "product_costim" not in P:
         P["product_costim"] = pd.Series(pd.NA, index=P.index, dtype="string")
     counts_from_time = "time_h" in E
+    um_h = um["time_h"].to_numpy(dtype=float) if counts_from_time else \
+        _hours(um["when"], um["key"].map(P.set_index("key")["infusion"])) if len(um) else np.zeros(0)
+    with np.errstate(invalid="ignore"):
+        um_window = (um_h >= -WINDOW_BEFORE_H) & (um_h <= 24.0 * days)
+    unmapped, unmapped_kinds = _unmapped(um, records.unmapped, um_window)
     no_infusion = P["infusion"].isna().to_numpy() if not counts_from_time else np.zeros(len(P), dtype=bool)
 
     # every filter is a mask over the same rows, and the rows are copied once: a CDM sends millions
@@ -319,17 +358,19 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         E["end_h"] = _hours(E["end"], t0) if "end" in E else np.nan
     elif "end_h" not in E:
         E["end_h"] = np.nan
-    timed = (E["section"] != "patients").to_numpy()  # a weight or a prior transplant counts whenever recorded
+    # a weight, a prior transplant or a diagnosis counts whenever recorded
+    timed = ~E["section"].isin(UNTIMED_SECTIONS).to_numpy()
     early = keep & (E["time_h"] < -WINDOW_BEFORE_H).to_numpy() & timed
     late = keep & (E["time_h"] > 24.0 * days).to_numpy() & timed
     refused.append(refused_rows(E, early, f"timed more than {WINDOW_BEFORE_H / 24:g} days before the infusion"))
     refused.append(refused_rows(E, late, f"timed more than {days:g} days after the infusion (--days)"))
     E = E.loc[keep & ~early & ~late].reset_index(drop=True)
-    before = int(((E["time_h"] < 0) & (E["section"] != "patients")).sum())
+    before = int(((E["time_h"] < 0) & ~E["section"].isin(UNTIMED_SECTIONS)).sum())
 
     if records.repeated is not None and len(records.repeated):
         rows_listed.append(records.repeated)
-    dup = pd.util.hash_pandas_object(E[["key", "time_h", "system", "code", "value", "text", "unit", "qualifier"]],
+    dup = pd.util.hash_pandas_object(E[["key", "time_h", "system", "code", "value", "text", "unit", "qualifier",
+                                        "value_code"]],
                                      index=False).duplicated(keep="first").to_numpy()
     rows_listed.append(refused_rows(E, dup, "repeats an earlier row exactly (kept once)"))
     E = E.loc[~dup].reset_index(drop=True)
@@ -338,7 +379,7 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     parts: dict[str, pd.DataFrame] = {}
     prov: dict[str, pd.DataFrame] = {}
     sections = {s: E[E["section"] == s] for s in ("analytes", "vitals", "devices", "drugs", "vasopressors", "crs",
-                                                   "conditions", "patients")}
+                                                   "conditions", "diagnoses", "patients")}
 
     a = _numbers(sections["analytes"], refused)
     factors = conversion_factors(a["target"].astype(str), a["unit"].astype("string").fillna(""))
@@ -368,7 +409,16 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     prov["crs"] = crs_prov
 
     imported = ~no_infusion & ~shared
-    patients, p_refused = _patients(P[imported], sections["patients"])
+    graded = P.loc[imported, "patient_id"].map(crs_source).eq(GRADED)
+    if require_grades and graded.any():
+        raise CohortError(f"--require-grades: {int(graded.sum()):,} of {int(imported.sum()):,} patients have no recorded "
+                          f"CRS grade or CRS condition, so their grades would be derived from the vitals; map the "
+                          f"centre's grade or condition codes (an import without --require-grades lists the unmapped "
+                          f"ones in import_unmapped.csv)")
+    d = sections["diagnoses"]  # a coded diagnosis is the patients table's diagnosis, in its vocabulary
+    observed = pd.concat([sections["patients"], d.assign(text=d["target"].astype(str).to_numpy(), value=np.nan,
+                                                         target="diagnosis")])
+    patients, p_refused = _patients(P[imported], observed)
     refused.append(p_refused)
     parts["patients"] = patients
     prov["patients"] = P.loc[imported, ["src", "ref"]]
@@ -413,6 +463,20 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     reason[inv.notna().to_numpy()] = inv[inv.notna()].astype("string")
     patient_rows = pd.DataFrame({"patient_id": P["patient_id"].astype("string"), "status": status, "reason": reason,
                                  "crs_source": P["patient_id"].map(crs_source).astype("string")})
+    oxygen = pd.concat([sections["devices"]["key"], sections["vitals"].loc[
+        (sections["vitals"]["target"] == "o2_flow_lpm").to_numpy(), "key"]]).value_counts()
+    patient_rows["oxygen_records"] = P["key"].map(oxygen).fillna(0).astype(int).to_numpy()
+    patient_rows["vasopressor_records"] = P["key"].map(sections["vasopressors"]["key"].value_counts()).fillna(0) \
+        .astype(int).to_numpy()
+    for col in ("unmapped_oxygen_records", "unmapped_vasopressor_records"):
+        patient_rows[col] = P["key"].map(unmapped_kinds[col]).fillna(0).astype(int).to_numpy()
+    lower = (patient_rows["crs_source"].eq(GRADED).fillna(False)
+             & (patient_rows["unmapped_oxygen_records"] + patient_rows["unmapped_vasopressor_records"] > 0)).to_numpy()
+    patient_rows["grade_warning"] = pd.Series("", index=P.index, dtype="string")
+    patient_rows.loc[lower, "grade_warning"] = (
+        "worst CRS grade is a lower bound: graded from vitals with " + patient_rows.loc[lower, "unmapped_oxygen_records"]
+        .astype(str) + " oxygen-device and " + patient_rows.loc[lower, "unmapped_vasopressor_records"].astype(str)
+        + " vasopressor records unmapped in the window")
     counts = {
         "rows_read": int(n_read),
         "rows_mapped": int(n_read - n_refused - int(unmapped["rows"].sum()) - sum(len(r) for r in rows_listed)),
@@ -428,14 +492,80 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         "patients_without_infusion": int(no_infusion.sum()),
         "patients_sharing_an_identifier": int(shared.sum()),
         "patient_records_repeated": len(patient_repeats),
+        "patients_graded_from_vitals": int(patient_rows["crs_source"].eq(GRADED).fillna(False).sum()),
+        "patients_grade_lower_bound": int(lower.sum()),
     }
     report = ImportReport(records.kind, counts, unmapped, refused_counts, dict(guessed), listed, patient_rows,
-                          report_v, dict(Counter(crs_source.values())))
+                          report_v, dict(Counter(crs_source.values())), routes)
     cohort.meta["import"] = report.to_dict()
     cohort.meta["code_map_sha256"] = codes.digest
     if codes.source:
         cohort.meta["code_map"] = codes.source
     return cohort, report
+
+
+UNTIMED_SECTIONS = ("patients", "diagnoses")
+
+
+def _as_object(E: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
+    return E.astype({c: object for c in cols if isinstance(E[c].dtype, pd.CategoricalDtype) or E[c].dtype == "string"})
+
+
+def _device_values(E: pd.DataFrame, codes) -> pd.DataFrame:
+    """An oxygen-device observation (LOINC 107117-4, say) is the device its value names: a device
+    code of the map makes it that device's event; any other value leaves the row unmapped under the
+    value's own code (so that it is listed, with the devices, in ``import_unmapped.csv``)."""
+    at = (E["target"] == "o2_device").fillna(False).to_numpy()
+    if not at.any():
+        return E
+    E = _as_object(E, ("section", "target", "system", "code", "display", "hint"))
+    sub = E.loc[at]
+    value = sub["value_code"].astype("string").fillna(sub["text"].astype("string"))
+    found = codes.lookup(sub["value_system"].astype("string"), value)
+    device = (found["section"] == "devices").fillna(False).to_numpy()
+    idx = sub.index
+    E.loc[idx[device], "section"] = "devices"
+    E.loc[idx[device], "target"] = found["target"].astype(object).to_numpy()[device]
+    other = idx[~device]
+    E.loc[other, ["section", "target"]] = np.nan
+    E.loc[other, "system"] = sub["value_system"].astype(object).to_numpy()[~device]
+    E.loc[other, "code"] = value.astype(object).to_numpy()[~device]
+    E.loc[other, "display"] = sub["text"].astype(object).to_numpy()[~device]
+    E.loc[other, "hint"] = "devices"
+    return E
+
+
+def _unmapped(um: pd.DataFrame, counted: pd.DataFrame | None, in_window: np.ndarray
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Unmapped rows by code (``system``, ``code``, the source's ``display``, the ``section`` each
+    most likely belongs to, ``rows``) and, per patient, the rows in its window of codes that look like
+    an oxygen device or a vasopressor (``unmapped_oxygen_records``, ``unmapped_vasopressor_records``):
+    what crsml's grading of the vitals could not see."""
+    from crsml.adapters._vocabulary import SECTION_WORDS, likely_section
+
+    cols = ["key", "system", "code", "display", "hint", "rows", "in_window"]
+    parts = [um.assign(rows=1, in_window=in_window).reindex(columns=cols)]
+    if counted is not None and len(counted):  # a database counts its own, in the window, by patient where it can
+        parts.append(counted.assign(in_window="key" in counted).reindex(columns=cols))
+    rows = pd.concat([p.astype({c: object for c in ("key", "system", "code", "display", "hint")}) for p in parts],
+                     ignore_index=True)
+    rows["system"] = rows["system"].fillna("").astype(str)
+    rows["code"] = rows["code"].astype(str)
+    by_code = (rows.groupby(["system", "code"], sort=False, dropna=False)
+               .agg(rows=("rows", "sum"), display=("display", "first"), hint=("hint", "first")).reset_index())
+    by_code["section"] = likely_section(by_code["hint"], by_code["display"]).to_numpy()
+    shown = by_code["display"].astype("string").fillna("").str.lower()
+    oxygen_word = shown.str.contains("|".join(SECTION_WORDS["devices"]), regex=True)
+    by_code["kind"] = np.where((by_code["section"] == "devices") & (oxygen_word | shown.eq("")).to_numpy(),
+                               "unmapped_oxygen_records",
+                               np.where(by_code["section"] == "vasopressors", "unmapped_vasopressor_records", ""))
+    by_code = by_code.sort_values(["rows", "system", "code"], ascending=[False, True, True]).reset_index(drop=True)
+    w = rows[rows["in_window"].astype(bool) & rows["key"].notna()].merge(
+        by_code[["system", "code", "kind"]], on=["system", "code"])
+    w = w[w["kind"] != ""]
+    kinds = w.groupby(["key", "kind"])["rows"].sum().unstack().reindex(
+        columns=["unmapped_oxygen_records", "unmapped_vasopressor_records"]).fillna(0)
+    return by_code.drop(columns=["hint", "kind"]), kinds
 
 
 def _label(code: object, target: object) -> str | None:
@@ -571,12 +701,12 @@ def _grades(obs: pd.DataFrame, cond: pd.DataFrame, parts: dict[str, pd.DataFrame
     rest = vit[~vit["patient_id"].isin(set(source))] if len(vit) else vit
     if not (has_rec or has_cond):
         return pd.DataFrame(columns=["patient_id", "time_h", "grade"]), _provenance_frame(), \
-            {p: "ASTCT grading of vitals" for p in pd.unique(vit["patient_id"])} if len(vit) else {}
+            {p: GRADED for p in pd.unique(vit["patient_id"])} if len(vit) else {}
     graded = pd.DataFrame(columns=["patient_id", "time_h", "grade"])
     if len(rest):
         tx = parts["treatments"]
         graded = grade_vitals_table(_vitals_defaults(rest), tx[tx["drug"].isin(ANTICYTOKINE_DRUGS)])
-        source.update({p: "ASTCT grading of vitals" for p in pd.unique(rest["patient_id"])})
+        source.update({p: GRADED for p in pd.unique(rest["patient_id"])})
     crs = pd.concat([recorded, from_cond, graded], ignore_index=True)
     prov = pd.concat([rec_prov, cond_prov, _provenance_frame("graded", ["crsml ASTCT grading"] * len(graded),
                                                              [""] * len(graded))[["src", "ref"]]], ignore_index=True)

@@ -28,7 +28,7 @@ from crsml.adapters._importer import (
     assemble,
     check_zone,
 )
-from crsml.adapters._vocabulary import CodeMap
+from crsml.adapters._vocabulary import CodeMap, system_key
 from crsml.cohort import CANONICAL_UNITS, Cohort, crs_episodes
 from crsml.errors import CohortError
 
@@ -137,8 +137,9 @@ def _fetch(conn, sql: str) -> pd.DataFrame:
 
 
 _EVENT_SCHEMA = pa.schema([("key", pa.int64()), ("when", pa.timestamp("us")), ("end", pa.timestamp("us")),
-                           ("system", pa.string()), ("code", pa.string()), ("value", pa.float64()),
-                           ("text", pa.string()), ("unit", pa.string()), ("qualifier", pa.string()),
+                           ("system", pa.string()), ("code", pa.string()), ("route", pa.string()),
+                           ("value", pa.float64()), ("text", pa.string()), ("unit", pa.string()),
+                           ("qualifier", pa.string()), ("value_system", pa.string()), ("value_code", pa.string()),
                            ("src", pa.string()), ("ref", pa.int64())])
 
 
@@ -206,74 +207,168 @@ def read_omop(url: str, schema: str | None = None, codes: CodeMap | None = None,
         engine.dispose()
 
 
+#: what each domain's columns are called, and where its unmapped codes most likely belong
+_DOMAINS = {  # table: (prefix, datetime, date, end columns or None, value, text, unit, qualifier, joins, hint)
+    "measurement": ("measurement", "measurement_datetime", "measurement_date", None, "m.value_as_number", "NULL",
+                    "u.concept_code",
+                    "CASE WHEN op.concept_name IN ('<', '<=', '>', '>=') THEN op.concept_name END",  # '=' is no qualifier
+                    "LEFT JOIN {concept} u ON m.unit_concept_id = u.concept_id AND m.unit_concept_id <> 0 "
+                    "LEFT JOIN {concept} op ON m.operator_concept_id = op.concept_id", "analytes"),
+    "observation": ("observation", "observation_datetime", "observation_date", None, "m.value_as_number",
+                    "m.value_as_string", "u.concept_code", "NULL",
+                    "LEFT JOIN {concept} u ON m.unit_concept_id = u.concept_id AND m.unit_concept_id <> 0", "patients"),
+    "drug_exposure": ("drug", "drug_exposure_start_datetime", "drug_exposure_start_date",
+                      ("drug_exposure_end_datetime", "drug_exposure_end_date"), "m.quantity", "NULL",
+                      "m.dose_unit_source_value", "NULL", "", "drugs"),
+    "device_exposure": ("device", "device_exposure_start_datetime", "device_exposure_start_date",
+                        ("device_exposure_end_datetime", "device_exposure_end_date"), "NULL", "NULL", "NULL", "NULL", "",
+                        "devices"),
+    "condition_occurrence": ("condition", "condition_start_datetime", "condition_start_date",
+                             ("condition_end_datetime", "condition_end_date"), "NULL", "NULL", "NULL", "NULL", "",
+                             "conditions"),
+}
+#: sections whose rows count whenever recorded (a diagnosis made years before, a weight)
+_UNTIMED = ("patients", "diagnoses")
+ROUTES = ("standard concept", "source concept", "source value")
+
+
+def _map_values(codes: CodeMap, products: bool) -> tuple[str, str, str]:
+    """VALUES lists of the map's codes for SQL: exact codes, code prefixes (``C91.0*``), and codes
+    of the system a row's source value is read under. Systems are compared as ``system_key``
+    spells them (``LOWER(vocabulary_id)``), so a CDM's ``Icd10cm`` is ICD10CM."""
+    e = codes.entries
+    e = e[(e["section"] == "products") == products]
+
+    def rows(frame: pd.DataFrame) -> str:
+        out = [f"({_literal(system_key(s))}, {_literal(c)}, {_literal(sec)})"
+               for s, c, sec in zip(frame["system"], frame["code"], frame["section"], strict=True)]
+        return ", ".join(out) or "('', '', '')"
+
+    sv = e[(e["system"] == codes.source_value_system) & ~e["prefix"]] if codes.source_value_system else e.iloc[:0]
+    return rows(e[~e["prefix"]]), rows(e[e["prefix"]]), rows(sv)
+
+
+def _columns(conn, table: str) -> set[str]:
+    """A table's column names (an empty query: the reflection of some drivers cannot read views)."""
+    import sqlalchemy as sa
+
+    return {str(k).lower() for k in conn.execute(sa.text(f"SELECT * FROM {table} WHERE 1 = 0")).keys()}
+
+
 def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, timezone: str) -> SourceRecords:
-    products = codes.codes("products")
-    # product codes only give time zero (read once, through "given"), never an event of a domain too
-    mapped = [(s, c) for s, c, sec in zip(codes.entries["system"], codes.entries["code"], codes.entries["section"],
-                                          strict=True) if sec != "products"]
-    cte = (f"WITH cmap(vocabulary_id, concept_code) AS (VALUES {_values(mapped)}), "
-           f"pmap(vocabulary_id, concept_code) AS (VALUES {_values(products)}), "
-           f"mapped AS (SELECT c.concept_id, c.vocabulary_id, c.concept_code FROM {t['concept']} c "
-           f"JOIN cmap ON c.vocabulary_id = cmap.vocabulary_id AND c.concept_code = cmap.concept_code), "
-           f"pconcepts AS (SELECT c.concept_id, c.vocabulary_id, c.concept_code FROM {t['concept']} c "
-           f"JOIN pmap ON c.vocabulary_id = pmap.vocabulary_id AND c.concept_code = pmap.concept_code), "
-           f"given AS (SELECT p.person_id, COALESCE(p.procedure_datetime, CAST(p.procedure_date AS TIMESTAMP)) AS t, "
-           f"pc.vocabulary_id, pc.concept_code, 'procedure_occurrence_id ' AS src, p.procedure_occurrence_id AS ref "
-           f"FROM {t['procedure_occurrence']} p JOIN pconcepts pc ON p.procedure_concept_id = pc.concept_id "
-           f"UNION ALL SELECT d.person_id, COALESCE(d.drug_exposure_start_datetime, "
-           f"CAST(d.drug_exposure_start_date AS TIMESTAMP)), pc.vocabulary_id, pc.concept_code, 'drug_exposure_id ', "
-           f"d.drug_exposure_id FROM {t['drug_exposure']} d JOIN pconcepts pc ON d.drug_concept_id = pc.concept_id), "
-           f"inf AS (SELECT person_id, MIN(t) AS t0 FROM given GROUP BY person_id) ")
+    exact, prefix, source_values = _map_values(codes, products=False)
+    p_exact, p_prefix, _ = _map_values(codes, products=True)
+    sv_system = _literal(codes.source_value_system or "")
+
+    def concepts(name: str, values: str, prefixes: str) -> str:
+        return (f"{name}_x(vkey, concept_code, section) AS (VALUES {values}), "
+                f"{name}_p(vkey, concept_code, section) AS (VALUES {prefixes}), "
+                f"{name} AS (SELECT c.concept_id, c.vocabulary_id, c.concept_code, x.section FROM {t['concept']} c "
+                f"JOIN {name}_x x ON LOWER(c.vocabulary_id) = x.vkey AND c.concept_code = x.concept_code "
+                f"UNION SELECT c.concept_id, c.vocabulary_id, c.concept_code, x.section FROM {t['concept']} c "
+                f"JOIN {name}_p x ON LOWER(c.vocabulary_id) = x.vkey "
+                f"AND SUBSTR(c.concept_code, 1, LENGTH(x.concept_code)) = x.concept_code), ")
+
+    cols = {name: _columns(conn, t[name]) for name in [*_DOMAINS, "procedure_occurrence"] if name in have}
+
+    def given_from(table: str, prefix: str, when: str, pk: str) -> str:
+        # a product by its standard concept, else by its source concept (HCPCS Q2041 under an RxNorm standard)
+        sql = (f"SELECT m.person_id, {when} AS t, pc.vocabulary_id, pc.concept_code, '{pk} ' AS src, m.{pk} AS ref, "
+               f"'standard concept' AS route FROM {t[table]} m JOIN pconcepts pc ON m.{prefix}_concept_id = pc.concept_id")
+        if f"{prefix}_source_concept_id" in cols.get(table, set()):
+            sql += (f" UNION ALL SELECT m.person_id, {when}, pc.vocabulary_id, pc.concept_code, '{pk} ', m.{pk}, "
+                    f"'source concept' "
+                    f"FROM {t[table]} m JOIN pconcepts pc ON m.{prefix}_source_concept_id = pc.concept_id "
+                    f"WHERE m.{prefix}_concept_id NOT IN (SELECT concept_id FROM pconcepts)")
+        return sql
+
+    cte = ("WITH " + concepts("mapped", exact, prefix) + concepts("pconcepts", p_exact, p_prefix)
+           + f"svmap(concept_code, section) AS (SELECT concept_code, section FROM (VALUES {source_values}) "
+             f"AS v(vkey, concept_code, section) WHERE vkey <> ''), "
+           + "given AS (" + given_from("procedure_occurrence", "procedure",
+                                       "COALESCE(m.procedure_datetime, CAST(m.procedure_date AS TIMESTAMP))",
+                                       "procedure_occurrence_id")
+           + " UNION ALL " + given_from("drug_exposure", "drug", "COALESCE(m.drug_exposure_start_datetime, "
+                                        "CAST(m.drug_exposure_start_date AS TIMESTAMP))", "drug_exposure_id") + "), "
+           + "inf AS (SELECT person_id, MIN(t) AS t0 FROM given GROUP BY person_id) ")
     window = (f"BETWEEN inf.t0 - INTERVAL '{int(WINDOW_BEFORE_H)} hours' "
               f"AND inf.t0 + INTERVAL '{int(round(days * 24 * 3600))} seconds'")
     given = _fetch_arrow(conn, cte + "SELECT person_id AS key, t AS \"when\", vocabulary_id AS system, concept_code AS code, "
-                         "src, ref FROM given")
+                         "route, src, ref FROM given")
     persons = _fetch(conn, cte + f"SELECT p.person_id AS key, p.person_source_value AS source_id, p.gender_concept_id, "
                            f"p.year_of_birth, p.month_of_birth, p.day_of_birth, p.birth_datetime "
                            f"FROM {t['person']} p WHERE p.person_id IN (SELECT person_id FROM inf) "
                            + (f"OR p.person_id IN (SELECT person_id FROM {t['condition_occurrence']} co JOIN mapped m "
-                              f"ON co.condition_concept_id = m.concept_id) " if "condition_occurrence" in have else ""))
+                              f"ON co.condition_concept_id = m.concept_id WHERE m.section = 'conditions') "
+                              if "condition_occurrence" in have else ""))
     parts, unmapped, outside = [_conform(given)], [], []
-    domains = [("measurement", "measurement", "measurement_datetime", "measurement_date", None,
-                "m.value_as_number", "NULL", "u.concept_code",
-                "CASE WHEN op.concept_name IN ('<', '<=', '>', '>=') THEN op.concept_name END",  # '=' is no qualifier
-                f"LEFT JOIN {t['concept']} u ON m.unit_concept_id = u.concept_id AND m.unit_concept_id <> 0 "
-                f"LEFT JOIN {t['concept']} op ON m.operator_concept_id = op.concept_id", "m.unit_source_value"),
-               ("observation", "observation", "observation_datetime", "observation_date", None,
-                "m.value_as_number", "m.value_as_string", "u.concept_code", "NULL",
-                f"LEFT JOIN {t['concept']} u ON m.unit_concept_id = u.concept_id AND m.unit_concept_id <> 0",
-                "m.unit_source_value"),
-               ("drug_exposure", "drug", "drug_exposure_start_datetime", "drug_exposure_start_date",
-                ("drug_exposure_end_datetime", "drug_exposure_end_date"), "m.quantity", "NULL",
-                "m.dose_unit_source_value", "NULL", "", "NULL"),
-               ("device_exposure", "device", "device_exposure_start_datetime", "device_exposure_start_date",
-                ("device_exposure_end_datetime", "device_exposure_end_date"), "NULL", "NULL", "NULL", "NULL", "", "NULL"),
-               ("condition_occurrence", "condition", "condition_start_datetime", "condition_start_date",
-                ("condition_end_datetime", "condition_end_date"), "NULL", "NULL", "NULL", "NULL", "", "NULL")]
-    for table, prefix, dt, d, end, value, text, unit, qual, joins, unit_src in domains:
+    for table, (prefix, dt, d, end, value, text, unit, qual, joins, hint) in _DOMAINS.items():
         if table not in have:
             continue
+        joins = joins.format(concept=t["concept"])
+        has = cols[table]
         when = f"COALESCE(m.{dt}, CAST(m.{d} AS TIMESTAMP))"
         end_sql = f"COALESCE(m.{end[0]}, CAST(m.{end[1]} AS TIMESTAMP))" if end else "NULL"
-        concept = f"m.{prefix}_concept_id"
-        pk = f"m.{table}_id" if table != "condition_occurrence" else "m.condition_occurrence_id"
+        std, src_c, src_v = f"m.{prefix}_concept_id", f"m.{prefix}_source_concept_id", f"m.{prefix}_source_value"
+        routes = f"LEFT JOIN mapped cs ON {std} = cs.concept_id "
+        route_sql = ["WHEN cs.concept_id IS NOT NULL THEN 'standard concept'"]
+        found, system, code, section = ["cs.concept_id"], ["cs.vocabulary_id"], ["cs.concept_code"], ["cs.section"]
+        if src_c.split(".")[1] in has:
+            routes += f"LEFT JOIN mapped ss ON {src_c} = ss.concept_id AND {src_c} <> 0 "
+            route_sql.append("WHEN ss.concept_id IS NOT NULL THEN 'source concept'")
+            found.append("ss.concept_id")
+            system.append("ss.vocabulary_id")
+            code.append("ss.concept_code")
+            section.append("ss.section")
+        if src_v.split(".")[1] in has and codes.source_value_system:
+            routes += f"LEFT JOIN svmap sv ON {src_v} = sv.concept_code "
+            route_sql.append("WHEN sv.concept_code IS NOT NULL THEN 'source value'")
+            found.append("sv.concept_code")
+            system.append(f"CASE WHEN sv.concept_code IS NOT NULL THEN {sv_system} END")
+            code.append("sv.concept_code")
+            section.append("sv.section")
+        is_mapped = "(" + " OR ".join(f"{f} IS NOT NULL" for f in found) + ")"
+        untimed = f"COALESCE({', '.join(section)}) IN ({', '.join(_literal(u) for u in _UNTIMED)})"
+        value_concept = "value_as_concept_id" in has
+        vjoin = (f"LEFT JOIN {t['concept']} vc ON m.value_as_concept_id = vc.concept_id AND m.value_as_concept_id <> 0 "
+                 if value_concept else "")
         rows = _fetch_arrow(conn, cte + f"SELECT m.person_id AS key, {when} AS \"when\", {end_sql} AS \"end\", "
-                             f"c.vocabulary_id AS system, c.concept_code AS code, CAST({value} AS DOUBLE PRECISION) AS value, "
-                             f"{text} AS text, COALESCE({unit}, {unit_src}) AS unit, {qual} AS qualifier, "
-                             f"'{table}_id ' AS src, {pk} AS ref "
-                             f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id "
-                             f"JOIN mapped c ON {concept} = c.concept_id {joins} WHERE {when} {window}")
+                             f"COALESCE({', '.join(system)}) AS system, COALESCE({', '.join(code)}) AS code, "
+                             f"CASE {' '.join(route_sql)} END AS route, "
+                             f"CAST({value} AS DOUBLE PRECISION) AS value, "
+                             f"{f'COALESCE({text}, vc.concept_name)' if value_concept else text} AS text, "
+                             f"COALESCE({unit}, {'m.unit_source_value' if 'unit_source_value' in has else 'NULL'}) AS unit, "
+                             f"{qual} AS qualifier, "
+                             f"{'vc.vocabulary_id' if value_concept else 'NULL'} AS value_system, "
+                             f"{'vc.concept_code' if value_concept else 'NULL'} AS value_code, "
+                             f"'{table}_id ' AS src, m.{table}_id AS ref "
+                             f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id {routes}{joins} {vjoin}"
+                             f"WHERE {is_mapped} AND ({when} {window} OR {untimed})")
         parts.append(_conform(rows))
-        unmapped.append(_fetch(conn, cte + f"SELECT COALESCE(c.vocabulary_id, 'concept_id') AS system, "
-                                      f"COALESCE(c.concept_code, CAST({concept} AS VARCHAR)) AS code, COUNT(*) AS rows "
-                                      f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id "
-                                      f"LEFT JOIN {t['concept']} c ON {concept} = c.concept_id "
-                                      f"WHERE {concept} NOT IN (SELECT concept_id FROM mapped) AND {when} {window} "
-                                      f"GROUP BY 1, 2"))
+        # unmapped rows in a patient's window, by patient and code: the code named is the standard
+        # concept's, else the source concept's, else the source value (under the map's source-value system)
+        named = f"LEFT JOIN {t['concept']} c0 ON {std} = c0.concept_id AND {std} <> 0 "
+        n_system, n_code, n_name = ["c0.vocabulary_id"], ["c0.concept_code"], ["c0.concept_name"]
+        if "ss.concept_id" in found:
+            named += f"LEFT JOIN {t['concept']} c1 ON {src_c} = c1.concept_id AND {src_c} <> 0 "
+            n_system.append("c1.vocabulary_id")
+            n_code.append("c1.concept_code")
+            n_name.append("c1.concept_name")
+        if src_v.split(".")[1] in has:
+            sv_name = _literal(codes.source_value_system or "source_value")
+            n_system.append(f"CASE WHEN {src_v} IS NOT NULL THEN {sv_name} END")
+            n_code.append(src_v)
+            n_name.append(src_v)
+        unmapped.append(_fetch(conn, cte + (
+            f"SELECT m.person_id AS key, COALESCE({', '.join(n_system)}, 'concept_id') AS system, "
+            f"COALESCE({', '.join(n_code)}, CAST({std} AS VARCHAR)) AS code, "
+            f"MIN(COALESCE({', '.join(n_name)})) AS display, "
+            f"COUNT(*) AS rows FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id {routes}{named}"
+            f"WHERE NOT {is_mapped} AND {when} {window} GROUP BY 1, 2, 3")).assign(hint=hint))
         outside.append(_fetch(conn, cte + f"SELECT SUM(CASE WHEN {when} < inf.t0 THEN 1 ELSE 0 END) AS early, "
                                      f"SUM(CASE WHEN {when} > inf.t0 THEN 1 ELSE 0 END) AS late "
-                                     f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id "
-                                     f"JOIN mapped c ON {concept} = c.concept_id WHERE NOT ({when} {window})"))
+                                     f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id {routes}"
+                                     f"WHERE {is_mapped} AND NOT ({when} {window}) AND NOT {untimed}"))
     table = pa.concat_tables(parts)
     events = pa.table([c.dictionary_encode() if pa.types.is_string(c.type) else c for c in table.columns],
                       names=table.column_names).to_pandas()
@@ -291,9 +386,11 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
     for col in ("when", "end"):
         events[col] = _utc(events[col], timezone)
     patients = _persons(persons, timezone)
-    unmapped_frame = pd.concat(unmapped, ignore_index=True) if unmapped else None
-    if unmapped_frame is not None:
-        unmapped_frame["rows"] = unmapped_frame["rows"].astype(int)
+    by_patient = pd.concat(unmapped, ignore_index=True) if unmapped else None
+    unmapped_frame = None
+    if by_patient is not None:
+        by_patient["rows"] = by_patient["rows"].astype(int)
+        unmapped_frame = by_patient
     early = int(sum(float(o["early"].fillna(0).iloc[0]) for o in outside))
     late = int(sum(float(o["late"].fillna(0).iloc[0]) for o in outside))
     # rows outside a patient's window stay in the database: counted there, never sent (years of history)

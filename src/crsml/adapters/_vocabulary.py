@@ -19,27 +19,72 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crsml.cohort import CANONICAL_UNITS, DRUGS, GRADES, O2_DEVICES, TABLES
+from crsml.cohort import CANONICAL_UNITS, DIAGNOSES, DRUGS, GRADES, O2_DEVICES, TABLES
 from crsml.errors import CohortError
 
 DEFAULT_VOCABULARY = "vocabulary.toml"
-#: vital-sign targets an importer understands (hypotension: a recorded finding, no value needed)
-VITAL_TARGETS = ("temp_c", "sbp_mmhg", "map_mmhg", "o2_flow_lpm", "hypotension")
+#: vital-sign targets an importer understands (hypotension: a recorded finding, no value needed;
+#: o2_device: an observation whose value is a device code)
+VITAL_TARGETS = ("temp_c", "sbp_mmhg", "map_mmhg", "o2_flow_lpm", "hypotension", "o2_device")
 VASOPRESSORS = ("norepinephrine", "epinephrine", "phenylephrine", "dopamine", "vasopressin")
 #: sections of a code map and the targets each accepts (None: any column name)
 SECTIONS: dict[str, tuple[str, ...] | None] = {
     "analytes": tuple(CANONICAL_UNITS),
     "vitals": VITAL_TARGETS,
-    "devices": tuple(d for d in O2_DEVICES if d != "none"),
+    "devices": O2_DEVICES,  # none: a record of room air, which ends a device
     "drugs": DRUGS,
     "vasopressors": VASOPRESSORS,
     "products": None,
     "crs": ("grade",),
     "conditions": None,
+    "diagnoses": DIAGNOSES,
     "patients": None,
 }
-_COLUMNS = ["system", "code", "section", "target", "grade", "costim", "order"]
+_COLUMNS = ["system", "code", "section", "target", "grade", "costim", "prefix", "order"]
+#: words of a code's display text that say which section an unmapped code most likely belongs to,
+#: checked in this order (a vasopressor before any drug, a device before any observation)
+SECTION_WORDS: dict[str, tuple[str, ...]] = {
+    "vasopressors": ("norepinephrine", "noradrenaline", "epinephrine", "adrenaline", "phenylephrine", "dopamine",
+                     "vasopressin", "levophed"),
+    "devices": ("oxygen", "cannula", "mask", "cpap", "bipap", "ventilat", "airway pressure", "rebreath", "venturi",
+                "high flow", "high-flow", "blow-by", "blow by"),
+    "crs": ("crs grade", "cytokine release syndrome grade", "astct"),
+    "conditions": ("cytokine release",),
+    "diagnoses": ("leukemia", "leukaemia", "lymphoma", "myeloma"),
+    "products": ("cabtagene", "leucel", "car-t", "car t", "chimeric antigen"),
+    "vitals": ("temperature", "blood pressure", "systolic", "diastolic", "hypotension", "oxygen flow"),
+}
 
+
+def system_key(name: object) -> str | None:
+    """A code system's identifier as compared: case, http/https, a trailing slash and a bare OID's
+    missing ``urn:oid:`` make no difference (``HTTPS://LOINC.org/`` is ``http://loinc.org``)."""
+    if name is None or (not isinstance(name, str) and pd.isna(name)):
+        return None
+    text = str(name).strip().lower().rstrip("/")
+    if not text:
+        return None
+    if text.startswith("https://"):
+        text = "http://" + text[len("https://"):]
+    if text[:1].isdigit() and text.replace(".", "").isdigit() and "." in text:
+        text = "urn:oid:" + text
+    return text
+
+
+def likely_section(hint: pd.Series, display: pd.Series) -> pd.Series:
+    """The section an unmapped code most likely belongs to: a word of its display text
+    (:data:`SECTION_WORDS`), else where the source kept it (``hint``: the OMOP table, the FHIR
+    resource or category, the long export's file)."""
+    text = display.astype("string").fillna("").str.lower()
+    out = hint.astype("string").copy()
+    decided = pd.Series(False, index=hint.index)
+    for section, words in SECTION_WORDS.items():
+        hit = text.str.contains("|".join(words), regex=True) & ~decided
+        if section == "devices":  # an oxygen saturation or flow is a vital sign, not a device
+            hit &= ~text.str.contains("saturation|flow rate", regex=True)
+        out[hit] = section
+        decided |= hit
+    return out
 
 @dataclass(frozen=True)
 class CodeMap:
@@ -54,6 +99,10 @@ class CodeMap:
     digest : SHA-256 of the map files read (default, then the centre's), for ``cohort.json``.
     source : where the centre's map came from (``None``: the default alone).
     columns : the long export's column names where the centre's differ (``[columns]``).
+    aliases : every identifier a system is written with, as :func:`system_key` compares it (the
+        short name, THO URI, OID and ``[system_aliases]``) -> the short name.
+    source_value_system : OMOP: the system a row's ``*_source_value`` is read under when neither
+        of its concepts is in the map (``[omop] source_value_system``).
     """
 
     entries: pd.DataFrame
@@ -62,6 +111,8 @@ class CodeMap:
     digest: str
     source: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    source_value_system: str | None = None
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> CodeMap:
@@ -74,6 +125,8 @@ class CodeMap:
         default = tomllib.loads(text)
         systems = dict(default["systems"])
         ucum = dict(default["ucum"])
+        aliases = {k: list(v) for k, v in default["system_aliases"].items()}
+        omop = dict(default.get("omop", {}))
         digest = hashlib.sha256(text.encode())
         frames = []
         columns: dict[str, str] = {}
@@ -91,29 +144,33 @@ class CodeMap:
                 except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                     raise CohortError(f"code map {p.name}: not valid TOML ({exc})") from None
                 systems.update({str(k): str(v) for k, v in user.pop("systems", {}).items()})
+                for k, v in user.pop("system_aliases", {}).items():
+                    aliases.setdefault(str(k), []).extend([v] if isinstance(v, str) else list(v))
+                omop.update(user.pop("omop", {}))
                 user.pop("ucum", None)
                 columns = {str(k): str(v) for k, v in user.pop("columns", {}).items()}
                 frames.append(_toml_entries(user, p.name))
-        frames.append(_toml_entries({k: v for k, v in default.items() if k not in ("systems", "ucum")},
+        frames.append(_toml_entries({k: v for k, v in default.items() if k not in _NOT_SECTIONS},
                                     "the default map"))
         entries = pd.concat(frames, ignore_index=True)
-        spelled = {k.lower(): k for k in systems} | {v.lower(): k for k, v in systems.items()}
-        entries["system"] = [spelled.get(str(x).lower(), x) for x in entries["system"]]  # LOCAL is local, as in files
+        spelled = {system_key(k): k for k in systems} | {system_key(v): k for k, v in systems.items()}
+        for short, names in aliases.items():
+            spelled.update({system_key(n): short for n in names})
+        # LOCAL is local, an OID is its system; a system no table names is compared as system_key spells it
+        entries["system"] = [spelled.get(system_key(x), system_key(x)) for x in entries["system"]]
         entries["order"] = range(len(entries))
         entries = entries.drop_duplicates(["system", "code"], keep="first").reset_index(drop=True)
-        return cls(entries, systems, ucum, digest.hexdigest(), None if path is None else Path(path).name, columns)
+        sv = omop.get("source_value_system")
+        return cls(entries, systems, ucum, digest.hexdigest(), None if path is None else Path(path).name, columns,
+                   spelled, spelled.get(system_key(sv), system_key(sv)) if sv else None)
 
     def normalise_system_names(self, names: pd.Index | list) -> list[str | None]:
-        """Short system names for URIs or vocabulary ids as sources write them (unknown ones kept)."""
-        by_uri = {v.lower(): k for k, v in self.systems.items()}
-        by_name = {k.lower(): k for k in self.systems}
+        """Short system names for the identifiers sources write (URI, OID, vocabulary id, in any of
+        the spellings :func:`system_key` ignores); an unknown system as :func:`system_key` spells it."""
         out = []
         for n in names:
-            if n is None or (not isinstance(n, str) and pd.isna(n)) or not str(n).strip():
-                out.append(None)
-                continue
-            low = str(n).strip().lower()
-            out.append(by_uri.get(low, by_name.get(low, str(n).strip())))
+            key = system_key(n)
+            out.append(None if key is None else self.aliases.get(key, key))
         return out
 
     def lookup(self, systems: pd.Series, codes: pd.Series) -> pd.DataFrame:
@@ -133,13 +190,21 @@ class CodeMap:
             "code": pd.array([str(c_uniques[i]).strip() if i >= 0 else None for i in c_at], dtype="string"),
         })
         e = self.entries.astype({"system": "string", "code": "string"})
-        found = pairs.merge(e, on=["system", "code"], how="left")
+        found = pairs.merge(e[~e["prefix"]], on=["system", "code"], how="left")
         blank = found["system"].isna().to_numpy()
         if blank.any():
-            by_code = e.sort_values("order").drop_duplicates("code").drop(columns="system")
+            by_code = e[~e["prefix"]].sort_values("order").drop_duplicates("code").drop(columns="system")
             fill = pairs.loc[blank, ["code"]].merge(by_code, on="code", how="left")
             for col in ("section", "target", "grade", "costim"):
                 found.loc[blank, col] = fill[col].to_numpy()
+        prefixes = e[e["prefix"]]
+        if len(prefixes):  # ICD-10-CM C91.0*: a few prefixes tried on the distinct unmatched codes only
+            for p in prefixes.sort_values("order").itertuples():
+                open_ = found["section"].isna().to_numpy()
+                hit = open_ & (found["system"] == p.system).fillna(False).to_numpy() & \
+                    found["code"].str.startswith(p.code).fillna(False).to_numpy()
+                for col in ("section", "target", "grade", "costim"):
+                    found.loc[hit, col] = getattr(p, col)
         cols = {c: found[c].astype("category") if c != "grade" else found[c].astype(float)
                 for c in ("section", "target", "grade", "costim")}
         out = {c: (found[c].to_numpy(dtype=float)[inverse] if c == "grade" else
@@ -147,12 +212,17 @@ class CodeMap:
                for c, v in cols.items()}
         return pd.DataFrame(out, index=systems.index)
 
-    def codes(self, section: str, target: str | None = None) -> list[tuple[str, str]]:
-        """(system, code) pairs of a section (and target), in the map's order."""
-        e = self.entries[self.entries["section"] == section]
+    def codes(self, section: str, target: str | None = None, prefixes: bool = False) -> list[tuple[str, str]]:
+        """(system, code) pairs of a section (and target), in the map's order: exact codes, or the
+        prefixes of codes written with a trailing ``*`` (``prefixes=True``)."""
+        e = self.entries[(self.entries["section"] == section) & (self.entries["prefix"] == prefixes)]
         if target is not None:
             e = e[e["target"] == target]
         return list(zip(e["system"], e["code"], strict=True))
+
+    def uri_of(self, system: str | None) -> str | None:
+        """The short system name of any identifier (URI, OID, vocabulary id); None for a blank."""
+        return self.normalise_system_names([system])[0]
 
     def first_code(self, section: str, target: str) -> tuple[str, str]:
         """The code an exporter writes for a target: the map's first (a centre's own when it gave one)."""
@@ -163,7 +233,8 @@ class CodeMap:
 
     @cached_property
     def _first_codes(self) -> dict[tuple[str, str], tuple[str, str]]:
-        e = self.entries.sort_values("order", kind="stable").drop_duplicates(["section", "target"])
+        e = self.entries[~self.entries["prefix"]].sort_values("order", kind="stable").drop_duplicates(
+            ["section", "target"])
         return {(s, t): (sy, c) for s, t, sy, c in zip(e["section"], e["target"], e["system"], e["code"], strict=True)}
 
     def uri(self, system: str) -> str:
@@ -176,7 +247,11 @@ class CodeMap:
 
     def markdown(self) -> str:
         """The map as Markdown tables, one per section (``docs/importers.md``)."""
-        lines = []
+        lines = ["### Code systems\n", "| system | URI (THO) | also read as |", "|---|---|---|"]
+        for short, uri in self.systems.items():
+            others = sorted({k for k, v in self.aliases.items() if v == short} - {system_key(short), system_key(uri)})
+            lines.append(f"| {short} | `{uri}` | {', '.join(f'`{o}`' for o in others)} |")
+        lines.append("")
         for section in SECTIONS:
             e = self.entries[self.entries["section"] == section]
             if e.empty:
@@ -184,14 +259,17 @@ class CodeMap:
             lines += [f"### `{section}`\n", "| target | system | code | |", "|---|---|---|---|"]
             for r in e.itertuples():
                 extra = f"grade {int(r.grade)}" if pd.notna(r.grade) else (f"costim {r.costim}" if pd.notna(r.costim) else "")
-                lines.append(f"| `{r.target}` | {r.system} | `{r.code}` | {extra} |")
+                lines.append(f"| `{r.target}` | {r.system} | `{r.code}{'*' if r.prefix else ''}` | {extra} |")
             lines.append("")
         return "\n".join(lines)
 
 
+_NOT_SECTIONS = ("systems", "ucum", "system_aliases", "omop", "columns")
+
+
 def _split(code: object, where: str) -> tuple[str, str]:
     text = str(code).strip()
-    system, sep, value = text.partition(":")
+    system, sep, value = text.rpartition(":") if text.lower().startswith(("http", "urn:")) else text.partition(":")
     if not sep or not system or not value:
         raise CohortError(f"{where}: code {text!r} is not written SYSTEM:CODE (LOINC:26881-3, say)")
     return system.strip(), value.strip()
@@ -217,7 +295,7 @@ def _toml_entries(doc: dict, name: str) -> pd.DataFrame:
                 if grade not in GRADES or isinstance(grade, bool):
                     raise CohortError(f"code map {name}: crs.conditions.{code}: grade must be 0-5")
                 rows.append((*_split(code, f"code map {name}: crs.conditions"), "conditions", "crs_condition",
-                             float(grade), None))
+                             float(grade), None, False))
             body = {k: v for k, v in body.items() if k != "conditions"}
         if not isinstance(body, dict):
             raise CohortError(f"code map {name}: [{section}] is not a table of target = [codes]")
@@ -237,7 +315,7 @@ def _toml_entries(doc: dict, name: str) -> pd.DataFrame:
                 spec = [spec]
             if not isinstance(spec, list):
                 raise CohortError(f"{where}: give a list of SYSTEM:CODE strings")
-            rows += [(*_split(c, where), section, target, None, costim) for c in spec]
+            rows += [(*_split(c, where), section, target, None, costim, False) for c in spec]
     return _entries(rows, name)
 
 
@@ -251,9 +329,12 @@ def _csv_entries(path: Path) -> pd.DataFrame:
         raise CohortError(f"code map {path.name}: needs columns section, target, code "
                           f"(missing {', '.join(sorted(need - set(df.columns)))})")
     rows = []
+    with_system = "system" in df.columns  # import_unmapped.csv: system and code apart, any other columns kept
     for i, r in enumerate(df.itertuples(index=False), start=2):
         where = f"code map {path.name} line {i}"
         section, target = str(r.section).strip(), str(r.target).strip()
+        if not target and section != "conditions":
+            continue  # a row of import_unmapped.csv left unfilled: that code stays unmapped
         grade = None
         if section == "conditions":
             try:
@@ -268,12 +349,19 @@ def _csv_entries(path: Path) -> pd.DataFrame:
         costim = (str(getattr(r, "costim", "")).strip() or None) if section == "products" else None
         if costim is not None and costim not in ("cd28", "4-1bb"):
             raise CohortError(f"{where}: costim must be cd28 or 4-1bb")
-        rows.append((*_split(r.code, where), section, target, grade, costim))
+        system = str(r.system).strip() if with_system else ""
+        if with_system and not system:
+            raise CohortError(f"{where}: no system for code {str(r.code).strip()!r}")
+        code = (system, str(r.code).strip()) if with_system else _split(r.code, where)
+        rows.append((*code, section, target, grade, costim, False))
     return _entries(rows, path.name)
 
 
 def _entries(rows: list[tuple], name: str) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=_COLUMNS[:-1])
+    star = df["code"].str.endswith("*")  # ICD10CM:C91.0* stands for every code it begins
+    df.loc[star, "code"] = df.loc[star, "code"].str[:-1]
+    df["prefix"] = star.to_numpy(dtype=bool)
     twice = df[df.duplicated(["system", "code"], keep=False)]
     if not twice.empty and twice.groupby(["system", "code"])["target"].nunique().max() > 1:
         s, c = twice.iloc[0][["system", "code"]]

@@ -47,6 +47,7 @@ from crsml.cohort._schema import (
     ALL_TABLES,
     ANTICYTOKINE_DRUGS,
     COSTIMS,
+    DIAGNOSES,
     DRUGS,
     GRADES,
     O2_DEVICES,
@@ -74,7 +75,7 @@ from crsml.cohort._validation import MISSING_COLUMN, validate_tables
 
 __all__ = [
     "ALL_TABLES", "ALTERNATIVE_UNITS", "ANTICYTOKINE_DRUGS", "CANONICAL_UNITS", "COSTIMS", "CYTOKINES",
-    "DEVICE_GRADE", "DRUGS", "FEVER_C", "GRADES", "LOW_FLOW_MAX_LPM", "MISSING_COLUMN", "O2_DEVICES",
+    "DEVICE_GRADE", "DIAGNOSES", "DRUGS", "FEVER_C", "GRADES", "LOW_FLOW_MAX_LPM", "MISSING_COLUMN", "O2_DEVICES",
     "PLAUSIBLE_RANGES", "SEXES", "STEROIDS", "TABLES", "TABLE_ORDER", "TIME_WINDOW_H", "Cohort", "ColumnSpec", "TableSpec",
     "ValidationProblem", "ValidationReport", "anticytokine_before", "atomic_dir", "atomic_file", "check_columns", "check_csv", "check_landmark", "check_window", "combine_grade",
     "conversion_factor", "conversion_factors", "crs_episodes", "eligibility", "empty_table", "fill_value_table",

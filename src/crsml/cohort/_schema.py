@@ -29,6 +29,10 @@ DRUGS = ("tocilizumab", "dexamethasone", "methylprednisolone", "siltuximab", "an
 STEROIDS = ("dexamethasone", "methylprednisolone")
 ANTICYTOKINE_DRUGS = DRUGS  # any of these given makes fever unnecessary for ASTCT grading
 GRADES = (0, 1, 2, 3, 4, 5)
+#: diagnoses importers write from coded conditions (``diagnosis`` stays free text for other sources):
+#: B-cell acute lymphoblastic leukaemia, large B-cell lymphoma (DLBCL, PMBCL), follicular and
+#: mantle-cell lymphoma, chronic lymphocytic leukaemia, multiple myeloma
+DIAGNOSES = ("B-ALL", "LBCL", "FL", "MCL", "CLL", "MM")
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ TABLES: dict[str, TableSpec] = {
             "age_years": ColumnSpec("float", (Check.in_range(0, 120),), doc="age at infusion, years"),
             "sex": ColumnSpec("str", (Check.isin(SEXES),), doc="female or male"),
             "weight_kg": ColumnSpec("float", (Check.in_range(0, 400, include_min=False),), doc="kg"),
-            "diagnosis": ColumnSpec("str", doc="free text, e.g. B-ALL"),
+            "diagnosis": ColumnSpec("str", doc="free text; importers write B-ALL, LBCL, FL, MCL, CLL or MM"),
             "marrow_blast_pct": ColumnSpec("float", (Check.in_range(0, 100),), doc="bone-marrow blasts, %"),
             "costim": ColumnSpec("str", (Check.isin(COSTIMS),), doc="cd28 or 4-1bb"),
             "cart_dose_per_kg": ColumnSpec("float", (Check.gt(0),), doc="CAR-T cells infused per kg"),
