@@ -20,7 +20,14 @@ from crsml.adapters._vocabulary import CodeMap
 from crsml.cohort import CANONICAL_UNITS, Cohort, atomic_file, crs_episodes
 from crsml.errors import CohortError
 
-RESOURCES = ("Patient", "Observation", "MedicationAdministration", "Procedure", "Condition")
+RESOURCES = ("Patient", "Observation", "MedicationAdministration", "Procedure", "Condition", "DeviceUseStatement",
+             "Device")
+MANIFEST = "manifest.json"
+#: where an unmapped code of a resource most likely belongs (Observation: by its category)
+_HINTS = {"MedicationAdministration": "drugs", "Procedure": "products", "Condition": "conditions",
+          "DeviceUseStatement": "devices"}
+_CATEGORY_HINTS = {"laboratory": "analytes", "vital-signs": "vitals", "survey": "crs", "exam": "patients",
+                   "social-history": "patients"}
 BIRTH_TIME = "http://hl7.org/fhir/StructureDefinition/patient-birthTime"
 IDENTIFIER_SYSTEM = "urn:crsml:patient-id"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -33,10 +40,24 @@ def _model(resource_type: str):
 
 
 def _files(directory: Path) -> list[Path]:
+    """The files to read: those a bulk export's ``manifest.json`` lists (``output`` and ``error``,
+    by the last part of each url), else every .ndjson and .json file of the directory."""
     if directory.is_file():
         return [directory]
     if not directory.is_dir():
         raise CohortError(f"FHIR directory not found: {directory}")
+    manifest = directory / MANIFEST
+    if manifest.is_file():
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8-sig"))
+            listed = [str(item["url"]) for part in ("output", "error") for item in doc.get(part) or []]
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, KeyError, TypeError):
+            raise CohortError(f"{manifest}: not a FHIR bulk-data manifest (JSON with output[].url)") from None
+        files = [directory / url.split("?")[0].rstrip("/").rsplit("/", 1)[-1] for url in listed]
+        if missing := [f.name for f in files if not f.is_file()]:
+            raise CohortError(f"{manifest}: lists {missing[0]}, which is not in {directory}"
+                              + (f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""))
+        return list(dict.fromkeys(files))
     found = sorted([*directory.glob("*.ndjson"), *directory.glob("*.json")])
     if not found:
         raise CohortError(f"{directory}: no .ndjson or .json files (FHIR bulk export or Bundles)")
@@ -75,35 +96,67 @@ def _first_error(exc: Exception) -> str:
     return "not a valid FHIR R4 resource"
 
 
-def _coding(concept: dict | None, known: set[tuple[str, str]]) -> tuple[str | None, str | None]:
-    """The first coding the code map knows, else the first with a code."""
+class _Known:
+    """The codes of the map, and each system identifier a source writes -> its short name (OIDs,
+    http/https and other spellings): a coding is compared as the map would resolve it."""
+
+    def __init__(self, codes: CodeMap):
+        self.codes = codes
+        self.pairs = set(zip(codes.entries["system"], codes.entries["code"], strict=True))
+        self.names: dict[object, str | None] = {}
+
+    def system(self, system: object) -> str | None:
+        if system not in self.names:
+            self.names[system] = self.codes.short_name(system)  # type: ignore[arg-type]
+        return self.names[system]
+
+    def coding(self, concept: dict | None) -> tuple[str | None, str | None, str | None]:
+        """(system, code, display) of the first coding the map knows, else of the first with a code;
+        the system as the map names it when the map knows it, else as the source wrote it."""
+        found = [(c.get("system"), c.get("code"), c.get("display")) for c in (concept or {}).get("coding") or []
+                 if c.get("code")]
+        for s, c, d in found:
+            short = self.system(s)
+            if (short, c) in self.pairs:
+                return short, c, d or (concept or {}).get("text")
+        if not found:
+            return None, None, (concept or {}).get("text")
+        s, c, d = found[0]
+        return s, c, d or (concept or {}).get("text")
+
+
+def _coding(concept: dict | None) -> tuple[str | None, str | None]:
+    """(system, code) of a CodeableConcept's first coding with a code (statuses, categories)."""
     found = [(c.get("system"), c.get("code")) for c in (concept or {}).get("coding") or [] if c.get("code")]
-    return next((f for f in found if f in known), found[0] if found else (None, None))
+    return found[0] if found else (None, None)
 
 
-def _value(r: dict) -> tuple[float, str | None, str | None, str | None]:
-    """(number, text, unit, comparator) of an Observation's (or a component's) value[x]; a
-    comparator other than <, <=, >, >= (``ad``: sufficient to achieve) is no qualifier."""
+def _value(r: dict, known: _Known) -> tuple[float, str | None, str | None, str | None, str | None, str | None]:
+    """(number, text, unit, comparator, value system, value code) of an Observation's (or a
+    component's) value[x]; a comparator other than <, <=, >, >= (``ad``: sufficient to achieve) is
+    no qualifier; a coded value keeps its system and code (an oxygen device, say)."""
     q = r.get("valueQuantity")
     if q is not None:
         comparator = q.get("comparator") if q.get("comparator") in ("<", "<=", ">", ">=") else None
         return (float(q["value"]) if q.get("value") is not None else np.nan, None,
-                q.get("code") or q.get("unit"), comparator)
+                q.get("code") or q.get("unit"), comparator, None, None)
     for key in ("valueInteger", "valueDecimal"):
         if r.get(key) is not None:
-            return float(r[key]), None, None, None
+            return float(r[key]), None, None, None, None, None
     if r.get("valueBoolean") is not None:
-        return float(bool(r["valueBoolean"])), None, None, None
+        return float(bool(r["valueBoolean"])), None, None, None, None, None
     if r.get("valueString") is not None:
-        return np.nan, str(r["valueString"]), None, None
+        return np.nan, str(r["valueString"]), None, None, None, None
     if r.get("valueCodeableConcept") is not None:
-        return np.nan, _coding(r["valueCodeableConcept"], set())[1], None, None
-    return np.nan, None, None, None
+        s, c, d = known.coding(r["valueCodeableConcept"])
+        return np.nan, c if c is not None else d, None, None, s, c
+    return np.nan, None, None, None, None, None
 
 
 #: statuses that mean the event did not happen (or was recorded in error): refused with the status
 _NOT_HAPPENED = {"Observation": {"entered-in-error", "cancelled"}, "Procedure": {"entered-in-error", "not-done"},
-                 "MedicationAdministration": {"entered-in-error", "not-done"}}
+                 "MedicationAdministration": {"entered-in-error", "not-done"},
+                 "DeviceUseStatement": {"entered-in-error", "intended"}}
 
 
 def read_fhir(directory: str | Path, identifier_system: str | None = None, codes: CodeMap | None = None,
@@ -112,8 +165,9 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
 
     Of a CodeableConcept's codings, the first the code map knows is used (else the first)."""
     codes = codes or CodeMap.load()
-    known = {(codes.uri(s), c) for s, c in zip(codes.entries["system"], codes.entries["code"], strict=True)}
+    known = _Known(codes)
     aliases: dict[str, str] = {}
+    device_types: dict[str, tuple] = {}  # Device/id -> (system, code, display) of its type
     path = Path(directory)
     patients, events, refused = [], [], []
     seen: dict[tuple[str, str], int] = {}  # (type, id) -> hash of its text: a repeat is told apart cheaply
@@ -138,7 +192,7 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
             if full_url and rid:
                 aliases[str(full_url)] = f"{rt}/{rid}"
             status = str(res.get("status") or "")
-            verification = _coding(res.get("verificationStatus"), set())[1] if rt == "Condition" else None
+            verification = _coding(res.get("verificationStatus"))[1] if rt == "Condition" else None
             if status in _NOT_HAPPENED.get(rt, ()) or verification in ("refuted", "entered-in-error"):
                 refused.append((src, ref, f"{rt} {verification or status}: did not happen"))
                 continue
@@ -152,6 +206,8 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
                 seen[(rt, rid)] = hash(text)
             if rt == "Patient":
                 patients.append(_patient(res, rid, identifier_system))
+            elif rt == "Device":
+                device_types[f"Device/{rid}"] = known.coding(res.get("type"))
             else:
                 events.extend(_events(rt, res, src, ref, known))
     P = pd.DataFrame(patients, columns=["key", "patient_id", "birth", "birth_date_only", "sex", "src", "ref"])
@@ -162,7 +218,14 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
         guessed[birth_why] = int(P["birth_date_only"].sum())
     P["birth"] = pd.to_datetime(P["birth"], utc=True, format="ISO8601")
     E = pd.DataFrame(events, columns=["key", "when", "end", "system", "code", "value", "text", "unit", "qualifier",
-                                      "src", "ref", "date_only"])
+                                      "value_system", "value_code", "display", "hint", "src", "ref", "date_only"])
+    used = E["hint"].eq("devices") & E["code"].isna() & E["system"].notna()
+    if used.any():  # a DeviceUseStatement names its Device: the device's type is the code
+        device = E.loc[used, "system"].map(lambda r: aliases.get(r, r)).map(device_types)
+        typed = device.notna()
+        rows = E.index[used][typed.to_numpy()]
+        E.loc[rows, ["system", "code", "display"]] = pd.DataFrame(device[typed].tolist(), index=rows).to_numpy()
+        E.loc[E.index[used][~typed.to_numpy()], "system"] = None
     if E["date_only"].any():
         guessed[date_why] = int(E["date_only"].sum())
     guessed_rows = pd.concat([
@@ -214,41 +277,59 @@ def _subject(r: dict) -> str | None:
     return "/".join(parts[-2:]) if len(parts) >= 2 else ref
 
 
-def _events(rt: str, r: dict, src: str, ref: str, known: set[tuple[str, str]]) -> list[tuple]:
+def _events(rt: str, r: dict, src: str, ref: str, known: _Known) -> list[tuple]:
     """The events of one resource; an Observation's components (a blood-pressure panel's systolic
-    and diastolic) are events of their own, with the Observation's time and provenance."""
+    and diastolic) are events of their own, with the Observation's time and provenance. A
+    DeviceUseStatement's code is its Device's type, filled in once every Device is read (until
+    then its system holds the device reference)."""
     key = _subject(r)
     parts = []
+    hint = _HINTS.get(rt)
+    none = (None, None)
     if rt == "Observation":
+        category = next((c for cat in r.get("category") or [] for c in [_coding(cat)[1]] if c), None)
+        hint = _CATEGORY_HINTS.get(str(category), "analytes")
         when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start") or r.get("effectiveInstant")
         end = (r.get("effectivePeriod") or {}).get("end")
         components = r.get("component") or []
         if not components or any(k.startswith("value") for k in r):
-            parts.append((*_coding(r.get("code"), known), *_value(r)))
-        parts += [(*_coding(c.get("code"), known), *_value(c)) for c in components]
+            s, c, d = known.coding(r.get("code"))
+            parts.append((s, c, *_value(r, known), d))
+        for comp in components:
+            s, c, d = known.coding(comp.get("code"))
+            parts.append((s, c, *_value(comp, known), d))
     elif rt == "MedicationAdministration":
         when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start")
         end = (r.get("effectivePeriod") or {}).get("end")
         dose = (r.get("dosage") or {}).get("dose") or {}
         value = float(dose["value"]) if dose.get("value") is not None else np.nan
-        parts.append((*_coding(r.get("medicationCodeableConcept"), known), value, None,
-                      dose.get("unit") or dose.get("code"), None))
+        s, c, d = known.coding(r.get("medicationCodeableConcept"))
+        parts.append((s, c, value, None, dose.get("unit") or dose.get("code"), None, *none, d))
     elif rt == "Procedure":
         when = r.get("performedDateTime") or (r.get("performedPeriod") or {}).get("start")
         end = None
-        parts.append((*_coding(r.get("code"), known), np.nan, None, None, None))
+        s, c, d = known.coding(r.get("code"))
+        parts.append((s, c, np.nan, None, None, None, *none, d))
+    elif rt == "DeviceUseStatement":
+        period = r.get("timingPeriod") or {}
+        when = r.get("timingDateTime") or period.get("start") or r.get("recordedOn")
+        end = period.get("end")
+        device = str((r.get("device") or {}).get("reference") or "")
+        device = device if device.startswith("urn:") else "/".join(device.split("/_history/")[0].split("/")[-2:])
+        parts.append((device or None, None, np.nan, None, None, None, *none, None))
     else:  # Condition
         when = r.get("onsetDateTime") or (r.get("onsetPeriod") or {}).get("start") or r.get("recordedDate")
         end = r.get("abatementDateTime") or (r.get("abatementPeriod") or {}).get("start")
-        parts.append((*_coding(r.get("code"), known), np.nan, None, None, None))
+        s, c, d = known.coding(r.get("code"))
+        parts.append((s, c, np.nan, None, None, None, *none, d))
     when, date_only = _time(when)
     end, _ = _time(end)
-    return [(key, when, end, system, code, value, text, unit, comparator, src, ref, date_only)
-            for system, code, value, text, unit, comparator in parts]
+    return [(key, when, end, system, code, value, text, unit, comparator, vs, vc, display, hint, src, ref, date_only)
+            for system, code, value, text, unit, comparator, vs, vc, display in parts]
 
 
 def import_fhir(directory: str | Path, codes: CodeMap | None = None, days: float = DEFAULT_DAYS,
-                identifier_system: str | None = None) -> tuple[Cohort, object]:
+                identifier_system: str | None = None, require_grades: bool = False) -> tuple[Cohort, object]:
     """Import FHIR R4 resources (a directory of NDJSON or Bundles) as a validated cohort.
 
     The patient identifier is ``Patient.identifier`` (the first, or the one of
@@ -261,7 +342,8 @@ def import_fhir(directory: str | Path, codes: CodeMap | None = None, days: float
     """
     codes = codes or CodeMap.load()
     records = read_fhir(directory, identifier_system, codes)
-    return assemble(records, codes, days, meta={"source": "fhir", "created_by": "crsml import-fhir", "adapter": "fhir"})
+    return assemble(records, codes, days, meta={"source": "fhir", "created_by": "crsml import-fhir", "adapter": "fhir"},
+                    require_grades=require_grades)
 
 
 # ----------------------------------------------------------------------------------------- export

@@ -4,7 +4,7 @@
 The export is a directory holding (CSV or Parquet, by name)::
 
     patients      patient_id, infusion_datetime, [birth_date | age_years], sex, other patient columns
-    results       patient_id, datetime, code, value, unit, [qualifier], [code_system]
+    results       patient_id, datetime, code, value, unit, [qualifier], [code_system], [display]
     vitals        the same columns as results (temperature, blood pressure, oxygen ...)
     administrations  patient_id, datetime, code, [dose], [unit], [end_datetime], [code_system]
 
@@ -32,7 +32,9 @@ FILES = ("patients", "results", "vitals", "administrations")
 DEFAULT_COLUMNS = {"patient_id": "patient_id", "infusion_datetime": "infusion_datetime", "birth_date": "birth_date",
                    "age_years": "age_years", "sex": "sex", "datetime": "datetime", "end_datetime": "end_datetime",
                    "code": "code", "code_system": "code_system", "value": "value", "unit": "unit",
-                   "qualifier": "qualifier", "dose": "dose"}
+                   "qualifier": "qualifier", "dose": "dose", "display": "display"}
+#: where an unmapped code of each file most likely belongs
+_HINTS = {"results": "analytes", "vitals": "vitals", "administrations": "drugs"}
 _ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 _QUALIFIED = re.compile(r"^\s*(<=|>=|<|>)\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
 
@@ -169,6 +171,8 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
             "unit": df[col["unit"]].astype("string").str.strip() if col["unit"] in df else pd.NA,
             "src": path.name,
             "ref": pd.Series(np.arange(len(df)) + 1, index=df.index).astype("string"),  # data row, as validation counts
+            "display": df[col["display"]].astype("string") if col["display"] in df else pd.NA,
+            "hint": _HINTS[name],
         })
         ev["text"] = df[value_col].astype("string").where(pd.Series(bad, index=df.index)) if value_col in df else pd.NA
         unreadable_time = ev["when"].isna().to_numpy() & df[col["datetime"]].notna().to_numpy()
@@ -180,7 +184,7 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
                                      "column": ev.loc[refuse, "code"].astype("string"), "reason": why[refuse]}))
         frames.append(ev.loc[~refuse])
     events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["key", "when"])
-    for c in ("system", "code", "unit", "qualifier", "src"):
+    for c in ("system", "code", "unit", "qualifier", "src", "display", "hint"):
         if c in events:
             events[c] = events[c].astype("category")
     return SourceRecords("long", patients, events,
@@ -192,7 +196,8 @@ def read_long(directory: str | Path, codes: CodeMap | None = None, timezone: str
 
 
 def import_long(directory: str | Path, codes: CodeMap | None = None, timezone: str | None = None,
-                days: float = DEFAULT_DAYS, code_system: str | None = None) -> tuple[Cohort, object]:
+                days: float = DEFAULT_DAYS, code_system: str | None = None,
+                require_grades: bool = False) -> tuple[Cohort, object]:
     """Import a long EHR export directory as a validated cohort.
 
     Parameters
@@ -203,6 +208,8 @@ def import_long(directory: str | Path, codes: CodeMap | None = None, timezone: s
     days : days after the infusion to import.
     code_system : the system of codes in files without a ``code_system`` column (default: any system
         in the map, the centre's own codes first).
+    require_grades : refuse the import when any patient's CRS grades would be derived from its
+        vitals (no recorded grade or CRS condition mapped).
 
     Returns
     -------
@@ -211,7 +218,7 @@ def import_long(directory: str | Path, codes: CodeMap | None = None, timezone: s
     codes = codes or CodeMap.load()
     records = read_long(directory, codes, timezone, code_system)
     return assemble(records, codes, days, meta={"source": Path(directory).name, "created_by": "crsml import-long",
-                                                "adapter": "long"})
+                                                "adapter": "long"}, require_grades=require_grades)
 
 
 def export_long(cohort: Cohort, directory: str | Path, codes: CodeMap | None = None,

@@ -420,7 +420,7 @@ def _persons(persons: pd.DataFrame, timezone: str) -> pd.DataFrame:
 
 
 def import_omop(url: str, schema: str | None = None, codes: CodeMap | None = None, days: float = DEFAULT_DAYS,
-                timezone: str = "UTC") -> tuple[Cohort, object]:
+                timezone: str = "UTC", require_grades: bool = False) -> tuple[Cohort, object]:
     """Import the CAR-T patients of an OMOP CDM v5.4 database as a validated cohort.
 
     Parameters
@@ -430,6 +430,8 @@ def import_omop(url: str, schema: str | None = None, codes: CodeMap | None = Non
     codes : the code map (default: crsml's LOINC/RxNorm/HCPCS/ICD-10-CM map).
     days : days after the infusion to import.
     timezone : the zone of the CDM's datetimes (OMOP stores them without one).
+    require_grades : refuse the import when any patient's CRS grades would be derived from its
+        vitals (no recorded grade or CRS condition mapped).
 
     Returns
     -------
@@ -438,7 +440,8 @@ def import_omop(url: str, schema: str | None = None, codes: CodeMap | None = Non
     codes = codes or CodeMap.load()
     records = read_omop(url, schema, codes, days, timezone)
     return assemble(records, codes, days, meta={"source": "omop", "created_by": "crsml import-omop",
-                                                "adapter": "omop", "omop_schema": schema or ""})
+                                                "adapter": "omop", "omop_schema": schema or ""},
+                    require_grades=require_grades)
 
 
 # ----------------------------------------------------------------------------------------- export

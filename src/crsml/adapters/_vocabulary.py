@@ -220,7 +220,7 @@ class CodeMap:
             e = e[e["target"] == target]
         return list(zip(e["system"], e["code"], strict=True))
 
-    def uri_of(self, system: str | None) -> str | None:
+    def short_name(self, system: str | None) -> str | None:
         """The short system name of any identifier (URI, OID, vocabulary id); None for a blank."""
         return self.normalise_system_names([system])[0]
 

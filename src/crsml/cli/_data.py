@@ -51,6 +51,8 @@ _MAP = Annotated[Path | None, typer.Option("--map", help="the centre's code map 
                                                         "LOINC/RxNorm/HCPCS/ICD-10-CM map (docs/importers.md)")]
 _DAYS = Annotated[float, typer.Option(help="days after the infusion to import")]
 _FMT = Annotated[str, typer.Option("--format", help="parquet or csv")]
+_GRADES = Annotated[bool, typer.Option("--require-grades", help="refuse the import when any patient's CRS grades would "
+                                       "be derived from its vitals (no recorded grade or CRS condition mapped)")]
 
 
 def _write_import(cohort, report, out_dir: Path, fmt: str) -> None:
@@ -59,8 +61,8 @@ def _write_import(cohort, report, out_dir: Path, fmt: str) -> None:
     report.save(out_dir)
     out.print(report.summary(), markup=False)
     err.print(f"wrote {out_dir}: {len(cohort.patients)} patients; every refused, duplicated or guessed row with its "
-              f"source row in {out_dir / 'import_rows.csv'}, every patient read in {out_dir / 'import_patients.csv'}",
-              markup=False)
+              f"source row in {out_dir / 'import_rows.csv'}, every patient read in {out_dir / 'import_patients.csv'}, "
+              f"the unmapped codes as a map to fill in {out_dir / 'import_unmapped.csv'}", markup=False)
 
 
 def import_long_command(
@@ -71,11 +73,12 @@ def import_long_command(
     code_system: Annotated[str | None, typer.Option(help="system of codes in files without a code_system column")] = None,
     days: _DAYS = 30.0,
     fmt: _FMT = "parquet",
+    require_grades: _GRADES = False,
 ) -> None:
     """Import a long EHR export (one row per result, vital sign or administration)."""
     from crsml.adapters import CodeMap, import_long
 
-    cohort, report = import_long(directory, CodeMap.load(code_map), timezone, days, code_system)
+    cohort, report = import_long(directory, CodeMap.load(code_map), timezone, days, code_system, require_grades)
     _write_import(cohort, report, out_dir, fmt)
 
 
@@ -87,11 +90,12 @@ def import_omop_command(
     timezone: Annotated[str, typer.Option(help="time zone of the CDM's datetimes")] = "UTC",
     days: _DAYS = 30.0,
     fmt: _FMT = "parquet",
+    require_grades: _GRADES = False,
 ) -> None:
     """Import the CAR-T patients of an OMOP CDM v5.4 database (DuckDB or PostgreSQL)."""
     from crsml.adapters import CodeMap, import_omop
 
-    cohort, report = import_omop(db, schema, CodeMap.load(code_map), days, timezone)
+    cohort, report = import_omop(db, schema, CodeMap.load(code_map), days, timezone, require_grades)
     _write_import(cohort, report, out_dir, fmt)
 
 
@@ -102,11 +106,13 @@ def import_fhir_command(
     identifier_system: Annotated[str | None, typer.Option(help="the Patient.identifier system to use as patient_id")] = None,
     days: _DAYS = 30.0,
     fmt: _FMT = "parquet",
+    require_grades: _GRADES = False,
 ) -> None:
-    """Import FHIR R4 Patient, Observation, MedicationAdministration, Procedure and Condition resources."""
+    """Import FHIR R4 Patient, Observation, MedicationAdministration, Procedure, Condition, Device and
+    DeviceUseStatement resources (a bulk export's manifest.json says which files)."""
     from crsml.adapters import CodeMap, import_fhir
 
-    cohort, report = import_fhir(directory, CodeMap.load(code_map), days, identifier_system)
+    cohort, report = import_fhir(directory, CodeMap.load(code_map), days, identifier_system, require_grades)
     _write_import(cohort, report, out_dir, fmt)
 
 
