@@ -19,11 +19,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests experiments
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/deptry src
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests experiments
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/deptry src
 
 bench: $(STAMP)
 	$(PY) experiments/benchmarks/bench_validate.py

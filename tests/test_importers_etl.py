@@ -340,8 +340,9 @@ def test_unmapped_devices_give_a_lower_bound_and_require_grades_refuses(tmp_path
     target = {"O2-NC": "nasal_cannula", "O2-HF": "high_flow_nasal_cannula", "O2-BIPAP": "bipap"}
     filled["target"] = filled["code"].map(target).fillna("")
     filled.to_csv(tmp_path / "filled.csv", index=False)
-    cohort, report = import_omop(url, codes=CodeMap.load(tmp_path / "filled.csv"))
+    cohort, report = import_omop(url, codes=CodeMap.load([centre_map, tmp_path / "filled.csv"]))
     assert report.counts["patients_grade_lower_bound"] == 0
+    check_equal_to_source(cohort, source)
     worst = cohort.crs_grades().groupby("patient_id")["grade"].max()
     assert worst.reindex(source["patients"]["patient_id"]).fillna(0).astype(int).tolist() == \
         source["patients"]["worst"].tolist()
@@ -493,6 +494,19 @@ def test_fhir_bulk_export_as_an_ehr_writes_it(tmp_path, source, centre_map):
     check_equal_to_source(cohort, source)
 
 
+def test_a_product_under_an_unknown_system_is_named_where_time_zero_is_missing(tmp_path, source):
+    write_fhir(tmp_path / "bulk", source)
+    proc = tmp_path / "bulk" / "Procedure.ndjson"
+    text = proc.read_text()
+    for system in HCPCS_IDS:
+        text = text.replace(system, "http://billing.example.org/codes")
+    proc.write_text(text)
+    _, report = import_fhir(tmp_path / "bulk")
+    assert report.counts["patients_without_infusion"] == N
+    summary = report.summary()
+    assert "no mapped CAR-T product" in summary and "Q2042" in summary and "Q2041" in summary
+
+
 def test_fhir_manifest_names_a_missing_file_in_one_line(tmp_path, source):
     write_fhir(tmp_path / "bulk", source)
     (tmp_path / "bulk" / "Device.ndjson").unlink()
@@ -527,8 +541,8 @@ def test_every_system_is_read_under_its_tho_uri_oid_and_spellings():
 def test_default_map_knows_standard_codes_of_a_cart_record():
     codes = CodeMap.load()
     looked = codes.lookup(pd.Series([SNOMED, SNOMED, SNOMED, ICD10CM, ICD10CM, SNOMED, HCPCS_IDS[1], ICD10CM]),
-                          pd.Series(["336623009", "426854004", "425826004", "C91.02", "C83.38", "109989006", "Q2053",
-                                     "D89.834"]))
+                          pd.Series(["336623009", "426854004", "425826004", "C9102", "C83.38", "109989006", "Q2053",
+                                     "D89.834"]))  # ICD-10-CM without its dot, as claims files write it
     assert looked["target"].astype(str).tolist() == ["nasal_cannula", "high_flow_nasal_cannula", "bipap", "B-ALL",
                                                      "LBCL", "MM", "brexucabtagene_autoleucel", "crs_condition"]
     assert looked["grade"].iloc[-1] == 4

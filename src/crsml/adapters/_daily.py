@@ -90,6 +90,7 @@ class DailyMapping:
             rows.append(("daily", self.keys["crs_grade"], "crs", "grade", None, None))
         entries = pd.DataFrame(rows, columns=["system", "code", "section", "target", "grade", "costim"])
         entries["order"] = range(len(entries))
+        entries["prefix"] = False
         digest = hashlib.sha256(repr(sorted(self.measurements.items())).encode()).hexdigest()
         return CodeMap(entries, {"daily": "daily"}, {}, digest, "daily mapping")
 

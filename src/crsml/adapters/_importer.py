@@ -243,6 +243,12 @@ class ImportReport:
                          f"unmapped in their window: their worst CRS grade is a lower bound (map the codes listed in "
                          f"import_unmapped.csv and pass it back with --map; --require-grades refuses grading from "
                          f"vitals)")
+        if c["patients_without_infusion"]:
+            products = self.unmapped[self.unmapped["section"] == "products"].head(5) if len(self.unmapped) else []
+            lines.append(f"{c['patients_without_infusion']:,} patients have no mapped CAR-T product or administration "
+                         f"procedure (time zero)" + (": unmapped codes that may be one: " + ", ".join(
+                             f"{r.system + ':' if r.system else ''}{r.code} ({int(r.rows):,})"
+                             for r in products.itertuples()) if len(products) else ""))
         if len(self.unmapped):
             top = self.unmapped.head(8)
             lines.append("unmapped codes: " + ", ".join(f"{r.system + ':' if r.system else ''}{r.code} ({int(r.rows):,})"
@@ -312,17 +318,23 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     # two different records under one identifier cannot be told apart in the cohort: neither is imported
     shared = ((P["patient_id"].duplicated(keep=False) & P["patient_id"].notna()) | P["key"].isin(differing)).to_numpy()
     E = records.events.reset_index(drop=True)
-    for col in EVENT_COLUMNS:
+    for col in EVENT_COLUMNS[:9]:  # an empty categorical costs a byte a row, not an object each
         if col not in E:
-            E[col] = pd.Series(pd.NA, index=E.index, dtype="string" if col != "value" else float)
+            E[col] = np.nan if col == "value" else pd.Categorical.from_codes(np.full(len(E), -1, dtype=np.int8), [])
     n_read = len(E) + records.extra_read
 
     found = codes.lookup(E["system"], E["code"])
-    E = _device_values(pd.concat([E, found], axis=1), codes)
+    routes = ({str(k): int(v) for k, v in E.loc[found["section"].notna().to_numpy(), "route"].value_counts().items()}
+              if "route" in E else {})
+    # columns that only coded values need are not copied along with ten million rows when no row has one
+    drop = () if (found["target"] == "o2_device").any() else ("route", "value_system", "value_code")
+    E = _device_values(pd.concat([E[[c for c in E.columns if c not in drop]], found], axis=1), codes)
     unmapped_mask = E["section"].isna().to_numpy()
     um = E.loc[unmapped_mask, [c for c in ("key", "system", "code", "display", "hint", "when", "time_h") if c in E]]
-    routes = {str(k): int(v) for k, v in E.loc[~unmapped_mask, "route"].value_counts().items()}
-    E = E.loc[~unmapped_mask].reset_index(drop=True)
+    spent = ["route", "display", "hint", "value_system"]
+    if "value_code" in E and not E["value_code"].notna().any():
+        spent.append("value_code")
+    E = E.loc[~unmapped_mask, [c for c in E.columns if c not in spent]].reset_index(drop=True)
 
     # time zero: the source's own column, else the first CAR-T product administration
     prod = E[E["section"] == "products"]
@@ -369,8 +381,9 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
 
     if records.repeated is not None and len(records.repeated):
         rows_listed.append(records.repeated)
-    dup = pd.util.hash_pandas_object(E[["key", "time_h", "system", "code", "value", "text", "unit", "qualifier",
-                                        "value_code"]],
+    same = ["key", "time_h", "system", "code", "value", "text", "unit", "qualifier"]
+    same += ["value_code"] if "value_code" in E else []  # coded values: rare, hashed only when present
+    dup = pd.util.hash_pandas_object(E[same],
                                      index=False).duplicated(keep="first").to_numpy()
     rows_listed.append(refused_rows(E, dup, "repeats an earlier row exactly (kept once)"))
     E = E.loc[~dup].reset_index(drop=True)
@@ -518,7 +531,10 @@ def _device_values(E: pd.DataFrame, codes) -> pd.DataFrame:
     at = (E["target"] == "o2_device").fillna(False).to_numpy()
     if not at.any():
         return E
-    E = _as_object(E, ("section", "target", "system", "code", "display", "hint"))
+    for col in ("value_system", "value_code", "display", "hint"):
+        if col not in E:
+            E[col] = pd.Series(pd.NA, index=E.index, dtype=object)
+    E = _as_object(E, ("section", "target", "system", "code", "display", "hint", "value_system", "value_code"))
     sub = E.loc[at]
     value = sub["value_code"].astype("string").fillna(sub["text"].astype("string"))
     found = codes.lookup(sub["value_system"].astype("string"), value)

@@ -122,6 +122,7 @@ def _fetch_arrow(conn, sql: str) -> pa.Table:
 
     raw = conn.connection.dbapi_connection
     if hasattr(raw, "sql") and "duckdb" in type(raw).__module__:
+        raw.execute("SET enable_progress_bar = false")  # DuckDB's own bar is not crsml's to print
         relation = raw.sql(sql)
         return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
     result = conn.execute(sa.text(sql.replace(":", "\\:")))  # a colon in a code is text, not a bind parameter
@@ -137,23 +138,70 @@ def _fetch(conn, sql: str) -> pd.DataFrame:
 
 
 _EVENT_SCHEMA = pa.schema([("key", pa.int64()), ("when", pa.timestamp("us")), ("end", pa.timestamp("us")),
-                           ("system", pa.string()), ("code", pa.string()), ("route", pa.string()),
                            ("value", pa.float64()), ("text", pa.string()), ("unit", pa.string()),
                            ("qualifier", pa.string()), ("value_system", pa.string()), ("value_code", pa.string()),
-                           ("src", pa.string()), ("ref", pa.int64())])
+                           ("ref", pa.int64())])
+#: columns that travel as integer codes into dictionaries shared by every query's rows
+_CODED = ("system", "code", "src", "route")
 
 
-def _conform(table: pa.Table) -> pa.Table:
-    """One query's rows in the event schema (columns it lacks are null), so that the domains' rows
-    are concatenated in Arrow, not through pandas' object columns."""
-    cols = []
-    for f in _EVENT_SCHEMA:
-        if f.name in table.column_names:
-            col = table.column(f.name)
-            cols.append(col.cast(f.type) if col.type != f.type else col)
-        else:
-            cols.append(pa.nulls(len(table), f.type))
-    return pa.table(cols, schema=_EVENT_SCHEMA)
+class _Events:
+    """The rows of every query, gathered in Arrow. ``system``, ``code``, ``src`` and ``route`` travel
+    as integer codes into one dictionary each, shared by all the queries, so ten million rows of a
+    few hundred codes are never text, and pandas receives categoricals without unifying anything.
+    The rows of the standard-concept pass carry only the concept id (``cid``)."""
+
+    def __init__(self, concepts: pd.DataFrame):
+        self.values: dict[str, list[str]] = {c: [] for c in _CODED}
+        self.index: dict[str, dict[str, int]] = {c: {} for c in _CODED}
+        self.concept_ids = concepts["concept_id"].to_numpy(dtype=np.int64)
+        self.concept_codes = {c: self.encode(c, concepts[c]) for c in ("system", "code")}
+        self.parts: list[pa.Table] = []
+        self.coded: dict[str, list[np.ndarray]] = {c: [] for c in _CODED}
+
+    def encode(self, column: str, values) -> np.ndarray:
+        """Integer codes of ``values`` in the column's dictionary (-1: missing), growing it."""
+        s = pd.Series(values, dtype=object)
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        at = self.index[column]
+        for u in uniques:
+            if str(u) not in at:
+                at[str(u)] = len(self.values[column])
+                self.values[column].append(str(u))
+        lookup = np.array([at[str(u)] for u in uniques] + [-1], dtype=np.int32)
+        return lookup[codes]
+
+    def add(self, table: pa.Table, **constants: str) -> None:
+        n = len(table)
+        coded = {}
+        if "cid" in table.column_names:
+            pos = np.searchsorted(self.concept_ids, table.column("cid").to_numpy())
+            coded = {c: self.concept_codes[c][pos] for c in ("system", "code")}
+        for c in _CODED:
+            if c in constants:
+                coded[c] = np.full(n, self.encode(c, [constants[c]])[0], dtype=np.int32)
+            elif c not in coded:
+                coded[c] = self.encode(c, table.column(c).to_pandas())
+        cols = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(n, f.type)
+                for f in _EVENT_SCHEMA]
+        self.parts.append(pa.table(cols, names=_EVENT_SCHEMA.names))
+        for c in _CODED:  # two bytes a row while the dictionaries stay small (they hold codes, not rows)
+            small = len(self.values[c]) < np.iinfo(np.int16).max
+            self.coded[c].append(coded[c].astype(np.int16 if small else np.int32))
+
+    def frame(self) -> pd.DataFrame:
+        """One frame of every query's rows, text as categoricals."""
+        table = pa.concat_tables(self.parts)
+        self.parts = []
+        keep = [n for n, c in zip(_EVENT_SCHEMA.names, table.columns, strict=True)  # a column no row fills: left out
+                if not (pa.types.is_string(c.type) and c.null_count == len(c) and n.startswith("value_"))]
+        out = pa.table([table.column(n).dictionary_encode() if pa.types.is_string(table.column(n).type)
+                        else table.column(n) for n in keep], names=keep).to_pandas()
+        del table
+        for c in _CODED:
+            codes = np.concatenate(self.coded.pop(c)) if len(out) else np.zeros(0, dtype=np.int16)
+            out[c] = pd.Categorical.from_codes(codes, self.values[c])
+        return out
 
 
 def _literal(value: str) -> str:
@@ -301,7 +349,10 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
                            + (f"OR p.person_id IN (SELECT person_id FROM {t['condition_occurrence']} co JOIN mapped m "
                               f"ON co.condition_concept_id = m.concept_id WHERE m.section = 'conditions') "
                               if "condition_occurrence" in have else ""))
-    parts, unmapped, outside = [_conform(given)], [], []
+    concepts = _fetch(conn, cte + "SELECT DISTINCT concept_id, vocabulary_id AS system, concept_code AS code "
+                                  "FROM mapped").drop_duplicates("concept_id").sort_values("concept_id")
+    parts, unmapped, outside = _Events(concepts), [], []
+    parts.add(given)
     for table, (prefix, dt, d, end, value, text, unit, qual, joins, hint) in _DOMAINS.items():
         if table not in have:
             continue
@@ -310,41 +361,43 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
         when = f"COALESCE(m.{dt}, CAST(m.{d} AS TIMESTAMP))"
         end_sql = f"COALESCE(m.{end[0]}, CAST(m.{end[1]} AS TIMESTAMP))" if end else "NULL"
         std, src_c, src_v = f"m.{prefix}_concept_id", f"m.{prefix}_source_concept_id", f"m.{prefix}_source_value"
-        routes = f"LEFT JOIN mapped cs ON {std} = cs.concept_id "
-        route_sql = ["WHEN cs.concept_id IS NOT NULL THEN 'standard concept'"]
-        found, system, code, section = ["cs.concept_id"], ["cs.vocabulary_id"], ["cs.concept_code"], ["cs.section"]
+        in_window = f"{when} {window}"
+        vjoin = (f"LEFT JOIN {t['concept']} vc ON m.value_as_concept_id = vc.concept_id AND m.value_as_concept_id <> 0 "
+                 if "value_as_concept_id" in has else "")
+        columns = (f"m.person_id AS key, {when} AS \"when\", {end_sql} AS \"end\", "
+                   f"CAST({value} AS DOUBLE PRECISION) AS value, "
+                   f"{f'COALESCE({text}, vc.concept_name)' if vjoin else text} AS text, "
+                   f"COALESCE({unit}, {'m.unit_source_value' if 'unit_source_value' in has else 'NULL'}) AS unit, "
+                   f"{qual} AS qualifier, {'vc.vocabulary_id' if vjoin else 'NULL'} AS value_system, "
+                   f"{'vc.concept_code' if vjoin else 'NULL'} AS value_code, m.{table}_id AS ref")
+        base = f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id "
+        untimed = f"IN ({', '.join(_literal(u) for u in _UNTIMED)})"
+        # most rows: the standard concept, one hash join (ten million rows in seconds)
+        parts.add(_fetch_arrow(conn, cte + (
+            f"SELECT {columns}, cs.concept_id AS cid "
+            f"{base}JOIN mapped cs ON {std} = cs.concept_id {joins} {vjoin}"
+            f"WHERE ({in_window} OR cs.section {untimed})")), route="standard concept", src=f"{table}_id ")
+        # the rest: rows whose standard concept the map does not know, by source concept, else source value
+        rest = (f"(SELECT * FROM {t[table]} WHERE COALESCE({prefix}_concept_id, 0) NOT IN (SELECT concept_id FROM mapped)) m "
+                f"JOIN inf ON m.person_id = inf.person_id ")
+        other, system, code, section, found = "", [], [], [], []
         if src_c.split(".")[1] in has:
-            routes += f"LEFT JOIN mapped ss ON {src_c} = ss.concept_id AND {src_c} <> 0 "
-            route_sql.append("WHEN ss.concept_id IS NOT NULL THEN 'source concept'")
-            found.append("ss.concept_id")
-            system.append("ss.vocabulary_id")
-            code.append("ss.concept_code")
-            section.append("ss.section")
+            other += f"LEFT JOIN mapped ss ON {src_c} = ss.concept_id AND {src_c} <> 0 "
+            system, code, section, found = ["ss.vocabulary_id"], ["ss.concept_code"], ["ss.section"], ["ss.concept_id"]
         if src_v.split(".")[1] in has and codes.source_value_system:
-            routes += f"LEFT JOIN svmap sv ON {src_v} = sv.concept_code "
-            route_sql.append("WHEN sv.concept_code IS NOT NULL THEN 'source value'")
-            found.append("sv.concept_code")
+            other += f"LEFT JOIN svmap sv ON {src_v} = sv.concept_code "
             system.append(f"CASE WHEN sv.concept_code IS NOT NULL THEN {sv_system} END")
             code.append("sv.concept_code")
             section.append("sv.section")
-        is_mapped = "(" + " OR ".join(f"{f} IS NOT NULL" for f in found) + ")"
-        untimed = f"COALESCE({', '.join(section)}) IN ({', '.join(_literal(u) for u in _UNTIMED)})"
-        value_concept = "value_as_concept_id" in has
-        vjoin = (f"LEFT JOIN {t['concept']} vc ON m.value_as_concept_id = vc.concept_id AND m.value_as_concept_id <> 0 "
-                 if value_concept else "")
-        rows = _fetch_arrow(conn, cte + f"SELECT m.person_id AS key, {when} AS \"when\", {end_sql} AS \"end\", "
-                             f"COALESCE({', '.join(system)}) AS system, COALESCE({', '.join(code)}) AS code, "
-                             f"CASE {' '.join(route_sql)} END AS route, "
-                             f"CAST({value} AS DOUBLE PRECISION) AS value, "
-                             f"{f'COALESCE({text}, vc.concept_name)' if value_concept else text} AS text, "
-                             f"COALESCE({unit}, {'m.unit_source_value' if 'unit_source_value' in has else 'NULL'}) AS unit, "
-                             f"{qual} AS qualifier, "
-                             f"{'vc.vocabulary_id' if value_concept else 'NULL'} AS value_system, "
-                             f"{'vc.concept_code' if value_concept else 'NULL'} AS value_code, "
-                             f"'{table}_id ' AS src, m.{table}_id AS ref "
-                             f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id {routes}{joins} {vjoin}"
-                             f"WHERE {is_mapped} AND ({when} {window} OR {untimed})")
-        parts.append(_conform(rows))
+            found.append("sv.concept_code")
+        is_found = "(" + " OR ".join(f"{f} IS NOT NULL" for f in found) + ")" if found else "FALSE"
+        if found:
+            parts.add(_fetch_arrow(conn, cte + (
+                f"SELECT {columns}, COALESCE({', '.join(system)}) AS system, COALESCE({', '.join(code)}) AS code, "
+                f"CASE WHEN {found[0]} IS NOT NULL THEN '{'source concept' if 'ss.' in found[0] else 'source value'}' "
+                f"ELSE 'source value' END AS route "
+                f"FROM {rest}{other}{joins} {vjoin}"
+                f"WHERE {is_found} AND ({in_window} OR COALESCE({', '.join(section)}) {untimed})")), src=f"{table}_id ")
         # unmapped rows in a patient's window, by patient and code: the code named is the standard
         # concept's, else the source concept's, else the source value (under the map's source-value system)
         named = f"LEFT JOIN {t['concept']} c0 ON {std} = c0.concept_id AND {std} <> 0 "
@@ -362,16 +415,19 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
         unmapped.append(_fetch(conn, cte + (
             f"SELECT m.person_id AS key, COALESCE({', '.join(n_system)}, 'concept_id') AS system, "
             f"COALESCE({', '.join(n_code)}, CAST({std} AS VARCHAR)) AS code, "
-            f"MIN(COALESCE({', '.join(n_name)})) AS display, "
-            f"COUNT(*) AS rows FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id {routes}{named}"
-            f"WHERE NOT {is_mapped} AND {when} {window} GROUP BY 1, 2, 3")).assign(hint=hint))
-        outside.append(_fetch(conn, cte + f"SELECT SUM(CASE WHEN {when} < inf.t0 THEN 1 ELSE 0 END) AS early, "
-                                     f"SUM(CASE WHEN {when} > inf.t0 THEN 1 ELSE 0 END) AS late "
-                                     f"FROM {t[table]} m JOIN inf ON m.person_id = inf.person_id {routes}"
-                                     f"WHERE {is_mapped} AND NOT ({when} {window}) AND NOT {untimed}"))
-    table = pa.concat_tables(parts)
-    events = pa.table([c.dictionary_encode() if pa.types.is_string(c.type) else c for c in table.columns],
-                      names=table.column_names).to_pandas()
+            f"MIN(COALESCE({', '.join(n_name)})) AS display, COUNT(*) AS rows "
+            f"FROM {rest}{other}{named}"
+            f"WHERE NOT {is_found} AND {in_window} GROUP BY 1, 2, 3")).assign(hint=hint))
+        # mapped rows outside the window: counted where they are, never sent
+        second = (f"UNION ALL SELECT m.person_id, {when}, COALESCE({', '.join(section)}) FROM {rest} "
+                  f"{other}WHERE {is_found} " if found else "")
+        outside.append(_fetch(conn, cte + (
+            f"SELECT SUM(CASE WHEN x.w < inf.t0 THEN 1 ELSE 0 END) AS early, "
+            f"SUM(CASE WHEN x.w > inf.t0 THEN 1 ELSE 0 END) AS late FROM ("
+            f"SELECT m.person_id, {when} AS w, cs.section AS section {base}JOIN mapped cs ON {std} = cs.concept_id "
+            f"{second}) x JOIN inf ON x.person_id = inf.person_id "
+            f"WHERE NOT (x.w {window}) AND (x.section IS NULL OR x.section NOT {untimed})")))
+    events = parts.frame()
     guessed_rows = None
     if timezone != "UTC":  # a local time the clock change made ambiguous, or skipped: read as summer time or moved
         local = pd.to_datetime(events["when"])

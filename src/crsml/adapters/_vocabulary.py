@@ -115,12 +115,14 @@ class CodeMap:
     source_value_system: str | None = None
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> CodeMap:
-        """The default map, with a centre's TOML or CSV map (``path``) laid over it.
+    def load(cls, path: str | Path | list[str | Path] | tuple | None = None) -> CodeMap:
+        """The default map, with a centre's TOML or CSV maps (``path``, one or several) laid over
+        it; of several, a later one wins (the centre's map, then the filled ``import_unmapped.csv``).
 
         A file crsml cannot read, an unknown section or target, or a code given twice in one
         file is refused in one line naming the file and the entry.
         """
+        paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
         text = resources.files("crsml.data").joinpath(DEFAULT_VOCABULARY).read_text()
         default = tomllib.loads(text)
         systems = dict(default["systems"])
@@ -130,14 +132,13 @@ class CodeMap:
         digest = hashlib.sha256(text.encode())
         frames = []
         columns: dict[str, str] = {}
-        if path is not None:
-            p = Path(path)
+        for p in map(Path, paths):
             if not p.is_file():
                 raise CohortError(f"code map not found: {p}")
             raw = p.read_bytes()
             digest.update(raw)
             if p.suffix.lower() == ".csv":
-                frames.append(_csv_entries(p))
+                frames.insert(0, _csv_entries(p))
             else:
                 try:
                     user = tomllib.loads(raw.decode("utf-8"))
@@ -148,8 +149,8 @@ class CodeMap:
                     aliases.setdefault(str(k), []).extend([v] if isinstance(v, str) else list(v))
                 omop.update(user.pop("omop", {}))
                 user.pop("ucum", None)
-                columns = {str(k): str(v) for k, v in user.pop("columns", {}).items()}
-                frames.append(_toml_entries(user, p.name))
+                columns.update({str(k): str(v) for k, v in user.pop("columns", {}).items()})
+                frames.insert(0, _toml_entries(user, p.name))
         frames.append(_toml_entries({k: v for k, v in default.items() if k not in _NOT_SECTIONS},
                                     "the default map"))
         entries = pd.concat(frames, ignore_index=True)
@@ -161,7 +162,7 @@ class CodeMap:
         entries["order"] = range(len(entries))
         entries = entries.drop_duplicates(["system", "code"], keep="first").reset_index(drop=True)
         sv = omop.get("source_value_system")
-        return cls(entries, systems, ucum, digest.hexdigest(), None if path is None else Path(path).name, columns,
+        return cls(entries, systems, ucum, digest.hexdigest(), ", ".join(Path(p).name for p in paths) or None, columns,
                    spelled, spelled.get(system_key(sv), system_key(sv)) if sv else None)
 
     def normalise_system_names(self, names: pd.Index | list) -> list[str | None]:
@@ -189,6 +190,10 @@ class CodeMap:
             "system": pd.array([names[i] if i >= 0 else None for i in s_at], dtype="string"),
             "code": pd.array([str(c_uniques[i]).strip() if i >= 0 else None for i in c_at], dtype="string"),
         })
+        # ICD-10 codes are often written without their dot (C9100 for C91.00, as in claims files)
+        icd = pairs["system"].isin(["ICD10CM"]).fillna(False) & ~pairs["code"].str.contains(".", regex=False).fillna(True) \
+            & (pairs["code"].str.len() > 3).fillna(False)
+        pairs.loc[icd, "code"] = pairs.loc[icd, "code"].str[:3] + "." + pairs.loc[icd, "code"].str[3:]
         e = self.entries.astype({"system": "string", "code": "string"})
         found = pairs.merge(e[~e["prefix"]], on=["system", "code"], how="left")
         blank = found["system"].isna().to_numpy()

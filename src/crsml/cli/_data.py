@@ -47,7 +47,9 @@ def import_daily_command(
 
 
 
-_MAP = Annotated[Path | None, typer.Option("--map", help="the centre's code map (TOML or CSV) laid over the default "
+_MAP = Annotated[list[Path] | None, typer.Option("--map", help="the centre's code map (TOML or CSV) laid over the "
+                                                             "default; give it again to lay a filled import_unmapped.csv "
+                                                             "over that (the later wins); the default "
                                                         "LOINC/RxNorm/HCPCS/ICD-10-CM map (docs/importers.md)")]
 _DAYS = Annotated[float, typer.Option(help="days after the infusion to import")]
 _FMT = Annotated[str, typer.Option("--format", help="parquet or csv")]
