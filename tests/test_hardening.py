@@ -5,6 +5,7 @@ result. Each case is a small edit of a simulated cohort, run through the real co
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -644,3 +645,157 @@ def test_import_daily_names_file_rows_after_an_exact_repeat(real_csv, tmp_path):
     with pytest.raises(CohortError) as exc:
         import_daily(tmp_path / "w.csv")
     assert "table w.csv, row 6, column il6: non-numeric value" in str(exc.value), str(exc.value)
+
+
+# -- #33: a user's mistake is one line with exit 2, found before any work ------------------------
+
+def _one_line(code: int, text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    assert code == 2, text
+    assert "internal error" not in text and "Traceback" not in text, text
+    assert len(lines) == 1 and lines[0].startswith("error: "), text
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory):
+    root = tmp_path_factory.mktemp("outputs")
+    (root / "a_file").write_text("not a folder\n")
+    (root / "a_folder").mkdir()
+    (root / "a_folder" / "notes.txt").write_text("someone's notes\n")
+    return root
+
+
+OUTPUT_CASES = {
+    "score into a folder": (["score", "--model", "{model}", "--cohort", "{cohort}", "--out", "{root}/a_folder"], "is a folder"),
+    "score under a file": (["score", "--model", "{model}", "--cohort", "{cohort}", "--out", "{root}/a_file/s.csv"],
+                           "is a file, not a folder"),
+    "report onto a file": (["report", "--model", "{model}", "--out", "{root}/a_file"], "is a file"),
+    "report under a file": (["report", "--model", "{model}", "--out", "{root}/a_file/card"], "is a file, not a folder"),
+    "import-daily under a file": (["import-daily", "{real}", "--out", "{root}/a_file/cohort"], "is a file, not a folder"),
+    "simulate onto a file": (["simulate", "--n", "3", "--seed", "1", "--out", "{root}/a_file"], "is a file"),
+    "features into a folder": (["features", "{cohort}", "--landmark-h", "48", "--out", "{root}/a_folder"], "is a folder"),
+    "evaluate onto a file": (["evaluate", "--model", "{model}", "--cohort", "{cohort}", "--out", "{root}/a_file",
+                              "--no-mlflow"], "is a file"),
+    "train into a folder that is not a model": (
+        ["train", "--task", "severe_crs", "--cohort", "{cohort}", "--landmark-h", "48", "--model-out", "{root}/a_folder",
+         "--trials", "1"], "holds no crsml model"),
+    "update into a folder that is not a model": (
+        ["update", "--model", "{model}", "--cohort", "{cohort}", "--model-out", "{root}/a_folder", "--no-mlflow"],
+        "holds no crsml model"),
+}
+
+
+@pytest.mark.parametrize("name", list(OUTPUT_CASES))
+def test_an_output_crsml_cannot_write_is_one_line_before_any_work(name, places, batch, tiny_model, real_csv, capsys,
+                                                                  monkeypatch):
+    args, says = OUTPUT_CASES[name]
+    monkeypatch.chdir(places)  # a training refused here must not have opened an MLflow run
+    filled = [a.format(model=tiny_model[0], cohort=batch / "clean", root=places, real=real_csv) for a in args]
+    code, text = _run(filled, capsys)
+    assert says in _one_line(code, text)
+    assert not (places / "mlruns").exists() and (places / "a_folder" / "notes.txt").read_text() == "someone's notes\n"
+
+
+@pytest.mark.parametrize("what", ["missing", "header only"])
+def test_a_cohort_without_patients_is_one_line_for_validate_and_score(what, batch, tiny_model, tmp_path, capsys):
+    d = tmp_path / "cohort"
+    d.mkdir()
+    for f in (batch / "clean").glob("*.csv"):
+        if f.stem != "patients":
+            (d / f.name).write_bytes(f.read_bytes())
+        elif what == "header only":
+            (d / f.name).write_text(f.read_text().splitlines()[0] + "\n")
+    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")],
+                      capsys)
+    assert "table patients" in _one_line(code, text)
+    code, text = _run(["validate", str(d)], capsys)
+    errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "table patients" in errors[0], text
+
+
+def _daily(real_csv, tmp_path, edit) -> str:
+    d = pd.read_csv(real_csv, dtype=str, keep_default_na=False)
+    edit(d)
+    p = tmp_path / "daily.csv"
+    d.to_csv(p, index=False)
+    return str(p)
+
+
+def _age_as_text(d: pd.DataFrame) -> None:
+    d.loc[d["patient_id"] == d["patient_id"].iloc[40], "age_years"] = "forty"
+
+
+def _blank_id(d: pd.DataFrame) -> None:
+    d.loc[6, "patient_id"] = ""
+
+
+def _day_as_text(d: pd.DataFrame) -> None:
+    d.loc[6, "day"] = "d3"
+
+
+@pytest.mark.parametrize("edit", [_age_as_text, _blank_id, _day_as_text], ids=["age as text", "blank id", "day d3"])
+def test_one_bad_cell_of_a_daily_table_is_one_line_naming_row_and_column(edit, real_csv, tmp_path, capsys):
+    code, text = _run(["import-daily", _daily(real_csv, tmp_path, edit), "--out", str(tmp_path / "c")], capsys)
+    assert code == 2 and "internal error" not in text, text
+    problems = [ln for ln in text.splitlines() if ln.startswith("error: table daily.csv")]
+    assert len(problems) == 1 and "row " in problems[0] and "column " in problems[0], text
+    assert "forty" not in text
+
+
+def test_a_dask_scheduler_where_nothing_listens_is_one_line_at_once(batch, tiny_model, tmp_path, capsys):
+    import time
+
+    from conftest import free_port
+
+    t = time.monotonic()
+    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
+                       str(tmp_path / "s.csv"), "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{free_port()}"],
+                      capsys)
+    assert "no Dask scheduler answers" in _one_line(code, text)
+    assert time.monotonic() - t < 15 and not (tmp_path / "s.csv").exists()
+
+
+def test_an_enormous_cell_names_its_table_and_line(batch, tiny_model, tmp_path, capsys):
+    d = tmp_path / "cohort"
+    d.mkdir()
+    for f in (batch / "clean").glob("*.csv"):
+        (d / f.name).write_bytes(f.read_bytes())
+    p = pd.read_csv(d / "patients.csv", dtype=str, keep_default_na=False)
+    p.loc[4, "diagnosis"] = "x" * 60_000_000  # the 60 MB cell of #33
+    p.to_csv(d / "patients.csv", index=False)
+    for args in (["validate", str(d)], ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out",
+                                        str(tmp_path / "s.csv")]):
+        line = _one_line(*_run(args, capsys))
+        assert "table patients" in line and "line 6" in line and "cell longer than" in line
+
+
+def test_plots_leave_a_notebooks_matplotlib_alone(tiny_model, tmp_path):
+    """Drawing never sets the backend and never leaves a pyplot figure open (#33: six modules called
+    matplotlib.use("Agg"), replacing a notebook's backend)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from crsml.explanation import explain_cohort
+
+    before_backend = matplotlib.get_backend()
+    plt.figure()  # the user's own figure stays open
+    mine = plt.get_fignums()
+    model_dir, _, result, cohort = tiny_model
+    result.plots(tmp_path / "plots")
+    explain_cohort(crsml.load_model(str(model_dir)), cohort, tmp_path / "shap", n_patients=1)
+    assert matplotlib.get_backend() == before_backend and plt.get_fignums() == mine
+    plt.close("all")
+    src = "\n".join(p.read_text() for p in (Path(crsml.__file__).parent).rglob("*.py"))
+    assert "matplotlib.use(" not in src
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    import shutil
+    import subprocess
+
+    deptry = shutil.which("deptry", path=str(Path(sys.executable).parent))
+    assert deptry, "deptry is a dev dependency (pip install -e '.[dev]')"
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([deptry, "src"], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

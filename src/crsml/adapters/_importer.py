@@ -40,6 +40,7 @@ from crsml.cohort import (
     atomic_file,
     conversion_factors,
     grade_vitals_table,
+    grouped_lines,
     validate_tables,
 )
 from crsml.errors import CohortError
@@ -451,7 +452,7 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     refused_all = pd.concat([r for r in refused if len(r)], ignore_index=True) if any(len(r) for r in refused) \
         else _provenance_frame()
     if strict and (report_v.errors or len(refused_all)):
-        shown = [str(_refusal(r)) for r in refused_all.itertuples()] + [str(p) for p in report_v.errors]
+        shown = grouped_lines([_refusal(r) for r in refused_all.itertuples()] + report_v.errors)
         more = f"\n... and {len(shown) - 50} more" if len(shown) > 50 else ""
         raise CohortError(f"cohort is not valid ({len(shown)} problems):\n" + "\n".join(shown[:50]) + more)
     guessed_rows = [records.guessed_rows.assign(status="guessed")] if records.guessed_rows is not None else []
@@ -737,11 +738,17 @@ def _patients(P: pd.DataFrame, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
     """The patients table: identifiers, age at infusion, sex, the columns the source holds directly
     and those recorded as observations (the one nearest the infusion)."""
     out = pd.DataFrame({"patient_id": P["patient_id"].astype("string").to_numpy()})
-    age = P["age_years"].to_numpy(dtype=float) if "age_years" in P else np.full(len(P), np.nan)
+    raw_age = P["age_years"] if "age_years" in P else pd.Series(np.nan, index=P.index)
+    age = pd.to_numeric(raw_age, errors="coerce").to_numpy(dtype=float)
     if "birth" in P and P["birth"].notna().any():
         from_birth = ((P["infusion"] - P["birth"]) / pd.Timedelta(days=365.25)).to_numpy(dtype=float)
         age = np.where(np.isnan(age), from_birth, age)
     out["age_years"] = age
+    text = (np.isnan(age) & raw_age.notna().to_numpy()
+            & raw_age.astype("string").str.strip().ne("").fillna(False).to_numpy())
+    if text.any():  # an age written as text stays, for validation to name its row and column
+        out["age_years"] = out["age_years"].astype(object)
+        out.loc[text, "age_years"] = raw_age[text].to_numpy()
     out["sex"] = P["sex"].to_numpy() if "sex" in P else pd.NA
     skip = {"key", "patient_id", "infusion", "birth", "age_years", "sex", "src", "ref", "product_costim"}
     for col in [c for c in P.columns if c not in skip]:

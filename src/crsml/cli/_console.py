@@ -12,12 +12,30 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def check_model_out(path, option: str = "--model-out") -> None:
+    """Refuse, before any work, a model path crsml could not write: under a file, a file, or a
+    folder that holds something other than a crsml model (it would be replaced)."""
+    from pathlib import Path
+
+    from crsml.cohort import check_output
+    from crsml.errors import CrsmlError
+
+    p = Path(path)
+    check_output(p, "dir", option)
+    if p.is_dir() and any(p.iterdir()) and not (p / "MLmodel").is_file():
+        raise CrsmlError(f"{option} {p} is a folder that holds no crsml model; give a new path (models/NAME)")
+
+
 def print_problems(problems: list, limit: int) -> None:
-    """One line per validation problem, at most ``limit``."""
-    for p in problems[:limit]:
-        out.print(str(p), markup=False)
-    if len(problems) > limit:
-        out.print(f"... and {len(problems) - limit} more (raise --max-problems to see them)")
+    """One line per distinct problem (the same problem in many rows is one line naming the first
+    rows), at most ``limit`` lines."""
+    from crsml.cohort import grouped_lines
+
+    lines = grouped_lines(problems)
+    for line in lines[:limit]:
+        out.print(line, markup=False)
+    if len(lines) > limit:
+        out.print(f"... and {len(lines) - limit} more (raise --max-problems to see them)")
 
 
 def print_table(con: Console, table: pd.DataFrame, title: str) -> None:

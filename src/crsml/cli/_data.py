@@ -36,7 +36,9 @@ def import_daily_command(
 ) -> None:
     """Import a daily table (such as shared/data/real/bal_daily_cohort.csv) as a cohort."""
     from crsml.adapters import DailyMapping, import_daily, summarise
+    from crsml.cohort import check_output
 
+    check_output(out_dir, "dir")
     cohort, report = import_daily(csv, DailyMapping.load(config))
     cohort.save(out_dir, fmt=fmt)  # type: ignore[arg-type]
     report.save(out_dir)
@@ -79,6 +81,9 @@ def import_long_command(
 ) -> None:
     """Import a long EHR export (one row per result, vital sign or administration)."""
     from crsml.adapters import CodeMap, import_long
+    from crsml.cohort import check_output
+
+    check_output(out_dir, "dir")
 
     cohort, report = import_long(directory, CodeMap.load(code_map), timezone, days, code_system, require_grades)
     _write_import(cohort, report, out_dir, fmt)
@@ -96,6 +101,9 @@ def import_omop_command(
 ) -> None:
     """Import the CAR-T patients of an OMOP CDM v5.4 database (DuckDB or PostgreSQL)."""
     from crsml.adapters import CodeMap, import_omop
+    from crsml.cohort import check_output
+
+    check_output(out_dir, "dir")
 
     cohort, report = import_omop(db, schema, CodeMap.load(code_map), days, timezone, require_grades)
     _write_import(cohort, report, out_dir, fmt)
@@ -113,6 +121,9 @@ def import_fhir_command(
     """Import FHIR R4 Patient, Observation, MedicationAdministration, Procedure, Condition, Device and
     DeviceUseStatement resources (a bulk export's manifest.json says which files)."""
     from crsml.adapters import CodeMap, import_fhir
+    from crsml.cohort import check_output
+
+    check_output(out_dir, "dir")
 
     cohort, report = import_fhir(directory, CodeMap.load(code_map), days, identifier_system, require_grades)
     _write_import(cohort, report, out_dir, fmt)
@@ -130,8 +141,12 @@ def export_command(
     from crsml.cohort import read_cohort
     from crsml.errors import CohortError
 
+    from crsml.cohort import check_output
+
     if fmt not in ("omop", "fhir", "long"):
         raise CohortError(f"--format {fmt!r}: use omop, fhir or long")
+    if "://" not in out:
+        check_output(out, "file" if fmt == "omop" else "dir")
     cohort = read_cohort(cohort_dir)
     codes = CodeMap.load(code_map)
     if fmt == "omop":

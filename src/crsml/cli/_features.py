@@ -23,6 +23,9 @@ def features_command(
     from crsml.cohort import atomic_file, check_landmark, read_cohort, refuse_inside
     from crsml.features import LandmarkFeatures
 
+    from crsml.cohort import check_output
+
+    check_output(out, "file", example="features.parquet")
     if out.suffix not in (".parquet", ".csv"):
         raise CrsmlError(f"--out must end in .parquet or .csv, not {out.suffix!r}")
     for L in landmark_h:
@@ -49,9 +52,10 @@ def dictionary_command(
     out: Annotated[Path, typer.Option("--out", help="Markdown file to write")] = Path("docs/features.md"),
 ) -> None:
     """Write the feature dictionary (every analyte crsml knows) as Markdown."""
-    from crsml.cohort import atomic_file
+    from crsml.cohort import atomic_file, check_output
     from crsml.features import dictionary_markdown
 
+    check_output(out, "file", example="features.md")
     with atomic_file(out) as tmp:
         tmp.write_text(dictionary_markdown())
     typer.echo(f"wrote {out}")

@@ -28,8 +28,14 @@ def score_command(
     from crsml.scoring import STATUSES, score_directory
     from crsml.tracking import load_model
 
+    from crsml.cohort import check_output
+    from crsml.scoring import check_scheduler
+
+    check_output(out, "file")
     if out.suffix not in (".csv", ".parquet"):
         raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
+    if engine == "dask" and scheduler:
+        check_scheduler(scheduler)
     if landmark_h is not None:
         check_landmark(landmark_h)
     refuse_inside(out, cohort_dir)
@@ -51,10 +57,13 @@ def score_command(
     unattributed = report.unattributed()
     if unattributed:
         con.print(f"  {len(unattributed)} rows name no patient (blank patient_id): not used (no patient can be named for them)")
-    for p in report.errors[:10]:
-        con.print(f"  {p}", markup=False)
-    if len(report.errors) > 10:
-        con.print(f"  ... and {len(report.errors) - 10} more problems (crsml validate lists them all)")
+    from crsml.cohort import grouped_lines
+
+    lines = grouped_lines(report.errors)
+    for line in lines[:10]:
+        con.print(f"  {line}", markup=False)
+    if len(lines) > 10:
+        con.print(f"  ... and {len(lines) - 10} more problems (crsml validate lists them all)")
 
 
 def explain_command(
@@ -73,6 +82,9 @@ def explain_command(
     from crsml.scoring import check_compatible
     from crsml.tracking import load_model
 
+    from crsml.cohort import check_output
+
+    check_output(out_dir, "dir")
     refuse_inside(out_dir, cohort_dir)
     model_ = load_model(model, tracking_uri)
     cohort = read_cohort(cohort_dir, on_error="drop")
@@ -96,6 +108,9 @@ def report_command(
     from crsml.reporting import write_model_card
     from crsml.tracking import load_model
 
+    from crsml.cohort import check_output
+
+    check_output(out_dir, "dir")
     if cohort_dir:
         refuse_inside(out_dir, cohort_dir)
     model_ = load_model(model, tracking_uri)

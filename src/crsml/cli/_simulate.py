@@ -19,9 +19,11 @@ def simulate_command(
     """Simulate a CD19 CAR-T cohort (every DESIGN.md table plus truth)."""
     from rich.console import Console
 
+    from crsml.cohort import check_output
     from crsml.errors import CrsmlError
     from crsml.simulation import PROFILES, simulate
 
+    check_output(out, "dir")
     if n < 1:
         raise CrsmlError(f"--n must be at least 1, not {n}")
     if fmt not in ("parquet", "csv"):

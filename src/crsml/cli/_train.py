@@ -45,9 +45,11 @@ def train_command(
 ) -> None:
     """Tune (Optuna), evaluate out of fold against published baselines, log to MLflow, export."""
     from crsml import evaluation, tasks
+    from crsml.cli._console import check_model_out
     from crsml.cohort import read_cohort
     from crsml.tracking import export_model, log_training, quiet
 
+    check_model_out(model_out)  # before the cohort is read, any model fitted or any run opened
     kind = tasks.get(task).model_kind
     fields = set(evaluation.SETTINGS[kind].__dataclass_fields__)
     given = {"trials": trials, "horizon_h": horizon_h, "seed": seed, "min_days": min_days, "grace_h": grace_h,

@@ -25,6 +25,7 @@ from crsml.cohort._files import (
     find_table_file,
     ids_as_text,
     locate_parse_error,
+    check_output,
     refuse_inside,
     unreadable,
 )
@@ -41,7 +42,7 @@ from crsml.cohort._grading import (
     hypoxia_grade,
     pressor_grade,
 )
-from crsml.cohort._problems import ValidationProblem, ValidationReport
+from crsml.cohort._problems import ValidationProblem, ValidationReport, grouped_lines
 from crsml.cohort._quality import fill_value_table, implausible_values, suspected_fill_values
 from crsml.cohort._schema import (
     ALL_TABLES,
@@ -77,9 +78,9 @@ __all__ = [
     "ALL_TABLES", "ALTERNATIVE_UNITS", "ANTICYTOKINE_DRUGS", "CANONICAL_UNITS", "COSTIMS", "CYTOKINES",
     "DEVICE_GRADE", "DIAGNOSES", "DRUGS", "FEVER_C", "GRADES", "LOW_FLOW_MAX_LPM", "MISSING_COLUMN", "O2_DEVICES",
     "PLAUSIBLE_RANGES", "SEXES", "STEROIDS", "TABLES", "TABLE_ORDER", "TIME_WINDOW_H", "Cohort", "ColumnSpec", "TableSpec",
-    "ValidationProblem", "ValidationReport", "anticytokine_before", "atomic_dir", "atomic_file", "check_columns", "check_csv", "check_landmark", "check_window", "combine_grade",
+    "ValidationProblem", "ValidationReport", "anticytokine_before", "atomic_dir", "atomic_file", "check_columns", "check_csv", "check_output", "check_landmark", "check_window", "combine_grade",
     "conversion_factor", "conversion_factors", "crs_episodes", "eligibility", "empty_table", "fill_value_table",
-    "find_table_file", "from_canonical", "grade_astct", "grade_vitals_table", "has_rows", "hypotension_grade",
+    "find_table_file", "from_canonical", "grouped_lines", "grade_astct", "grade_vitals_table", "has_rows", "hypotension_grade",
     "hypoxia_grade", "ids_as_text", "implausible_values", "index_in", "landmarks", "locate_parse_error", "normalize_unit", "patient_id_key", "pressor_grade",
     "read_cohort", "read_raw_tables", "read_table", "refuse_inside", "require_columns", "schema_markdown", "suspected_fill_values", "to_canonical",
     "unreadable", "validate_tables",

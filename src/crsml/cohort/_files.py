@@ -122,7 +122,9 @@ def locate_parse_error(path: Path, name: str) -> CohortError:
         return CohortError(f"table {name}: cannot read {path.name} (damaged or not CSV text)")
     except csv.Error as exc:
         text = str(exc).lower()
-        what = "a quote is not closed" if "end of data" in text or "eof" in text or "quot" in text else "malformed CSV"
+        what = ("a quote is not closed" if "end of data" in text or "eof" in text or "quot" in text
+                else f"a cell longer than {csv.field_size_limit():,} characters (not a value crsml reads)"
+                if "field limit" in text else "malformed CSV")
         return CohortError(f"table {name}: {path.name} near line {reader.line_num if reader else 1}: {what}")
     return CohortError(f"table {name}: cannot parse {path.name}")
 
@@ -160,6 +162,25 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             os.replace(old, path)
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def check_output(path: str | Path, kind: str = "file", option: str = "--out", example: str = "scores.csv") -> None:
+    """Refuse, before any work, an output crsml could not write: under a regular file, a folder
+    where a file is written (``kind="file"``) or a file where a folder is (``kind="dir"``), or in
+    a folder this user cannot write to. Each is one line saying what to do (``example``: a file
+    name to suggest inside a folder given for a file)."""
+    p = Path(path)
+    if kind == "file" and p.is_dir():
+        raise CohortError(f"{option} {p} is a folder; give a file name inside it ({p / example}, say)")
+    if kind == "dir" and p.exists() and not p.is_dir():
+        raise CohortError(f"{option} {p} is a file; give a folder to write into")
+    ancestor = p.parent if kind == "file" or not p.exists() else p
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CohortError(f"{option} {p}: {ancestor} is a file, not a folder; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CohortError(f"{option} {p}: cannot write in {ancestor} (no permission); choose another path")
 
 
 def refuse_inside(out: str | Path, cohort_dir: str | Path, option: str = "--out") -> None:

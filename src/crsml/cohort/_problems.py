@@ -30,6 +30,29 @@ class ValidationProblem:
         return f"{self.severity}: {', '.join(where)}: {self.message}"
 
 
+def grouped_lines(problems: Iterable[ValidationProblem], rows_shown: int = 5) -> list[str]:
+    """One line per distinct problem: a problem repeated exactly is printed once, and the same
+    problem in several rows of a table is one line listing the first rows, then "and N more"
+    (a blank patient id seen by every table built from one daily row is one line, not 17)."""
+    groups: dict[tuple, list[int | None]] = {}
+    for p in problems:
+        rows = groups.setdefault((p.severity, p.table, p.column, p.message), [])
+        if p.row not in rows:
+            rows.append(p.row)
+    lines = []
+    for (severity, table, column, message), rows in groups.items():
+        numbered = sorted(r for r in rows if r is not None)
+        where = [f"table {table}"]
+        if numbered:
+            shown = ", ".join(str(r) for r in numbered[:rows_shown])
+            more = f" and {len(numbered) - rows_shown} more" if len(numbered) > rows_shown else ""
+            where.append(f"row{'s' if len(numbered) > 1 else ''} {shown}{more}")
+        if column is not None:
+            where.append(f"column {column}")
+        lines.append(f"{severity}: {', '.join(where)}: {message}")
+    return lines
+
+
 @dataclass
 class ValidationReport:
     """Every problem found, errors and warnings together."""

@@ -375,6 +375,10 @@ def validate_tables(
     known_ids = set(tables["patients"]["patient_id"].dropna())
     # without a patients table (reported once above) every row would be an orphan
     has_patients = raw.get("patients") is not None and "patient_id" in raw["patients"]
+    if has_patients and not len(raw["patients"]):  # one problem, not one per row of every other table
+        problems.append(ValidationProblem("patients", None, None, "holds no patient (only its header); "
+                                          "a cohort needs one row per patient"))
+        has_patients = False
     for name in TABLE_ORDER[1:]:
         df = tables[name]
         if "patient_id" not in df or df.empty or not has_patients:

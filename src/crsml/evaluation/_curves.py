@@ -17,14 +17,12 @@ THRESHOLDS = np.round(np.arange(0.01, 0.81, 0.01), 2)
 
 
 def save_figure(ax: Any, path: str | Path) -> Path:
-    """Write the figure of ``ax`` as a PNG without a timestamp (the same figure gives the same bytes),
-    and close it."""
-    import matplotlib.pyplot as plt
-
+    """Write the figure of ``ax`` as a PNG without a timestamp (the same figure gives the same bytes).
+    Figures are drawn as ``matplotlib.figure.Figure`` objects, outside pyplot, so a notebook's
+    backend and its open figures are never touched."""
     fig = ax.figure
     fig.tight_layout()
     fig.savefig(path, dpi=90, metadata={"Software": None})
-    plt.close(fig)
     return Path(path)
 
 
@@ -71,16 +69,14 @@ def curve_data(y: np.ndarray, oof: dict[str, np.ndarray]) -> dict[str, object]:
 
 def plot_curves(curves: dict, out_dir: str | Path, model: str, title: str = "") -> dict[str, Path]:
     """ROC, calibration and decision-curve PNGs; returns their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
 
-    fig, ax = plt.subplots(figsize=(5.2, 5))
+    fig = Figure(figsize=(5.2, 5))
+    ax = fig.subplots()
     for name, pts in curves["roc"].items():
         ax.plot(pts["fpr"], pts["tpr"], lw=2.2 if name == model else 1.0, label=name)
     ax.plot([0, 1], [0, 1], ls=":", c="grey")
@@ -89,9 +85,9 @@ def plot_curves(curves: dict, out_dir: str | Path, model: str, title: str = "") 
     paths["roc"] = out_dir / "roc.png"
     fig.tight_layout()
     fig.savefig(paths["roc"], dpi=110)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5.2, 5))
+    fig = Figure(figsize=(5.2, 5))
+    ax = fig.subplots()
     cal = curves["calibration"][model]
     ax.plot([0, 1], [0, 1], ls=":", c="grey", label="ideal")
     ax.plot(cal["predicted"], cal["observed"], "o-", label=model)
@@ -101,9 +97,9 @@ def plot_curves(curves: dict, out_dir: str | Path, model: str, title: str = "") 
     paths["calibration"] = out_dir / "calibration.png"
     fig.tight_layout()
     fig.savefig(paths["calibration"], dpi=110)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     dc = pd.DataFrame(curves["decision"])
     for col in dc.columns[1:]:
         style = {"treat all": dict(c="grey", ls="--"), "treat none": dict(c="black", ls=":")}.get(col, {})
@@ -115,5 +111,4 @@ def plot_curves(curves: dict, out_dir: str | Path, model: str, title: str = "") 
     paths["decision"] = out_dir / "decision_curve.png"
     fig.tight_layout()
     fig.savefig(paths["decision"], dpi=110)
-    plt.close(fig)
     return paths

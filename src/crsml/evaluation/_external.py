@@ -274,9 +274,9 @@ class EvaluationResult:
     # -- plots ------------------------------------------------------------------------
     def plot_calibration(self, ax: Any = None) -> Any:
         """Loess calibration curve with its 95% band, and the ideal line."""
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
-        ax = ax or plt.subplots(figsize=(5, 5))[1]
+        ax = ax or Figure(figsize=(5, 5)).subplots()
         c = self.calibration
         ax.fill_between(c["predicted"], c["low"], c["high"], alpha=0.25, label="95% band")
         ax.plot(c["predicted"], c["observed"], lw=2, label="model (loess)")
@@ -290,9 +290,9 @@ class EvaluationResult:
 
     def plot_decision_curve(self, ax: Any = None) -> Any:
         """Net benefit against threshold for the model, the baselines, treat-all and treat-none."""
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
-        ax = ax or plt.subplots(figsize=(6, 5))[1]
+        ax = ax or Figure(figsize=(6, 5)).subplots()
         for name, g in self.decision.groupby("strategy", sort=False):
             lw = 2.5 if name == MODEL else 1.2
             ax.plot(g["threshold"], g["net_benefit"], lw=lw, label=str(name), ls="--" if name == "treat all" else "-")
@@ -305,10 +305,10 @@ class EvaluationResult:
 
     def plot_forest(self, metric: str = "auroc", ax: Any = None) -> Any:
         """A forest plot of ``metric`` (or ``oe``, ``cal_intercept``...) by subgroup, with intervals."""
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         s = self.subgroups
-        ax = ax or plt.subplots(figsize=(6, 0.4 * max(len(s), 3) + 1))[1]
+        ax = ax or Figure(figsize=(6, 0.4 * max(len(s), 3) + 1)).subplots()
         if s.empty:
             ax.text(0.5, 0.5, "no subgroups", ha="center")
             return ax
@@ -325,10 +325,10 @@ class EvaluationResult:
 
     def plot_case_mix(self, ax: Any = None) -> Any:
         """Standardised differences of the important predictors (|d| > 0.1 is a notable shift)."""
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         cm = self.case_mix
-        ax = ax or plt.subplots(figsize=(6, 0.35 * max(len(cm), 3) + 1))[1]
+        ax = ax or Figure(figsize=(6, 0.35 * max(len(cm), 3) + 1)).subplots()
         if cm.empty:
             ax.text(0.5, 0.5, "the model carries no development aggregates", ha="center")
             return ax
@@ -342,9 +342,6 @@ class EvaluationResult:
 
     def plots(self, out_dir: str | Path) -> dict[str, Path]:
         """Every figure as a PNG in ``out_dir`` (seeded, so the same result gives the same files)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}

@@ -110,9 +110,6 @@ class TrainingResult:
         summary)."""
         if self.instability is None or self.X is None:
             raise ValueError(f"{self.task}: prediction instability was not checked (instability_boot=0)")
-        import matplotlib
-
-        matplotlib.use("Agg")
         p0 = self.model.estimator.predict_proba(self.X[self.model.feature_names])[:, 1]
         return save_figure(plot_instability(p0, self.instability), path)
 

@@ -117,9 +117,9 @@ def prediction_instability(model: XGBRiskClassifier, X: pd.DataFrame, y: np.ndar
 
 def plot_instability(p0: np.ndarray, P: np.ndarray, ax: Any = None, max_points: int = 20_000, seed: int = 0) -> Any:
     """The instability plot: each patient's risk from the model (x) against the bootstrap models' (y)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    ax = ax or plt.subplots(figsize=(5, 5))[1]
+    ax = ax or Figure(figsize=(5, 5)).subplots()
     xs = np.repeat(p0[None, :], P.shape[0], axis=0).ravel()
     ys = P.ravel()
     if len(xs) > max_points:
@@ -134,9 +134,9 @@ def plot_instability(p0: np.ndarray, P: np.ndarray, ax: Any = None, max_points: 
 
 def plot_instability_summary(summary: dict[str, Any], ax: Any = None) -> Any:
     """The instability plot from the binned summary a model carries (percentile band by risk decile)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    ax = ax or plt.subplots(figsize=(5, 5))[1]
+    ax = ax or Figure(figsize=(5, 5)).subplots()
     t = pd.DataFrame(summary.get("by_risk", []))
     if t.empty:
         ax.text(0.5, 0.5, "no instability summary", ha="center")

@@ -86,11 +86,14 @@ def plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_pati
 
 def _plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_patients: int,
                        max_display: int) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # shap draws through pyplot; the backend is never set here
     import shap
+
+    mine = set(plt.get_fignums())  # a notebook's open figures are left as they are
+
+    def close_new() -> None:
+        for n in set(plt.get_fignums()) - mine:
+            plt.close(n)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +111,7 @@ def _plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_pat
         fig = plt.gcf()
         fig.suptitle(f"{model.task.name}, L = {model.landmark_h:g} h: SHAP ({unit}), {len(X)} patients", fontsize=10)
         fig.savefig(out / name, dpi=100, bbox_inches="tight")
-        plt.close("all")
+        close_new()
         paths.append(out / name)
     value = model.estimator.explained_value(X)
     for rank, i in enumerate(np.argsort(-value, kind="stable")[:n_patients], start=1):
@@ -118,6 +121,6 @@ def _plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_pat
         fig.suptitle(f"example patient {rank} ({what} rank {rank}): {what} {shown_as.format(value[i])}", fontsize=10)
         p = out / f"shap_waterfall_{rank}.png"
         fig.savefig(p, dpi=100, bbox_inches="tight")
-        plt.close("all")
+        close_new()
         paths.append(p)
     return paths

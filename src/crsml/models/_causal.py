@@ -173,12 +173,10 @@ def balance_table(X: pd.DataFrame, T: np.ndarray, e: np.ndarray, trim: float = D
 
 def plot_overlap(e: np.ndarray, T: np.ndarray, path: str | Path, trim: float = DEFAULT_TRIM) -> Path:
     """Histograms of the estimated propensity by arm, with the trimming bounds."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
     bins = np.linspace(0, 1, 41)
     ax.hist(e[T == 0], bins=bins, alpha=0.6, density=True, label=f"not now (n={int((T == 0).sum())})")
     ax.hist(e[T == 1], bins=bins, alpha=0.6, density=True, label=f"now (n={int((T == 1).sum())})")
@@ -191,5 +189,4 @@ def plot_overlap(e: np.ndarray, T: np.ndarray, path: str | Path, trim: float = D
     fig.tight_layout()
     p = Path(path)
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     return p

@@ -153,9 +153,6 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
     with tempfile.TemporaryDirectory() as tmp:
         inst = meta.get("instability")
         if inst:
-            import matplotlib
-
-            matplotlib.use("Agg")
             png = save_figure(plot_instability_summary(inst), Path(tmp) / "instability.png")
             parts.append("<h2>Prediction instability (Riley & Collins 2023)</h2><p>" + html.escape(
                 f"The model refitted on {inst['n_boot']} bootstrap samples of its training patients with its chosen "

@@ -15,8 +15,9 @@ from crsml.scoring._score import (
     score_tables,
     write_scores,
 )
+from crsml.scoring._dask import check_scheduler
 from crsml.scoring._source import PatientChunks
 
-__all__ = ["STATUSES", "PatientChunks", "check_compatible", "iter_scores", "score", "score_chunk", "score_cohort",
+__all__ = ["STATUSES", "PatientChunks", "check_compatible", "check_scheduler", "iter_scores", "score", "score_chunk", "score_cohort",
            "score_directory", "score_tables", "write_scores"]
 

@@ -16,7 +16,32 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from crsml.errors import CrsmlError
 from crsml.models import Model
+
+#: seconds a scheduler has to answer before crsml says nothing listens there
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse, in one line and before any work, a Dask scheduler address where nothing answers
+    (a TCP connection to its host and port; ``tcp://HOST:8786``, the default port when none)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port or 8786
+    except ValueError:
+        host, port = None, None
+    if not host:
+        raise CrsmlError(f"--scheduler {address!r}: not a scheduler address (tcp://HOST:8786)")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError:
+        raise CrsmlError(f"--scheduler {address}: no Dask scheduler answers there within {timeout:g} s "
+                         "(start one with `dask scheduler`, or leave --scheduler out for a local cluster)") from None
 
 
 def dask_map(func: Callable[..., Any], model: Model, items: Iterable[Any], *args: Any,
@@ -30,7 +55,12 @@ def dask_map(func: Callable[..., Any], model: Model, items: Iterable[Any], *args
     if scheduler is None:
         cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1")
-    client = Client(cluster if cluster is not None else scheduler)
+    try:
+        client = Client(cluster if cluster is not None else scheduler, timeout=f"{CONNECT_TIMEOUT_S:g}s")
+    except OSError:  # the scheduler went away after check_scheduler, or was never asked
+        if cluster is not None:
+            cluster.close()
+        raise CrsmlError(f"--scheduler {scheduler}: no Dask scheduler answers there") from None
     try:
         model = client.scatter(model, broadcast=True)
         window = 2 * max(1, len(client.scheduler_info()["workers"]))

@@ -109,6 +109,10 @@ class PatientChunks:
     def from_tables(cls, raw: dict[str, pd.DataFrame | None], chunk_patients: int) -> PatientChunks:
         """Split tables held in memory (row numbers are positions in each frame)."""
         patients = _patients(raw.get("patients"))
+        if patients is None:
+            raise CohortError("table patients: missing (one row per patient); every cohort needs one")
+        if not len(patients):
+            raise CohortError("table patients: holds no patient (only its header); nothing to score")
         self = cls(patients, patient_ids(patients), chunk_patients, _memory={})
         for name in TABLES:
             t = raw.get(name)
@@ -126,7 +130,12 @@ class PatientChunks:
         if not d.is_dir():
             raise CohortError(f"cohort directory not found: {d}")
         p = find_table_file(d, "patients")
-        patients = _patients(read_table(p, "patients") if p is not None else None)
+        if p is None:
+            raise CohortError(f"table patients: {d} has no patients file (patients.csv or patients.parquet, one row "
+                              "per patient); every cohort needs one")
+        patients = _patients(read_table(p, "patients"))
+        if not len(patients):
+            raise CohortError(f"table patients: {p.name} holds no patient (only its header); nothing to score")
         self = cls(patients, patient_ids(patients), chunk_patients)
         self._tmp = tempfile.TemporaryDirectory(prefix="crsml-score-")
         self._dir = Path(self._tmp.name)
