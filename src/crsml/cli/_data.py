@@ -138,10 +138,8 @@ def export_command(
 ) -> None:
     """Write a cohort (a simulated one included) as an OMOP CDM database, FHIR NDJSON or a long export."""
     from crsml.adapters import CodeMap, export_fhir, export_long, export_omop
-    from crsml.cohort import read_cohort
+    from crsml.cohort import check_output, read_cohort
     from crsml.errors import CohortError
-
-    from crsml.cohort import check_output
 
     if fmt not in ("omop", "fhir", "long"):
         raise CohortError(f"--format {fmt!r}: use omop, fhir or long")

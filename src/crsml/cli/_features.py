@@ -20,10 +20,8 @@ def features_command(
     """Landmark features: one row per eligible patient and landmark; ineligible ones beside."""
     from rich.console import Console
 
-    from crsml.cohort import atomic_file, check_landmark, read_cohort, refuse_inside
+    from crsml.cohort import atomic_file, check_landmark, check_output, read_cohort, refuse_inside
     from crsml.features import LandmarkFeatures
-
-    from crsml.cohort import check_output
 
     check_output(out, "file", example="features.parquet")
     if out.suffix not in (".parquet", ".csv"):

@@ -24,12 +24,9 @@ def score_command(
     """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid."""
     from rich.console import Console
 
-    from crsml.cohort import check_landmark, refuse_inside
-    from crsml.scoring import STATUSES, score_directory
+    from crsml.cohort import check_landmark, check_output, refuse_inside
+    from crsml.scoring import STATUSES, check_scheduler, score_directory
     from crsml.tracking import load_model
-
-    from crsml.cohort import check_output
-    from crsml.scoring import check_scheduler
 
     check_output(out, "file")
     if out.suffix not in (".csv", ".parquet"):
@@ -77,12 +74,10 @@ def explain_command(
     """SHAP plots: beeswarm and mean |SHAP| over the cohort, waterfalls for single patients."""
     from rich.console import Console
 
-    from crsml.cohort import read_cohort, refuse_inside
+    from crsml.cohort import check_output, read_cohort, refuse_inside
     from crsml.explanation import explain_cohort
     from crsml.scoring import check_compatible
     from crsml.tracking import load_model
-
-    from crsml.cohort import check_output
 
     check_output(out_dir, "dir")
     refuse_inside(out_dir, cohort_dir)
@@ -104,11 +99,9 @@ def report_command(
     """Write a self-contained HTML model card (evaluation, curves, SHAP, limitations)."""
     from rich.console import Console
 
-    from crsml.cohort import read_cohort, refuse_inside
+    from crsml.cohort import check_output, read_cohort, refuse_inside
     from crsml.reporting import write_model_card
     from crsml.tracking import load_model
-
-    from crsml.cohort import check_output
 
     check_output(out_dir, "dir")
     if cohort_dir:

@@ -22,10 +22,10 @@ from crsml.cohort._files import (
     atomic_file,
     check_columns,
     check_csv,
+    check_output,
     find_table_file,
     ids_as_text,
     locate_parse_error,
-    check_output,
     refuse_inside,
     unreadable,
 )
