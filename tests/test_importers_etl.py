@@ -548,3 +548,78 @@ def test_default_map_knows_standard_codes_of_a_cart_record():
     assert looked["grade"].iloc[-1] == 4
     assert not (codes.entries["system"] == "crsml").loc[codes.entries["section"] == "devices"].drop(
         codes.entries.index[(codes.entries["section"] == "devices") & (codes.entries["target"] == "blow_by")]).any()
+
+
+def test_fhir_devices_and_conditions_as_other_ehrs_write_them(tmp_path, source, centre_map):
+    """A Device missing or without a type, an oxygen-device value written as text, a Condition whose
+    known coding comes second and an ICD-10-CM code without its dot: nothing crashes, nothing of the
+    rows' text is printed, and the patients concerned are flagged."""
+    write_fhir(tmp_path / "bulk", source)
+    d = tmp_path / "bulk"
+    (d / "Device.ndjson").write_text("")  # every DeviceUseStatement names a Device that is not there
+    obs = []
+    for line in (d / "Observation.ndjson").read_text().splitlines():
+        r = json.loads(line)
+        if r["code"]["coding"][0]["code"] == "107117-4":
+            r.pop("valueCodeableConcept")
+            r["valueString"] = "HFNC per RN Smith, pt MRN1003"  # free text where a code belongs
+        obs.append(json.dumps(r))
+    (d / "Observation.ndjson").write_text("\n".join(obs) + "\n")
+    cond = []
+    for line in (d / "Condition.ndjson").read_text().splitlines():
+        r = json.loads(line)
+        codings = r["code"]["coding"]
+        if codings[0]["code"].startswith("D89.83"):
+            r["code"]["coding"] = [{"system": SNOMED, "code": "1144839005"},
+                                   {"system": ICD10CM, "code": codings[0]["code"].replace(".", "")}]
+        else:
+            r["code"]["coding"] = codings[::-1]  # SNOMED first: known, the ICD-10-CM behind it too
+        cond.append(json.dumps(r))
+    (d / "Condition.ndjson").write_text("\n".join(cond) + "\n")
+    cohort, report = import_fhir(d, codes=CodeMap.load(centre_map))
+    worst = cohort.crs_grades().groupby("patient_id")["grade"].max()
+    P = source["patients"].set_index("patient_id")
+    assert worst.reindex(P.index).fillna(0).astype(int).to_dict() == P["worst"].to_dict()
+    assert (cohort.patients.set_index("patient_id")["diagnosis"] == P["diagnosis"]).all()
+    summary = report.summary()
+    assert "MRN" not in summary and "Smith" not in summary
+    assert "(Device without a type)" in set(report.unmapped["code"])
+    # grades from vitals: every patient whose device went unread is flagged
+    lines = [ln for ln in (d / "Condition.ndjson").read_text().splitlines() if "1144839005" not in ln]
+    (d / "Condition.ndjson").write_text("\n".join(lines) + "\n")
+    _, report = import_fhir(d, codes=CodeMap.load(centre_map))
+    rows = report.patients.set_index("patient_id")
+    assert set(rows.index[rows["grade_warning"] != ""]) == set(source["devices"]["patient_id"])
+    out = tmp_path / "out"
+    out.mkdir()
+    report.save(out)  # the unfilled map loads as it is written (conditions and all)
+    CodeMap.load([centre_map, out / "import_unmapped.csv"])
+
+
+def test_fhir_manifest_urls_without_an_extension_are_ndjson(tmp_path, source):
+    write_fhir(tmp_path / "bulk", source)
+    d = tmp_path / "bulk"
+    manifest = json.loads((d / "manifest.json").read_text())
+    for k, item in enumerate(manifest["output"]):
+        name = item["url"].rsplit("/", 1)[-1]
+        (d / name).rename(d / f"file{k}")
+        item["url"] = f"https://ehr.example.org/Binary/file{k}"
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    _, report = import_fhir(d)
+    assert report.counts["patients_imported"] == N
+    (d / "manifest.json").write_text("{not json")
+    with pytest.raises(CohortError, match="not a FHIR bulk-data manifest"):
+        import_fhir(d)
+
+
+def test_omop_products_are_time_zero_never_unmapped_rows(tmp_path, source, centre_map):
+    url = write_cdm(tmp_path / "p.duckdb", source)
+    con = duckdb.connect(url.removeprefix("duckdb:///"))
+    # the CAR-T product as an NDC-to-RxNorm ETL writes it too: a DRUG_EXPOSURE, RxNorm standard, HCPCS source
+    con.execute("INSERT INTO drug_exposure SELECT procedure_occurrence_id + 900000, person_id, 35603567, procedure_date, "
+                "procedure_datetime, procedure_date, procedure_datetime, 32817, NULL, 'KYMRIAH', "
+                "procedure_source_concept_id, NULL FROM procedure_occurrence")
+    con.close()
+    _, report = import_omop(url, codes=CodeMap.load(centre_map))
+    assert not report.unmapped["code"].isin(["Q2041", "Q2042", "1999006"]).any(), report.unmapped
+    assert report.counts["patients_imported"] == N

@@ -39,11 +39,12 @@ def _model(resource_type: str):
     return get_fhir_model_class(resource_type)
 
 
-def _files(directory: Path) -> list[Path]:
-    """The files to read: those a bulk export's ``manifest.json`` lists (``output`` and ``error``,
-    by the last part of each url), else every .ndjson and .json file of the directory."""
+def _files(directory: Path) -> list[tuple[Path, bool]]:
+    """The files to read, each with whether it is NDJSON: those a bulk export's ``manifest.json``
+    lists (``output`` and ``error``, by the last part of each url; NDJSON whatever their names),
+    else every .ndjson and .json file of the directory."""
     if directory.is_file():
-        return [directory]
+        return [(directory, directory.suffix == ".ndjson")]
     if not directory.is_dir():
         raise CohortError(f"FHIR directory not found: {directory}")
     manifest = directory / MANIFEST
@@ -57,17 +58,17 @@ def _files(directory: Path) -> list[Path]:
         if missing := [f.name for f in files if not f.is_file()]:
             raise CohortError(f"{manifest}: lists {missing[0]}, which is not in {directory}"
                               + (f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""))
-        return list(dict.fromkeys(files))
+        return [(f, True) for f in dict.fromkeys(files)]
     found = sorted([*directory.glob("*.ndjson"), *directory.glob("*.json")])
     if not found:
         raise CohortError(f"{directory}: no .ndjson or .json files (FHIR bulk export or Bundles)")
-    return found
+    return [(f, f.suffix == ".ndjson") for f in found]
 
 
-def _resources(path: Path):
+def _resources(path: Path, ndjson: bool):
     """(resource dict, provenance, Bundle fullUrl) of each resource in an NDJSON file or a JSON
     Bundle/resource; a line that is not JSON yields (None, provenance, None)."""
-    if path.suffix == ".ndjson":
+    if ndjson:
         with path.open(encoding="utf-8-sig") as f:
             for i, line in enumerate(f, start=1):
                 if line.strip():
@@ -102,8 +103,23 @@ class _Known:
 
     def __init__(self, codes: CodeMap):
         self.codes = codes
-        self.pairs = set(zip(codes.entries["system"], codes.entries["code"], strict=True))
+        e = codes.entries
+        self.pairs = set(zip(e.loc[~e["prefix"], "system"], e.loc[~e["prefix"], "code"], strict=True))
+        self.prefixes: dict[str, tuple[str, ...]] = {
+            s: tuple(g["code"]) for s, g in e[e["prefix"]].groupby("system")}
         self.names: dict[object, str | None] = {}
+        self.seen: dict[tuple, bool] = {}
+
+    def knows(self, short: str | None, code: str) -> bool:
+        """Whether the map resolves (system, code) as :meth:`CodeMap.lookup` would: exactly, by a
+        prefix (``C91.0*``), or an ICD-10-CM code written without its dot."""
+        key = (short, code)
+        if key not in self.seen:
+            c = str(code).strip()
+            if short == "ICD10CM" and "." not in c and len(c) > 3:
+                c = c[:3] + "." + c[3:]
+            self.seen[key] = (short, c) in self.pairs or c.startswith(self.prefixes.get(short or "", ()) or ("\0",))
+        return self.seen[key]
 
     def system(self, system: object) -> str | None:
         if system not in self.names:
@@ -117,7 +133,7 @@ class _Known:
                  if c.get("code")]
         for s, c, d in found:
             short = self.system(s)
-            if (short, c) in self.pairs:
+            if self.knows(short, c):
                 return short, c, d or (concept or {}).get("text")
         if not found:
             return None, None, (concept or {}).get("text")
@@ -147,9 +163,9 @@ def _value(r: dict, known: _Known) -> tuple[float, str | None, str | None, str |
         return float(bool(r["valueBoolean"])), None, None, None, None, None
     if r.get("valueString") is not None:
         return np.nan, str(r["valueString"]), None, None, None, None
-    if r.get("valueCodeableConcept") is not None:
+    if r.get("valueCodeableConcept") is not None:  # text: the coding's display, for import_unmapped.csv
         s, c, d = known.coding(r["valueCodeableConcept"])
-        return np.nan, c if c is not None else d, None, None, s, c
+        return np.nan, d if d is not None else c, None, None, s, c
     return np.nan, None, None, None, None, None
 
 
@@ -172,8 +188,8 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
     patients, events, refused = [], [], []
     seen: dict[tuple[str, str], int] = {}  # (type, id) -> hash of its text: a repeat is told apart cheaply
     duplicates = []
-    for file in _files(path):
-        for res, where, full_url in _resources(file):
+    for file, ndjson in _files(path):
+        for res, where, full_url in _resources(file, ndjson):
             if not isinstance(res, dict) or "resourceType" not in res:
                 refused.append((*(where.rsplit(" ", 1) if " line " in where else (where, "")),
                                 "not a FHIR resource (not JSON, or no resourceType)"))
@@ -207,9 +223,13 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
             if rt == "Patient":
                 patients.append(_patient(res, rid, identifier_system))
             elif rt == "Device":
-                device_types[f"Device/{rid}"] = known.coding(res.get("type"))
+                for name in (f"Device/{rid}" if rid else None, full_url):
+                    if name:
+                        device_types[str(name)] = known.coding(res.get("type"))
             else:
                 events.extend(_events(rt, res, src, ref, known))
+    if not patients:
+        raise CohortError(f"{path}: no Patient resources could be read (a FHIR export needs them)")
     P = pd.DataFrame(patients, columns=["key", "patient_id", "birth", "birth_date_only", "sex", "src", "ref"])
     guessed = {}
     birth_why = "birth date without a time (age counted from noon of that day)"
@@ -219,13 +239,16 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
     P["birth"] = pd.to_datetime(P["birth"], utc=True, format="ISO8601")
     E = pd.DataFrame(events, columns=["key", "when", "end", "system", "code", "value", "text", "unit", "qualifier",
                                       "value_system", "value_code", "display", "hint", "src", "ref", "date_only"])
-    used = E["hint"].eq("devices") & E["code"].isna() & E["system"].notna()
+    used = (E["hint"].eq("devices") & E["code"].isna()).to_numpy()
     if used.any():  # a DeviceUseStatement names its Device: the device's type is the code
-        device = E.loc[used, "system"].map(lambda r: aliases.get(r, r)).map(device_types)
-        typed = device.notna()
-        rows = E.index[used][typed.to_numpy()]
-        E.loc[rows, ["system", "code", "display"]] = pd.DataFrame(device[typed].tolist(), index=rows).to_numpy()
-        E.loc[E.index[used][~typed.to_numpy()], "system"] = None
+        ref = E.loc[used, "system"]
+        device = ref.map(lambda r: device_types.get(r, device_types.get(aliases.get(r, r))) if isinstance(r, str) else None)
+        typed = device.map(lambda d: isinstance(d, tuple) and d[1] is not None).to_numpy(dtype=bool)
+        rows = E.index[used][typed]
+        if len(rows):
+            E.loc[rows, ["system", "code", "display"]] = np.array(device[typed].tolist(), dtype=object)
+        lost = E.index[used][~typed]  # no Device, or one without a type: unmapped under one fixed name
+        E.loc[lost, ["system", "code", "display"]] = [None, "(Device without a type)", None]
     if E["date_only"].any():
         guessed[date_why] = int(E["date_only"].sum())
     guessed_rows = pd.concat([

@@ -237,24 +237,33 @@ class ImportReport:
             lines.append("codes found by: " + ", ".join(f"{k} {v:,}" for k, v in self.routes.items()))
         if c.get("patients_graded_from_vitals"):
             lines.append(f"CRS grades derived by crsml from the vitals (no recorded grade or CRS condition) for "
-                         f"{c['patients_graded_from_vitals']:,} patients; their oxygen and vasopressor records are "
-                         f"counted in import_patients.csv")
+                         f"{c['patients_graded_from_vitals']:,} patients, from {c['oxygen_records_of_graded_patients']:,} "
+                         f"mapped oxygen and {c['vasopressor_records_of_graded_patients']:,} vasopressor records (each "
+                         f"patient's in import_patients.csv)")
         if c.get("patients_grade_lower_bound"):
             lines.append(f"WARNING: {c['patients_grade_lower_bound']:,} of them had oxygen-device or vasopressor codes "
                          f"unmapped in their window: their worst CRS grade is a lower bound (map the codes listed in "
                          f"import_unmapped.csv and pass it back with --map; --require-grades refuses grading from "
                          f"vitals)")
+        code = self.unmapped["code"].astype(str)
+        # a code that reads like text (a source value with spaces, a long one) is counted, never printed:
+        # a row's free text can hold a name
+        printable = self.unmapped[~code.str.contains(r"\s", regex=True) & (code.str.len() <= 40)]
         if c["patients_without_infusion"]:
-            products = self.unmapped[self.unmapped["section"] == "products"].head(5) if len(self.unmapped) else []
+            products = printable[printable["section"] == "products"].head(5) if len(printable) else []
             lines.append(f"{c['patients_without_infusion']:,} patients have no mapped CAR-T product or administration "
                          f"procedure (time zero)" + (": unmapped codes that may be one: " + ", ".join(
                              f"{r.system + ':' if r.system else ''}{r.code} ({int(r.rows):,})"
                              for r in products.itertuples()) if len(products) else ""))
         if len(self.unmapped):
-            top = self.unmapped.head(8)
-            lines.append("unmapped codes: " + ", ".join(f"{r.system + ':' if r.system else ''}{r.code} ({int(r.rows):,})"
-                                                        for r in top.itertuples())
-                         + (f" and {len(self.unmapped) - 8} more" if len(self.unmapped) > 8 else ""))
+            top = printable.head(8)
+            hidden = len(self.unmapped) - len(printable)
+            shown = [f"{r.system + ':' if r.system else ''}{r.code} ({int(r.rows):,})" for r in top.itertuples()]
+            if len(printable) > 8:
+                shown.append(f"{len(printable) - 8} more")
+            if hidden:
+                shown.append(f"{hidden} written as text (import_unmapped.csv lists them)")
+            lines.append("unmapped codes: " + ", ".join(shown))
         for r in self.refused.itertuples():
             lines.append(f"refused: {int(r.rows):,} rows: {r.reason}")
         for k, v in self.guessed.items():
@@ -325,8 +334,8 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     n_read = len(E) + records.extra_read
 
     found = codes.lookup(E["system"], E["code"])
-    routes = ({str(k): int(v) for k, v in E.loc[found["section"].notna().to_numpy(), "route"].value_counts().items()}
-              if "route" in E else {})
+    routes = ({str(k): int(v) for k, v in E.loc[found["section"].notna().to_numpy(), "route"].value_counts().items()
+               if v} if "route" in E else {})
     # columns that only coded values need are not copied along with ten million rows when no row has one
     drop = () if (found["target"] == "o2_device").any() else ("route", "value_system", "value_code")
     E = _device_values(pd.concat([E[[c for c in E.columns if c not in drop]], found], axis=1), codes)
@@ -507,6 +516,10 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         "patients_sharing_an_identifier": int(shared.sum()),
         "patient_records_repeated": len(patient_repeats),
         "patients_graded_from_vitals": int(patient_rows["crs_source"].eq(GRADED).fillna(False).sum()),
+        "oxygen_records_of_graded_patients": int(patient_rows.loc[
+            patient_rows["crs_source"].eq(GRADED).fillna(False), "oxygen_records"].sum()),
+        "vasopressor_records_of_graded_patients": int(patient_rows.loc[
+            patient_rows["crs_source"].eq(GRADED).fillna(False), "vasopressor_records"].sum()),
         "patients_grade_lower_bound": int(lower.sum()),
     }
     report = ImportReport(records.kind, counts, unmapped, refused_counts, dict(guessed), listed, patient_rows,
@@ -519,6 +532,8 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
 
 
 UNTIMED_SECTIONS = ("patients", "diagnoses")
+#: the code an unmapped value written as text is listed under (its text goes only to import_unmapped.csv)
+TEXT_VALUE = "(text value)"
 
 
 def _as_object(E: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
@@ -537,7 +552,9 @@ def _device_values(E: pd.DataFrame, codes) -> pd.DataFrame:
             E[col] = pd.Series(pd.NA, index=E.index, dtype=object)
     E = _as_object(E, ("section", "target", "system", "code", "display", "hint", "value_system", "value_code"))
     sub = E.loc[at]
-    value = sub["value_code"].astype("string").fillna(sub["text"].astype("string"))
+    coded = sub["value_code"].astype("string")
+    # a value written as text (no code) is looked up as a code, but never becomes one in a message
+    value = coded.fillna(sub["text"].astype("string"))
     found = codes.lookup(sub["value_system"].astype("string"), value)
     device = (found["section"] == "devices").fillna(False).to_numpy()
     idx = sub.index
@@ -546,9 +563,9 @@ def _device_values(E: pd.DataFrame, codes) -> pd.DataFrame:
     other = idx[~device]
     E.loc[other, ["section", "target"]] = np.nan
     E.loc[other, "system"] = sub["value_system"].astype(object).to_numpy()[~device]
-    E.loc[other, "code"] = value.astype(object).to_numpy()[~device]
+    E.loc[other, "code"] = coded.fillna(TEXT_VALUE).astype(object).to_numpy()[~device]
     E.loc[other, "display"] = sub["text"].astype(object).to_numpy()[~device]
-    E.loc[other, "hint"] = "devices"
+    E.loc[other, "hint"] = "oxygen"  # whatever its text says, the value of an oxygen-device observation
     return E
 
 
@@ -570,10 +587,12 @@ def _unmapped(um: pd.DataFrame, counted: pd.DataFrame | None, in_window: np.ndar
     rows["code"] = rows["code"].astype(str)
     by_code = (rows.groupby(["system", "code"], sort=False, dropna=False)
                .agg(rows=("rows", "sum"), display=("display", "first"), hint=("hint", "first")).reset_index())
-    by_code["section"] = likely_section(by_code["hint"], by_code["display"]).to_numpy()
+    oxygen_value = by_code["hint"].eq("oxygen").fillna(False).to_numpy()
+    by_code["section"] = likely_section(by_code["hint"].replace("oxygen", "devices"), by_code["display"]).to_numpy()
+    by_code.loc[oxygen_value, "section"] = "devices"
     shown = by_code["display"].astype("string").fillna("").str.lower()
     oxygen_word = shown.str.contains("|".join(SECTION_WORDS["devices"]), regex=True)
-    by_code["kind"] = np.where((by_code["section"] == "devices") & (oxygen_word | shown.eq("")).to_numpy(),
+    by_code["kind"] = np.where(oxygen_value | ((by_code["section"] == "devices") & (oxygen_word | shown.eq(""))).to_numpy(),
                                "unmapped_oxygen_records",
                                np.where(by_code["section"] == "vasopressors", "unmapped_vasopressor_records", ""))
     by_code = by_code.sort_values(["rows", "system", "code"], ascending=[False, True, True]).reset_index(drop=True)

@@ -315,7 +315,10 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
                 f"JOIN {name}_x x ON LOWER(c.vocabulary_id) = x.vkey AND c.concept_code = x.concept_code "
                 f"UNION SELECT c.concept_id, c.vocabulary_id, c.concept_code, x.section FROM {t['concept']} c "
                 f"JOIN {name}_p x ON LOWER(c.vocabulary_id) = x.vkey "
-                f"AND SUBSTR(c.concept_code, 1, LENGTH(x.concept_code)) = x.concept_code), ")
+                f"AND SUBSTR(c.concept_code, 1, LENGTH(x.concept_code)) = x.concept_code "
+                # an exact code wins over a prefix, as in CodeMap.lookup
+                f"WHERE NOT EXISTS (SELECT 1 FROM {name}_x y WHERE LOWER(c.vocabulary_id) = y.vkey "
+                f"AND c.concept_code = y.concept_code)), ")
 
     cols = {name: _columns(conn, t[name]) for name in [*_DOMAINS, "procedure_occurrence"] if name in have}
 
@@ -327,7 +330,7 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
             sql += (f" UNION ALL SELECT m.person_id, {when}, pc.vocabulary_id, pc.concept_code, '{pk} ', m.{pk}, "
                     f"'source concept' "
                     f"FROM {t[table]} m JOIN pconcepts pc ON m.{prefix}_source_concept_id = pc.concept_id "
-                    f"WHERE m.{prefix}_concept_id NOT IN (SELECT concept_id FROM pconcepts)")
+                    f"WHERE NOT EXISTS (SELECT 1 FROM pconcepts q WHERE q.concept_id = m.{prefix}_concept_id)")
         return sql
 
     cte = ("WITH " + concepts("mapped", exact, prefix) + concepts("pconcepts", p_exact, p_prefix)
@@ -348,7 +351,10 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
                            f"FROM {t['person']} p WHERE p.person_id IN (SELECT person_id FROM inf) "
                            + (f"OR p.person_id IN (SELECT person_id FROM {t['condition_occurrence']} co JOIN mapped m "
                               f"ON co.condition_concept_id = m.concept_id WHERE m.section = 'conditions') "
-                              if "condition_occurrence" in have else ""))
+                              if "condition_occurrence" in have else "")
+                           + (f"OR p.person_id IN (SELECT person_id FROM {t['condition_occurrence']} co JOIN mapped m "
+                              f"ON co.condition_source_concept_id = m.concept_id WHERE m.section = 'conditions') "
+                              if "condition_source_concept_id" in cols.get("condition_occurrence", set()) else ""))
     concepts = _fetch(conn, cte + "SELECT DISTINCT concept_id, vocabulary_id AS system, concept_code AS code "
                                   "FROM mapped").drop_duplicates("concept_id").sort_values("concept_id")
     parts, unmapped, outside = _Events(concepts), [], []
@@ -378,8 +384,12 @@ def _read(conn, t: dict[str, str], have: set[str], codes: CodeMap, days: float, 
             f"{base}JOIN mapped cs ON {std} = cs.concept_id {joins} {vjoin}"
             f"WHERE ({in_window} OR cs.section {untimed})")), route="standard concept", src=f"{table}_id ")
         # the rest: rows whose standard concept the map does not know, by source concept, else source value
-        rest = (f"(SELECT * FROM {t[table]} WHERE COALESCE({prefix}_concept_id, 0) NOT IN (SELECT concept_id FROM mapped)) m "
-                f"JOIN inf ON m.person_id = inf.person_id ")
+        # rows no standard concept of the map (nor a CAR-T product, read as time zero) accounts for
+        product_src = (f"AND NOT EXISTS (SELECT 1 FROM pconcepts q WHERE q.concept_id = {prefix}_source_concept_id) "
+                       if f"{prefix}_source_concept_id" in has else "")
+        rest = (f"(SELECT * FROM {t[table]} WHERE NOT EXISTS (SELECT 1 FROM mapped q WHERE q.concept_id = "
+                f"{prefix}_concept_id) AND NOT EXISTS (SELECT 1 FROM pconcepts q WHERE q.concept_id = "
+                f"{prefix}_concept_id) {product_src}) m JOIN inf ON m.person_id = inf.person_id ")
         other, system, code, section, found = "", [], [], [], []
         if src_c.split(".")[1] in has:
             other += f"LEFT JOIN mapped ss ON {src_c} = ss.concept_id AND {src_c} <> 0 "

@@ -338,7 +338,7 @@ def _csv_entries(path: Path) -> pd.DataFrame:
     for i, r in enumerate(df.itertuples(index=False), start=2):
         where = f"code map {path.name} line {i}"
         section, target = str(r.section).strip(), str(r.target).strip()
-        if not target and section != "conditions":
+        if not target and not str(getattr(r, "grade", "") or "").strip():
             continue  # a row of import_unmapped.csv left unfilled: that code stays unmapped
         grade = None
         if section == "conditions":

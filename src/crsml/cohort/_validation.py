@@ -375,7 +375,8 @@ def validate_tables(
     known_ids = set(tables["patients"]["patient_id"].dropna())
     # without a patients table (reported once above) every row would be an orphan
     has_patients = raw.get("patients") is not None and "patient_id" in raw["patients"]
-    if has_patients and not len(raw["patients"]):  # one problem, not one per row of every other table
+    others = any(len(tables[n]) for n in TABLE_ORDER[1:])
+    if has_patients and not len(raw["patients"]) and others:  # one problem, not one per row of every other table
         problems.append(ValidationProblem("patients", None, None, "holds no patient (only its header); "
                                           "a cohort needs one row per patient"))
         has_patients = False
