@@ -799,3 +799,25 @@ def test_every_third_party_import_is_a_declared_dependency():
     root = Path(__file__).resolve().parents[1]
     r = subprocess.run([deptry, "src"], cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _copy_with_empty(batch, tmp_path, table: str):
+    d = tmp_path / "cohort"
+    d.mkdir()
+    for f in (batch / "clean").glob("*.csv"):
+        text = f.read_text()
+        (d / f.name).write_text(text.splitlines()[0] + "\n" if f.stem == table else text)
+    return d
+
+
+def test_an_empty_measurements_table_is_named_as_empty(batch, tiny_model, tmp_path, capsys):
+    d = _copy_with_empty(batch, tmp_path, "measurements")
+    line = _one_line(*_run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out",
+                            str(tmp_path / "s.csv")], capsys))
+    assert "table measurements: no rows" in line and "other measurements" not in line
+
+
+def test_grades_derived_from_the_vitals_are_said(batch, tmp_path, capsys):
+    d = _copy_with_empty(batch, tmp_path, "crs")
+    code, text = _run(["validate", str(d)], capsys)
+    assert code == 0 and "table crs: no recorded CRS grade: grades are derived by crsml from the vitals" in text

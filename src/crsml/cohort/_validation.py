@@ -387,6 +387,10 @@ def validate_tables(
         orphan = _problem_rows(df["patient_id"].notna() & ~df["patient_id"].isin(known_ids))
         problems += _row_problems(name, df, orphan, "patient_id", "patient is not in the patients table")
 
+    if tables["crs"].empty and len(tables["vitals"]):  # never silently: the labels are crsml's own grading
+        problems.append(ValidationProblem("crs", None, None, "no recorded CRS grade: grades are derived by crsml "
+                                          "from the vitals (ASTCT grading), a lower bound where a device or "
+                                          "vasopressor was not recorded", "warning"))
     problems += _spelling_problems(raw)
     problems += suspected_fill_values(m)
     m_rows = None if not rows or "measurements" not in rows else rows["measurements"] + 1

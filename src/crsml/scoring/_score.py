@@ -42,6 +42,10 @@ def check_compatible(model: Model, cohort: Cohort) -> list[ValidationProblem]:
     model.check_features()
     present = set(cohort.measurements["analyte"].dropna().unique())
     absent = [a for a in fb.analytes_ if a not in present]
+    if len(cohort.patients) and fb.analytes_ and cohort.measurements.empty:
+        raise CrsmlError(f"table measurements: no rows, where the model uses {len(fb.analytes_)} analytes "
+                         f"({', '.join(fb.analytes_[:8])}{' ...' if len(fb.analytes_) > 8 else ''}); give the cohort "
+                         "its laboratory results")
     if len(cohort.patients) and len(absent) > len(fb.analytes_) / 2:
         raise CrsmlError(f"the cohort has none of {len(absent)} of the model's {len(fb.analytes_)} analytes "
                          f"({', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''}); this model was trained "
