@@ -212,7 +212,7 @@ class CodeMap:
                     found.loc[hit, col] = getattr(p, col)
         cols = {c: found[c].astype("category") if c != "grade" else found[c].astype(float)
                 for c in ("section", "target", "grade", "costim")}
-        out = {c: (found[c].to_numpy(dtype=float)[inverse] if c == "grade" else
+        out = {c: (found[c].to_numpy(dtype=np.float32)[inverse] if c == "grade" else
                    pd.Categorical.from_codes(v.cat.codes.to_numpy()[inverse], v.cat.categories))
                for c, v in cols.items()}
         return pd.DataFrame(out, index=systems.index)
