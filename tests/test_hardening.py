@@ -821,3 +821,24 @@ def test_grades_derived_from_the_vitals_are_said(batch, tmp_path, capsys):
     d = _copy_with_empty(batch, tmp_path, "crs")
     code, text = _run(["validate", str(d)], capsys)
     assert code == 0 and "table crs: no recorded CRS grade: grades are derived by crsml from the vitals" in text
+
+
+def test_a_long_stage_off_a_terminal_prints_a_progress_line():
+    """Off a terminal a bar draws nothing: a line comes every few seconds instead (#33: a 15-minute
+    benefit training printed nothing in a log)."""
+    import io
+    import time
+
+    from crsml._progress import StageProgress
+
+    log = io.StringIO()
+    with StageProgress("tuning (3 Optuna trials)", 3, every_s=0.05, stream=log) as p:
+        for _ in range(3):
+            time.sleep(0.06)
+            p.advance()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("tuning (3 Optuna trials): 3 of 3 done (")
+    quiet = io.StringIO()
+    with StageProgress("x", 3, show=False, every_s=0.0, stream=quiet) as p:
+        p.advance()
+    assert quiet.getvalue() == ""

@@ -102,13 +102,10 @@ def cross_validated_predictions(
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
     fitted = None
     rows = []
-    bar = None
-    if progress:
-        from rich.progress import Progress
-        bar = Progress(transient=True)
-        bar.start()
-        task = bar.add_task(f"nested cross-validation ({len(splits)} outer folds, the final model and the baselines)",
-                            total=len(jobs))
+    from crsml._progress import StageProgress
+
+    bar = StageProgress(f"nested cross-validation ({len(splits)} outer folds, the final model and the baselines)",
+                        len(jobs), progress).__enter__()
     try:
         for (kind, i), res in zip(tags, runner(jobs), strict=True):
             if kind == "final":
@@ -122,9 +119,7 @@ def cross_validated_predictions(
                 else:
                     for name, p in res.items():
                         oof[name][r, te] = p
-            if bar:
-                bar.advance(task)
+            bar.advance()
     finally:
-        if bar:
-            bar.stop()
+        bar.__exit__()
     return oof, pd.DataFrame(rows), fitted

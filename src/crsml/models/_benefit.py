@@ -127,8 +127,10 @@ class BenefitModel(BaseEstimator):
         self.n_features_in_ = Xa.shape[1]
         names = tuple(dict.fromkeys((*self.candidates, "risk_scaled")))
         steps = 5 + len(names)
-        bar, task = _progress(self.progress, steps)
-        tick = (lambda: bar.advance(task)) if bar else (lambda: None)
+        from crsml._progress import StageProgress
+
+        bar = StageProgress("benefit model (nuisances, candidates, interval)", steps, self.progress).__enter__()
+        tick = bar.advance
         try:
             if self.nuisance_params is not None:  # settings tuned before, e.g. on another cohort
                 params = dict(self.nuisance_params)
@@ -181,8 +183,7 @@ class BenefitModel(BaseEstimator):
                 X.iloc[np.flatnonzero(T == 0)], Yb[T == 0])
             tick()
         finally:
-            if bar:
-                bar.stop()
+            bar.__exit__()
         return self
 
     def _select(self, names, params, X, T, Y, inside, phi, tick) -> pd.DataFrame:
@@ -506,15 +507,5 @@ def choose(selection: pd.DataFrame) -> str:
 
 def _native(p: dict[str, Any], objective: str) -> dict[str, Any]:
     return native_params(p) | {"objective": objective, "max_bin": MAX_BIN}
-
-
-def _progress(show: bool, total: int):
-    if not show:
-        return None, None
-    from rich.progress import Progress
-
-    bar = Progress(transient=True)
-    bar.start()
-    return bar, bar.add_task("benefit model (nuisances, candidates, interval)", total=total)
 
 

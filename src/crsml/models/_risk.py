@@ -244,10 +244,10 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         done = sum(t.state.is_finished() for t in study.trials)
         todo = max(0, self.n_trials - done)
         if self.progress and todo:
-            from rich.progress import Progress
-            with Progress(transient=True) as bar:
-                task = bar.add_task(f"tuning ({todo} Optuna trials)", total=todo)
-                study.optimize(objective, n_trials=todo, callbacks=[lambda s, t: bar.advance(task)])
+            from crsml._progress import StageProgress
+
+            with StageProgress(f"tuning ({todo} Optuna trials)", todo) as bar:
+                study.optimize(objective, n_trials=todo, callbacks=[lambda s, t: bar.advance()])
         else:
             study.optimize(objective, n_trials=todo)
         complete = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE),

@@ -197,13 +197,12 @@ def _advancing(items: Iterator, total: int, label: str, show: bool) -> Iterator:
     if not show or total <= 1:
         yield from items
         return
-    from rich.progress import Progress
+    from crsml._progress import StageProgress
 
-    with Progress(transient=True) as bar:
-        task = bar.add_task(label, total=total)
+    with StageProgress(label, total) as bar:
         for item in items:
             yield item
-            bar.advance(task)
+            bar.advance()
 
 
 def score_raw_chunk(model: Model, chunk: RawChunk, landmark_h: float, explain: int,
