@@ -88,15 +88,6 @@ class TrainingResult:
             raise ValueError(f"{self.task} has no out-of-fold curves to plot")
         return plot_curves(self.model.curves, out_dir, MODEL_NAME, f"{self.task}, L = {self.model.landmark_h:g} h")
 
-    def plot_roc(self, out_dir: str | Path) -> Path:
-        return self.plot_curves(out_dir)["roc"]
-
-    def plot_calibration(self, out_dir: str | Path) -> Path:
-        return self.plot_curves(out_dir)["calibration"]
-
-    def plot_decision_curve(self, out_dir: str | Path) -> Path:
-        return self.plot_curves(out_dir)["decision"]
-
     def plot_overlap(self, path: str | Path) -> Path:
         """Histogram of the cross-fitted propensity by arm, with the trimming bounds (benefit task)."""
         if self.overlap is None:

@@ -28,7 +28,6 @@ from crsml.models._model import (
     ESTIMATORS,
     MANIFEST_FILE,
     Model,
-    estimator_for,
     find_model_files,
     verify_manifest,
     write_manifest,
@@ -41,6 +40,6 @@ __all__ = [
     "BUNDLE_DIR", "CALIBRATION_METHODS", "MANIFEST_FILE", "CANDIDATES", "DEFAULT_SPLITS", "DEFAULT_TRIM", "ESTIMATORS", "MAX_BIN",
     "MONOTONE_INCREASING", "BenefitModel", "Calibrator", "Candidate", "Model", "Nuisances", "RiskEffect",
     "XGBRiskClassifier", "aipw", "average_effect", "balance_table", "base_params", "choose", "choose_calibration",
-    "crossfit", "crossfit_splits", "crump_bound", "estimator_for", "find_model_files", "log_odds", "overlap",
+    "crossfit", "crossfit_splits", "crump_bound", "find_model_files", "log_odds", "overlap",
     "plot_overlap", "smd", "tune_xgb", "verify_manifest", "write_manifest",
 ]

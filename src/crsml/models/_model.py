@@ -37,11 +37,6 @@ BUNDLE_DIR = "crsml"  # name of the model's files inside an MLflow model's artif
 ESTIMATORS: dict[str, type] = {"risk": XGBRiskClassifier, "benefit": BenefitModel}
 
 
-def estimator_for(task: Task, **params: Any) -> XGBRiskClassifier | BenefitModel:
-    """A new (unfitted) estimator of the kind ``task`` trains."""
-    return ESTIMATORS[task.model_kind](**params)
-
-
 @dataclass
 class Model:
     """A trained model for one task at one landmark.

@@ -19,7 +19,6 @@ from crsml.tasks._base import (
     not_applicable,
     register,
     task_from_dict,
-    task_to_dict,
     unregister,
 )
 from crsml.tasks._prolonged_crs import DEFAULT_MIN_DAYS, ProlongedCRS
@@ -36,5 +35,5 @@ from crsml.tasks._tocilizumab_benefit import (
 __all__ = [
     "DEFAULT_GRACE_H", "DEFAULT_HORIZON_H", "DEFAULT_MIN_DAYS", "Dataset", "ProlongedCRS", "RiskTask", "SevereCRS",
     "Task", "TocilizumabBenefit", "emulate_trial", "excluded_counts", "get", "given_before", "given_before_reason", "names", "not_applicable",
-    "outcome_window", "register", "task_from_dict", "task_to_dict", "unregister",
+    "outcome_window", "register", "task_from_dict", "unregister",
 ]

@@ -188,7 +188,4 @@ def task_from_dict(d: dict[str, Any]) -> Task:
     return get(d["name"], **d.get("params", {}))
 
 
-def task_to_dict(task: Task) -> dict[str, Any]:
-    return {"name": task.name, "params": task.get_params()}
-
 
