@@ -203,7 +203,7 @@ class ImportReport:
         return {
             "kind": self.kind,
             "counts": dict(self.counts),
-            "unmapped_codes": {f"{r.system + ':' if r.system else ''}{r.code}": int(r.rows)
+            "unmapped_codes": {_code_label(r): int(r.rows)
                                for r in self.unmapped.itertuples()},
             "refused": {str(r.reason): int(r.rows) for r in self.refused.itertuples()},
             "guessed": dict(self.guessed),
@@ -253,12 +253,11 @@ class ImportReport:
             products = printable[printable["section"] == "products"].head(5) if len(printable) else []
             lines.append(f"{c['patients_without_infusion']:,} patients have no mapped CAR-T product or administration "
                          f"procedure (time zero)" + (": unmapped codes that may be one: " + ", ".join(
-                             f"{r.system + ':' if r.system else ''}{r.code} ({int(r.rows):,})"
-                             for r in products.itertuples()) if len(products) else ""))
+                             f"{_code_label(r)} ({int(r.rows):,})" for r in products.itertuples()) if len(products) else ""))
         if len(self.unmapped):
             top = printable.head(8)
             hidden = len(self.unmapped) - len(printable)
-            shown = [f"{r.system + ':' if r.system else ''}{r.code} ({int(r.rows):,})" for r in top.itertuples()]
+            shown = [f"{_code_label(r)} ({int(r.rows):,})" for r in top.itertuples()]
             if len(printable) > 8:
                 shown.append(f"{len(printable) - 8} more")
             if hidden:
@@ -284,6 +283,11 @@ class ImportReport:
             self.patients.to_csv(tmp, index=False)
         with atomic_file(d / "import_unmapped.csv") as tmp:
             self.unmapped_map().to_csv(tmp, index=False)
+
+
+def _code_label(r) -> str:
+    """``SYSTEM:CODE`` of an unmapped-codes row (the code alone where the source gave no system)."""
+    return f"{r.system + ':' if r.system else ''}{r.code}"
 
 
 def _hours(when: pd.Series, t0: pd.Series) -> np.ndarray:
@@ -493,7 +497,8 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         .astype(int).to_numpy()
     for col in ("unmapped_oxygen_records", "unmapped_vasopressor_records"):
         patient_rows[col] = P["key"].map(unmapped_kinds[col]).fillna(0).astype(int).to_numpy()
-    lower = (patient_rows["crs_source"].eq(GRADED).fillna(False)
+    graded_rows = patient_rows["crs_source"].eq(GRADED).fillna(False).to_numpy()
+    lower = (graded_rows
              & (patient_rows["unmapped_oxygen_records"] + patient_rows["unmapped_vasopressor_records"] > 0)).to_numpy()
     patient_rows["grade_warning"] = pd.Series("", index=P.index, dtype="string")
     patient_rows.loc[lower, "grade_warning"] = (
@@ -515,11 +520,9 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         "patients_without_infusion": int(no_infusion.sum()),
         "patients_sharing_an_identifier": int(shared.sum()),
         "patient_records_repeated": len(patient_repeats),
-        "patients_graded_from_vitals": int(patient_rows["crs_source"].eq(GRADED).fillna(False).sum()),
-        "oxygen_records_of_graded_patients": int(patient_rows.loc[
-            patient_rows["crs_source"].eq(GRADED).fillna(False), "oxygen_records"].sum()),
-        "vasopressor_records_of_graded_patients": int(patient_rows.loc[
-            patient_rows["crs_source"].eq(GRADED).fillna(False), "vasopressor_records"].sum()),
+        "patients_graded_from_vitals": int(graded_rows.sum()),
+        "oxygen_records_of_graded_patients": int(patient_rows.loc[graded_rows, "oxygen_records"].sum()),
+        "vasopressor_records_of_graded_patients": int(patient_rows.loc[graded_rows, "vasopressor_records"].sum()),
         "patients_grade_lower_bound": int(lower.sum()),
     }
     report = ImportReport(records.kind, counts, unmapped, refused_counts, dict(guessed), listed, patient_rows,
