@@ -255,6 +255,12 @@ def _ragged_row(d):
     (d / "measurements.csv").write_text("\n".join(lines) + "\n")
 
 
+def _ragged_row_without_id(d):
+    lines = (d / "measurements.csv").read_text().splitlines()
+    lines[5] = "," + lines[5].split(",", 1)[1] + f",{MARK},ZZTOP"
+    (d / "measurements.csv").write_text("\n".join(lines) + "\n")
+
+
 def _open_quote(d):
     lines = (d / "vitals.csv").read_text().splitlines()
     lines[3] = '"' + lines[3]
@@ -274,7 +280,8 @@ FILE_CASES = {
     "latin-1 text": (_latin1, "patients.csv line 3: not UTF-8 text"),
     "semicolon separated": (_semicolons, "holds semicolons"),
     "a column twice": (_column_twice, "column age_years appears more than once"),
-    "a row with extra fields": (_ragged_row, "measurements.csv line 6: 8 fields where the header has 6"),
+    "a row with extra fields and no patient id": (
+        _ragged_row_without_id, "measurements.csv line 6: 8 fields where the header has 6, and no patient id"),
     "an unterminated quote": (_open_quote, "a quote is not closed"),
     "a link loop": (_link_loop, "crs.csv is a link that leads nowhere"),
     "two formats of one table": (_two_formats, "treatments.parquet and treatments.csv are both in"),
@@ -842,3 +849,53 @@ def test_a_long_stage_off_a_terminal_prints_a_progress_line():
     with StageProgress("x", 3, show=False, every_s=0.0, stream=quiet) as p:
         p.advance()
     assert quiet.getvalue() == ""
+
+
+def _ragged(d, table: str, nth: int, short: bool) -> str:
+    """Give data row ``nth`` of a table too few or too many fields; return its patient."""
+    lines = (d / f"{table}.csv").read_text().splitlines()
+    cells = lines[nth].split(",")
+    lines[nth] = ",".join(cells[:-2]) if short else ",".join(cells + [MARK, "ZZTOP"])
+    (d / f"{table}.csv").write_text("\n".join(lines) + "\n")
+    return cells[0]
+
+
+@pytest.mark.parametrize("table,short", [("measurements", False), ("vitals", True), ("patients", True)])
+def test_a_row_with_a_wrong_number_of_fields_makes_only_its_patient_invalid(table, short, batch, tiny_model,
+                                                                            tmp_path, capsys):
+    import shutil
+
+    clean = tmp_path / "clean_scores.csv"
+    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out", str(clean)],
+                      capsys)
+    assert code == 0, text
+    d = tmp_path / "ragged"
+    shutil.copytree(batch / "clean", d)
+    pid = _ragged(d, table, 7, short)
+    code, text = _run(["validate", str(d)], capsys)
+    assert code == 2 and f"table {table}, row 7: malformed row:" in text and "fields where the header has" in text, text
+    _clean_output(text, "SIM000")
+    out = tmp_path / "s.csv"
+    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(out)], capsys)
+    assert code == 0, text
+    _clean_output(text, "SIM000")
+    got, want = pd.read_csv(out, dtype=str), pd.read_csv(clean, dtype=str)
+    assert len(got) == len(want) and got["patient_id"].tolist() == want["patient_id"].tolist()
+    bad = got["patient_id"] == pid
+    assert got.loc[bad, "status"].tolist() == ["invalid"]
+    assert got.loc[bad, "reason"].str.contains(f"table {table}, row 7: malformed row").all()
+    pd.testing.assert_frame_equal(got[~bad].reset_index(drop=True), want[~bad].reset_index(drop=True))
+    cohort = crsml.read_cohort(d, on_error="drop")
+    assert set(cohort.invalid) == {pid} and pid not in set(cohort.patients["patient_id"])
+
+
+def test_a_short_row_of_a_daily_table_is_named_not_padded(real_csv, tmp_path):
+    from crsml.adapters import import_daily
+    from crsml.errors import CohortError
+
+    lines = real_csv.read_text().splitlines()
+    lines[3] = ",".join(lines[3].split(",")[:-3])  # pandas would pad the three missing cells silently
+    (tmp_path / "w.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(CohortError) as exc:
+        import_daily(tmp_path / "w.csv")
+    assert "table w.csv, row 3: malformed row: 47 fields where the header has 50" in str(exc.value)

@@ -9,6 +9,7 @@ the stated unit are reported as warnings with counts; the data are never altered
 from __future__ import annotations
 
 import hashlib
+import io
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -28,6 +29,7 @@ from crsml.cohort import (
     check_csv,
     conversion_factor,
     ids_as_text,
+    salvage_csv,
     unreadable,
 )
 from crsml.errors import CohortError
@@ -129,12 +131,16 @@ def read_daily(csv: str | Path, mapping: DailyMapping | None = None) -> SourceRe
         raise CohortError(f"daily table not found: {path}")
     pid_col = mapping.keys.get("patient_id", "patient_id")
     check_csv(path, path.name)
+    # a daily table is small: every row's length is checked (pandas pads a short row silently)
+    data, malformed = salvage_csv(path, path.name, pid_col)
+    source = io.BytesIO(data)
     try:
-        wide = pd.read_csv(path, dtype={pid_col: "string"})
+        wide = pd.read_csv(source, dtype={pid_col: "string"})
     except (ValueError, OSError, EOFError) as exc:
         raise unreadable(path, path.name, exc) from None
     if pid_col in wide and wide[pid_col].isna().any():  # ids are text: a patient called NA stays NA
-        ids = ids_as_text(path, pid_col)
+        source.seek(0)
+        ids = ids_as_text(source, pid_col)
         wide[pid_col] = ids.where(ids.str.strip() != "").to_numpy()
     day_col = mapping.keys.get("day", "day")
     grade_col = mapping.keys.get("crs_grade")
@@ -146,7 +152,10 @@ def read_daily(csv: str | Path, mapping: DailyMapping | None = None) -> SourceRe
     if missing:
         raise CohortError(f"table {path.name}: missing columns {', '.join(missing)}")
 
+    bad_rows = [ValidationProblem(path.name, r + 1, None, f"malformed row: {why}", "error",
+                                  str(wide[pid_col].iloc[r]).strip()) for r, why in sorted(malformed.items())]
     warnings, wide = _repeated_days(wide, pid_col, day_col, path.name)
+    warnings[:0] = bad_rows
     file_rows = wide.pop("_file_row").to_numpy()  # each kept row's data row in the user's file
     time_h = 24.0 * pd.to_numeric(wide[day_col], errors="coerce")
 

@@ -18,6 +18,7 @@ from crsml.cohort._cohort import (
 )
 from crsml.cohort._eligibility import check_landmark, check_window, landmarks
 from crsml.cohort._files import (
+    MALFORMED_ROWS,
     atomic_dir,
     atomic_file,
     check_columns,
@@ -27,6 +28,7 @@ from crsml.cohort._files import (
     ids_as_text,
     locate_parse_error,
     refuse_inside,
+    salvage_csv,
     unreadable,
 )
 from crsml.cohort._grading import (
@@ -76,12 +78,12 @@ from crsml.cohort._validation import MISSING_COLUMN, validate_tables
 
 __all__ = [
     "ALL_TABLES", "ALTERNATIVE_UNITS", "ANTICYTOKINE_DRUGS", "CANONICAL_UNITS", "COSTIMS", "CYTOKINES",
-    "DEVICE_GRADE", "DIAGNOSES", "DRUGS", "FEVER_C", "GRADES", "LOW_FLOW_MAX_LPM", "MISSING_COLUMN", "O2_DEVICES",
+    "DEVICE_GRADE", "DIAGNOSES", "MALFORMED_ROWS", "DRUGS", "FEVER_C", "GRADES", "LOW_FLOW_MAX_LPM", "MISSING_COLUMN", "O2_DEVICES",
     "PLAUSIBLE_RANGES", "SEXES", "STEROIDS", "TABLES", "TABLE_ORDER", "TIME_WINDOW_H", "Cohort", "ColumnSpec", "TableSpec",
     "ValidationProblem", "ValidationReport", "anticytokine_before", "atomic_dir", "atomic_file", "check_columns", "check_csv", "check_output", "check_landmark", "check_window", "combine_grade",
     "conversion_factor", "conversion_factors", "crs_episodes", "eligibility", "empty_table", "fill_value_table",
     "find_table_file", "from_canonical", "grouped_lines", "grade_astct", "grade_vitals_table", "has_rows", "hypotension_grade",
     "hypoxia_grade", "ids_as_text", "implausible_values", "index_in", "landmarks", "locate_parse_error", "normalize_unit", "patient_id_key", "pressor_grade",
-    "read_cohort", "read_raw_tables", "read_table", "refuse_inside", "require_columns", "schema_markdown", "suspected_fill_values", "to_canonical",
+    "read_cohort", "read_raw_tables", "read_table", "refuse_inside", "require_columns", "salvage_csv", "schema_markdown", "suspected_fill_values", "to_canonical",
     "unreadable", "validate_tables",
 ]

@@ -3,6 +3,7 @@ directory of CSV or Parquet files with a ``cohort.json`` describing where it cam
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 from collections.abc import Sequence
@@ -17,11 +18,13 @@ import pyarrow.parquet as pq
 from crsml._version import __version__
 from crsml.cohort._eligibility import eligibility_of
 from crsml.cohort._files import (
+    MALFORMED_ROWS,
     atomic_file,
     check_columns,
     check_csv,
     find_table_file,
     ids_as_text,
+    salvage_csv,
     unreadable,
 )
 from crsml.cohort._grading import grade_vitals_table
@@ -31,17 +34,32 @@ from crsml.cohort._validation import validate_tables
 from crsml.errors import CohortError, FeatureError
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Fast typed read; a column holding any text falls back to strings for row-level checks.
+def _read_csv(path: Path, name: str) -> pd.DataFrame:
+    """Fast typed read; a column holding any text falls back to strings for row-level checks, and
+    a file with rows of the wrong length to a salvaged copy (:func:`salvage_csv`) whose
+    malformed rows are listed in ``attrs``.
 
     Identifiers are text, never NA-parsed: a patient called ``NA`` stays ``NA`` (and a blank one
     stays blank, which validation reports)."""
+    source: Path | io.BytesIO = path
+    malformed: dict[int, str] = {}
     try:
         df = pd.read_csv(path, engine="pyarrow", dtype={"patient_id": "string"})
     except (pa.ArrowInvalid, ValueError):
-        df = pd.read_csv(path, engine="pyarrow", dtype="string")
+        try:
+            df = pd.read_csv(path, engine="pyarrow", dtype="string")
+        except (pa.ArrowInvalid, ValueError):
+            data, malformed = salvage_csv(path, name)
+            if not malformed:
+                raise
+            source = io.BytesIO(data)
+            df = pd.read_csv(source, engine="pyarrow", dtype="string")
     if "patient_id" in df and df["patient_id"].isna().any():
-        df["patient_id"] = ids_as_text(path, "patient_id").to_numpy()
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        df["patient_id"] = ids_as_text(source, "patient_id").to_numpy()
+    if malformed:
+        df.attrs[MALFORMED_ROWS] = malformed
     return df
 
 
@@ -72,7 +90,7 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     if path.suffix != ".parquet":
         check_csv(path, name)
     try:
-        df = _read_parquet(path, name) if path.suffix == ".parquet" else _read_csv(path)
+        df = _read_parquet(path, name) if path.suffix == ".parquet" else _read_csv(path, name)
     except (pa.ArrowInvalid, ValueError, OSError, EOFError) as exc:  # EOFError: a truncated .csv.gz
         raise unreadable(path, name, exc) from None
     if path.suffix == ".parquet":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,10 @@ from crsml.errors import CohortError
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 _BLOCK = 16 << 20
+#: ``DataFrame.attrs`` key of a table read from a CSV file some of whose rows had the wrong number
+#: of fields: {0-based data row: why}. Each such row holds only its patient id; validation makes
+#: that patient invalid with the reason and leaves every other patient as it is.
+MALFORMED_ROWS = "crsml_malformed_rows"
 
 
 def find_table_file(directory: Path, name: str) -> Path | None:
@@ -95,7 +100,7 @@ def unreadable(path: Path, name: str, exc: BaseException) -> CohortError:
     return locate_parse_error(path, name)
 
 
-def ids_as_text(path: Path, column: str) -> pd.Series:
+def ids_as_text(path: Path | io.BytesIO, column: str) -> pd.Series:
     """A CSV file's id column exactly as written (``NA`` stays ``NA``, a blank stays blank): the
     readers' missing-value spellings must never turn a patient's id into a missing one."""
     ids = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
@@ -127,6 +132,48 @@ def locate_parse_error(path: Path, name: str) -> CohortError:
                 if "field limit" in text else "malformed CSV")
         return CohortError(f"table {name}: {path.name} near line {reader.line_num if reader else 1}: {what}")
     return CohortError(f"table {name}: cannot parse {path.name}")
+
+
+def salvage_csv(path: Path, name: str, id_column: str = "patient_id") -> tuple[bytes, dict[int, str]]:
+    """A CSV file some of whose rows have the wrong number of fields, rewritten so that each such
+    row keeps only its patient id (every other cell blank), with the 0-based data row of each and
+    why. Row numbers stay those of the file, so problems found later still name the right row.
+
+    Refused in one line, as before: a malformed row whose patient id cannot be read (no id
+    column, the row too short to reach it, or a blank id), and an unterminated quote, which
+    swallows the rest of the file. The standard ``csv`` module is used because pyarrow's
+    ``invalid_row_handler`` can only skip a row (shifting every later row number) and pandas'
+    fast readers silently pad a short row with missing values.
+    """
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    malformed: dict[int, str] = {}
+    reader = None
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, strict=True)
+            header = next(reader, [])
+            writer.writerow(header)
+            idx = [h.strip() for h in header].index(id_column) if id_column in [h.strip() for h in header] else None
+            data_row = 0
+            for row in reader:
+                if not row:  # a blank line is skipped, as the table readers do
+                    continue
+                if len(row) != len(header):
+                    pid = row[idx].strip() if idx is not None and idx < len(row) else ""
+                    if not pid:
+                        raise CohortError(f"table {name}: {path.name} line {reader.line_num}: {len(row)} fields where "
+                                          f"the header has {len(header)}, and no patient id to set aside")
+                    malformed[data_row] = f"{len(row)} fields where the header has {len(header)}"
+                    row = ["" if i != idx else row[idx] for i in range(len(header))]
+                writer.writerow(row)
+                data_row += 1
+    except (OSError, UnicodeDecodeError, EOFError, csv.Error):
+        raise locate_parse_error(path, name) from None
+    return out.getvalue().encode("utf-8"), malformed
 
 
 @contextmanager

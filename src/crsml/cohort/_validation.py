@@ -13,6 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from crsml.cohort._codes import as_text, distinct, id_text, patient_id_key, spread
+from crsml.cohort._files import MALFORMED_ROWS
 from crsml.cohort._problems import ValidationProblem, ValidationReport
 from crsml.cohort._quality import implausible_values, suspected_fill_values
 from crsml.cohort._schema import TABLE_ORDER, TABLES
@@ -397,6 +398,10 @@ def validate_tables(
     problems += implausible_values(m, rows=m_rows)
     identical, found = _duplicate_measurements(m, m_rows)
     problems += found
+    malformed = _malformed_problems(raw, tables)
+    if malformed:  # a row read without its cells: its own reason first, nothing else about it
+        set_aside = {(p.table, p.row) for p in malformed}
+        problems = malformed + [p for p in problems if (p.table, p.row) not in set_aside]
     if rows:
         problems = [_in_file(p, rows) for p in problems]
     if identical.any():  # the same result twice is one result (after every row number is taken)
@@ -405,6 +410,22 @@ def validate_tables(
         for col in [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]:
             df[col] = as_text(df[col])
     return tables, ValidationReport(problems)
+
+
+def _malformed_problems(
+    raw: dict[str, pd.DataFrame | None], tables: dict[str, pd.DataFrame]
+) -> list[ValidationProblem]:
+    """An error for each row a reader found with the wrong number of fields (``attrs``
+    :data:`~crsml.cohort.MALFORMED_ROWS`), naming its patient so that only that patient is invalid."""
+    found = []
+    for name in TABLE_ORDER:
+        df = raw.get(name)
+        if df is None or not df.attrs.get(MALFORMED_ROWS):
+            continue
+        for r, why in sorted(df.attrs[MALFORMED_ROWS].items()):
+            pid = _pid_at(tables[name], np.array([r]))[0] if r < len(tables[name]) else None
+            found.append(ValidationProblem(name, int(r) + 1, None, f"malformed row: {why}", "error", pid))
+    return found
 
 
 def _duplicate_measurements(m: pd.DataFrame, file_rows: np.ndarray | None) -> tuple[np.ndarray, list[ValidationProblem]]:

@@ -10,6 +10,7 @@ their patients reported once, with the first such row.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,12 +25,14 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from crsml.cohort import (
+    MALFORMED_ROWS,
     ValidationProblem,
     check_columns,
     check_csv,
     find_table_file,
     patient_id_key,
     read_table,
+    salvage_csv,
     unreadable,
 )
 from crsml.errors import CohortError
@@ -63,6 +66,7 @@ class PatientChunks:
     _tmp: tempfile.TemporaryDirectory | None = None
     _groups: dict[str, np.ndarray] = field(default_factory=dict)  # group of every row, per table in memory
     _keys: tuple[pd.Index, np.ndarray] | None = None  # patient id keys and their first patients
+    _malformed: dict[str, dict[int, str]] = field(default_factory=dict)  # table -> {file row: why}
 
     def __post_init__(self) -> None:
         if self.patients is not None:  # a table without patient_id goes whole to the first group
@@ -136,7 +140,10 @@ class PatientChunks:
         patients = _patients(read_table(p, "patients"))
         if not len(patients):
             raise CohortError(f"table patients: {p.name} holds no patient (only its header); nothing to score")
+        malformed = patients.attrs.pop(MALFORMED_ROWS, None)
         self = cls(patients, patient_ids(patients), chunk_patients)
+        if malformed:
+            self._malformed["patients"] = malformed
         self._tmp = tempfile.TemporaryDirectory(prefix="crsml-score-")
         self._dir = Path(self._tmp.name)
         for name in TABLES:
@@ -152,7 +159,21 @@ class PatientChunks:
             check_columns(schema.names, path, name)
             return self._write_groups(name, path, schema, batches)  # a malformed row may come late in the file
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
-            raise unreadable(path, name, exc) from None
+            if path.suffix == ".parquet" or not isinstance(exc, pa.ArrowInvalid):
+                raise unreadable(path, name, exc) from None
+        # rows with the wrong number of fields: each keeps its patient id, who is scored invalid
+        data, malformed = salvage_csv(path, name)
+        if not malformed:
+            raise unreadable(path, name, pa.ArrowInvalid())
+        assert self._dir is not None
+        salvaged = self._dir / f"{name}-salvaged.csv"
+        salvaged.write_bytes(data)
+        del data
+        self._malformed[name] = malformed
+        shutil.rmtree(self._dir / name, ignore_errors=True)  # what the first try wrote
+        self.orphans = {k: v for k, v in self.orphans.items() if v.table != name}
+        schema, batches = _batches(salvaged)
+        return self._write_groups(name, path, schema, batches)
 
     def _write_groups(self, name: str, path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.Schema:
         if "patient_id" not in schema.names:  # validation of the first group reports the missing column
@@ -194,6 +215,11 @@ class PatientChunks:
             tables[name], r = (self._memory_part if self._memory is not None else self._disk_part)(name, i)
             if r is not None:
                 rows[name] = r
+        for name, bad in self._malformed.items():  # file rows -> rows of this group
+            if tables.get(name) is not None and name in rows:
+                hit = np.flatnonzero(np.isin(rows[name], np.fromiter(bad, dtype=np.int64)))
+                tables[name] = tables[name].reset_index(drop=True)
+                tables[name].attrs = {MALFORMED_ROWS: {int(k): bad[int(rows[name][k])] for k in hit}}
         return RawChunk({k: (v.reset_index(drop=True) if v is not None else None) for k, v in tables.items()}, rows)
 
     def _memory_part(self, name: str, i: int) -> tuple[pd.DataFrame | None, np.ndarray | None]:
