@@ -67,29 +67,64 @@ def test_every_patient_comes_out_once_with_status_and_reasons(tiny_model, batch)
     assert ne["reason"].str.contains("landmark").all() and ne["risk"].isna().all()
 
 
-def test_a_cohort_lacking_tables_or_analytes_the_model_uses_is_scored_with_a_warning(tiny_model, batch):
+def test_a_cohort_without_vital_signs_is_refused_unless_accepted_and_then_every_row_says_so(tiny_model, batch):
     model_dir, *_ = tiny_model
     raw = read_raw_tables(batch[0])
     raw["vitals"] = raw["vitals"].iloc[0:0]
     raw["measurements"] = raw["measurements"][raw["measurements"]["analyte"] != "mcp1"]
-    scores, report = score_tables(load_model(model_dir), raw, explain=0)
+    with pytest.raises(CrsmlError, match="table vitals: no rows, where the model uses .* --allow-missing-table vitals"):
+        score_tables(load_model(model_dir), raw, explain=0)
+    scores, report = score_tables(load_model(model_dir), raw, explain=0, allow_missing_tables=("vitals",))
     said = [str(w) for w in report.warnings if w.row is None]
     assert any("table vitals: no rows" in w and "missing for every patient" in w for w in said), said
     assert any("column analyte: no rows for 1 of the model's" in w and "(mcp1)" in w for w in said), said
-    assert (scores["status"] == "ok").sum() > 300  # still scored: a warning, not a refusal
+    ok = scores[scores["status"] == "ok"]
+    assert len(ok) > 300 and ok["warnings"].str.contains("no_vital_signs").all()
 
 
-def test_cli_score_prints_warnings_about_whole_tables(tiny_model, batch, tmp_path):
+def test_cli_score_refuses_a_cohort_without_vital_signs_in_one_line_and_accepts_it_when_told(tiny_model, batch,
+                                                                                              tmp_path):
     model_dir, *_ = tiny_model
     d = tmp_path / "novitals"
     shutil.copytree(batch[0], d)
     v = pd.read_csv(d / "vitals.csv")
     v.iloc[0:0].to_csv(d / "vitals.csv", index=False)
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "crsml", "score", "--model", str(model_dir), "--cohort", str(d),
-                        "--out", str(tmp_path / "s.csv")], capture_output=True, text=True, env=env)
+    args = [sys.executable, "-m", "crsml", "score", "--model", str(model_dir), "--cohort", str(d),
+            "--out", str(tmp_path / "s.csv")]
+    r = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "table vitals: no rows" in r.stderr and not (tmp_path / "s.csv").exists()
+    r = subprocess.run([*args, "--allow-missing-table", "vitals"], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert "warning: table vitals: no rows" in r.stderr and "missing for every patient" in r.stderr, r.stderr
+    s = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
+    assert s.loc[s["status"] == "ok", "warnings"].str.contains("no_vital_signs").all()
+
+
+def test_warnings_reach_the_row_of_the_patient_they_concern(tiny_model, batch):
+    """A value impossible in its unit, conflicting values at one time and a landmark the model was
+    not evaluated at: each patient's row names what concerns it, and nobody else's (#33)."""
+    model_dir, *_ = tiny_model
+    raw = read_raw_tables(batch[0])
+    m = raw["measurements"]
+    m = m[m["unit"] != "furlongs"]
+    crp = m.index[(m["patient_id"] == "SIM000030") & (m["analyte"] == "creatinine") & (m["time_h"] < 24)][0]
+    il6 = m.index[(m["patient_id"] == "SIM000040") & (m["analyte"] == "il6") & (m["time_h"] < 24)][0]
+    m = m.astype({"value": object})
+    m.loc[crp, "value"] = "90000"  # impossible in umol/L
+    clash = m.loc[[il6]].assign(value=str(float(m.loc[il6, "value"]) * 3 + 1))
+    raw["measurements"] = pd.concat([m, clash], ignore_index=True)
+    model = load_model(model_dir)
+    scores, _ = score_tables(model, raw, explain=0)
+    w = scores.set_index("patient_id")["warnings"]
+    assert "implausible_value" in w["SIM000030"] and "implausible_value" not in w["SIM000040"]
+    assert "conflicting_values" in w["SIM000040"] and "conflicting_values" not in w["SIM000030"]
+    others = w.drop(["SIM000030", "SIM000040"])
+    assert not others.str.contains("implausible_value|conflicting_values").any()
+    at36, _ = score_tables(model, raw, explain=0, landmark_h=36)
+    scored = at36[at36["status"] != "invalid"]
+    assert scored["warnings"].str.contains("landmark_not_evaluated").all()
 
 
 def test_chunk_size_does_not_change_scores(tiny_model, batch):

@@ -18,6 +18,7 @@ def features_command(
     keep_fill_values: Annotated[bool, typer.Option(help="use suspected fill values as real draws")] = False,
 ) -> None:
     """Landmark features: one row per eligible patient and landmark; ineligible ones beside."""
+    import pandas as pd
     from rich.console import Console
 
     from crsml.cohort import atomic_file, check_landmark, check_output, read_cohort, refuse_inside
@@ -35,6 +36,8 @@ def features_command(
     X, elig = fb.build(cohort)
     eligible = elig.set_index(["patient_id", "landmark_h"])
     X = X[eligible["eligible"].reindex(X.index).to_numpy(dtype=bool)].reset_index()
+    # the kinds of validation warning that concern each patient (its values, not the model's)
+    X.insert(2, "warnings", pd.array(cohort.warnings_of(X["patient_id"]), dtype="string"))
     with atomic_file(out) as tmp:
         X.to_parquet(tmp, index=False) if out.suffix == ".parquet" else X.to_csv(tmp, index=False)
     inel = elig[~elig["eligible"]].drop(columns="eligible")
@@ -42,7 +45,7 @@ def features_command(
     with atomic_file(inel_path) as tmp:
         inel.to_csv(tmp, index=False)
     con = Console(stderr=True, highlight=False)
-    con.print(f"wrote {out}: {len(X)} rows x {X.shape[1] - 2} features")
+    con.print(f"wrote {out}: {len(X)} rows x {X.shape[1] - 3} features")
     con.print(f"wrote {inel_path}: {len(inel)} ineligible patient-landmarks with their reason")
 
 

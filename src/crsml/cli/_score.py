@@ -20,8 +20,12 @@ def score_command(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster)")] = None,
     chunk_patients: Annotated[int, typer.Option(help="patients per chunk (bounds memory)")] = 20_000,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
+    allow_missing_table: Annotated[list[str] | None, typer.Option(
+        "--allow-missing-table", help="score although this whole table is empty (vitals); each row then says so "
+        "in its warnings column; repeatable")] = None,
 ) -> None:
-    """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid."""
+    """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid,
+    and the kinds of warning that concern each patient's score."""
     from rich.console import Console
 
     from crsml.cohort import check_landmark, check_output, refuse_inside
@@ -42,7 +46,8 @@ def score_command(
         con.print(f"warning: the model was trained and evaluated at L = {model_.landmark_h:g} h; "
                   f"scores at {landmark_h:g} h are outside that evaluation")
     counts, report = score_directory(model_, cohort_dir, out=out, landmark_h=landmark_h, explain=explain,
-                                     chunk_patients=chunk_patients, engine=engine, scheduler=scheduler, progress=True)
+                                     chunk_patients=chunk_patients, engine=engine, scheduler=scheduler, progress=True,
+                                     allow_missing_tables=tuple(allow_missing_table or ()))
     con.print(f"wrote {out}: {sum(counts.values()):,} patients; " + ", ".join(f"{s} {counts[s]:,}" for s in STATUSES))
     # a warning about a whole table (no row: an analyte or table the model uses is absent) is
     # printed; row-level ones can number thousands, so they are counted

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -100,7 +101,10 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
 
 @dataclass
 class Cohort:
-    """A cohort in canonical form. ``invalid`` maps patients removed on load to the reason."""
+    """A cohort in canonical form. ``invalid`` maps patients removed on load to the reason;
+    ``warnings`` maps patients concerned by a validation warning to its kinds (a value
+    implausible in its unit, a suspected fill value, conflicting values at one time), which reach
+    their rows in the scores and features."""
 
     patients: pd.DataFrame
     measurements: pd.DataFrame
@@ -110,6 +114,7 @@ class Cohort:
     truth: pd.DataFrame | None = None
     meta: dict = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_tables(
@@ -148,7 +153,8 @@ class Cohort:
             bad = set(invalid)
             tables = {k: v[~v["patient_id"].isin(bad) & v["patient_id"].notna()].reset_index(drop=True)
                       for k, v in tables.items()}
-        return cls(**tables, truth=truth, meta=dict(meta or {}), invalid=invalid)
+        warned = {k: v for k, v in report.patient_warnings().items() if k not in invalid}
+        return cls(**tables, truth=truth, meta=dict(meta or {}), invalid=invalid, warnings=warned)
 
     @classmethod
     def load(
@@ -222,13 +228,22 @@ class Cohort:
             if (df := getattr(self, name)) is not None
         }
         return Cohort(**tables, meta=dict(self.meta),
-                      invalid={k: v for k, v in self.invalid.items() if k in keep})
+                      invalid={k: v for k, v in self.invalid.items() if k in keep},
+                      warnings={k: v for k, v in self.warnings.items() if k in keep})
 
     def truth_at(self, landmark_h: float) -> pd.DataFrame:
         """A simulated cohort's ``truth`` rows at one landmark, indexed by ``patient_id``."""
         if self.truth is None:
             raise ValueError("this cohort has no truth table: only simulated cohorts carry one")
         return self.truth[self.truth["landmark_h"] == landmark_h].set_index("patient_id")
+
+    def warnings_of(self, patient_ids: pd.Series | np.ndarray | list[str]) -> np.ndarray:
+        """Each patient's warning kinds as one text, ``"; "``-separated (``""`` when none)."""
+        ids = pd.Series(np.asarray(patient_ids, dtype=object))
+        if not self.warnings:
+            return np.full(len(ids), "", dtype=object)
+        joined = {k: "; ".join(v) for k, v in self.warnings.items()}
+        return ids.map(joined).fillna("").to_numpy(dtype=object)
 
     def crs_grades(self) -> pd.DataFrame:
         """The ``crs`` table, or grades derived from ``vitals`` by ASTCT grading when absent."""

@@ -11,7 +11,9 @@ class ValidationProblem:
     """One problem: where it is (table, 1-based data row, column) and what is wrong.
 
     ``patient_id`` lets callers mark the patient invalid; it is never printed, so reports can
-    go to logs without patient identifiers.
+    go to logs without patient identifiers. A warning that concerns some patients names them in
+    ``patients`` (never printed either) and its ``kind``, a short name that reaches each of
+    those patients' rows in the scores and features (``warnings`` column).
     """
 
     table: str
@@ -20,6 +22,8 @@ class ValidationProblem:
     message: str
     severity: str = "error"
     patient_id: str | None = field(default=None, compare=False)
+    kind: str | None = field(default=None, compare=False)
+    patients: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __str__(self) -> str:
         where = [f"table {self.table}"]
@@ -81,6 +85,15 @@ class ValidationReport:
             if p.patient_id is not None and p.patient_id not in out:
                 out[p.patient_id] = str(p).removeprefix("error: ")
         return out
+
+    def patient_warnings(self) -> dict[str, tuple[str, ...]]:
+        """Patient id -> the kinds of warning that concern that patient (sorted, each once)."""
+        out: dict[str, set[str]] = {}
+        for p in self.warnings:
+            ids = p.patients or ((p.patient_id,) if p.patient_id is not None else ())
+            for pid in ids:
+                out.setdefault(pid, set()).add(p.kind or "data_quality")
+        return {k: tuple(sorted(v)) for k, v in out.items()}
 
     def table_errors(self) -> list[ValidationProblem]:
         """Errors that concern a whole table or column rather than a patient's row."""

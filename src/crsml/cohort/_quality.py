@@ -27,8 +27,10 @@ def suspected_fill_values(
     """
     table = fill_value_table(measurements)
     out = []
+    m = measurements
     for analyte, value, n, share, n_pat in table.itertuples(index=False):
         col = (labels or {}).get(analyte, analyte)
+        at = ((m["analyte"] == analyte) & (m["value"] == value) & m["qualifier"].isna()).fillna(False).to_numpy(dtype=bool)
         out.append(
             ValidationProblem(
                 "measurements",
@@ -37,6 +39,8 @@ def suspected_fill_values(
                 f"suspected fill value {value:g} {CANONICAL_UNITS.get(analyte, '')}: "
                 f"{share:.0%} of values ({n} rows, {n_pat} patients)",
                 "warning",
+                kind="suspected_fill_value",
+                patients=tuple(pd.unique(m["patient_id"].to_numpy()[at].astype(str))),
             )
         )
     return out
@@ -111,6 +115,8 @@ def implausible_values(
                 f"{len(bad)} values impossible in {unit} (plausible {lo:g}-{hi:g}; "
                 f"seen {v[bad].min():g}-{v[bad].max():g}): rows {shown}{more}",
                 "warning",
+                kind="implausible_value",
+                patients=tuple(pd.unique(m["patient_id"].to_numpy()[bad].astype(str))) if "patient_id" in m else (),
             )
         )
     return out

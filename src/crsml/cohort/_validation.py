@@ -8,6 +8,8 @@ checks (orphans, duplicates) are done here because they need the raw text.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -464,13 +466,14 @@ def _duplicate_measurements(m: pd.DataFrame, file_rows: np.ndarray | None) -> tu
     shown = at + 1 if file_rows is None else np.asarray(file_rows)[at]
     n_groups = int(rest[clash_sub].groupby(key, dropna=False, observed=True).ngroups)
     rows_text = ", ".join(str(int(r)) for r in shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+    patients = tuple(pd.unique(m["patient_id"].iloc[at].astype(str)))
     return identical, [ValidationProblem(
         "measurements", None, "value",
         f"{n_groups} patient, analyte and time combinations hold different values ({len(shown)} rows: "
-        f"{rows_text}); all are kept", "warning")]
+        f"{rows_text}); all are kept", "warning", kind="conflicting_values", patients=patients)]
 
 
 def _in_file(p: ValidationProblem, rows: dict[str, np.ndarray]) -> ValidationProblem:
     if p.row is None or p.table not in rows:
         return p
-    return ValidationProblem(p.table, int(rows[p.table][p.row - 1]) + 1, p.column, p.message, p.severity, p.patient_id)
+    return dataclasses.replace(p, row=int(rows[p.table][p.row - 1]) + 1)

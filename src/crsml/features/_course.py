@@ -26,6 +26,10 @@ COURSE_FEATURES: dict[str, tuple[str, str]] = {
     "steroids_given": ("dexamethasone or methylprednisolone given before the landmark", "indicator"),
 }
 
+#: the course features computed from the vitals table (a cohort without vital signs has none)
+VITAL_SIGN_FEATURES = ("temp_max", "temp_last", "hours_febrile", "hypotension_any", "vasopressors_max",
+                       "vasopressin_any", "o2_support_max", "vitals_missing")
+
 
 def per_patient(codes: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
     """Aggregate ``values`` by patient code into a length-``n`` array (NaN where a patient has none)."""
@@ -69,8 +73,7 @@ def course_features(
         seen[np.unique(vc)] = 1
         out["vitals_missing"] = 1.0 - seen
     else:
-        for k in ("temp_max", "temp_last", "hours_febrile", "hypotension_any", "vasopressors_max",
-                  "vasopressin_any", "o2_support_max"):
+        for k in VITAL_SIGN_FEATURES[:-1]:
             out[k] = np.full(n_patients, np.nan)
         out["vitals_missing"] = np.ones(n_patients)
 

@@ -8,7 +8,7 @@ Every input patient comes out exactly once per task, with ``status``:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from crsml.cohort import (
 )
 from crsml.errors import CrsmlError
 from crsml.explanation import readable_names, top_drivers
-from crsml.features import COURSE_FEATURES, features_from_dict, features_to_dict
+from crsml.features import VITAL_SIGN_FEATURES, features_from_dict, features_to_dict
 from crsml.models import Model
 from crsml.scoring._source import TABLES, PatientChunks, RawChunk, patient_ids
 
@@ -64,11 +64,70 @@ def check_compatible(model: Model, cohort: Cohort) -> list[ValidationProblem]:
                                  f"{len(unseen)} patients have values the model never saw in "
                                  f"training ({', '.join(new[:5])}{' ...' if len(new) > 5 else ''}; it knows "
                                  f"{', '.join(values)}): their {col} indicators are treated as not recorded", "warning"))
-    course = [f for f in model.feature_names if f in COURSE_FEATURES]
-    if len(cohort.patients) and course and cohort.vitals.empty:
+    vital = [f for f in model.feature_names if f in VITAL_SIGN_FEATURES]
+    if len(cohort.patients) and vital and cohort.vitals.empty:
         found.append(ValidationProblem("vitals", None, None, "no rows: the model's temperature, blood-pressure and oxygen "
-                             f"features are {UNUSABLE}", "warning"))
+                             f"features are {UNUSABLE} (accepted with --allow-missing-table vitals; each patient's "
+                             "row says no_vital_signs)", "warning"))
     return found
+
+
+def check_tables(model: Model, empty: set[str], allow_missing: Sequence[str] = ()) -> None:
+    """Refuse, before any work, a cohort whose whole table of vital signs is empty or absent when
+    the model uses features built from it, unless ``allow_missing`` names the table: a clinician
+    reading a score must not take a risk computed without the vital signs for one computed with
+    them. Accepted, every patient's row then carries the warning ``no_vital_signs``.
+    (An empty ``measurements`` table is refused by :func:`check_compatible`; an empty
+    ``treatments`` table is what a cohort no one was treated in looks like.)"""
+    unknown = sorted(set(allow_missing) - set(TABLES))
+    if unknown:
+        raise CrsmlError(f"--allow-missing-table {unknown[0]}: not a table crsml reads ({', '.join(TABLES)})")
+    vital = [f for f in model.feature_names if f in VITAL_SIGN_FEATURES]
+    if vital and "vitals" in empty and "vitals" not in allow_missing:
+        raise CrsmlError(f"table vitals: no rows, where the model uses {len(vital)} vital-sign features "
+                         f"({', '.join(vital[:4])}{' ...' if len(vital) > 4 else ''}); give the cohort its vital signs, "
+                         "or pass --allow-missing-table vitals to score without them (each patient's row then "
+                         "says no_vital_signs)")
+
+
+def patient_warnings(model: Model, cohort: Cohort, patient_ids: pd.Series, landmark_h: float) -> np.ndarray:
+    """The ``warnings`` column: for each patient, the kinds of warning that concern that patient's
+    score, ``"; "``-separated (``""`` when none).
+
+    Validation's kinds (``implausible_value``, ``suspected_fill_value``, ``conflicting_values``)
+    come first; then ``no_vital_signs`` (none recorded by the landmark, where the model uses
+    them), ``no_laboratory_values`` (none of the model's analytes by the landmark),
+    ``unseen_<column>`` (a value of a patients column the model never saw in training) and
+    ``landmark_not_evaluated`` (scored at a landmark other than the model's)."""
+    pids = pd.Series(np.asarray(patient_ids, dtype=object))
+    L = float(landmark_h)
+    fb = model.features
+    flags: dict[str, np.ndarray] = {}
+    if any(f in VITAL_SIGN_FEATURES for f in model.feature_names):
+        v = cohort.vitals
+        flags["no_vital_signs"] = ~pids.isin(v.loc[v["time_h"].to_numpy(dtype=float) <= L, "patient_id"]).to_numpy()
+    if fb.analytes_:
+        m = cohort.measurements
+        used = (m["time_h"].to_numpy(dtype=float) <= L) & m["analyte"].isin(fb.analytes_).to_numpy(dtype=bool)
+        flags["no_laboratory_values"] = ~pids.isin(m.loc[used, "patient_id"]).to_numpy()
+    if fb.extra_categories_:
+        by_id = cohort.patients.drop_duplicates("patient_id").set_index("patient_id")
+        for col, values in fb.extra_categories_.items():
+            seen = by_id[col].reindex(pids.to_numpy()).astype("string")
+            flags[f"unseen_{col}"] = (seen.notna() & ~seen.isin(values)).to_numpy(dtype=bool)
+    if L != float(model.landmark_h):
+        flags["landmark_not_evaluated"] = np.ones(len(pids), dtype=bool)
+    base = pd.Series(cohort.warnings_of(pids), dtype=object)
+    if not flags:
+        return base.to_numpy(dtype=object)
+    names = list(flags)
+    mask = np.zeros(len(pids), dtype=np.int64)
+    for i, name in enumerate(names):
+        mask |= flags[name].astype(np.int64) << i
+    text = {int(k): "; ".join(n for i, n in enumerate(names) if int(k) >> i & 1) for k in np.unique(mask)}
+    extra = pd.Series(mask).map(text)
+    both = (base != "") & (extra != "")
+    return np.where(both, base + "; " + extra, np.where(base != "", base, extra)).astype(object)
 
 
 def chunks(cohort: Cohort, chunk_patients: int) -> Iterator[Cohort]:
@@ -85,7 +144,7 @@ def chunks(cohort: Cohort, chunk_patients: int) -> Iterator[Cohort]:
         parts[name] = [t.iloc[order[bounds[i]:bounds[i + 1]]] for i in range(n_chunks)]
     for i in range(n_chunks):
         yield Cohort(patients=cohort.patients.iloc[i * chunk_patients:(i + 1) * chunk_patients],
-                     **{name: parts[name][i] for name in TABLES}, meta=cohort.meta)
+                     **{name: parts[name][i] for name in TABLES}, meta=cohort.meta, warnings=cohort.warnings)
 
 
 def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -> pd.DataFrame:
@@ -101,6 +160,7 @@ def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -
     out = pd.DataFrame({
         "patient_id": elig["patient_id"].to_numpy(), "task": model.task.name, "landmark_h": float(landmark_h),
         "status": np.where(ok, "ok", "not_eligible"), "reason": elig["reason"].to_numpy(dtype=object),
+        "warnings": patient_warnings(model, cohort, elig["patient_id"], landmark_h),
         **{c: np.nan for c in model.score_columns},
     })
     pos = np.flatnonzero(ok)
@@ -136,7 +196,7 @@ def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -
 def _invalid_rows(model: Model, invalid: dict[str, str], landmark_h: float) -> pd.DataFrame:
     return pd.DataFrame({
         "patient_id": list(invalid), "task": model.task.name, "landmark_h": float(landmark_h), "status": "invalid",
-        "reason": list(invalid.values()), "risk": np.nan,
+        "reason": list(invalid.values()), "warnings": "", "risk": np.nan,
     })
 
 
@@ -149,9 +209,11 @@ def score_cohort(
     engine: str = "local",
     scheduler: str | None = None,
     progress: bool = False,
+    allow_missing_tables: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Score a validated cohort (its ``invalid`` patients come out as ``invalid``)."""
     _check_settings(engine, chunk_patients)
+    check_tables(model, {n for n in TABLES if getattr(cohort, n).empty}, allow_missing_tables)
     L = float(model.landmark_h if landmark_h is None else landmark_h)
     for w in check_compatible(model, cohort):
         warnings.warn(str(w).removeprefix("warning: "), UserWarning, stacklevel=2)
@@ -180,13 +242,16 @@ def score(model: Model, cohort: Cohort, landmark_h: float | None = None, explain
     landmark_h : landmark to score at (default: the model's).
     explain : top SHAP drivers per patient (0: none).
     progress : show a progress bar.
-    **kwargs : ``chunk_patients``, ``engine`` (``"local"`` or ``"dask"``), ``scheduler``.
+    **kwargs : ``chunk_patients``, ``engine`` (``"local"`` or ``"dask"``), ``scheduler``,
+        ``allow_missing_tables`` (``("vitals",)`` scores a cohort without vital signs, each row
+        warned; refused otherwise).
 
     Returns
     -------
     pandas.DataFrame
         ``patient_id``, ``task``, ``landmark_h``, ``status`` (ok / not_eligible / invalid),
-        ``reason``, the task's score columns (``risk``; a benefit model adds ``benefit``,
+        ``reason``, ``warnings`` (the kinds of warning that concern the patient, see
+        :func:`patient_warnings`), the task's score columns (``risk``; a benefit model adds ``benefit``,
         ``benefit_low``, ``benefit_high``) and ``driver_i``, ``driver_i_shap``, ``driver_i_value``.
     """
     return score_cohort(model, cohort, landmark_h=landmark_h, explain=explain, progress=progress, **kwargs)
@@ -225,6 +290,8 @@ def _typed(out: pd.DataFrame) -> pd.DataFrame:
     for c in out.columns:
         if c in ("risk", "benefit", "benefit_low", "benefit_high") or c.endswith(("_shap", "_value")):
             out[c] = out[c].astype(float)
+        elif c == "warnings":
+            out[c] = out[c].fillna("").astype("string")
         elif c != "landmark_h":
             out[c] = out[c].astype("string")
     return out
@@ -239,6 +306,7 @@ def iter_scores(
     scheduler: str | None = None,
     progress: bool = False,
     problems: list[ValidationProblem] | None = None,
+    allow_missing_tables: Sequence[str] = (),
 ) -> Iterator[pd.DataFrame]:
     """Scores group by group, in input order, then the patients named only in other tables.
 
@@ -246,6 +314,7 @@ def iter_scores(
     out. Problems found by validation are appended to ``problems``.
     """
     _check_settings(engine, source.chunk_patients)
+    check_tables(model, source.empty_tables(), allow_missing_tables)
     L = float(model.landmark_h if landmark_h is None else landmark_h)
     problems = [] if problems is None else problems
     if engine == "dask":

@@ -67,12 +67,17 @@ class PatientChunks:
     _groups: dict[str, np.ndarray] = field(default_factory=dict)  # group of every row, per table in memory
     _keys: tuple[pd.Index, np.ndarray] | None = None  # patient id keys and their first patients
     _malformed: dict[str, dict[int, str]] = field(default_factory=dict)  # table -> {file row: why}
+    _n_rows: dict[str, int] = field(default_factory=dict)  # rows read per table
 
     def __post_init__(self) -> None:
         if self.patients is not None:  # a table without patient_id goes whole to the first group
             has_id = "patient_id" in self.patients
             self._groups["patients"] = (self.chunk_of(self.patients["patient_id"]) if has_id
                                         else np.zeros(len(self.patients), dtype=np.int64))
+
+    def empty_tables(self) -> set[str]:
+        """The tables (of ``measurements``, ``vitals``, ``treatments``, ``crs``) with no row or no file."""
+        return {name for name in TABLES if not self._n_rows.get(name, 0)}
 
     @property
     def n_chunks(self) -> int:
@@ -120,6 +125,7 @@ class PatientChunks:
         self = cls(patients, patient_ids(patients), chunk_patients, _memory={})
         for name in TABLES:
             t = raw.get(name)
+            self._n_rows[name] = 0 if t is None else len(t)
             if t is not None and "patient_id" in t:
                 t = t.reset_index(drop=True)
                 self._groups[name] = self.chunk_of(t["patient_id"])
@@ -179,6 +185,7 @@ class PatientChunks:
         if "patient_id" not in schema.names:  # validation of the first group reports the missing column
             batches_all = list(batches)
             table = pa.Table.from_batches(batches_all, schema=schema) if batches_all else schema.empty_table()
+            self._n_rows[name] = table.num_rows
             pq.write_table(table.append_column("_row", pa.array(np.arange(table.num_rows), pa.int64())),
                            self._dir / f"{name}-all.parquet")
             return schema
@@ -194,6 +201,7 @@ class PatientChunks:
                 out = b.take(pa.array(keep)).append_column("_row", rows)
                 yield out.append_column("_chunk", pa.array(group[keep].astype(np.int32)))
                 start += b.num_rows
+            self._n_rows[name] = start
 
         out_schema = schema.append(pa.field("_row", pa.int64())).append(pa.field("_chunk", pa.int32()))
         ds.write_dataset(tagged(), self._dir / name, schema=out_schema, format="parquet",
