@@ -48,6 +48,9 @@ def _root(
                                           help="print crsml's version and exit")] = False,
 ) -> None:
     """Landmark prediction of severe/prolonged CRS and tocilizumab benefit after CD19 CAR-T."""
+    from crsml.tracking import quiet
+
+    quiet()  # third-party INFO lines and download bars are not crsml's to print
 
 
 app.command("validate")(validate_command)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crsml.cli._console import err, out, print_problems
+from crsml.cli._console import err, out, print_problems, write_warnings
 
 
 def validate_command(
@@ -42,9 +42,11 @@ def import_daily_command(
     cohort, report = import_daily(csv, DailyMapping.load(config))
     cohort.save(out_dir, fmt=fmt)  # type: ignore[arg-type]
     report.save(out_dir)
+    write_warnings(out_dir, report.warnings)
     print_problems(report.warnings, 10_000)
     out.print(json.dumps(summarise(cohort), indent=2))
-    err.print(f"wrote {out_dir} ({len(report.warnings)} warnings)")
+    listed = f", listed in {out_dir / 'validation_warnings.txt'}" if report.warnings else ""
+    err.print(f"wrote {out_dir} ({len(report.warnings)} warnings{listed})")
 
 
 
@@ -63,6 +65,7 @@ def _write_import(cohort, report, out_dir: Path, fmt: str) -> None:
     """Save the cohort and its import report; print counts only (identifiers stay in the directory)."""
     cohort.save(out_dir, fmt=fmt)  # type: ignore[arg-type]
     report.save(out_dir)
+    write_warnings(out_dir, report.warnings)
     out.print(report.summary(), markup=False)
     err.print(f"wrote {out_dir}: {len(cohort.patients)} patients; every refused, duplicated or guessed row with its "
               f"source row in {out_dir / 'import_rows.csv'}, every patient read in {out_dir / 'import_patients.csv'}, "

@@ -24,7 +24,8 @@ def evaluate_command(
 ) -> None:
     """Judge a saved risk model on a labelled cohort: discrimination, calibration, net benefit,
     subgroups and case mix with bootstrap intervals; an HTML report, its JSON and an MLflow run."""
-    from crsml.cohort import check_output, read_cohort, refuse_inside
+    from crsml.cli._console import print_quality
+    from crsml.cohort import Cohort, check_output, refuse_inside
     from crsml.evaluation import evaluate
     from crsml.reporting import write_evaluation_report
     from crsml.tracking import load_model, log_evaluation
@@ -32,7 +33,8 @@ def evaluate_command(
     check_output(out_dir, "dir")
     refuse_inside(out_dir, cohort_dir)
     model_ = load_model(model, tracking_uri)
-    cohort = read_cohort(cohort_dir, on_error="drop")
+    cohort, report = Cohort.load_with_report(cohort_dir, on_error="drop")
+    print_quality(err, report, cohort_dir)
     result = evaluate(model_, cohort, by=tuple(by or ()), n_boot=n_boot, seed=seed)
     path = write_evaluation_report(result, out_dir)
     out.print(result.summary().to_string())
@@ -56,14 +58,15 @@ def update_command(
 ) -> None:
     """Update a risk model on a new centre's patients; the result keeps its lineage and is
     registered as a new version of the same registered model."""
-    from crsml.cli._console import check_model_out
-    from crsml.cohort import read_cohort
+    from crsml.cli._console import check_model_out, print_quality
+    from crsml.cohort import Cohort
     from crsml.evaluation import update
     from crsml.tracking import export_model, load_model, log_update
 
     check_model_out(model_out)
     parent = load_model(model, tracking_uri)
-    cohort = read_cohort(cohort_dir, on_error="drop")
+    cohort, report = Cohort.load_with_report(cohort_dir, on_error="drop")
+    print_quality(err, report, cohort_dir)
     result = update(parent, cohort, method=method, alpha=alpha, seed=seed, log=err.print)
     out.print(result.summary().to_string())
     export_model(result.model, model_out)

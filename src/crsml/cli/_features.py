@@ -21,7 +21,8 @@ def features_command(
     import pandas as pd
     from rich.console import Console
 
-    from crsml.cohort import atomic_file, check_landmark, check_output, read_cohort, refuse_inside
+    from crsml.cli._console import print_quality
+    from crsml.cohort import Cohort, atomic_file, check_landmark, check_output, refuse_inside
     from crsml.features import LandmarkFeatures
 
     check_output(out, "file", example="features.parquet")
@@ -30,7 +31,7 @@ def features_command(
     for L in landmark_h:
         check_landmark(L)
     refuse_inside(out, directory)
-    cohort = read_cohort(directory)
+    cohort, report = Cohort.load_with_report(directory)
     fb = LandmarkFeatures(landmark_h=landmark_h, extra_patient_columns=tuple(extra or ()),
                           mask_fill_values=not keep_fill_values).fit(cohort)
     X, elig = fb.build(cohort)
@@ -44,7 +45,8 @@ def features_command(
     inel_path = out.with_name(out.stem + ".ineligible.csv")
     with atomic_file(inel_path) as tmp:
         inel.to_csv(tmp, index=False)
-    con = Console(stderr=True, highlight=False)
+    con = Console(stderr=True, highlight=False, soft_wrap=True)
+    print_quality(con, report, directory)
     con.print(f"wrote {out}: {len(X)} rows x {X.shape[1] - 3} features")
     con.print(f"wrote {inel_path}: {len(inel)} ineligible patient-landmarks with their reason")
 

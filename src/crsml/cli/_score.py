@@ -51,11 +51,12 @@ def score_command(
     con.print(f"wrote {out}: {sum(counts.values()):,} patients; " + ", ".join(f"{s} {counts[s]:,}" for s in STATUSES))
     # a warning about a whole table (no row: an analyte or table the model uses is absent) is
     # printed; row-level ones can number thousands, so they are counted
-    whole = [w for w in report.warnings if w.row is None]
+    from crsml.cli._console import print_quality
+
+    whole = [w for w in report.warnings if w.row is None and not w.kind]
     for p in whole:
         con.print(f"  {p}", markup=False)
-    if len(report.warnings) > len(whole):
-        con.print(f"  {len(report.warnings) - len(whole)} data-quality warnings (crsml validate lists them)")
+    print_quality(con, report, cohort_dir)
     unattributed = report.unattributed()
     if unattributed:
         con.print(f"  {len(unattributed)} rows name no patient (blank patient_id): not used (no patient can be named for them)")

@@ -45,9 +45,9 @@ def train_command(
 ) -> None:
     """Tune (Optuna), evaluate out of fold against published baselines, log to MLflow, export."""
     from crsml import evaluation, tasks
-    from crsml.cli._console import check_model_out
-    from crsml.cohort import read_cohort
-    from crsml.tracking import export_model, log_training, quiet
+    from crsml.cli._console import check_model_out, print_quality
+    from crsml.cohort import Cohort
+    from crsml.tracking import export_model, log_training
 
     check_model_out(model_out)  # before the cohort is read, any model fitted or any run opened
     kind = tasks.get(task).model_kind
@@ -64,9 +64,9 @@ def train_command(
     options = {k: v for k, v in given.items() if v is not None}
     # settings are checked (landmark, horizon, trials...) before the cohort is read
     settings = evaluation.settings_for(task, landmark_h, extra_patient_columns=tuple(extra or ()), **options)
-    quiet()
     con = Console(highlight=False, soft_wrap=True)
-    cohort = read_cohort(cohort_dir)
+    cohort, report = Cohort.load_with_report(cohort_dir)
+    print_quality(con, report, cohort_dir)
     result = evaluation.train(cohort, settings=settings, log=con.print)
     if result.weak and not accept_weak_model:
         log_training(result, tracking_uri=tracking_uri, register_name="", log=con.print)  # the run, for the record

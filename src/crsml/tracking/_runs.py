@@ -4,6 +4,7 @@ aggregate metrics reach MLflow; never a patient row or identifier."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -60,10 +61,25 @@ def log_training(result: TrainingResult, tracking_uri: str | None = None, regist
             result.plots(t)
             mlflow.log_artifacts(str(t), artifact_path="evaluation")
         registered = f"crsml-{task}" if register_name is None else (register_name or None)
-        with staged(result.model) as exported, store_lock(mlflow.get_tracking_uri()):
-            mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
-        log(f"MLflow run {run.info.run_id} in experiment crsml-{task} ({mlflow.get_tracking_uri()})")
+        with staged(result.model) as exported, store_lock(mlflow.get_tracking_uri()), _mlflow_silent():
+            info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
+        version = getattr(info, "registered_model_version", None)
+        as_version = f"; registered as version {version} of {registered}" if registered and version else ""
+        log(f"MLflow run {run.info.run_id} in experiment crsml-{task} ({mlflow.get_tracking_uri()}){as_version}")
         return run.info.run_id
+
+
+@contextlib.contextmanager
+def _mlflow_silent():
+    """MLflow's own lines ("Registered model ... already exists", "Created version ...") printed
+    straight to stderr, kept out of the user's console: crsml says the same in one line."""
+    from mlflow.utils.logging_utils import disable_logging, enable_logging
+
+    disable_logging()
+    try:
+        yield
+    finally:
+        enable_logging()
 
 
 def _slug(text: str) -> str:
@@ -123,7 +139,8 @@ def log_update(result: UpdateResult, tracking_uri: str | None = None, register_n
             result.tests.to_csv(Path(tmp) / "tests.csv")
             mlflow.log_artifacts(tmp, artifact_path="update")
         registered = register_name or lin.get("parent_registered_name") or f"crsml-{task}"
-        with staged(result.model) as exported, store_lock(mlflow.get_tracking_uri()):
-            mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
-        log(f"MLflow run {run.info.run_id}: updated model registered as a new version of {registered}")
+        with staged(result.model) as exported, store_lock(mlflow.get_tracking_uri()), _mlflow_silent():
+            info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
+        version = getattr(info, "registered_model_version", None)
+        log(f"MLflow run {run.info.run_id}: updated model registered as version {version} of {registered}")
         return run.info.run_id
