@@ -18,8 +18,8 @@ from rich.console import Console
 import crsml
 from crsml.adapters import import_daily
 from crsml.cli import print_result
-from crsml.evaluation import TrainSettings, versus_best_baseline
 from crsml.tracking import quiet
+from crsml.training import TrainSettings, versus_best_baseline
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real" / "bal_daily_cohort.csv"

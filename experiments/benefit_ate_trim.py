@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import tocilizumab_benefit as tb  # the experiment's own truth and seeds
 
-from crsml.evaluation import BenefitSettings, benefit_data
 from crsml.models import aipw, average_effect, crossfit, overlap, tune_xgb
 from crsml.simulation import simulate
+from crsml.training import BenefitSettings, benefit_data
 
 
 def arrays(cohort, L: float, extra: tuple[str, ...]):

@@ -34,8 +34,9 @@ from tocilizumab_benefit import (  # the experiment's own cohorts and scoring
     TRAIN_SEED,
 )
 
-from crsml.evaluation import BenefitSettings, benefit_data, feature_ceiling, share_of_oracle
+from crsml.evaluation import feature_ceiling, share_of_oracle
 from crsml.simulation import simulate
+from crsml.training import BenefitSettings, benefit_data
 
 LATENT = ["il6_share", "il1_share", "ifng_share", "myeloid_gain"]
 

@@ -27,9 +27,10 @@ from tocilizumab_benefit import (  # the experiment's own scoring
     TEST_SEED,
 )
 
-from crsml.evaluation import BenefitSettings, benefit_data, share_of_oracle
+from crsml.evaluation import share_of_oracle
 from crsml.simulation import simulate
 from crsml.tasks import TocilizumabBenefit
+from crsml.training import BenefitSettings, benefit_data
 
 TASK = TocilizumabBenefit()  # its eligibility: alive, not severe, not given tocilizumab before L
 

@@ -37,9 +37,10 @@ import numpy as np
 from rich.console import Console
 from sklearn.model_selection import train_test_split
 
-from crsml.evaluation import TrainSettings, feature_ceiling, metric_table, paired_difference
+from crsml.evaluation import feature_ceiling, metric_table, paired_difference
 from crsml.models import XGBRiskClassifier
 from crsml.simulation import LATENT_COLUMNS, simulate
+from crsml.training import TrainSettings
 
 TRUTH = {"severe_crs": "p_severe", "prolonged_crs": "p_prolonged"}
 

@@ -39,14 +39,7 @@ import xgboost as xgb
 
 from crsml import evaluation, tracking
 from crsml.cohort import Cohort, crs_episodes
-from crsml.evaluation import (
-    BenefitSettings,
-    benefit_data,
-    coverage,
-    policy_share,
-    qini,
-    uplift_table,
-)
+from crsml.evaluation import coverage, policy_share, qini, uplift_table
 from crsml.models import (
     CANDIDATES,
     DEFAULT_SPLITS,
@@ -57,6 +50,7 @@ from crsml.models import (
 )
 from crsml.simulation import simulate
 from crsml.tasks import emulate_trial
+from crsml.training import BenefitSettings, benefit_data
 
 L = 48.0
 FRACTIONS = (0.1, 0.3, 0.5)

@@ -29,8 +29,8 @@ def tiny_model(tmp_path_factory):
     and the cohort: (model_dir, tracking_uri, result, cohort)."""
     import os
 
-    from crsml.evaluation import TrainSettings
     from crsml.simulation import simulate
+    from crsml.training import TrainSettings
 
     root = tmp_path_factory.mktemp("tiny_model")
     cohort = simulate(300, seed=21, truth_draws=0)

@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crsml import load_model
-from crsml.evaluation import BenefitSettings, benefit_data
 from crsml.models import (
     BenefitModel,
     Candidate,
@@ -29,6 +28,7 @@ from crsml.models import (
 from crsml.scoring import score_tables
 from crsml.simulation import simulate
 from crsml.tasks import emulate_trial
+from crsml.training import BenefitSettings, benefit_data
 
 L = 48.0
 FAST = {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.1, "tree_method": "hist", "random_state": 0,
@@ -106,7 +106,7 @@ def test_risk_based_candidates_learn_risk_from_every_untreated_patient():
 
 
 def test_centres_not_used_as_features_are_pointed_out():
-    from crsml.evaluation import unused_centre_columns
+    from crsml.training import unused_centre_columns
 
     c = simulate(40, seed=2, truth_draws=0, profile="mixed_practice")
     assert unused_centre_columns(c.patients, ()) == ["site"]
@@ -274,7 +274,7 @@ def test_splits_are_reproducible_and_reuse_what_was_fitted():
 
 
 def test_thin_data_is_said_not_silent():
-    from crsml.evaluation import thin_data_warnings
+    from crsml.training import thin_data_warnings
 
     assert thin_data_warnings(1000, 0.85) == []
     few, weak = thin_data_warnings(19, 0.48)

@@ -13,16 +13,16 @@ import pytest
 from scipy.special import expit, logit
 from sklearn.metrics import roc_auc_score
 
-from crsml.evaluation import (
+from crsml.evaluation import sample_size
+from crsml.tracking import load_model
+from crsml.validation import (
     closed_test,
     evaluate,
     flexible_calibration,
     performance,
     recalibration_tests,
-    sample_size,
     update,
 )
-from crsml.tracking import load_model
 
 
 def _calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -527,8 +527,8 @@ FAST = {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.1, "tree_method":
 
 
 def test_a_negative_benefit_estimate_is_never_a_ranking_against_risk(tmp_path):
-    from crsml.evaluation import BenefitSettings, benefit_data
     from crsml.models import BenefitModel
+    from crsml.training import BenefitSettings, benefit_data
 
     c = crsml.simulate(1500, seed=5, truth_draws=0, profile="mixed_practice")
     _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=48.0, extra_patient_columns=("site",)))

@@ -70,7 +70,7 @@ def test_metric_table_intervals_cover_the_estimate_and_are_seeded():
 
 
 def test_a_slope_that_cannot_be_estimated_has_no_interval_and_says_so():
-    from crsml.evaluation import format_table
+    from crsml.training import format_table
 
     rng = np.random.default_rng(0)
     fires, y = rng.random(400) < 0.5, rng.random(400) < 0.3

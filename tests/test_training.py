@@ -16,8 +16,8 @@ from conftest import free_port, train_logged, wait_for
 import crsml
 from crsml import load_model
 from crsml.errors import CrsmlError
-from crsml.evaluation import MODEL_NAME, BenefitSettings, TrainSettings
 from crsml.simulation import simulate
+from crsml.training import MODEL_NAME, BenefitSettings, TrainSettings
 
 SETTINGS = dict(task="severe_crs", landmark_h=48.0, trials=4, cv_folds=3, cv_repeats=1, n_boot=100, n_jobs=1, seed=7,
                 ensemble_size=3)
@@ -185,7 +185,7 @@ def test_settings_refuse_what_the_command_line_refuses(make):
 
 
 def test_who_was_left_out_reads_as_words():
-    from crsml.evaluation import left_out
+    from crsml.training import left_out
 
     assert left_out({"severe CRS": 23, "dead by the landmark": 2}) == "23 severe CRS, 2 dead by the landmark"
     assert left_out({}) == "none"

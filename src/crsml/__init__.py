@@ -20,8 +20,10 @@ separate steps::
 
 Subpackages, in the order data flows: :mod:`crsml.cohort`, :mod:`crsml.adapters`,
 :mod:`crsml.simulation`, :mod:`crsml.features`, :mod:`crsml.tasks`, :mod:`crsml.models`,
-:mod:`crsml.evaluation`, :mod:`crsml.explanation`, :mod:`crsml.scoring`, :mod:`crsml.reporting`,
-:mod:`crsml.tracking`, :mod:`crsml.cli`.
+:mod:`crsml.evaluation` (metrics, curves, baselines), :mod:`crsml.explanation` (SHAP),
+:mod:`crsml.training` (``train``), :mod:`crsml.validation` (``evaluate`` and ``update`` on a new
+centre's patients), :mod:`crsml.scoring`, :mod:`crsml.reporting`, :mod:`crsml.tracking`,
+:mod:`crsml.cli`.
 """
 
 # Names are loaded on first use (SPEC 1, lazy_loader): ``crsml validate`` starts without importing

@@ -13,6 +13,8 @@ from . import (
     simulation,
     tasks,
     tracking,
+    training,
+    validation,
 )
 from ._version import __version__
 from .adapters import (
@@ -27,17 +29,7 @@ from .adapters import (
 )
 from .cohort import Cohort, ValidationProblem, ValidationReport, read_cohort, validate_tables
 from .errors import CohortError, CrsmlError, FeatureError
-from .evaluation import (
-    BenefitSettings,
-    EvaluationResult,
-    TrainingResult,
-    TrainSettings,
-    UpdateResult,
-    evaluate,
-    sample_size,
-    train,
-    update,
-)
+from .evaluation import sample_size
 from .explanation import explain
 from .features import LandmarkFeatures
 from .models import BenefitModel, Model, XGBRiskClassifier
@@ -46,6 +38,8 @@ from .scoring import score
 from .simulation import simulate
 from .tasks import RiskTask, Task
 from .tracking import export_model, load_model, log_evaluation, log_training, log_update
+from .training import BenefitSettings, TrainingResult, TrainSettings, train
+from .validation import EvaluationResult, UpdateResult, evaluate, update
 
 __all__ = [
     "BenefitModel", "BenefitSettings", "Cohort", "EvaluationResult", "UpdateResult", "evaluate", "log_evaluation",
@@ -55,5 +49,5 @@ __all__ = [
     "features",
     "CodeMap", "ImportReport", "export_fhir", "export_omop", "import_daily", "import_fhir", "import_long",
     "import_omop", "load_model", "log_training", "models", "read_cohort", "reporting", "score", "scoring",
-    "simulate", "simulation", "tasks", "tracking", "train", "validate_tables", "write_model_card",
+    "simulate", "simulation", "tasks", "tracking", "train", "training", "validation", "validate_tables", "write_model_card",
 ]

@@ -13,7 +13,7 @@ seed = 0
 [output]
 model_out = "models/severe_crs_L48"
 ```
-Every ``[train]`` key is a :class:`~crsml.evaluation.TrainSettings` field.
+Every ``[train]`` key is a :class:`~crsml.training.TrainSettings` field.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from typing import Any
 from crsml.cli._console import print_result
 from crsml.cohort import Cohort, read_cohort
 from crsml.errors import CrsmlError
-from crsml.evaluation import TrainingResult, TrainSettings, train
 from crsml.simulation import simulate
 from crsml.tracking import export_model, log_training, quiet
+from crsml.training import TrainingResult, TrainSettings, train
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """The TOML config, its ``[train]`` keys checked against :class:`~crsml.evaluation.TrainSettings`."""
+    """The TOML config, its ``[train]`` keys checked against :class:`~crsml.training.TrainSettings`."""
     cfg = tomllib.loads(Path(path).read_text())
     known = {f.name for f in fields(TrainSettings)}
     unknown = set(cfg.get("train", {})) - known

@@ -87,5 +87,5 @@ def print_table(con: Console, table: pd.DataFrame, title: str) -> None:
 
 
 def print_result(con: Console, result: Any) -> None:
-    """The summary table of a :class:`~crsml.evaluation.TrainingResult`, with its caption."""
+    """The summary table of a :class:`~crsml.training.TrainingResult`, with its caption."""
     print_table(con, result.formatted(), result.caption)

@@ -26,9 +26,9 @@ def evaluate_command(
     subgroups and case mix with bootstrap intervals; an HTML report, its JSON and an MLflow run."""
     from crsml.cli._console import print_quality
     from crsml.cohort import Cohort, check_output, refuse_inside
-    from crsml.evaluation import evaluate
     from crsml.reporting import write_evaluation_report
     from crsml.tracking import load_model, log_evaluation
+    from crsml.validation import evaluate
 
     check_output(out_dir, "dir")
     refuse_inside(out_dir, cohort_dir)
@@ -60,8 +60,8 @@ def update_command(
     registered as a new version of the same registered model."""
     from crsml.cli._console import check_model_out, print_quality
     from crsml.cohort import Cohort
-    from crsml.evaluation import update
     from crsml.tracking import export_model, load_model, log_update
+    from crsml.validation import update
 
     check_model_out(model_out)
     parent = load_model(model, tracking_uri)

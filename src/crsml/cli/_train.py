@@ -44,14 +44,14 @@ def train_command(
         "--accept-weak-model", help="export and register a model that ranks no better than chance (refused otherwise)")] = False,
 ) -> None:
     """Tune (Optuna), evaluate out of fold against published baselines, log to MLflow, export."""
-    from crsml import evaluation, tasks
+    from crsml import tasks, training
     from crsml.cli._console import check_model_out, print_quality
     from crsml.cohort import Cohort
     from crsml.tracking import export_model, log_training
 
     check_model_out(model_out)  # before the cohort is read, any model fitted or any run opened
     kind = tasks.get(task).model_kind
-    fields = set(evaluation.SETTINGS[kind].__dataclass_fields__)
+    fields = set(training.SETTINGS[kind].__dataclass_fields__)
     given = {"trials": trials, "horizon_h": horizon_h, "seed": seed, "min_days": min_days, "grace_h": grace_h,
              "trim": trim, "ensemble_size": ensemble_size, "cv_folds": cv_folds, "cv_repeats": cv_repeats,
              "n_jobs": n_jobs, "storage": storage, "study_name": study_name, "cv_groups": cv_groups,
@@ -63,11 +63,11 @@ def train_command(
         raise tasks.not_applicable(task, refused)
     options = {k: v for k, v in given.items() if v is not None}
     # settings are checked (landmark, horizon, trials...) before the cohort is read
-    settings = evaluation.settings_for(task, landmark_h, extra_patient_columns=tuple(extra or ()), **options)
+    settings = training.settings_for(task, landmark_h, extra_patient_columns=tuple(extra or ()), **options)
     con = Console(highlight=False, soft_wrap=True)
     cohort, report = Cohort.load_with_report(cohort_dir)
     print_quality(con, report, cohort_dir)
-    result = evaluation.train(cohort, settings=settings, log=con.print)
+    result = training.train(cohort, settings=settings, log=con.print)
     if result.weak and not accept_weak_model:
         log_training(result, tracking_uri=tracking_uri, register_name="", log=con.print)  # the run, for the record
         print_result(con, result)

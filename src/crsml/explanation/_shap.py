@@ -17,7 +17,6 @@ import pandas as pd
 
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
-from crsml.evaluation import mean_abs_shap as _mean_abs
 from crsml.models import Model
 
 
@@ -55,8 +54,12 @@ def explain(model: Any, X: pd.DataFrame):
 
 
 def mean_abs_shap(model: Any, X: pd.DataFrame, top: int = 30) -> pd.Series:
-    """Mean absolute SHAP value per feature (an aggregate: safe to store with the model)."""
-    return _mean_abs(_estimator(model), X, top)
+    """Mean absolute SHAP value per feature, largest first (an aggregate: safe to store with the
+    model). ``model`` is a :class:`~crsml.models.Model` or a fitted estimator."""
+    est = _estimator(model)
+    names = [str(c) for c in est.feature_names_in_]
+    phi = est.contributions(X[names])[:, :-1]
+    return pd.Series(np.abs(phi).mean(axis=0), index=names).sort_values(ascending=False).head(top)
 
 
 def explain_cohort(model: Model, cohort: Cohort, out_dir: str | Path, n_patients: int = 3,

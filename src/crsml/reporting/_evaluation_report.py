@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from crsml.evaluation import EvaluationResult
 from crsml.reporting._model_card import _img, _table, write_page
+from crsml.validation import EvaluationResult
 
 _SECTIONS = {
     "calibration": "Calibration: loess curve with bootstrap 95% band (Austin & Steyerberg 2020)",

@@ -15,16 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from crsml.cohort import Cohort, atomic_file
-from crsml.evaluation import (
-    MODEL_NAME,
-    format_table,
-    plot_curves,
-    plot_instability_summary,
-    save_figure,
-)
+from crsml.evaluation import plot_curves, plot_instability_summary, save_figure
 from crsml.explanation import plot_explanations
 from crsml.models import Model
 from crsml.simulation import simulate
+from crsml.training import MODEL_NAME, format_table
 
 CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
        ".warn{background:#fff3cd;border:1px solid #e0c060;padding:.8em;margin:1em 0}"

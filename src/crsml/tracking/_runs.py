@@ -12,9 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from crsml.evaluation import EvaluationResult, TrainingResult, UpdateResult
 from crsml.tracking._export import staged
 from crsml.tracking._mlflow import start, store_lock
+from crsml.training import TrainingResult
+from crsml.validation import EvaluationResult, UpdateResult
 
 
 def _write_artifact(path: Path, value: Any) -> None:

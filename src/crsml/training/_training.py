@@ -9,9 +9,9 @@ from typing import Any
 from crsml import tasks
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
-from crsml.evaluation._result import TrainingResult
-from crsml.evaluation._train_benefit import BenefitSettings, fit_benefit
-from crsml.evaluation._train_risk import TrainSettings, fit_risk
+from crsml.training._result import TrainingResult
+from crsml.training._train_benefit import BenefitSettings, fit_benefit
+from crsml.training._train_risk import TrainSettings, fit_risk
 
 #: settings class and training procedure of each task ``model_kind``
 SETTINGS: dict[str, type] = {"risk": TrainSettings, "benefit": BenefitSettings}

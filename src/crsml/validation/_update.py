@@ -26,10 +26,10 @@ from scipy.stats import chi2
 
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
-from crsml.evaluation._external import labelled_rows
-from crsml.evaluation._metrics import cal_intercept, cal_slope
-from crsml.evaluation._training import train
+from crsml.evaluation import cal_intercept, cal_slope
 from crsml.models import Model, log_odds
+from crsml.training import train
+from crsml.validation._external import labelled_rows
 
 METHODS = ("auto", "intercept", "logistic", "refit")
 ALPHA = 0.05

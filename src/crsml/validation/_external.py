@@ -33,9 +33,7 @@ from statsmodels.nonparametric.smoothers_lowess import lowess
 
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
-from crsml.evaluation._curves import save_figure
-from crsml.evaluation._metrics import FUNCTIONS, METRICS, bootstrap_weights
-from crsml.evaluation._transport import predict_baseline
+from crsml.evaluation import FUNCTIONS, METRICS, bootstrap_weights, predict_baseline, save_figure
 from crsml.models import Model
 from crsml.tasks import excluded_counts
 

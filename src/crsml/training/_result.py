@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crsml.evaluation._curves import plot_curves, save_figure
-from crsml.evaluation._stability import plot_instability
+from crsml.evaluation import plot_curves, plot_instability, save_figure
 from crsml.models import Model, plot_overlap
 
 MODEL_NAME = "crsml xgboost"

@@ -11,10 +11,10 @@ import pandas as pd
 from crsml import tasks
 from crsml.cohort import TABLES, Cohort
 from crsml.errors import CrsmlError
-from crsml.evaluation._result import TrainingResult
-from crsml.evaluation._train_risk import data_digest, left_out, library_versions
 from crsml.features import MAX_CATEGORIES
 from crsml.models import CANDIDATES, DEFAULT_SPLITS, DEFAULT_TRIM, BenefitModel, Model
+from crsml.training._result import TrainingResult
+from crsml.training._train_risk import data_digest, left_out, library_versions
 
 TASK = "tocilizumab_benefit"
 

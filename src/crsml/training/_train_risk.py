@@ -18,16 +18,25 @@ import pandas as pd
 from crsml import tasks
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
-from crsml.evaluation._baselines import available_baselines
-from crsml.evaluation._crossval import auto_folds, auto_repeats, cross_validated_predictions
-from crsml.evaluation._curves import curve_data
-from crsml.evaluation._metrics import METRICS, metric_table, paired_difference
-from crsml.evaluation._result import MODEL_NAME, TrainingResult
-from crsml.evaluation._sample_size import sample_size
-from crsml.evaluation._stability import internal_external, prediction_instability
-from crsml.evaluation._transport import development_summary, fit_baselines
+from crsml.evaluation import (
+    METRICS,
+    auto_folds,
+    auto_repeats,
+    available_baselines,
+    cross_validated_predictions,
+    curve_data,
+    development_summary,
+    fit_baselines,
+    internal_external,
+    metric_table,
+    paired_difference,
+    prediction_instability,
+    sample_size,
+)
+from crsml.explanation import mean_abs_shap
 from crsml.features import feature_dictionary
 from crsml.models import Model, XGBRiskClassifier
+from crsml.training._result import MODEL_NAME, TrainingResult
 
 
 @dataclass
@@ -106,14 +115,6 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
         out[m] = [f"{v:.3f} ({lo:.3f}-{hi:.3f})" if np.isfinite(v) else "not estimable" for v, lo, hi in
                   zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)]
     return out
-
-
-def mean_abs_shap(estimator: Any, X: pd.DataFrame, top: int = 30) -> pd.Series:
-    """Mean absolute SHAP value per feature (an aggregate: safe to store with the model)."""
-    names = [str(c) for c in estimator.feature_names_in_]
-    phi = estimator.contributions(X[names])[:, :-1]
-    s = pd.Series(np.abs(phi).mean(axis=0), index=names).sort_values(ascending=False)
-    return s.head(top)
 
 
 def weak_model_reasons(row: pd.Series, model: XGBRiskClassifier) -> list[str]:
