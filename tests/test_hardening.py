@@ -543,7 +543,9 @@ def test_a_negative_benefit_estimate_is_never_a_ranking_against_risk(tmp_path):
     inside = pred["reason"] == ""
     assert (pred.loc[inside, "benefit"] >= 0).all()
     assert pred.loc[inside, "benefit_note"].str.contains("rank them by risk").all()
-    assert any("show no benefit" in text for _, text, _ in m.card_sections())
+    from crsml.reporting import estimator_sections
+
+    assert any("show no benefit" in text for _, text, _ in estimator_sections(m))
     m.save(tmp_path / "b")
     assert BenefitModel.load(tmp_path / "b").direction_notes_ == m.direction_notes_
 

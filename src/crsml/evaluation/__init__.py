@@ -35,6 +35,7 @@ from crsml.evaluation._metrics import (
     brier,
     cal_intercept,
     cal_slope,
+    format_interval,
     metric_table,
     paired_difference,
 )
@@ -58,7 +59,7 @@ __all__ = [
     "FUNCTIONS", "LOGISTIC", "METRICS", "SCORE_BASELINES", "SampleSize", "ScoreBaseline", "auprc", "auroc", "auto_folds",
     "auto_repeats", "available_baselines", "baseline_fits", "bootstrap_weights", "brier", "cal_intercept",
     "cal_slope", "calibration_bins", "coverage", "cross_validated_predictions", "curve_data", "decision_curve",
-    "development_summary", "feature_ceiling", "fit_baselines", "internal_external", "max_r2_cs", "metric_table", "net_benefit",
+    "development_summary", "feature_ceiling", "fit_baselines", "format_interval", "internal_external", "max_r2_cs", "metric_table", "net_benefit",
     "outer_splits", "paired_difference", "plot_curves", "plot_instability", "plot_instability_summary",
     "policy_share", "pool", "predict_baseline", "prediction_instability", "qini", "r2_cs_from_c", "roc_points",
     "sample_size", "save_figure", "share_of_oracle", "uplift_table",

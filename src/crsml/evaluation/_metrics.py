@@ -103,6 +103,16 @@ def cal_slope(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
 FUNCTIONS = {"auroc": auroc, "auprc": auprc, "brier": brier, "cal_intercept": cal_intercept, "cal_slope": cal_slope}
 
 
+def format_interval(value: float, low: float, high: float) -> str:
+    """An estimate with its interval for people: ``0.812 (0.771 to 0.850)``. "to" between the
+    ends, so that a negative end reads as one (``-0.011 (-0.452 to 0.374)``)."""
+    if not np.isfinite(value):
+        return "not estimable"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{value:.3f}"
+    return f"{value:.3f} ({low:.3f} to {high:.3f})"
+
+
 def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
     """Patient resampling counts: row 0 is the original sample (all ones)."""
     rng = np.random.default_rng(seed)

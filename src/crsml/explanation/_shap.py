@@ -119,7 +119,10 @@ def _plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_pat
     value = model.estimator.explained_value(X)
     for rank, i in enumerate(np.argsort(-value, kind="stable")[:n_patients], start=1):
         plt.figure()
-        shap.plots.waterfall(ex[int(i)], max_display=max_display, show=False)
+        one = ex[int(i)]
+        # a feature not measured by the landmark reads "missing", not "nan"
+        one.display_data = np.array(["missing" if np.isnan(v) else v for v in one.data], dtype=object)
+        shap.plots.waterfall(one, max_display=max_display, show=False)
         fig = plt.gcf()
         fig.suptitle(f"example patient {rank} ({what} rank {rank}): {what} {shown_as.format(value[i])}", fontsize=10)
         p = out / f"shap_waterfall_{rank}.png"

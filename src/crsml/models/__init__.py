@@ -23,6 +23,7 @@ from crsml.models._causal import (
     smd,
 )
 from crsml.models._learners import CANDIDATES, Candidate
+from crsml.models._metadata import METADATA_VERSION, ModelMetadata
 from crsml.models._model import (
     BUNDLE_DIR,
     ESTIMATORS,
@@ -38,7 +39,7 @@ from crsml.models._xgb import MAX_BIN, base_params
 
 __all__ = [
     "BUNDLE_DIR", "CALIBRATION_METHODS", "MANIFEST_FILE", "CANDIDATES", "DEFAULT_SPLITS", "DEFAULT_TRIM", "ESTIMATORS", "MAX_BIN",
-    "MONOTONE_INCREASING", "BenefitModel", "Calibrator", "Candidate", "Model", "Nuisances", "RiskEffect",
+    "METADATA_VERSION", "MONOTONE_INCREASING", "BenefitModel", "Calibrator", "Candidate", "Model", "ModelMetadata", "Nuisances", "RiskEffect",
     "XGBRiskClassifier", "aipw", "average_effect", "balance_table", "base_params", "choose", "choose_calibration",
     "crossfit", "crossfit_splits", "crump_bound", "find_model_files", "log_odds", "overlap",
     "plot_overlap", "smd", "tune_xgb", "verify_manifest", "write_manifest",

@@ -23,6 +23,7 @@ from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
 from crsml.features import LandmarkFeatures, features_from_dict, features_to_dict
 from crsml.models._benefit import BenefitModel
+from crsml.models._metadata import ModelMetadata
 from crsml.models._risk import XGBRiskClassifier
 from crsml.tasks import Task, get, task_from_dict
 
@@ -47,7 +48,8 @@ class Model:
     landmark_h : the landmark it was trained and evaluated at, hours after infusion.
     features : the fitted :class:`~crsml.features.LandmarkFeatures`.
     estimator : the fitted estimator (``predict_frame``, ``score_rows``, ``contributions``).
-    metadata : counts, data digest, settings and library versions (no patient rows or ids).
+    metadata : a :class:`ModelMetadata`: counts, data digest, settings, figures and library
+        versions (no patient rows or ids); a plain dict given here becomes one.
     evaluation : out-of-fold metrics with intervals, beside the baselines (risk tasks).
     curves : out-of-fold ROC, calibration and decision-curve points (risk tasks).
     """
@@ -56,12 +58,16 @@ class Model:
     landmark_h: float
     features: LandmarkFeatures
     estimator: XGBRiskClassifier | BenefitModel
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: ModelMetadata = field(default_factory=ModelMetadata)
     evaluation: pd.DataFrame | None = None
     curves: dict[str, Any] | None = None
     #: where a loaded model came from: its files' digest (SHA-256 of the manifest), and its registered
     #: name and version when loaded from the registry (not saved: it describes this copy)
     source: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.metadata, ModelMetadata):
+            self.metadata = ModelMetadata.from_dict(dict(self.metadata))
 
     @property
     def feature_names(self) -> list[str]:
@@ -108,7 +114,7 @@ class Model:
         (d / FEATURES_FILE).write_text(json.dumps(features_to_dict(self.features), indent=1))
         self.estimator.save(d / self.estimator.DIRECTORY)
         meta = {"task": self.task.name, "landmark_h": self.landmark_h, "task_params": self.task.get_params(),
-                **self.metadata}
+                **self.metadata.to_dict()}
         (d / METADATA_FILE).write_text(json.dumps(meta, indent=1, default=_json_default))
         if self.evaluation is not None:
             self.evaluation.to_csv(d / EVALUATION_FILE)
@@ -151,7 +157,8 @@ class Model:
         kind = ESTIMATORS[task.model_kind]
         model = cls(task=task, landmark_h=float(meta.pop("landmark_h")),
                     features=features_from_dict(json.loads((d / FEATURES_FILE).read_text())),
-                    estimator=kind.load(d / kind.DIRECTORY), metadata=meta, evaluation=evaluation, curves=curves)
+                    estimator=kind.load(d / kind.DIRECTORY), metadata=ModelMetadata.from_dict(meta),
+                    evaluation=evaluation, curves=curves)
         model.check_features()
         return model
 

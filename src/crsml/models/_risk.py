@@ -328,15 +328,6 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         """The quantity people read for each row (the calibrated risk)."""
         return self.predict_proba(X)[:, 1]
 
-    def card_rows(self) -> dict[str, Any]:
-        """Rows of the model card's training table that describe this estimator."""
-        return {"calibration chosen by cross-validation": self.calibrator_.method,
-                "boosters averaged (best Optuna trials)": len(self.members_)}
-
-    def card_sections(self) -> list[tuple[str, str, list[tuple[str, pd.DataFrame]]]]:
-        """Extra model-card sections: (heading, text, [(caption, table)]) (none for a risk model)."""
-        return []
-
     # -- prediction ----------------------------------------------------------------------
     def _dmatrix(self, X: pd.DataFrame | np.ndarray) -> xgb.DMatrix:
         return xgb.DMatrix(self._array(X), nthread=self.n_threads or -1)

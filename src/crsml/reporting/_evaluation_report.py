@@ -1,23 +1,35 @@
-"""The evaluation report (``crsml evaluate``): a self-contained HTML page in the model card's style,
-``evaluation.json`` with every figure, and the PNGs. Aggregates only: no patient row or identifier."""
+"""The evaluation report (``crsml evaluate``): a self-contained HTML page in the model card's style
+(``templates/evaluation_report.html``), ``evaluation.json`` with every figure, and the PNGs.
+Aggregates only: no patient row or identifier."""
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from crsml.reporting._model_card import _img, _table, write_page
+from crsml.evaluation import format_interval
+from crsml.reporting._html import figure, render, table
 from crsml.validation import EvaluationResult
 
-_SECTIONS = {
+_FIGURES = {
     "calibration": "Calibration: loess curve with bootstrap 95% band (Austin & Steyerberg 2020)",
     "decision_curve": "Decision curve: net benefit against threshold, model (95% band), baselines, treat all",
     "forest_auroc": "AUROC by subgroup (95% intervals)",
     "forest_oe": "Observed/expected by subgroup (95% intervals)",
     "case_mix": "Case mix: standardised differences of the important predictors",
+}
+#: column titles for people
+TITLES = {
+    "auroc": "AUROC", "auprc": "AUPRC", "brier": "Brier", "scaled_brier": "scaled Brier", "oe": "O/E",
+    "cal_intercept": "calibration-in-the-large", "cal_slope": "calibration slope", "ici": "ICI", "e50": "E50",
+    "e90": "E90", "n": "patients", "events": "events", "too_small": "too small to judge", "excluded": "left out",
+    "feature": "feature", "development_mean": "development mean", "development_sd": "development SD",
+    "new_mean": "new mean", "new_sd": "new SD", "standardised_difference": "standardised difference",
+    "development_missing": "development missing (share)", "new_missing": "new missing (share)",
+    "column": "subgroup by", "value": "group",
 }
 
 
@@ -25,9 +37,12 @@ def _fmt_table(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     out = pd.DataFrame(index=df.index)
     for m in metrics:
         if m in df:
-            out[m] = [("not estimable" if pd.isna(v) else f"{v:.3f}" if pd.isna(lo) else f"{v:.3f} ({lo:.3f}-{hi:.3f})")
-                      for v, lo, hi in zip(df[m], df[f"{m}_low"], df[f"{m}_high"], strict=True)]
+            out[m] = [format_interval(float(v), float(lo), float(hi)) for v, lo, hi in zip(df[m], df[f"{m}_low"], df[f"{m}_high"], strict=True)]
     return out
+
+
+def _titled(df: pd.DataFrame) -> pd.DataFrame:
+    return df.rename(columns=TITLES).rename_axis(index=[TITLES.get(n, n) for n in df.index.names])
 
 
 def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title: str = "") -> Path:
@@ -35,53 +50,40 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     info = result.model_info
-    title = title or f"crsml evaluation: {result.task} at L = {result.landmark_h:g} h"
-    parts = [f"<h1>{html.escape(title)}</h1>"]
+    model_row = f"this model ({result.task})"
     judged = ", ".join(f"{k} {v}" for k, v in (("registered model", info.get("registered_name")),
                                                ("version", info.get("version")),
                                                ("files SHA-256", (info.get("model_digest") or "")[:16])) if v)
-    parts.append("<p>" + html.escape(
-        f"Model judged: {judged or 'a model directory'}; outcome within {result.horizon_h / 24:g} days of the landmark. "
-        f"95% intervals: {result.n_boot} bootstrap resamples of patients (seed {result.seed}).") + "</p>")
-    for lin in info.get("lineage") or []:
-        parts.append("<p>" + html.escape(f"Updated model: {lin.get('method')} ({lin.get('chosen_by')}) from parent "
-                                         f"{(lin.get('parent_digest') or '')[:16]}") + "</p>")
-    for note in result.notes:
-        parts.append(f"<div class='warn'>{html.escape(note)}</div>")
-
-    parts.append("<h2>Flow of patients</h2>")
+    ctx: dict = {
+        "title": title or f"crsml evaluation: {result.task} at L = {result.landmark_h:g} h",
+        "judged": f"Model judged: {judged or 'a model directory'}; outcome within {result.horizon_h / 24:g} days of "
+                  f"the landmark. 95% intervals: {result.n_boot} bootstrap resamples of patients (seed {result.seed}).",
+        "lineage": [f"Updated model: {lin.get('method')} ({lin.get('chosen_by')}) from parent "
+                    f"{(lin.get('parent_digest') or '')[:16]}" for lin in info.get("lineage") or []],
+        "notes": list(result.notes),
+    }
     flow = result.flow.copy()
     flow["excluded"] = ["; ".join(f"{n} {r}" for r, n in e.items()) for e in flow["excluded"]]
-    parts.append(_table(flow))
-
-    parts.append("<h2>Performance</h2>")
+    ctx["flow"] = table(_titled(flow.rename_axis("step")))
     metrics = ["auroc", "auprc", "brier", "scaled_brier", "oe", "cal_intercept", "cal_slope", "ici", "e50", "e90"]
-    parts.append(_table(_fmt_table(result.table, metrics)))
-    parts.append("<p>O/E: observed over expected events (ideal 1). Calibration-in-the-large: intercept with the model's "
-                 "log odds as offset (ideal 0). Slope: ideal 1, below 1 means predictions too extreme. ICI, E50, E90: "
-                 "mean, median and 90th percentile absolute difference between the loess-smoothed observed risk and the "
-                 "predicted risk.</p>")
-    parts.append("<h2>Net benefit: the model against each strategy</h2>")
-    parts.append(_table(result.decision_differences.round(4)))
-
+    perf = _fmt_table(result.table, metrics).rename(index={"model": model_row})
+    ctx["performance"] = table(_titled(perf).rename_axis("model"))
+    ctx["decision"] = table(result.decision_differences.round(4).rename(index={"model": model_row}))
     cm = result.case_mix_summary
-    parts.append("<h2>Case mix and shift</h2>")
     if cm.get("available"):
-        parts.append("<p>" + html.escape(
-            f"This is a check of {cm['kind']}. Membership C statistic {cm['membership_c']:.3f} (0.5: the new patients "
-            f"cannot be told apart from the development patients; Debray et al. 2015). Linear predictor mean (SD): "
-            f"development {cm['development_lp_mean']:.2f} ({cm['development_lp_sd']:.2f}), new "
-            f"{cm['new_lp_mean']:.2f} ({cm['new_lp_sd']:.2f}); development outcome rate "
-            f"{cm['development_event_rate']:.1%} over {cm['development_n']} patients.") + "</p>")
-        parts.append(_table(result.case_mix.set_index("feature").round(3)))
+        ctx["case_mix"] = {
+            "text": f"This is a check of {cm['kind']}. Membership C statistic {cm['membership_c']:.3f} (0.5: the new "
+                    "patients cannot be told apart from the development patients; Debray et al. 2015). Linear "
+                    f"predictor mean (SD): development {cm['development_lp_mean']:.2f} ({cm['development_lp_sd']:.2f}), "
+                    f"new {cm['new_lp_mean']:.2f} ({cm['new_lp_sd']:.2f}); development outcome rate "
+                    f"{cm['development_event_rate']:.1%} over {cm['development_n']} patients.",
+            "table": table(_titled(result.case_mix.set_index("feature").round(3)))}
     if len(result.subgroups):
-        parts.append("<h2>Subgroups</h2><p>Groups with fewer than 10 events (or non-events) are shown and flagged as "
-                     "too small to judge.</p>")
         s = result.subgroups.set_index(["column", "value"])
-        shown = s[["n", "events", "too_small"]].join(_fmt_table(s, ["auroc", "oe", "cal_intercept", "cal_slope", "brier"]))
-        parts.append(_table(shown))
+        shown = s[["n", "events"]].assign(too_small=np.where(s["too_small"].astype(bool), "yes", "no"))
+        shown = shown.join(_fmt_table(s, ["auroc", "oe", "cal_intercept", "cal_slope", "brier"]))
+        ctx["subgroups"] = table(_titled(shown))
     paths = result.plots(out)
-    parts.append("<h2>Figures</h2><div class='figs'>" + "".join(_img(paths[k], v) for k, v in _SECTIONS.items())
-                 + "</div>")
+    ctx["figs"] = [figure(paths[k], v) for k, v in _FIGURES.items()]
     (out / "evaluation.json").write_text(json.dumps(result.to_dict(), indent=1))
-    return write_page(out, title, parts)
+    return render("evaluation_report.html", out, **ctx)

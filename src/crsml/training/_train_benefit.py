@@ -12,9 +12,16 @@ from crsml import tasks
 from crsml.cohort import TABLES, Cohort
 from crsml.errors import CrsmlError
 from crsml.features import MAX_CATEGORIES
-from crsml.models import CANDIDATES, DEFAULT_SPLITS, DEFAULT_TRIM, BenefitModel, Model
+from crsml.models import (
+    CANDIDATES,
+    DEFAULT_SPLITS,
+    DEFAULT_TRIM,
+    BenefitModel,
+    Model,
+    ModelMetadata,
+)
 from crsml.training._result import TrainingResult
-from crsml.training._train_risk import data_digest, left_out, library_versions
+from crsml.training._train_risk import data_digest, grades_source, left_out, library_versions
 
 TASK = "tocilizumab_benefit"
 
@@ -118,11 +125,12 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
         raise CrsmlError(f"{task.name} at {s.landmark_h:g} h: {exc}") from exc
     counts["trimmed"] = model.n_trimmed_
     counts["trim"] = model.trim_counts_
-    metadata = {"grace_h": s.grace_h, "horizon_h": task.horizon_h, "counts": counts, "window": s.window,
+    metadata = {"grace_h": s.grace_h, "horizon_h": task.horizon_h, "counts": counts,
+                "grades": grades_source(cohort, log), "window": s.window,
                 "data_digest": data_digest(X, trial["treated"].to_numpy()), "chosen": model.chosen_,
                 "ate": model.ate_, "ate_severe": model.ate_severe_, "propensity_auroc": model.propensity_auroc_,
                 "feature_medians": X.median().astype(float).fillna(0.0).to_dict(), "versions": library_versions()}
-    fitted = Model(task, float(s.landmark_h), fb, model, metadata)
+    fitted = Model(task, float(s.landmark_h), fb, model, ModelMetadata.from_dict(metadata))
     log(f"propensity AUROC {model.propensity_auroc_:.3f}; {model.n_trimmed_} patients outside overlap "
         f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]) will be scored not_eligible")
     a = model.ate_

@@ -27,6 +27,7 @@ from crsml.evaluation import (
     curve_data,
     development_summary,
     fit_baselines,
+    format_interval,
     internal_external,
     metric_table,
     paired_difference,
@@ -35,7 +36,7 @@ from crsml.evaluation import (
 )
 from crsml.explanation import mean_abs_shap
 from crsml.features import feature_dictionary
-from crsml.models import Model, XGBRiskClassifier
+from crsml.models import Model, ModelMetadata, XGBRiskClassifier
 from crsml.training._result import MODEL_NAME, TrainingResult
 
 
@@ -103,6 +104,15 @@ def versus_best_baseline(result: TrainingResult, n_boot: int = 1000, seed: int =
     return (str(base), *d)
 
 
+def grades_source(cohort: Cohort, log: Any = print) -> str:
+    """``recorded`` or ``derived``; said when the labels come from crsml's grading of the vitals."""
+    if cohort.crs.empty and not cohort.vitals.empty:
+        log("note: the cohort records no CRS grade: the labels come from grades crsml derived from the vital signs "
+            "(ASTCT grading), a lower bound where an oxygen device or vasopressor was not recorded")
+        return "derived"
+    return "recorded"
+
+
 def left_out(excluded: dict[str, int]) -> str:
     """Who was left out, for people: "23 severe CRS, 4 dead by the landmark" (or "none")."""
     return ", ".join(f"{n} {reason}" for reason, n in excluded.items()) or "none"
@@ -112,7 +122,7 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     """Metric (low-high) strings per model, for printing and markdown."""
     out = pd.DataFrame(index=table.index)
     for m in METRICS:
-        out[m] = [f"{v:.3f} ({lo:.3f}-{hi:.3f})" if np.isfinite(v) else "not estimable" for v, lo, hi in
+        out[m] = [format_interval(v, lo, hi) for v, lo, hi in
                   zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)]
     return out
 
@@ -122,7 +132,7 @@ def weak_model_reasons(row: pd.Series, model: XGBRiskClassifier) -> list[str]:
     a booster without a single split (every patient gets the same risk)."""
     reasons = []
     if not (row["auroc_low"] > 0.5):
-        reasons.append(f"the out-of-fold AUROC interval includes 0.5 ({row['auroc_low']:.3f}-{row['auroc_high']:.3f}): "
+        reasons.append(f"the out-of-fold AUROC interval includes 0.5 ({row['auroc_low']:.3f} to {row['auroc_high']:.3f}): "
                        "the model does not rank patients better than chance")
     if all("[" not in tree for b in model.boosters_ for tree in b.get_dump()):
         reasons.append("the final booster has no split: it gives every patient the same risk")
@@ -152,7 +162,7 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     table = metric_table(y, oof, n_boot=s.n_boot, seed=s.seed)
     curves = curve_data(y, oof)
     metadata = {
-        "horizon_h": task.horizon_h, "counts": counts,
+        "horizon_h": task.horizon_h, "counts": counts, "grades": grades_source(cohort, log),
         "data_digest": data_digest(X, y),
         "cv": {"folds": outer, "repeats": repeats, "inner_folds": inner, "trials": s.trials,
                "bootstrap": s.n_boot, "seed": s.seed},
@@ -189,13 +199,13 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
         if "auroc" in pooled.index:
             a = pooled.loc["auroc"]
             log(f"internal-external cross-validation by {s.cv_groups}: pooled AUROC {a['pooled']:.3f} "
-                f"({a['low']:.3f}-{a['high']:.3f}), 95% prediction interval "
-                f"{a.get('prediction_low', float('nan')):.3f}-{a.get('prediction_high', float('nan')):.3f}, "
+                f"({a['low']:.3f} to {a['high']:.3f}), 95% prediction interval "
+                f"{a.get('prediction_low', float('nan')):.3f} to {a.get('prediction_high', float('nan')):.3f}, "
                 f"I2 {a['i2']:.2f}")
     metadata["weak"] = weak_model_reasons(table.loc[MODEL_NAME], final)
     for reason in metadata["weak"]:
         log(f"warning: {reason}")
-    fitted = Model(task, float(s.landmark_h), fb, final, metadata, table, curves)
+    fitted = Model(task, float(s.landmark_h), fb, final, ModelMetadata.from_dict(metadata), table, curves)
     params = {k: v for k, v in asdict(s).items() if k != "storage"} | task.get_params()
     params["extra_patient_columns"] = ",".join(s.extra_patient_columns)
     params["storage"] = "rdb" if s.storage else "memory"

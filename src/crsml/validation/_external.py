@@ -33,7 +33,14 @@ from statsmodels.nonparametric.smoothers_lowess import lowess
 
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
-from crsml.evaluation import FUNCTIONS, METRICS, bootstrap_weights, predict_baseline, save_figure
+from crsml.evaluation import (
+    FUNCTIONS,
+    METRICS,
+    bootstrap_weights,
+    format_interval,
+    predict_baseline,
+    save_figure,
+)
 from crsml.models import Model
 from crsml.tasks import excluded_counts
 
@@ -353,7 +360,7 @@ class EvaluationResult:
 def _fmt(v: float, lo: float, hi: float) -> str:
     if not np.isfinite(v):
         return "not estimable"
-    return f"{v:.3f} ({lo:.3f}-{hi:.3f})" if np.isfinite(lo) else f"{v:.3f} (interval not estimable)"
+    return format_interval(v, lo, hi) if np.isfinite(lo) else f"{v:.3f} (interval not estimable)"
 
 
 def json_safe(o: Any) -> Any:
@@ -428,6 +435,9 @@ def evaluate(model: Model, cohort: Cohort, by: tuple[str, ...] | list[str] = (),
     risk = model.predict_features(X)["risk"].to_numpy(dtype=float)
     preds = {MODEL: risk}
     notes = []
+    if cohort.crs.empty and not cohort.vitals.empty:
+        notes.append("the cohort records no CRS grade: the outcome is judged on grades crsml derived from the vital "
+                     "signs (ASTCT grading), a lower bound where an oxygen device or vasopressor was not recorded")
     fits = model.metadata.get("baseline_fits")
     if fits:
         for name, fit in fits.items():

@@ -132,7 +132,7 @@ def update(model: Model, cohort: Cohort, method: str = "auto", alpha: float = AL
             a, b = coefs[chosen]
             lineage |= {"intercept": a, "slope": b}
             new.estimator.calibrator_ = model.estimator.calibrator_.with_update(a, b)
-    new.metadata = dict(new.metadata)
-    new.metadata["lineage"] = [*model.metadata.get("lineage", []), lineage]
+    new.metadata = copy.deepcopy(new.metadata)
+    new.metadata.lineage = [*(model.metadata.lineage or []), lineage]
     new.source = {}
     return UpdateResult(new, chosen, chosen_by, tests, before, lineage)
