@@ -33,7 +33,10 @@ import pandas as pd
 from crsml.cohort import (
     ANTICYTOKINE_DRUGS,
     CANONICAL_UNITS,
+    HYPOTENSION_MAP_MMHG,
+    HYPOTENSION_SBP_MMHG,
     TIME_WINDOW_H,
+    VITAL_UNITS,
     Cohort,
     ValidationProblem,
     ValidationReport,
@@ -48,16 +51,9 @@ from crsml.errors import CohortError
 #: days after the infusion an importer keeps by default (CRS starts within two weeks)
 DEFAULT_DAYS = 30.0
 WINDOW_BEFORE_H = -TIME_WINDOW_H[0]
-HYPOTENSION_SBP_MMHG = 90.0  # systolic below 90 mmHg in adults (Lee et al., BBMT 2019, ASTCT consensus)
-HYPOTENSION_MAP_MMHG = 65.0
 EVENT_COLUMNS = ("key", "system", "code", "value", "text", "unit", "qualifier", "src", "ref", "route", "value_system",
                  "value_code", "display", "hint")
 GRADED = "ASTCT grading of vitals"
-_TEMP_UNITS = {"cel": 1.0, "c": 1.0, "degc": 1.0, "°c": 1.0, "[degf]": None, "degf": None, "f": None, "°f": None}
-_PRESSURE_UNITS = {"mm[hg]": 1.0, "mmhg": 1.0, "kpa": 7.50062}
-_FLOW_UNITS = {"l/min": 1.0, "lpm": 1.0, "ml/min": 1e-3}
-_VITAL_UNITS = {"temp_c": _TEMP_UNITS, "sbp_mmhg": _PRESSURE_UNITS, "map_mmhg": _PRESSURE_UNITS,
-                "o2_flow_lpm": _FLOW_UNITS}
 
 
 @dataclass
@@ -640,7 +636,7 @@ def _unit_factor(target: pd.Series, unit: pd.Series) -> tuple[np.ndarray, np.nda
     spelled = [str(x).strip().lower() for x in u_uniques]
     factor = np.full(len(unit), np.nan)
     fahrenheit = np.zeros(len(unit), dtype=bool)
-    for t, table in _VITAL_UNITS.items():
+    for t, table in VITAL_UNITS.items():
         rows = (target == t).to_numpy()
         if not rows.any():
             continue

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from crsml.errors import CohortError
 
@@ -235,3 +237,42 @@ def refuse_inside(out: str | Path, cohort_dir: str | Path, option: str = "--out"
     o, c = Path(out).resolve(), Path(cohort_dir).resolve()
     if o == c or c in o.parents:
         raise CohortError(f"{option} {out} is inside the input cohort {cohort_dir}; write it elsewhere")
+
+
+def table_batches(path: Path, batch_rows: int = 1 << 18) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Record batches of one table file, read as :func:`read_table` reads it whole (the same
+    missing-value spellings, ids as written): Parquet as stored, CSV with every column as text (a
+    later block holding text in a numeric column must not fail the read; validation types it).
+    Memory follows ``batch_rows``, not the file: ``crsml score`` streams any input through it."""
+    if path.suffix == ".parquet":
+        f = pq.ParquetFile(path)
+        return f.schema_arrow, f.iter_batches(batch_size=batch_rows)
+    with pacsv.open_csv(path) as probe:
+        names = probe.schema.names
+    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=32 << 20),
+                            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names},
+                                                                 strings_can_be_null=False))
+    return reader.schema, (_nulls_but_ids(b) for b in reader)
+
+
+def _null_tokens() -> pa.Array:
+    """The spellings of a missing value that the table reader (pandas) uses, so that validate and
+    score read a cohort alike."""
+    try:
+        from pandas._libs.parsers import STR_NA_VALUES
+
+        tokens = sorted(STR_NA_VALUES)
+    except ImportError:  # pragma: no cover - pandas moved it
+        tokens = list(pacsv.ConvertOptions().null_values)
+    return pa.array(tokens, pa.string())
+
+
+_NULL_TOKENS = _null_tokens()
+
+
+def _nulls_but_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """CSV null spellings (``NA``, blank ...) as nulls in every column but ``patient_id``, which
+    stays the text it is (a patient may be called ``NA``; a blank id is reported by validation)."""
+    cols = [c if name == "patient_id" else pc.if_else(pc.is_in(c, value_set=_NULL_TOKENS), pa.scalar(None, pa.string()), c)
+            for name, c in zip(batch.schema.names, batch.columns, strict=True)]
+    return pa.RecordBatch.from_arrays(cols, schema=batch.schema)

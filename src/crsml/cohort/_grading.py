@@ -20,6 +20,11 @@ from crsml.cohort._schema import ANTICYTOKINE_DRUGS
 
 FEVER_C = 38.0
 LOW_FLOW_MAX_LPM = 6.0
+#: hypotension when charted as numbers: systolic below 90 mmHg or mean arterial pressure below
+#: 65 mmHg in adults (Lee et al., BBMT 2019, the ASTCT consensus; importers derive the vitals
+#: table's ``hypotension`` flag from them)
+HYPOTENSION_SBP_MMHG = 90.0
+HYPOTENSION_MAP_MMHG = 65.0
 
 DEVICE_GRADE = {
     "none": 0,

@@ -144,6 +144,16 @@ def normalize_unit(unit: str) -> str:
     return _CASE_CANON.get(u.lower(), u)
 
 
+#: the units a vital sign is charted in, spelled as UCUM or as people write them, to the vitals
+#: table's unit: the factor, or None for Fahrenheit (an offset, converted by its formula)
+VITAL_UNITS: dict[str, dict[str, float | None]] = {
+    "temp_c": {"cel": 1.0, "c": 1.0, "degc": 1.0, "°c": 1.0, "[degf]": None, "degf": None, "f": None, "°f": None},
+    "sbp_mmhg": {"mm[hg]": 1.0, "mmhg": 1.0, "kpa": 7.50062},
+    "map_mmhg": {"mm[hg]": 1.0, "mmhg": 1.0, "kpa": 7.50062},
+    "o2_flow_lpm": {"l/min": 1.0, "lpm": 1.0, "ml/min": 1e-3},
+}
+
+
 def conversion_factor(analyte: str, unit: str) -> float | None:
     """Factor taking ``unit`` to the analyte's canonical unit, or None when unknown."""
     canonical = CANONICAL_UNITS.get(analyte)

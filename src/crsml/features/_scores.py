@@ -14,11 +14,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crsml.cohort import conversion_factor
+
 SCORE_ANALYTES = ("ldh", "creatinine", "platelets", "crp", "mcp1", "ifng", "sgp130", "il1ra")
 HAY_FEVER_C = 38.9
 HAY_MCP1_PG_ML = 1343.5
 HAY_WINDOW_H = 36.0
-UMOL_PER_MG_DL_CREATININE = 88.42
+#: the published scores take creatinine and CRP in mg/dL; the cohort holds umol/L and mg/L
+CREATININE_MG_DL = conversion_factor("creatinine", "mg/dL")
+CRP_MG_DL = conversion_factor("crp", "mg/dL")
 
 SCORE_FEATURES: dict[str, tuple[str, str, str]] = {
     "easix_pre": ("log2 EASIX before infusion", "log2", "Pennisi et al., Blood Adv 2021"),
@@ -35,14 +39,14 @@ SCORE_FEATURES: dict[str, tuple[str, str, str]] = {
 def easix(ldh: np.ndarray, creatinine_umol_l: np.ndarray, platelets: np.ndarray) -> np.ndarray:
     """log2 EASIX from canonical units (creatinine converted to mg/dL as published)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        raw = ldh * (creatinine_umol_l / UMOL_PER_MG_DL_CREATININE) / platelets
+        raw = ldh * (creatinine_umol_l / CREATININE_MG_DL) / platelets
         return np.log2(np.where(raw > 0, raw, np.nan))
 
 
 def m_easix(ldh: np.ndarray, crp_mg_l: np.ndarray, platelets: np.ndarray) -> np.ndarray:
     """log2 m-EASIX from canonical units (CRP converted to mg/dL as published)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        raw = ldh * (crp_mg_l / 10.0) / platelets
+        raw = ldh * (crp_mg_l / CRP_MG_DL) / platelets
         return np.log2(np.where(raw > 0, raw, np.nan))
 
 

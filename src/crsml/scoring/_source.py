@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -33,6 +31,7 @@ from crsml.cohort import (
     patient_id_key,
     read_table,
     salvage_csv,
+    table_batches,
     unreadable,
 )
 from crsml.errors import CohortError
@@ -161,7 +160,7 @@ class PatientChunks:
         if path.suffix != ".parquet":
             check_csv(path, name)
         try:
-            schema, batches = _batches(path)
+            schema, batches = table_batches(path, BATCH_ROWS)
             check_columns(schema.names, path, name)
             return self._write_groups(name, path, schema, batches)  # a malformed row may come late in the file
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
@@ -178,7 +177,7 @@ class PatientChunks:
         self._malformed[name] = malformed
         shutil.rmtree(self._dir / name, ignore_errors=True)  # what the first try wrote
         self.orphans = {k: v for k, v in self.orphans.items() if v.table != name}
-        schema, batches = _batches(salvaged)
+        schema, batches = table_batches(salvaged, BATCH_ROWS)
         return self._write_groups(name, path, schema, batches)
 
     def _write_groups(self, name: str, path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.Schema:
@@ -296,40 +295,3 @@ class _Positions:
     def get_indexer(self, values: pd.Index) -> np.ndarray:
         found = self.keys.get_indexer(values)
         return np.where(found >= 0, self.positions[np.maximum(found, 0)], -1)
-
-
-def _batches(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Record batches of one table file: Parquet as stored, CSV with every column as text
-    (a later block holding text in a numeric column must not fail the read; validation types it)."""
-    if path.suffix == ".parquet":
-        f = pq.ParquetFile(path)
-        return f.schema_arrow, f.iter_batches(batch_size=BATCH_ROWS)
-    with pacsv.open_csv(path) as probe:
-        names = probe.schema.names
-    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=32 << 20),
-                            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names},
-                                                                 strings_can_be_null=False))
-    return reader.schema, (_nulls_but_ids(b) for b in reader)
-
-
-def _null_tokens() -> pa.Array:
-    """The spellings of a missing value that the table reader (pandas) uses, so that validate and
-    score read a cohort alike."""
-    try:
-        from pandas._libs.parsers import STR_NA_VALUES
-
-        tokens = sorted(STR_NA_VALUES)
-    except ImportError:  # pragma: no cover - pandas moved it
-        tokens = list(pacsv.ConvertOptions().null_values)
-    return pa.array(tokens, pa.string())
-
-
-_NULL_TOKENS = _null_tokens()
-
-
-def _nulls_but_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """CSV null spellings (``NA``, blank ...) as nulls in every column but ``patient_id``, which
-    stays the text it is (a patient may be called ``NA``; a blank id is reported by validation)."""
-    cols = [c if name == "patient_id" else pc.if_else(pc.is_in(c, value_set=_NULL_TOKENS), pa.scalar(None, pa.string()), c)
-            for name, c in zip(batch.schema.names, batch.columns, strict=True)]
-    return pa.RecordBatch.from_arrays(cols, schema=batch.schema)
