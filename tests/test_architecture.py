@@ -96,3 +96,23 @@ def test_console_script_answers(command):
     assert r.returncode == 0
     if command == ["--version"]:
         assert r.stdout.strip() == f"crsml {crsml.__version__}"
+
+
+def test_parameters_are_checked_as_scikit_learn_declares_them():
+    """Estimators declare ``_parameter_constraints`` (scikit-learn's own check runs on the one that
+    takes (X, y)); the settings objects use the same declarations, with an error naming the option."""
+    from sklearn.utils._param_validation import InvalidParameterError
+    from sklearn.utils.estimator_checks import check_param_validation
+
+    from crsml.errors import CrsmlError
+    from crsml.training import BenefitSettings, TrainSettings
+
+    check_param_validation("XGBRiskClassifier", XGBRiskClassifier(n_trials=1, inner_folds=2, n_threads=1))
+    for est in (LandmarkFeatures(), BenefitModel()):
+        assert set(est._parameter_constraints) == set(est.get_params())
+    with pytest.raises(InvalidParameterError, match="treatments_before_landmark"):
+        LandmarkFeatures(treatments_before_landmark="sometimes").fit(crsml.simulate(20, seed=1, truth_draws=0))
+    with pytest.raises(CrsmlError, match=r"^--cv-folds must be an int in the range \[2, inf\) or None, not 1$"):
+        TrainSettings(cv_folds=1)
+    with pytest.raises(CrsmlError, match=r"^--trim must be a float in the range \(0.0, 0.5\), not 0.7$"):
+        BenefitSettings(trim=0.7)

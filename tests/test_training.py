@@ -161,7 +161,7 @@ def test_train_refuses_options_its_task_would_ignore(tmp_path, task, options, na
     (["--task", "severe_crs", "--landmark-h", "-5"], "--landmark-h must be a number of hours after infusion above 0"),
     (["--task", "tocilizumab_benefit", "--landmark-h", "0"], "--landmark-h must be"),
     (["--task", "severe_crs", "--landmark-h", "48", "--horizon-h", "0"], "--horizon-h must be"),
-    (["--task", "severe_crs", "--landmark-h", "48", "--ensemble-size", "0"], "--ensemble-size must be at least 1"),
+    (["--task", "severe_crs", "--landmark-h", "48", "--ensemble-size", "0"], "--ensemble-size must be an int in the range [1, inf), not 0"),
 ])
 def test_train_refuses_an_unknown_task_or_a_landmark_at_or_before_infusion(tmp_path, args, named):
     r = subprocess.run([sys.executable, "-m", "crsml", "train", "--cohort", str(tmp_path), *args,

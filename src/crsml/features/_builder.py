@@ -4,10 +4,13 @@ patient (and landmark) out, using only rows with ``time_h <= L``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import StrOptions
 
 from crsml.cohort import CANONICAL_UNITS, Cohort, eligibility, fill_value_table, index_in, landmarks
 from crsml.features._clinical import (
@@ -44,6 +47,14 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
     feature_names_out_ : the feature columns, in order.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "landmark_h": [Real, tuple, list, np.ndarray],
+        "analytes": [StrOptions({"auto"}), tuple, list],
+        "extra_patient_columns": [tuple, list],
+        "mask_fill_values": ["boolean"],
+        "treatments_before_landmark": [StrOptions({"strict", "inclusive"})],
+    }
+
     def __init__(
         self,
         landmark_h: float | Sequence[float] = 48.0,
@@ -60,6 +71,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, cohort: Cohort, y: object = None) -> LandmarkFeatures:
         """Fix the analyte set and the suspected fill values from the training cohort."""
+        self._validate_params()
         m = cohort.measurements
         if isinstance(self.analytes, str) and self.analytes == "auto":
             present = set(m["analyte"].dropna().unique())

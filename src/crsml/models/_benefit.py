@@ -37,8 +37,9 @@ Saved as XGBoost JSON boosters plus a JSON settings file; nothing is pickled.
 from __future__ import annotations
 
 import json
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,7 @@ import xgboost as xgb
 from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils._param_validation import Interval
 
 from crsml.errors import CrsmlError
 from crsml.features import category_of
@@ -102,6 +104,18 @@ class BenefitModel(BaseEstimator):
     risk_ : :class:`XGBRiskClassifier` of grade >= 3 without tocilizumab now.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "candidates": [tuple, list],
+        "trials": [Interval(Integral, 1, None, closed="left")],
+        "folds": [Interval(Integral, 2, None, closed="left")],
+        "trim": [Interval(Real, 0, 0.5, closed="neither")],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "progress": ["boolean"],
+        "nuisance_params": [dict, None],
+        "ate_splits": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, candidates: tuple[str, ...] = CANDIDATES, trials: int = 10, folds: int = 3,
                  trim: float = DEFAULT_TRIM, seed: int = 0, n_threads: int | None = None, progress: bool = False,
                  nuisance_params: dict[str, dict[str, Any]] | None = None, ate_splits: int = DEFAULT_SPLITS):
@@ -116,6 +130,7 @@ class BenefitModel(BaseEstimator):
         self.ate_splits = ate_splits
 
     def fit(self, X: pd.DataFrame, treated: np.ndarray, days: np.ndarray, severe: np.ndarray) -> BenefitModel:
+        self._validate_params()
         Xa = np.asarray(X, dtype=np.float32)
         T = np.asarray(treated, dtype=int)
         Y = np.asarray(days, dtype=float)

@@ -9,8 +9,9 @@ import copy
 import hashlib
 import json
 from collections.abc import Callable
+from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import optuna
@@ -20,6 +21,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -146,6 +148,19 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
     best_params_, n_rounds_ : the best trial's parameters and rounds.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_trials": [Interval(Integral, 1, None, closed="left")],
+        "inner_folds": [Interval(Integral, 2, None, closed="left")],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "storage": [str, None],
+        "study_name": [str, None],
+        "progress": ["boolean"],
+        "monotone": [tuple, list],
+        "early_stopping_rounds": [Interval(Integral, 1, None, closed="left"), None],
+        "ensemble_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         n_trials: int = 30,
@@ -193,8 +208,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> XGBRiskClassifier:
         """Tune, calibrate and refit on ``X`` (one row per patient) and binary ``y``."""
-        if int(self.ensemble_size) < 1:
-            raise ValueError(f"ensemble_size must be at least 1, not {self.ensemble_size}")
+        self._validate_params()
         # scikit-learn's checks: a 2-d numeric X (missing values allowed), a binary target
         Xa, y = validate_data(self, X, y, dtype=np.float32, ensure_all_finite="allow-nan", ensure_min_samples=2)
         check_classification_targets(y)

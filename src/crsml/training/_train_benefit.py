@@ -4,11 +4,14 @@ benefit model, returned as a :class:`TrainingResult` with its diagnostics (no si
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import pandas as pd
+from sklearn.utils._param_validation import Interval
 
 from crsml import tasks
+from crsml._params import check_params
 from crsml.cohort import TABLES, Cohort
 from crsml.errors import CrsmlError
 from crsml.features import MAX_CATEGORIES
@@ -46,17 +49,21 @@ class BenefitSettings:
     extra_patient_columns: tuple[str, ...] = ()  # e.g. ("site",) when records pool several centres
     task: str = TASK
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "trials": [Interval(Integral, 1, None, closed="left")],
+        "folds": [Interval(Integral, 2, None, closed="left")],
+        "trim": [Interval(Real, 0, 0.5, closed="neither")],
+        "ate_splits": [Interval(Integral, 1, None, closed="left")],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "candidates": [tuple, list],
+    }
+
     def __post_init__(self) -> None:
         task = self.make_task()
         if task.model_kind != "benefit":
             raise CrsmlError(f"{self.task} trains a {task.model_kind} model: use TrainSettings")
         task.check(self.landmark_h)
-        if not 0 < self.trim < 0.5:
-            raise CrsmlError(f"--trim must lie between 0 and 0.5, not {self.trim:g}")
-        if self.trials < 1:
-            raise CrsmlError("--trials must be at least 1")
-        if self.ate_splits < 1:
-            raise CrsmlError("ate_splits must be at least 1")
+        check_params(self, self._parameter_constraints)
 
     def make_task(self) -> tasks.Task:
         params = {"horizon_h": self.horizon_h, "grace_h": self.grace_h, "window": self.window}

@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import Interval
 
 from crsml import tasks
+from crsml._params import check_params
 from crsml.cohort import Cohort
 from crsml.errors import CrsmlError
 from crsml.evaluation import (
@@ -66,16 +69,28 @@ class TrainSettings:
     cv_groups: str | None = None  # a patients column (a centre): internal-external cross-validation by its values
     instability_boot: int = 20  # bootstrap refits for prediction instability (0: not checked)
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "trials": [Interval(Integral, 1, None, closed="left")],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "ensemble_size": [Interval(Integral, 1, None, closed="left")],
+        "cv_folds": [Interval(Integral, 2, None, closed="left"), None],
+        "cv_repeats": [Interval(Integral, 1, None, closed="left"), None],
+        "inner_folds": [Interval(Integral, 2, None, closed="left"), None],
+        "n_jobs": [Integral, None],
+        "n_boot": [Interval(Integral, 1, None, closed="left")],
+        "instability_boot": [Interval(Integral, 0, None, closed="left")],
+        "cv_groups": [str, None],
+        "storage": [str, None],
+        "study_name": [str, None],
+    }
+
     def __post_init__(self) -> None:
         task = self.make_task()
         if task.model_kind != "risk":
             raise CrsmlError(f"{self.task} trains a {task.model_kind} model: use BenefitSettings (crsml.train "
                              "chooses the settings from the task)")
         task.check(self.landmark_h)
-        if self.trials < 1:
-            raise CrsmlError("--trials must be at least 1")
-        if self.ensemble_size < 1:
-            raise CrsmlError("--ensemble-size must be at least 1")
+        check_params(self, self._parameter_constraints)
 
     def make_task(self) -> tasks.Task:
         """The task these settings train (its horizon, and ``min_days`` when given)."""
