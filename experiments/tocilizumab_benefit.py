@@ -116,7 +116,8 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
     s = BenefitSettings(landmark_h=L, extra_patient_columns=EXTRA)
     X, _ = fb.build(test)
     X = X.droplevel("landmark_h")
-    trial = emulate_trial(test, L, s.grace_h, s.horizon_h).reindex(X.index)
+    task = s.make_task()
+    trial = emulate_trial(test, L, task.grace_h, task.horizon_h).reindex(X.index)
     X = X[trial["eligible"].to_numpy(dtype=bool)]
     pred = model.predict(X)
     tau_all = true_effect(test, X.index, expected=True)
@@ -161,7 +162,7 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
 
 def replicate_ate(r: int, params: dict, n: int, window: str, splits: int = DEFAULT_SPLITS) -> dict[str, float]:
     c = simulate(n, seed=5000 + r, truth_draws=0, profile="mixed_practice")
-    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L, window=window, extra_patient_columns=EXTRA))
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L, task_params={"window": window}, extra_patient_columns=EXTRA))
     Xa = X.to_numpy(dtype=np.float32)
     T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
     nus = crossfit_splits(Xa, T, Y, params["propensity"], params["outcome"], 3, r, splits)
@@ -258,7 +259,7 @@ def main() -> int:
         ap.error("--windows must include emulated")
     windows = [w for w in ("emulated", "wide") if w in args.windows]
     for window in windows:
-        fb, X, trial, counts = benefit_data(train_c, BenefitSettings(landmark_h=L, window=window, extra_patient_columns=EXTRA))
+        fb, X, trial, counts = benefit_data(train_c, BenefitSettings(landmark_h=L, task_params={"window": window}, extra_patient_columns=EXTRA))
         print(f"\n== {window} window: training cohort {args.n:,} patients, {counts['eligible']:,} eligible, "
               f"{counts['treated_now']} treated ==")
         model = BenefitModel(trials=args.trials, seed=args.seed, ate_splits=args.ate_splits,

@@ -174,9 +174,10 @@ def test_train_refuses_an_unknown_task_or_a_landmark_at_or_before_infusion(tmp_p
     lambda: TrainSettings(task="bogus"),
     lambda: TrainSettings(task="severe_crs", landmark_h=-5.0),
     lambda: TrainSettings(task="severe_crs", landmark_h=float("nan")),
-    lambda: TrainSettings(task="prolonged_crs", horizon_h=0.0),
+    lambda: TrainSettings(task="prolonged_crs", task_params={"horizon_h": 0.0}),
+    lambda: TrainSettings(task="severe_crs", task_params={"min_days": 5.0}),
     lambda: BenefitSettings(landmark_h=0.0),
-    lambda: BenefitSettings(grace_h=0.0),
+    lambda: BenefitSettings(task_params={"grace_h": 0.0}),
     lambda: BenefitSettings(trim=0.6),
 ])
 def test_settings_refuse_what_the_command_line_refuses(make):

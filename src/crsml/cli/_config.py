@@ -13,7 +13,8 @@ seed = 0
 [output]
 model_out = "models/severe_crs_L48"
 ```
-Every ``[train]`` key is a :class:`~crsml.training.TrainSettings` field.
+Every ``[train]`` key is a :class:`~crsml.training.TrainSettings` field or a parameter of the task
+(``min_days = 5`` for ``prolonged_crs``).
 """
 
 from __future__ import annotations
@@ -23,18 +24,20 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from crsml import tasks
 from crsml.cli._console import print_result
 from crsml.cohort import Cohort, read_cohort
 from crsml.errors import CrsmlError
 from crsml.simulation import simulate
 from crsml.tracking import export_model, log_training, quiet
-from crsml.training import TrainingResult, TrainSettings, train
+from crsml.training import TrainingResult, TrainSettings, settings_for, train
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """The TOML config, its ``[train]`` keys checked against :class:`~crsml.training.TrainSettings`."""
     cfg = tomllib.loads(Path(path).read_text())
-    known = {f.name for f in fields(TrainSettings)}
+    task = cfg.get("train", {}).get("task", "severe_crs")
+    known = {f.name for f in fields(TrainSettings)} | set(tasks.get(task).param_names())
     unknown = set(cfg.get("train", {})) - known
     if unknown:
         raise CrsmlError(f"{path}: unknown [train] keys {sorted(unknown)}; known: {sorted(known)}")
@@ -59,7 +62,8 @@ def run_config(path: str | Path, base: str | Path = ".", log: Any = print) -> Tr
     s = cfg.get("train", {})
     if "extra_patient_columns" in s:
         s["extra_patient_columns"] = tuple(s["extra_patient_columns"])
-    result = train(cohort_from_config(cfg, base), settings=TrainSettings(**s), log=log)
+    settings = settings_for(s.pop("task", "severe_crs"), s.pop("landmark_h", 48.0), **s)
+    result = train(cohort_from_config(cfg, base), settings=settings, log=log)
     output = cfg.get("output", {})
     log_training(result, tracking_uri=output.get("tracking_uri"), log=log)
     if output.get("model_out"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -19,8 +20,12 @@ def train_command(
     model_out: Annotated[Path, typer.Option("--model-out", help="model directory to write, e.g. models/severe48")],
     trials: Annotated[int | None, typer.Option(
         help="Optuna trials per study (default: 40 for the risk tasks, 10 per nuisance study for tocilizumab_benefit)")] = None,
-    horizon_h: Annotated[float | None, typer.Option("--horizon-h", help="outcome window after the landmark (h; default: the task's, 336 for the built-in tasks)")] = None,
-    min_days: Annotated[float | None, typer.Option(help="prolonged_crs: total CRS days above which CRS is prolonged (default 7)")] = None,
+    task_param: Annotated[list[str] | None, typer.Option(
+        "--task-param", help="a parameter of the task, NAME=VALUE (repeatable); each task declares its own: "
+        "horizon_h (hours after the landmark, default 336), prolonged_crs's min_days (default 7), "
+        "tocilizumab_benefit's grace_h (default 6) and window; a registered task's own work the same way")] = None,
+    horizon_h: Annotated[float | None, typer.Option("--horizon-h", help="shortcut for --task-param horizon_h=H")] = None,
+    min_days: Annotated[float | None, typer.Option(help="shortcut for --task-param min_days=D (prolonged_crs)")] = None,
     seed: Annotated[int, typer.Option(help="seeds folds, Optuna and XGBoost")] = 0,
     ensemble_size: Annotated[int | None, typer.Option(
         help="risk tasks: average the log odds of this many best Optuna trials (default 1: the best alone; "
@@ -38,7 +43,7 @@ def train_command(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db or MLFLOW_TRACKING_URI)")] = None,
     register_name: Annotated[str | None, typer.Option(help="registered model name (default crsml-<task>)")] = None,
     extra: Annotated[list[str] | None, typer.Option("--extra", help="extra patients column as a feature (numeric, true/false, or text such as a centre: one indicator per value); repeatable")] = None,
-    grace_h: Annotated[float | None, typer.Option("--grace-h", help="tocilizumab_benefit: 'now' means a dose in [L, L + grace) (default 6)")] = None,
+    grace_h: Annotated[float | None, typer.Option("--grace-h", help="shortcut for --task-param grace_h=H (tocilizumab_benefit)")] = None,
     trim: Annotated[float | None, typer.Option(help="tocilizumab_benefit: overlap bound on the propensity (default 0.01)")] = None,
     accept_weak_model: Annotated[bool, typer.Option(
         "--accept-weak-model", help="export and register a model that ranks no better than chance (refused otherwise)")] = False,
@@ -50,18 +55,19 @@ def train_command(
     from crsml.tracking import export_model, log_training
 
     check_model_out(model_out)  # before the cohort is read, any model fitted or any run opened
-    kind = tasks.get(task).model_kind
-    fields = set(training.SETTINGS[kind].__dataclass_fields__)
-    given = {"trials": trials, "horizon_h": horizon_h, "seed": seed, "min_days": min_days, "grace_h": grace_h,
-             "trim": trim, "ensemble_size": ensemble_size, "cv_folds": cv_folds, "cv_repeats": cv_repeats,
-             "n_jobs": n_jobs, "storage": storage, "study_name": study_name, "cv_groups": cv_groups,
-             "instability_boot": instability_boot}
+    the_task = tasks.get(task)
+    fields = {f.name for f in dataclasses.fields(training.SETTINGS[the_task.model_kind])}
+    given = {"trials": trials, "seed": seed, "trim": trim, "ensemble_size": ensemble_size, "cv_folds": cv_folds,
+             "cv_repeats": cv_repeats, "n_jobs": n_jobs, "storage": storage, "study_name": study_name,
+             "cv_groups": cv_groups, "instability_boot": instability_boot}
     # an option the task's training does not take is refused here; a task parameter it does not
     # take (--min-days for severe_crs) by the task itself when the settings are made
     refused = [k for k, v in given.items() if v is not None and k not in fields]
     if refused:
         raise tasks.not_applicable(task, refused)
     options = {k: v for k, v in given.items() if v is not None}
+    options["task_params"] = _task_params(type(the_task), task_param or [],
+                                          {"horizon_h": horizon_h, "min_days": min_days, "grace_h": grace_h})
     # settings are checked (landmark, horizon, trials...) before the cohort is read
     settings = training.settings_for(task, landmark_h, extra_patient_columns=tuple(extra or ()), **options)
     con = Console(highlight=False, soft_wrap=True)
@@ -77,3 +83,22 @@ def train_command(
     export_model(result.model, model_out)
     con.print(f"model written to {model_out}")
     print_result(con, result)
+
+
+def _task_params(task_cls: type, pairs: list[str], shortcuts: dict[str, float | None]) -> dict[str, object]:
+    """``--task-param NAME=VALUE`` pairs (and the shortcut options given) as the task's parameters,
+    each converted by the task (:meth:`~crsml.tasks.Task.parse_param`)."""
+    from crsml import tasks
+
+    params: dict[str, object] = {}
+    for name, value in shortcuts.items():
+        if value is not None:
+            if name not in task_cls.param_names():
+                raise tasks.not_applicable(task_cls.name, [name])
+            params[name] = value
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise CrsmlError(f"--task-param {pair}: write NAME=VALUE (such as min_days=5)")
+        params[name.strip()] = task_cls.parse_param(name.strip(), text.strip())
+    return params

@@ -74,6 +74,35 @@ class Task(ABC):
     def get_params(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self.param_names()}
 
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        """Each parameter's default: what the command line's ``--task-param NAME=VALUE`` lists
+        and converts text to (the default's type)."""
+        sig = inspect.signature(cls.__init__)
+        return {p: sig.parameters[p].default for p in cls.param_names()}
+
+    @classmethod
+    def parse_param(cls, name: str, text: str) -> Any:
+        """``text`` as a value of parameter ``name`` (``--task-param min_days=5``): of the type of
+        its default (a number, true/false or text); refused in one line when it is not one."""
+        defaults = cls.param_defaults()
+        if name not in defaults:
+            raise not_applicable(cls.name, [name])
+        default = defaults[name]
+        try:
+            if isinstance(default, bool):
+                if text.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                return text.strip().lower() in ("true", "1", "yes")
+            if isinstance(default, int):
+                return int(text)
+            if isinstance(default, float):
+                return float(text)
+        except ValueError:
+            raise CrsmlError(f"--task-param {name}={text}: {cls.name}'s {name} is a "
+                             f"{type(default).__name__} (default {default!r})") from None
+        return text
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
@@ -181,6 +210,14 @@ def not_applicable(task: str, options: Sequence[str]) -> CrsmlError:
     flags = ", ".join("--" + k.replace("_", "-") for k in options)
     one = len(options) == 1
     return CrsmlError(f"{flags} {'does' if one else 'do'} not apply to --task {task}; leave {'it' if one else 'them'} out")
+
+
+def split_params(task: str | Task, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``options`` split into the task's own parameters and the rest (training settings): a task
+    declares its parameters (those of its ``__init__``), so settings and the command line need
+    not know them."""
+    names_ = (task if isinstance(task, type) else type(get(task))).param_names()
+    return ({k: v for k, v in options.items() if k in names_}, {k: v for k, v in options.items() if k not in names_})
 
 
 def task_from_dict(d: dict[str, Any]) -> Task:

@@ -3,7 +3,7 @@ benefit model, returned as a :class:`TrainingResult` with its diagnostics (no si
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -33,19 +33,18 @@ TASK = "tocilizumab_benefit"
 class BenefitSettings:
     """Everything that decides the training of a benefit task (logged as MLflow parameters).
 
-    ``horizon_h``, ``grace_h`` and ``window`` are the task's own parameters.
+    ``task_params`` are the task's own parameters (``horizon_h``, ``grace_h``, ``window`` for
+    ``tocilizumab_benefit``; those left out keep the task's defaults).
     """
 
     landmark_h: float = 48.0
-    grace_h: float = tasks.DEFAULT_GRACE_H
-    horizon_h: float | None = None  # None: the task's own default (14 days)
+    task_params: dict[str, Any] = field(default_factory=dict)
     trials: int = 10
     folds: int = 3
     trim: float = DEFAULT_TRIM
     ate_splits: int = DEFAULT_SPLITS  # random cross-fitting splits behind the average benefit
     seed: int = 0
     candidates: tuple[str, ...] = CANDIDATES
-    window: str = "emulated"
     extra_patient_columns: tuple[str, ...] = ()  # e.g. ("site",) when records pool several centres
     task: str = TASK
 
@@ -66,8 +65,8 @@ class BenefitSettings:
         check_params(self, self._parameter_constraints)
 
     def make_task(self) -> tasks.Task:
-        params = {"horizon_h": self.horizon_h, "grace_h": self.grace_h, "window": self.window}
-        return tasks.get(self.task, **{k: v for k, v in params.items() if v is not None})
+        """The task these settings train, with its parameters."""
+        return tasks.get(self.task, **self.task_params)
 
 
 def benefit_data(cohort: Cohort, s: BenefitSettings):
@@ -118,7 +117,7 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
     """Emulate the decision at the landmark and fit the benefit model with its diagnostics."""
     task = s.make_task()
     fb, X, trial, counts = benefit_data(cohort, s)
-    log(f"{task.name} at L = {s.landmark_h:g} h (grace {s.grace_h:g} h): {counts['eligible']} eligible, "
+    log(f"{task.name} at L = {s.landmark_h:g} h (grace {task.grace_h:g} h): {counts['eligible']} eligible, "
         f"{counts['treated_now']} given tocilizumab now; left out: {left_out(counts['excluded'])}")
     for col in unused_centre_columns(cohort.patients, s.extra_patient_columns):
         log(f"note: patients column {col!r} has {cohort.patients[col].nunique()} values and is not a feature; if it "
@@ -132,8 +131,8 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
         raise CrsmlError(f"{task.name} at {s.landmark_h:g} h: {exc}") from exc
     counts["trimmed"] = model.n_trimmed_
     counts["trim"] = model.trim_counts_
-    metadata = {"grace_h": s.grace_h, "horizon_h": task.horizon_h, "counts": counts,
-                "grades": grades_source(cohort, log), "window": s.window,
+    metadata = {"grace_h": task.grace_h, "horizon_h": task.horizon_h, "counts": counts,
+                "grades": grades_source(cohort, log), "window": task.window,
                 "data_digest": data_digest(X, trial["treated"].to_numpy()), "chosen": model.chosen_,
                 "ate": model.ate_, "ate_severe": model.ate_severe_, "propensity_auroc": model.propensity_auroc_,
                 "feature_medians": X.median().astype(float).fillna(0.0).to_dict(), "versions": library_versions()}
@@ -156,7 +155,7 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
     warnings = list(model.direction_notes_) + thin_data_warnings(counts["treated_now"], model.propensity_auroc_)
     for w in warnings:
         log(f"warning: {w}")
-    params = asdict(s) | task.get_params() | {"candidates": ",".join(s.candidates), "extra_patient_columns": ",".join(s.extra_patient_columns),
+    params = {k: v for k, v in asdict(s).items() if k != "task_params"} | task.get_params() | {"candidates": ",".join(s.candidates), "extra_patient_columns": ",".join(s.extra_patient_columns),
                           "chosen": model.chosen_, "data_digest": metadata["data_digest"]}
     metrics = {"n_eligible": counts["eligible"], "n_treated_now": counts["treated_now"], "n_trimmed": counts["trimmed"],
                "propensity_auroc": model.propensity_auroc_}

@@ -8,7 +8,7 @@ Nothing here writes a file or an MLflow run: :func:`crsml.tracking.log_training`
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from numbers import Integral
 from typing import Any, ClassVar
@@ -47,14 +47,14 @@ from crsml.training._result import MODEL_NAME, TrainingResult
 class TrainSettings:
     """Everything that decides the training of a risk task (logged as MLflow parameters).
 
-    ``horizon_h`` and ``min_days`` are the task's own parameters (``min_days`` only for tasks
-    that take it, such as ``prolonged_crs``; None keeps the task's default).
+    ``task_params`` are the task's own parameters (``{"min_days": 5}`` for ``prolonged_crs``;
+    those left out keep the task's defaults): the task declares them (:meth:`Task.param_names`),
+    so a new task's parameter needs nothing here.
     """
 
     task: str = "severe_crs"
     landmark_h: float = 48.0
-    horizon_h: float | None = None  # None: the task's own default (14 days for the built-in tasks)
-    min_days: float | None = None
+    task_params: dict[str, Any] = field(default_factory=dict)
     trials: int = 40
     seed: int = 0
     ensemble_size: int = 1  # best Optuna trials the model averages (docs/risk_models.md, Model)
@@ -93,9 +93,8 @@ class TrainSettings:
         check_params(self, self._parameter_constraints)
 
     def make_task(self) -> tasks.Task:
-        """The task these settings train (its horizon, and ``min_days`` when given)."""
-        params = {"horizon_h": self.horizon_h, "min_days": self.min_days}
-        return tasks.get(self.task, **{k: v for k, v in params.items() if v is not None})
+        """The task these settings train, with its parameters."""
+        return tasks.get(self.task, **self.task_params)
 
 
 def data_digest(X: pd.DataFrame, y: np.ndarray) -> str:
@@ -221,7 +220,7 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     for reason in metadata["weak"]:
         log(f"warning: {reason}")
     fitted = Model(task, float(s.landmark_h), fb, final, ModelMetadata.from_dict(metadata), table, curves)
-    params = {k: v for k, v in asdict(s).items() if k != "storage"} | task.get_params()
+    params = {k: v for k, v in asdict(s).items() if k not in ("storage", "task_params")} | task.get_params()
     params["extra_patient_columns"] = ",".join(s.extra_patient_columns)
     params["storage"] = "rdb" if s.storage else "memory"
     params |= {f"best_{k}": v for k, v in final.best_params_.items()}

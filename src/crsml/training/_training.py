@@ -4,6 +4,7 @@ training procedure and its settings."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from crsml import tasks
@@ -19,13 +20,17 @@ TRAINERS: dict[str, Callable[..., TrainingResult]] = {"risk": fit_risk, "benefit
 
 
 def settings_for(task: str, landmark_h: float = 48.0, **options: Any) -> TrainSettings | BenefitSettings:
-    """The settings of ``task`` at ``landmark_h``; ``options`` are its fields (``trials=20`` ...)."""
+    """The settings of ``task`` at ``landmark_h``; ``options`` are settings fields (``trials=20``
+    ...) and the task's own parameters (``min_days=5``), which the task declares."""
     cls = SETTINGS[tasks.get(task).model_kind]
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(options) - known)
+    own, rest = tasks.split_params(task, options)
+    own |= rest.pop("task_params", None) or {}
+    known = {f.name for f in fields(cls)} - {"task_params"}
+    unknown = sorted(set(rest) - known)
     if unknown:
-        raise CrsmlError(f"{', '.join(unknown)}: not a setting of {task} (known: {', '.join(sorted(known))})")
-    return cls(task=task, landmark_h=landmark_h, **options)
+        accepted = sorted(known | set(tasks.get(task).param_names()))
+        raise CrsmlError(f"{', '.join(unknown)}: not a setting of {task} (known: {', '.join(accepted)})")
+    return cls(task=task, landmark_h=landmark_h, task_params=own, **rest)
 
 
 def train(cohort: Cohort, task: str = "severe_crs", landmark_h: float = 48.0, *,

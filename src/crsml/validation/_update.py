@@ -121,7 +121,7 @@ def update(model: Model, cohort: Cohort, method: str = "auto", alpha: float = AL
                "prompted_by": before, "patients": int(len(y)), "events": int(y.sum())}
     if chosen == "refit":
         cv = model.metadata.get("cv", {})
-        params = {k: v for k, v in model.task.get_params().items() if k in ("horizon_h", "min_days")}
+        params = model.task.get_params()
         result = train(cohort, model.task.name, landmark_h=model.landmark_h, trials=trials or cv.get("trials", 40),
                        seed=seed, extra_patient_columns=tuple(model.features.extra_patient_columns), log=log,
                        **params)
