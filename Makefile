@@ -18,12 +18,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests experiments
+	$(VENV)/bin/ruff format --check src tests experiments
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/deptry src
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests experiments
+	$(VENV)/bin/ruff format --check src tests experiments
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/deptry src
 

@@ -35,7 +35,15 @@ def target_lines(L: float, auroc: float, slope: float, base: str, d: float, lo: 
         lines.append(f"AUROC {auroc:.4f} >= {AUROC_TARGET[L]:.2f}: {'met' if auroc >= AUROC_TARGET[L] else 'NOT met'}")
     ok = SLOPE_TARGET[0] <= slope <= SLOPE_TARGET[1]
     lines.append(f"calibration slope {slope:.3f} in {SLOPE_TARGET[0]}-{SLOPE_TARGET[1]}: {'met' if ok else 'NOT met'}")
-    above = "NOT above" if d <= 0 else ("above, shown by the paired interval" if lo > 0 else "above in the point estimate only (the paired interval includes 0)")
+    above = (
+        "NOT above"
+        if d <= 0
+        else (
+            "above, shown by the paired interval"
+            if lo > 0
+            else "above in the point estimate only (the paired interval includes 0)"
+        )
+    )
     lines.append(f"against the best baseline ({base}), AUROC {d:+.4f}: {above}")
     return lines
 
@@ -58,8 +66,9 @@ def main() -> int:
     rows = []
     for L in args.landmarks:
         con.rule(f"severe_crs at L = {L:g} h")
-        s = TrainSettings(task="severe_crs", landmark_h=L, trials=args.trials, seed=args.seed,
-                          ensemble_size=args.ensemble_size)
+        s = TrainSettings(
+            task="severe_crs", landmark_h=L, trials=args.trials, seed=args.seed, ensemble_size=args.ensemble_size
+        )
         r = crsml.train(cohort, settings=s, log=con.print)
         crsml.log_training(r, log=con.print)
         crsml.export_model(r.model, args.out / f"severe_crs_L{L:g}")
@@ -69,11 +78,17 @@ def main() -> int:
         t = r.table.loc["crsml xgboost"]
         for line in target_lines(L, t.auroc, t.cal_slope, base, d, lo):
             con.print(f"target: {line}")
-        rows.append(f"| {L:g} h | {r.counts['labelled']} | {r.counts['events']} | {t.auroc:.3f} ({t.auroc_low:.3f}-{t.auroc_high:.3f}) "
-                    f"| {t.cal_slope:.2f} ({t.cal_slope_low:.2f}-{t.cal_slope_high:.2f}) | {base} "
-                    f"{r.table.loc[base, 'auroc']:.3f} | {d:+.3f} ({lo:+.3f} to {hi:+.3f}) |")
+        rows.append(
+            f"| {L:g} h | {r.counts['labelled']} | {r.counts['events']} | {t.auroc:.3f} "
+            f"({t.auroc_low:.3f}-{t.auroc_high:.3f}) "
+            f"| {t.cal_slope:.2f} ({t.cal_slope_low:.2f}-{t.cal_slope_high:.2f}) | {base} "
+            f"{r.table.loc[base, 'auroc']:.3f} | {d:+.3f} ({lo:+.3f} to {hi:+.3f}) |"
+        )
     con.rule("summary")
-    con.print("| landmark | labelled | events | AUROC (95% CI) | calibration slope | best baseline AUROC | difference (95% CI) |")
+    con.print(
+        "| landmark | labelled | events | AUROC (95% CI) | calibration slope | best baseline AUROC | difference "
+        "(95% CI) |"
+    )
     con.print("|---|---|---|---|---|---|---|")
     for row in rows:
         con.print(row, markup=False)

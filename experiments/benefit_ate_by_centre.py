@@ -45,25 +45,41 @@ def main() -> int:
         inside = overlap(nu.e, crump_bound(nu.e))
         pid = X.index.get_level_values("patient_id")
         latent = c.truth_at(L).reindex(pid)
-        d = pd.DataFrame({"replicate": r, "centre": c.patients.set_index("patient_id")["site"].reindex(pid).to_numpy(),
-                          "treated": Tr, "e": nu.e, "phi": nu.pseudo_outcome(Tr, Yr),
-                          "truth": np.asarray(tb.true_effect(c, X.index)), "il6_share": latent["il6_share"].to_numpy(),
-                          "myeloid_gain": latent["myeloid_gain"].to_numpy()})
+        d = pd.DataFrame(
+            {
+                "replicate": r,
+                "centre": c.patients.set_index("patient_id")["site"].reindex(pid).to_numpy(),
+                "treated": Tr,
+                "e": nu.e,
+                "phi": nu.pseudo_outcome(Tr, Yr),
+                "truth": np.asarray(tb.true_effect(c, X.index)),
+                "il6_share": latent["il6_share"].to_numpy(),
+                "myeloid_gain": latent["myeloid_gain"].to_numpy(),
+            }
+        )
         parts.append(d[inside])
         print(f"replicate {r + 1} of {args.replicates}", file=sys.stderr, flush=True)
     d = pd.concat(parts, ignore_index=True)
-    per = d.groupby(["replicate", "centre"]).agg(patients=("phi", "size"), treated=("treated", "sum"),
-                                                 estimate=("phi", "mean"), truth=("truth", "mean")).reset_index()
+    per = (
+        d.groupby(["replicate", "centre"])
+        .agg(patients=("phi", "size"), treated=("treated", "sum"), estimate=("phi", "mean"), truth=("truth", "mean"))
+        .reset_index()
+    )
     per["bias"] = per["estimate"] - per["truth"]
-    print(f"L = {L:g} h, {args.replicates} replicate cohorts of 5,000, inside Crump's bound (means over the cohorts "
-          "where the centre has patients inside):")
+    print(
+        f"L = {L:g} h, {args.replicates} replicate cohorts of 5,000, inside Crump's bound (means over the cohorts "
+        "where the centre has patients inside):"
+    )
     print(per.groupby("centre")[["patients", "treated", "estimate", "truth", "bias"]].mean().round(3).to_string())
     d["w"] = np.where(d["treated"] == 1, 1 / d["e"], 1 / (1 - d["e"]))
     rows = {}
     for centre, x in d.groupby("centre"):
         t, u = x[x["treated"] == 1], x[x["treated"] == 0]
-        rows[centre] = {f"{k} {arm}": np.average(g[k], weights=g["w"]) if len(g) else np.nan
-                        for k in ("il6_share", "myeloid_gain") for arm, g in (("treated", t), ("untreated", u))}
+        rows[centre] = {
+            f"{k} {arm}": np.average(g[k], weights=g["w"]) if len(g) else np.nan
+            for k in ("il6_share", "myeloid_gain")
+            for arm, g in (("treated", t), ("untreated", u))
+        }
     print("latent traits after inverse-probability weighting (never features):")
     print(pd.DataFrame(rows).T.round(3).to_string())
     return 0

@@ -32,15 +32,22 @@ from crsml.training import BenefitSettings, benefit_data
 
 def arrays(cohort, L: float, extra: tuple[str, ...]):
     _, X, trial, _ = benefit_data(cohort, BenefitSettings(landmark_h=L, extra_patient_columns=extra))
-    return X, X.to_numpy(dtype=np.float32), trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
+    return (
+        X,
+        X.to_numpy(dtype=np.float32),
+        trial["treated"].to_numpy(dtype=int),
+        trial["severe_days"].to_numpy(dtype=float),
+    )
 
 
 def nuisance_settings(L: float, trials: int) -> dict:
     """Propensity and outcome settings tuned on the experiment's training cohort, centre a feature."""
     train = simulate(10_000, seed=tb.TRAIN_SEED, truth_draws=0, profile="mixed_practice", landmarks=(L,))
     _, Xa, T, Y = arrays(train, L, ("site",))
-    return {"propensity": tune_xgb(Xa, T, "classifier", trials, seed=0),
-            "outcome": tune_xgb(Xa, Y, "regressor", trials, seed=0)}
+    return {
+        "propensity": tune_xgb(Xa, T, "classifier", trials, seed=0),
+        "outcome": tune_xgb(Xa, Y, "regressor", trials, seed=0),
+    }
 
 
 def replicate(r: int, L: float):
@@ -58,8 +65,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--landmark-h", type=float, default=72.0)
     ap.add_argument("--replicates", type=int, default=10)
-    ap.add_argument("--trims", nargs="+", default=["0.01", "0.05", "crump"],
-                    help="fixed bounds, or crump for the data-driven bound")
+    ap.add_argument(
+        "--trims", nargs="+", default=["0.01", "0.05", "crump"], help="fixed bounds, or crump for the data-driven bound"
+    )
     ap.add_argument("--trials", type=int, default=6)
     args = ap.parse_args()
     L = tb.L = args.landmark_h
@@ -78,10 +86,19 @@ def main() -> int:
                     inside = overlap(nu.e, bound)
                     a = aipw(nu.pseudo_outcome(Tr, Yr, bound)[inside])
                 truth = float(tb.true_effect(c, X.index[inside]).mean())
-                rows.append({"centre a feature": bool(extra), "trim": trim, "bound": bound, "inside": int(inside.sum()),
-                             "treated inside": int(Tr[inside].sum()), "AIPW": a["ate"],
-                             "plug-in": float((nu.mu0 - nu.mu1)[inside].mean()), "truth": truth,
-                             "covered": a["low"] <= truth <= a["high"]})
+                rows.append(
+                    {
+                        "centre a feature": bool(extra),
+                        "trim": trim,
+                        "bound": bound,
+                        "inside": int(inside.sum()),
+                        "treated inside": int(Tr[inside].sum()),
+                        "AIPW": a["ate"],
+                        "plug-in": float((nu.mu0 - nu.mu1)[inside].mean()),
+                        "truth": truth,
+                        "covered": a["low"] <= truth <= a["high"],
+                    }
+                )
         print(f"replicate {r + 1} of {args.replicates}", file=sys.stderr, flush=True)
     d = pd.DataFrame(rows)
     d["AIPW bias"] = d["AIPW"] - d["truth"]

@@ -65,20 +65,26 @@ def main() -> int:
     for L in args.landmarks:
         Xa, Sa, La, ta = inputs(args.n, TRAIN_SEED, L)
         Xb, Sb, Lb, tb = inputs(args.n, TEST_SEED, L)
-        sets = {"landmark features": ([Xa], [Xb]), "+ centre": ([Xa, Sa], [Xb, Sb]),
-                "+ latent traits": ([Xa, La], [Xb, Lb]), "+ centre + latent traits": ([Xa, Sa, La], [Xb, Sb, Lb])}
+        sets = {
+            "landmark features": ([Xa], [Xb]),
+            "+ centre": ([Xa, Sa], [Xb, Sb]),
+            "+ latent traits": ([Xa, La], [Xb, Lb]),
+            "+ centre + latent traits": ([Xa, Sa, La], [Xb, Sb, Lb]),
+        }
         ok = ~np.isnan(tb)
         graded = ok & (Xb["grade_current"].to_numpy() >= 1)
         for name, (a, b) in sets.items():
             pred = ceiling(pd.concat(a, axis=1), ta).predict(pd.concat(b, axis=1))
             row = {"landmark_h": L, "inputs": name}
             for population, mask in (("grade >= 1", graded), ("all eligible", ok)):
-                row[f"top30 share, {population}"] = share_of_oracle(pred[mask], tb[mask], 0.3,
-                                                                    np.random.default_rng(0))
+                row[f"top30 share, {population}"] = share_of_oracle(pred[mask], tb[mask], 0.3, np.random.default_rng(0))
             rows.append(row)
         centre = Sb.idxmax(axis=1).str.removeprefix("extra_site=").to_numpy()
-        by_site.append(pd.DataFrame({"landmark_h": L, "centre": centre[graded], "benefit": tb[graded]})
-                       .groupby(["landmark_h", "centre"])["benefit"].agg(["size", "mean"]))
+        by_site.append(
+            pd.DataFrame({"landmark_h": L, "centre": centre[graded], "benefit": tb[graded]})
+            .groupby(["landmark_h", "centre"])["benefit"]
+            .agg(["size", "mean"])
+        )
     print("share of the oracle's gain of treating the top 30% by the feature ceiling, test cohort:")
     print(pd.DataFrame(rows).round(3).to_string(index=False))
     print("\ntrue mean benefit (severe-CRS days spared) by centre, eligible with grade >= 1 at L:")

@@ -59,17 +59,24 @@ def main() -> int:
             # var(a - b) = s2 / draws + s2 / ref_draws, with s2 the variance of one paired future
             s2 = np.var(ta - tb) / (1 / args.draws + 1 / args.ref_draws)
             noise = s2 / args.draws
-            row = {"landmark_h": L, "population": population, "patients": int(mask.sum()),
-                   "mean benefit (days)": ta.mean(), "var of the truth": np.var(ta),
-                   "of it Monte Carlo": noise / np.var(ta)}
+            row = {
+                "landmark_h": L,
+                "population": population,
+                "patients": int(mask.sum()),
+                "mean benefit (days)": ta.mean(),
+                "var of the truth": np.var(ta),
+                "of it Monte Carlo": noise / np.var(ta),
+            }
             for f in FRACTIONS:
                 row[f"top {int(f * 100)}%: perfect model's share"] = share_of_oracle(tb, ta, f, rng)
             rows.append(row)
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))
-    print(f"\nperfect model: ranks by the truth redrawn from {args.ref_draws} independent futures; scored, as in "
-          f"experiments/tocilizumab_benefit.py, against the {args.draws}-future truth and its oracle")
+    print(
+        f"\nperfect model: ranks by the truth redrawn from {args.ref_draws} independent futures; scored, as in "
+        f"experiments/tocilizumab_benefit.py, against the {args.draws}-future truth and its oracle"
+    )
     return 0
 
 

@@ -38,24 +38,32 @@ def main() -> int:
         crsml.simulate(2000, seed=1).save(OUT / "sim")
     sim, report = crsml.Cohort.load_with_report(OUT / "sim")
     ep = crs_episodes(sim.crs)
-    con.print(f"wrote {(OUT / 'sim').relative_to(REPO)}: valid ({len(report.errors)} errors, {len(report.warnings)} warnings); "
-              f"{len(sim.patients):,} patients, {len(sim.measurements):,} measurements, "
-              f"{len(sim.vitals):,} vital-sign rows; CRS any grade {ep['max_grade'].ge(1).sum() / len(sim.patients):.0%}, "
-              f"grade >= 3 {ep['max_grade'].ge(3).sum() / len(sim.patients):.0%}")
+    con.print(
+        f"wrote {(OUT / 'sim').relative_to(REPO)}: valid ({len(report.errors)} errors, {len(report.warnings)} "
+        f"warnings); "
+        f"{len(sim.patients):,} patients, {len(sim.measurements):,} measurements, "
+        f"{len(sim.vitals):,} vital-sign rows; CRS any grade {ep['max_grade'].ge(1).sum() / len(sim.patients):.0%}, "
+        f"grade >= 3 {ep['max_grade'].ge(3).sum() / len(sim.patients):.0%}"
+    )
 
     con.rule("2. landmark features (crsml features --landmark-h 24 --landmark-h 48 --landmark-h 72)")
     fb = crsml.LandmarkFeatures(landmark_h=[24, 48, 72]).fit(sim)
     X, elig = fb.build(sim)
     counts = elig.groupby("landmark_h")["eligible"].agg(["sum", "size"])
     for L, row in counts.iterrows():
-        con.print(f"  L = {L:g} h: {row['sum']:,} of {row['size']:,} patients eligible; "
-                  f"the others are reported with their reason")
+        con.print(
+            f"  L = {L:g} h: {row['sum']:,} of {row['size']:,} patients eligible; "
+            f"the others are reported with their reason"
+        )
     con.print(f"  {X.shape[1]} features per patient; dictionary in docs/features.md")
 
-    con.rule(f"3. train severe_crs at 48 h (crsml train --task severe_crs --landmark-h 48 --trials 20 --model-out {MODEL.relative_to(REPO)})")
+    con.rule(
+        f"3. train severe_crs at 48 h (crsml train --task severe_crs --landmark-h 48 --trials 20 --model-out "
+        f"{MODEL.relative_to(REPO)})"
+    )
     result = crsml.train(sim, "severe_crs", landmark_h=48, trials=20, seed=0, log=con.print)
-    run_id = crsml.log_training(result, log=con.print)      # MLflow run + registered version
-    crsml.export_model(result.model, MODEL)                  # models/NAME: MLflow pyfunc + model card
+    run_id = crsml.log_training(result, log=con.print)  # MLflow run + registered version
+    crsml.export_model(result.model, MODEL)  # models/NAME: MLflow pyfunc + model card
     con.print(f"model written to {MODEL}")
     print_result(con, result)
 
@@ -67,11 +75,18 @@ def main() -> int:
     m.to_csv(batch / "measurements.csv", index=False)
     scores, _ = crsml.scoring.score_tables(crsml.load_model(MODEL), read_raw_tables(batch), explain=5, progress=True)
     scores.to_csv(OUT / "scores.csv", index=False)
-    con.print(f"{len(scores)} patients in, {len(scores)} rows out: " + ", ".join(
-        f"{k} {v}" for k, v in scores["status"].value_counts().items()))
-    con.print(scores[scores["status"] == "invalid"][["patient_id", "status", "reason"]].to_string(index=False), markup=False)
+    con.print(
+        f"{len(scores)} patients in, {len(scores)} rows out: "
+        + ", ".join(f"{k} {v}" for k, v in scores["status"].value_counts().items())
+    )
+    con.print(
+        scores[scores["status"] == "invalid"][["patient_id", "status", "reason"]].to_string(index=False), markup=False
+    )
     top = scores[scores["status"] == "ok"].nlargest(3, "risk")
-    con.print(top[["patient_id", "risk", "driver_1", "driver_1_shap", "driver_1_value"]].round(3).to_string(index=False), markup=False)
+    con.print(
+        top[["patient_id", "risk", "driver_1", "driver_1_shap", "driver_1_value"]].round(3).to_string(index=False),
+        markup=False,
+    )
     card = crsml.write_model_card(crsml.load_model(MODEL), OUT / "report")
 
     con.rule("5. the shared real cohort (crsml import-daily)")
@@ -85,9 +100,11 @@ def main() -> int:
     else:
         con.print(f"shared real cohort not found at {REAL}; skipped")
     con.rule("where to look")
-    con.print(f"model:        {MODEL.relative_to(REPO)}\nscores:       {(OUT / 'scores.csv').relative_to(REPO)}\n"
-              f"model card:   {card.relative_to(REPO)}\n"
-              f"MLflow:       .venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db  (run {run_id})")
+    con.print(
+        f"model:        {MODEL.relative_to(REPO)}\nscores:       {(OUT / 'scores.csv').relative_to(REPO)}\n"
+        f"model card:   {card.relative_to(REPO)}\n"
+        f"MLflow:       .venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db  (run {run_id})"
+    )
     return 0
 
 

@@ -20,8 +20,10 @@ LANDMARK_H = 48.0
 
 def line(name: str, result: crsml.EvaluationResult) -> dict[str, str]:
     r = result.model_row
-    f = {m: f"{r[m]:.3f} ({r[m + '_low']:.3f} to {r[m + '_high']:.3f})"
-         for m in ("auroc", "oe", "cal_intercept", "cal_slope", "ici", "brier")}
+    f = {
+        m: f"{r[m]:.3f} ({r[m + '_low']:.3f} to {r[m + '_high']:.3f})"
+        for m in ("auroc", "oe", "cal_intercept", "cal_slope", "ici", "brier")
+    }
     print(f"{name}: " + "; ".join(f"{k} {v}" for k, v in f.items()))
     return f
 
@@ -53,21 +55,36 @@ def main() -> None:
     updated = crsml.load_model(args.out / "model_updated")
     after = crsml.evaluate(updated, later, n_boot=args.n_boot)
     figures["independent cohort of the other centre, updated model"] = line(
-        "independent cohort of the other centre, updated model", after)
+        "independent cohort of the other centre, updated model", after
+    )
     before_later = crsml.evaluate(model, later, n_boot=args.n_boot)
     figures["independent cohort of the other centre, original model"] = line(
-        "independent cohort of the other centre, original model", before_later)
+        "independent cohort of the other centre, original model", before_later
+    )
     crsml.write_evaluation_report(after, args.out / "report_updated")
-    summary = {"figures": figures, "update": {"method": up.method, "chosen_by": up.chosen_by,
-                                              "tests": up.tests.round(6).reset_index().to_dict(orient="records"),
-                                              "intercept": up.lineage.get("intercept"), "slope": up.lineage.get("slope")},
-               "case_mix": ext.case_mix_summary, "flow_other_centre": ext.flow["n"].to_dict()}
+    summary = {
+        "figures": figures,
+        "update": {
+            "method": up.method,
+            "chosen_by": up.chosen_by,
+            "tests": up.tests.round(6).reset_index().to_dict(orient="records"),
+            "intercept": up.lineage.get("intercept"),
+            "slope": up.lineage.get("slope"),
+        },
+        "case_mix": ext.case_mix_summary,
+        "flow_other_centre": ext.flow["n"].to_dict(),
+    }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     citl = after.model_row
-    ok = citl["cal_intercept_low"] <= 0 <= citl["cal_intercept_high"] and citl["cal_slope_low"] <= 1 <= citl["cal_slope_high"]
+    ok = (
+        citl["cal_intercept_low"] <= 0 <= citl["cal_intercept_high"]
+        and citl["cal_slope_low"] <= 1 <= citl["cal_slope_high"]
+    )
     found = not (ext.model_row["cal_intercept_low"] <= 0 <= ext.model_row["cal_intercept_high"])
-    print(f"miscalibration found at the other centre (CITL interval excludes 0): {found}; after the update, CITL "
-          f"interval includes 0 and slope interval includes 1 on the independent cohort: {ok}")
+    print(
+        f"miscalibration found at the other centre (CITL interval excludes 0): {found}; after the update, CITL "
+        f"interval includes 0 and slope interval includes 1 on the independent cohort: {ok}"
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=10)
     args = ap.parse_args()
     cohort = crsml.simulate(args.n, seed=404, profile="b_all", truth_draws=0)
-    result = crsml.train(cohort, "severe_crs", landmark_h=48.0, trials=args.trials, seed=0, cv_groups="site",
-                         progress=False)
+    result = crsml.train(
+        cohort, "severe_crs", landmark_h=48.0, trials=args.trials, seed=0, cv_groups="site", progress=False
+    )
     iecv = result.model.metadata["iecv"]
     import pandas as pd
 

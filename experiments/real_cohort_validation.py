@@ -57,16 +57,27 @@ def main() -> None:
     print("case mix:", json.dumps({k: v for k, v in ev.case_mix_summary.items()}, default=str))
     sizes = {}
     for L in (24.0, 48.0, 72.0):
-        r = crsml.train(cohort, "severe_crs", landmark_h=L, trials=args.trials, seed=0, progress=False,
-                        instability_boot=0, log=lambda *a: None)
+        r = crsml.train(
+            cohort,
+            "severe_crs",
+            landmark_h=L,
+            trials=args.trials,
+            seed=0,
+            progress=False,
+            instability_boot=0,
+            log=lambda *a: None,
+        )
         s = r.model.metadata["sample_size"]
         sizes[L] = s
-        print(f"L = {L:g} h: has {s['available_n']} patients ({s['available_events']} events); needs {s['required_n']} "
-              f"({s['required_events']} events) for {s['parameters']} candidate parameters at outcome rate "
-              f"{s['prevalence']:.1%}, R2_CS {s['r2_cs']:.3f} from out-of-fold C {s['c_statistic']:.3f} "
-              f"(criteria {s['n_criterion_1']}, {s['n_criterion_2']}, {s['n_criterion_3']})")
-    (args.out / "summary.json").write_text(json.dumps({"evaluation": ev.to_dict(), "sample_size": sizes}, indent=1,
-                                                      default=str))
+        print(
+            f"L = {L:g} h: has {s['available_n']} patients ({s['available_events']} events); needs {s['required_n']} "
+            f"({s['required_events']} events) for {s['parameters']} candidate parameters at outcome rate "
+            f"{s['prevalence']:.1%}, R2_CS {s['r2_cs']:.3f} from out-of-fold C {s['c_statistic']:.3f} "
+            f"(criteria {s['n_criterion_1']}, {s['n_criterion_2']}, {s['n_criterion_3']})"
+        )
+    (args.out / "summary.json").write_text(
+        json.dumps({"evaluation": ev.to_dict(), "sample_size": sizes}, indent=1, default=str)
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,15 @@ def analyse(c, rng: np.random.Generator) -> dict[str, float] | None:
     panel = m[m["analyte"].isin(["ifng", "il10", "tnfa"]) & m["patient_id"].isin(pick_t)].copy()
     panel["t0"] = panel["patient_id"].map(first)
     panel["logv"] = np.log(panel["value"])
-    before = panel[panel["time_h"] < panel["t0"]].sort_values("time_h").groupby(["patient_id", "analyte"])["logv"].last()
-    later = panel[panel["time_h"] >= panel["t0"] + 48].sort_values("time_h").groupby(["patient_id", "analyte"])["logv"].first()
+    before = (
+        panel[panel["time_h"] < panel["t0"]].sort_values("time_h").groupby(["patient_id", "analyte"])["logv"].last()
+    )
+    later = (
+        panel[panel["time_h"] >= panel["t0"] + 48]
+        .sort_values("time_h")
+        .groupby(["patient_id", "analyte"])["logv"]
+        .first()
+    )
     change = (later - before).groupby("patient_id").mean().dropna()
     fell = int((change < 0).sum())
     cart = m[m["analyte"] == "cart_copies"].groupby("patient_id")["value"].max()
@@ -56,15 +63,19 @@ def analyse(c, rng: np.random.Generator) -> dict[str, float] | None:
     g4_u = int((ep["max_grade"].reindex(pick_u).fillna(0) >= 4).sum())
     p_ae = fisher_exact([[g4_t, N_TREATED - g4_t], [g4_u, N_UNTREATED - g4_u]]).pvalue
     return {
-        "grade3_patients_treated": len(g3_t), "grade3_patients_untreated": len(g3_u),
+        "grade3_patients_treated": len(g3_t),
+        "grade3_patients_untreated": len(g3_u),
         "grade3_days_median_treated": float(g3_t.median()) if len(g3_t) else np.nan,
         "grade3_days_median_untreated": float(g3_u.median()) if len(g3_u) else np.nan,
         "p_duration": p_dur,
-        "cytokines_fell": fell, "cytokines_assessable": len(change),
+        "cytokines_fell": fell,
+        "cytokines_assessable": len(change),
         "cart_peak_median_treated": float(cart.reindex(pick_t).median()),
         "cart_peak_median_untreated": float(cart.reindex(pick_u).median()),
         "p_expansion": p_cart,
-        "grade4_treated": g4_t, "grade4_untreated": g4_u, "p_grade4": p_ae,
+        "grade4_treated": g4_t,
+        "grade4_untreated": g4_u,
+        "p_grade4": p_ae,
     }
 
 
@@ -85,23 +96,45 @@ def main() -> None:
     first = df.iloc[0]
     print("Founding study (Zhou et al. 2025) vs one simulated cohort of 45 (17 tocilizumab, 28 not)")
     print("tests are our assumption: Mann-Whitney U (two-sided), Fisher's exact; paper's numbers: not available\n")
-    table = pd.DataFrame([
-        ("grade 3 CRS duration shorter with tocilizumab", "yes, significant (p not available)",
-         f"{first.grade3_days_median_treated:.1f} vs {first.grade3_days_median_untreated:.1f} days (n {first.grade3_patients_treated:.0f} vs {first.grade3_patients_untreated:.0f}), p={first.p_duration:.3f}"),
-        ("cytokines fell after tocilizumab", "10 of 17", f"{first.cytokines_fell:.0f} of {first.cytokines_assessable:.0f} assessable"),
-        ("CAR-T expansion peak not impaired", "not impaired (no numbers)",
-         f"median {first.cart_peak_median_treated:.0f} vs {first.cart_peak_median_untreated:.0f} copies/ug, p={first.p_expansion:.3f}"),
-        ("adverse events not increased", "not increased (no numbers)",
-         f"grade 4 CRS {first.grade4_treated:.0f}/17 vs {first.grade4_untreated:.0f}/28, p={first.p_grade4:.3f} (other AEs not simulated)"),
-    ], columns=["finding", "paper", "simulated (replicate 1)"])
+    table = pd.DataFrame(
+        [
+            (
+                "grade 3 CRS duration shorter with tocilizumab",
+                "yes, significant (p not available)",
+                f"{first.grade3_days_median_treated:.1f} vs {first.grade3_days_median_untreated:.1f} days (n "
+                f"{first.grade3_patients_treated:.0f} vs {first.grade3_patients_untreated:.0f}), "
+                f"p={first.p_duration:.3f}",
+            ),
+            (
+                "cytokines fell after tocilizumab",
+                "10 of 17",
+                f"{first.cytokines_fell:.0f} of {first.cytokines_assessable:.0f} assessable",
+            ),
+            (
+                "CAR-T expansion peak not impaired",
+                "not impaired (no numbers)",
+                f"median {first.cart_peak_median_treated:.0f} vs {first.cart_peak_median_untreated:.0f} copies/ug, "
+                f"p={first.p_expansion:.3f}",
+            ),
+            (
+                "adverse events not increased",
+                "not increased (no numbers)",
+                f"grade 4 CRS {first.grade4_treated:.0f}/17 vs {first.grade4_untreated:.0f}/28, "
+                f"p={first.p_grade4:.3f} (other AEs not simulated)",
+            ),
+        ],
+        columns=["finding", "paper", "simulated (replicate 1)"],
+    )
     print(table.to_string(index=False))
     dur_ok = (df["p_duration"] < 0.05) & (df["grade3_days_median_treated"] < df["grade3_days_median_untreated"])
     fell_ok = df["cytokines_fell"] >= 0.5 * df["cytokines_assessable"]
     cart_ok = (df["p_expansion"] >= 0.05) | (df["cart_peak_median_treated"] >= df["cart_peak_median_untreated"])
     ae_ok = ~((df["p_grade4"] < 0.05) & (df["grade4_treated"] / N_TREATED > df["grade4_untreated"] / N_UNTREATED))
     print(f"\nover {len(df)} simulated cohorts, how often each conclusion is reproduced:")
-    print(f"  grade 3 shorter with tocilizumab, p < 0.05 : {dur_ok.mean():.0%}"
-          f"  (cohorts with untreated grade 3 patients to compare: {(df['grade3_patients_untreated'] > 0).mean():.0%})")
+    print(
+        f"  grade 3 shorter with tocilizumab, p < 0.05 : {dur_ok.mean():.0%}"
+        f"  (cohorts with untreated grade 3 patients to compare: {(df['grade3_patients_untreated'] > 0).mean():.0%})"
+    )
     print(f"  cytokines fell in at least half           : {fell_ok.mean():.0%}")
     print(f"  expansion not impaired (not lower, p>=.05): {cart_ok.mean():.0%}")
     print(f"  grade 4 CRS not significantly higher      : {ae_ok.mean():.0%}")

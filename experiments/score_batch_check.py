@@ -47,7 +47,10 @@ def main() -> int:
         dask, _ = score_tables(bundle, raw, explain=5, chunk_patients=5000, engine="dask")
         t_dask = time.perf_counter() - t
     ids = raw["patients"]["patient_id"]
-    print(f"{len(ids):,} patients in, {len(local):,} rows out; each patient once: {local['patient_id'].is_unique and set(local['patient_id']) == set(ids)}")
+    print(
+        f"{len(ids):,} patients in, {len(local):,} rows out; each patient once: "
+        f"{local['patient_id'].is_unique and set(local['patient_id']) == set(ids)}"
+    )
     print(local["status"].value_counts().to_dict())
     print(local[local["status"] == "invalid"][["patient_id", "reason"]].to_string(index=False))
     same = local.equals(dask)

@@ -37,15 +37,22 @@ def main() -> None:
     for seed in args.seeds:
         X, y = task.dataset(simulate(args.n, seed=seed, truth_draws=0), args.landmark_h)
         t = time.perf_counter()
-        m = XGBRiskClassifier(n_trials=args.trials, inner_folds=3, seed=0, n_threads=1,
-                              ensemble_size=args.ensemble_size).fit(X, y)
+        m = XGBRiskClassifier(
+            n_trials=args.trials, inner_folds=3, seed=0, n_threads=1, ensemble_size=args.ensemble_size
+        ).fit(X, y)
         p = m.predict_proba(Xt.reindex(columns=X.columns))[:, 1]
         rows.append((roc_auc_score(yt, p), log_loss(yt, p), time.perf_counter() - t))
-        print(f"cohort seed {seed}: {len(y)} labelled, test AUROC {rows[-1][0]:.4f}, "
-              f"log loss {rows[-1][1]:.4f}, fit {rows[-1][2]:.1f} s", flush=True)
+        print(
+            f"cohort seed {seed}: {len(y)} labelled, test AUROC {rows[-1][0]:.4f}, "
+            f"log loss {rows[-1][1]:.4f}, fit {rows[-1][2]:.1f} s",
+            flush=True,
+        )
     auc, ll, sec = np.mean(rows, axis=0)
-    print(f"crsml {crsml.__version__} ({crsml.__file__}): ensemble {m.ensemble_size}, n={args.n} L={args.landmark_h:g} h, mean test AUROC {auc:.4f}, "
-          f"log loss {ll:.4f}, fit {sec:.1f} s")
+    print(
+        f"crsml {crsml.__version__} ({crsml.__file__}): ensemble {m.ensemble_size}, n={args.n} "
+        f"L={args.landmark_h:g} h, mean test AUROC {auc:.4f}, "
+        f"log loss {ll:.4f}, fit {sec:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -79,10 +79,6 @@ def feature_ceiling(train: Cohort, X: pd.DataFrame, seed: int) -> xgb.XGBRegress
     return evaluation.feature_ceiling(X, true_effect(train, X.index, expected=True), seed)
 
 
-
-
-
-
 def judge(scores: dict[str, np.ndarray], tau: np.ndarray, seed: int) -> pd.DataFrame:
     """Each score's share of the oracle's gain at FRACTIONS, Qini and Spearman with the truth."""
     return uplift_table(scores, tau, FRACTIONS, seed)
@@ -94,22 +90,19 @@ def add_guideline(table: pd.DataFrame, treat: np.ndarray, tau: np.ndarray) -> No
     table.loc["guideline: treat at grade >= 2", "treated_share"] = float(treat.mean())
 
 
-
-
-
-
-
-
 def fit_candidates(model: BenefitModel, X: pd.DataFrame, trial: pd.DataFrame) -> dict[str, Candidate]:
     Xa = X.to_numpy(dtype=np.float32)
     T = trial["treated"].to_numpy(dtype=int)
     Y = trial["severe_days"].to_numpy(dtype=float)
-    return {n: Candidate(n, model.nuisance_params_, model.seed, model.trim).fit(Xa, T, Y, model.overlap_)
-            for n in CANDIDATES}
+    return {
+        n: Candidate(n, model.nuisance_params_, model.seed, model.trim).fit(Xa, T, Y, model.overlap_)
+        for n in CANDIDATES
+    }
 
 
-def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label: str, seed: int,
-             ceiling: xgb.XGBRegressor) -> tuple[pd.DataFrame, dict]:
+def evaluate(
+    model: BenefitModel, fb, train_X, train_trial, test: Cohort, label: str, seed: int, ceiling: xgb.XGBRegressor
+) -> tuple[pd.DataFrame, dict]:
     """Every candidate, the exported model, risk, the feature ceiling and the guideline on the test
     cohort's eligible patients inside the model's overlap; risk, the ceiling and the guideline
     also on every eligible patient (``extra["everyone"]``)."""
@@ -124,9 +117,15 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
     truth = test.truth_at(L).loc[X.index]
     ceil_all = ceiling.predict(X)
     grade_all = X["grade_current"].to_numpy() >= 2
-    everyone = judge({RISK: pred["risk"].to_numpy(), CEILING: ceil_all,
-                      "simulator's own p_severe (full latent state)": truth["p_severe"].to_numpy(dtype=float)},
-                     tau_all, seed)
+    everyone = judge(
+        {
+            RISK: pred["risk"].to_numpy(),
+            CEILING: ceil_all,
+            "simulator's own p_severe (full latent state)": truth["p_severe"].to_numpy(dtype=float),
+        },
+        tau_all,
+        seed,
+    )
     add_guideline(everyone, grade_all, tau_all)
     inside = (pred["reason"] == "").to_numpy()
     X, pred = X[inside], pred[inside]
@@ -143,8 +142,11 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
     lo, hi = pred["benefit_low"].to_numpy(), pred["benefit_high"].to_numpy()
     forest = cands["causal_forest"].interval(Xa)
     extra = {
-        "label": label, "n_test_inside": int(len(tau)), "n_test_outside": int((~inside).sum()),
-        "true_mean_effect": float(tau.mean()), "predicted_mean_effect": float(pred["benefit"].mean()),
+        "label": label,
+        "n_test_inside": int(len(tau)),
+        "n_test_outside": int((~inside).sum()),
+        "true_mean_effect": float(tau.mean()),
+        "predicted_mean_effect": float(pred["benefit"].mean()),
         "true_mean_effect_outside": float(tau_all[~inside].mean()) if (~inside).any() else float("nan"),
         "coverage_exported_interval": coverage(lo, hi, tau),
         "coverage_causal_forest_interval": coverage(*forest, tau),
@@ -154,15 +156,19 @@ def evaluate(model: BenefitModel, fb, train_X, train_trial, test: Cohort, label:
         "coverage_causal_forest_interval_feature_level": coverage(*forest, ceil_all[inside]),
         "exported_benefit_inside_forest_interval": coverage(*model.forest_interval(X), pred["benefit"].to_numpy()),
         "exported_interval_median_width": float(np.median(hi - lo)),
-        "chosen": model.chosen_, "everyone": everyone,
-        "qini_curves": {k: qini(v, tau)[0] for k, v in scores.items()}, "tau_sum": float(tau.sum()),
+        "chosen": model.chosen_,
+        "everyone": everyone,
+        "qini_curves": {k: qini(v, tau)[0] for k, v in scores.items()},
+        "tau_sum": float(tau.sum()),
     }
     return table, extra
 
 
 def replicate_ate(r: int, params: dict, n: int, window: str, splits: int = DEFAULT_SPLITS) -> dict[str, float]:
     c = simulate(n, seed=5000 + r, truth_draws=0, profile="mixed_practice")
-    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L, task_params={"window": window}, extra_patient_columns=EXTRA))
+    _, X, trial, _ = benefit_data(
+        c, BenefitSettings(landmark_h=L, task_params={"window": window}, extra_patient_columns=EXTRA)
+    )
     Xa = X.to_numpy(dtype=np.float32)
     T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
     nus = crossfit_splits(Xa, T, Y, params["propensity"], params["outcome"], 3, r, splits)
@@ -170,9 +176,16 @@ def replicate_ate(r: int, params: dict, n: int, window: str, splits: int = DEFAU
     truth = true_effect(c, X.index[region]).mean()
     # the first split alone: the estimate before the splits were aggregated (2026-12-01)
     one, one_region = average_effect(nus[0], T, Y)
-    return {"estimate": a["ate"], "low": a["low"], "high": a["high"], "truth": float(truth), "bound": a["bound"],
-            "patients": int(region.sum()), "split_sd": a["split_sd"],
-            "one_split_covers": bool(one["low"] <= true_effect(c, X.index[one_region]).mean() <= one["high"])}
+    return {
+        "estimate": a["ate"],
+        "low": a["low"],
+        "high": a["high"],
+        "truth": float(truth),
+        "bound": a["bound"],
+        "patients": int(region.sum()),
+        "split_sd": a["split_sd"],
+        "one_split_covers": bool(one["low"] <= true_effect(c, X.index[one_region]).mean() <= one["high"]),
+    }
 
 
 def founding_study(params: dict, n: int, seed: int) -> dict:
@@ -181,22 +194,32 @@ def founding_study(params: dict, n: int, seed: int) -> dict:
     ever = set(c.treatments.loc[c.treatments["drug"] == "tocilizumab", "patient_id"])
     days = crs_episodes(c.crs_grades()).set_index("patient_id")["days_ge3"].reindex(c.patients["patient_id"]).fillna(0)
     treated = days.index.isin(list(ever))
-    out = {"patients": n, "ever_treated": int(treated.sum()),
-           "naive_days_treated_minus_untreated": float(days[treated].mean() - days[~treated].mean())}
+    out = {
+        "patients": n,
+        "ever_treated": int(treated.sum()),
+        "naive_days_treated_minus_untreated": float(days[treated].mean() - days[~treated].mean()),
+    }
     _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L, extra_patient_columns=EXTRA))
     T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
     tau = true_effect(c, X.index)
-    out |= {"eligible_at_L": int(len(T)), "treated_now": int(T.sum()),
-            "naive_at_L_benefit": float(Y[T == 0].mean() - Y[T == 1].mean()) if T.sum() else float("nan"),
-            "true_mean_benefit": float(tau.mean())}
+    out |= {
+        "eligible_at_L": int(len(T)),
+        "treated_now": int(T.sum()),
+        "naive_at_L_benefit": float(Y[T == 0].mean() - Y[T == 1].mean()) if T.sum() else float("nan"),
+        "true_mean_benefit": float(tau.mean()),
+    }
     out["adjusted_aipw"] = f"not estimable: {int(T.sum())} patients treated now at {L:g} h"
     if T.sum() >= 6 and (1 - T).sum() >= 6:
         nus = crossfit_splits(X.to_numpy(dtype=np.float32), T, Y, params["propensity"], params["outcome"], 3, seed)
         a, inside = average_effect(nus, T, Y)
         out["inside_overlap"] = int(inside.sum())
         if inside.any():
-            out |= {"adjusted_aipw": a["ate"], "adjusted_low": a["low"], "adjusted_high": a["high"],
-                    "true_mean_benefit_inside_overlap": float(tau[inside].mean())}
+            out |= {
+                "adjusted_aipw": a["ate"],
+                "adjusted_low": a["low"],
+                "adjusted_high": a["high"],
+                "true_mean_benefit_inside_overlap": float(tau[inside].mean()),
+            }
         else:
             out["adjusted_aipw"] += " and no patient inside overlap"
     return out
@@ -228,17 +251,30 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=10_000, help="patients per training and test cohort")
     ap.add_argument("--replicates", type=int, default=20)
     ap.add_argument("--replicate-n", type=int, default=5_000)
-    ap.add_argument("--ate-splits", type=int, default=DEFAULT_SPLITS,
-                    help="random cross-fitting splits behind each average effect (median of their estimates)")
+    ap.add_argument(
+        "--ate-splits",
+        type=int,
+        default=DEFAULT_SPLITS,
+        help="random cross-fitting splits behind each average effect (median of their estimates)",
+    )
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--landmark-h", type=float, default=48.0)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--tracking-uri", default=None)
-    ap.add_argument("--extra", nargs="*", default=list(EXTRA),
-                    help="patients columns as features (default: site); give --extra alone for none")
-    ap.add_argument("--windows", nargs="+", default=["emulated", "wide"], choices=["emulated", "wide"],
-                    help="treatment definitions to judge (the emulated decision is needed for the MLflow summary)")
+    ap.add_argument(
+        "--extra",
+        nargs="*",
+        default=list(EXTRA),
+        help="patients columns as features (default: site); give --extra alone for none",
+    )
+    ap.add_argument(
+        "--windows",
+        nargs="+",
+        default=["emulated", "wide"],
+        choices=["emulated", "wide"],
+        help="treatment definitions to judge (the emulated decision is needed for the MLflow summary)",
+    )
     args = ap.parse_args()
     L = args.landmark_h
     EXTRA = tuple(args.extra)
@@ -249,22 +285,28 @@ def main() -> int:
     pd.set_option("display.max_columns", 20)
 
     # the training cohort's truth feeds only the feature ceiling, never a candidate or the selection
-    train_c = simulate(args.n, seed=TRAIN_SEED, truth_draws=16, profile="mixed_practice", landmarks=(L,),
-                       expected_benefit=True)
-    test_c = simulate(args.n, seed=TEST_SEED, truth_draws=16, profile="mixed_practice", landmarks=(L,),
-                      expected_benefit=True)
+    train_c = simulate(
+        args.n, seed=TRAIN_SEED, truth_draws=16, profile="mixed_practice", landmarks=(L,), expected_benefit=True
+    )
+    test_c = simulate(
+        args.n, seed=TEST_SEED, truth_draws=16, profile="mixed_practice", landmarks=(L,), expected_benefit=True
+    )
     results = {}
     params = ceiling = None
     if "emulated" not in args.windows:
         ap.error("--windows must include emulated")
     windows = [w for w in ("emulated", "wide") if w in args.windows]
     for window in windows:
-        fb, X, trial, counts = benefit_data(train_c, BenefitSettings(landmark_h=L, task_params={"window": window}, extra_patient_columns=EXTRA))
-        print(f"\n== {window} window: training cohort {args.n:,} patients, {counts['eligible']:,} eligible, "
-              f"{counts['treated_now']} treated ==")
-        model = BenefitModel(trials=args.trials, seed=args.seed, ate_splits=args.ate_splits,
-                             progress=True, nuisance_params=params).fit(
-            X, trial["treated"], trial["severe_days"], trial["severe"])
+        fb, X, trial, counts = benefit_data(
+            train_c, BenefitSettings(landmark_h=L, task_params={"window": window}, extra_patient_columns=EXTRA)
+        )
+        print(
+            f"\n== {window} window: training cohort {args.n:,} patients, {counts['eligible']:,} eligible, "
+            f"{counts['treated_now']} treated =="
+        )
+        model = BenefitModel(
+            trials=args.trials, seed=args.seed, ate_splits=args.ate_splits, progress=True, nuisance_params=params
+        ).fit(X, trial["treated"], trial["severe_days"], trial["severe"])
         params = params or model.nuisance_params_
         # both windows have the same eligible patients and features; only "treated" differs
         if ceiling is None:
@@ -274,19 +316,27 @@ def main() -> int:
         print(model.selection_.round(4).to_string())
         print(f"chosen: {model.chosen_}")
         table, extra = evaluate(model, fb, X, trial, test_c, window, args.seed, ceiling)
-        print(f"judged on a new cohort ({extra['n_test_inside']:,} eligible inside overlap, "
-              f"{extra['n_test_outside']:,} outside): true mean benefit {extra['true_mean_effect']:.3f} days, "
-              f"predicted {extra['predicted_mean_effect']:.3f}")
+        print(
+            f"judged on a new cohort ({extra['n_test_inside']:,} eligible inside overlap, "
+            f"{extra['n_test_outside']:,} outside): true mean benefit {extra['true_mean_effect']:.3f} days, "
+            f"predicted {extra['predicted_mean_effect']:.3f}"
+        )
         print(table.round(3).to_string())
-        print(f"interval coverage of the true effect: exported model {extra['coverage_exported_interval']:.1%}, "
-              f"causal forest's own {extra['coverage_causal_forest_interval']:.1%}; of the feature ceiling's "
-              f"prediction (feature-level benefit): exported {extra['coverage_exported_interval_feature_level']:.1%}, "
-              f"causal forest {extra['coverage_causal_forest_interval_feature_level']:.1%}")
-        print(f"exported interval: median width {extra['exported_interval_median_width']:.3f} days; the exported "
-              f"benefit lies inside the forest's interval for {extra['exported_benefit_inside_forest_interval']:.1%} "
-              "of patients (the interval is stretched to hold it for the others)")
-        print(f"every eligible patient of the new cohort, trimmed ones included (true mean benefit outside the "
-              f"overlap {extra['true_mean_effect_outside']:.3f} days); the model gives no benefit there:")
+        print(
+            f"interval coverage of the true effect: exported model {extra['coverage_exported_interval']:.1%}, "
+            f"causal forest's own {extra['coverage_causal_forest_interval']:.1%}; of the feature ceiling's "
+            f"prediction (feature-level benefit): exported {extra['coverage_exported_interval_feature_level']:.1%}, "
+            f"causal forest {extra['coverage_causal_forest_interval_feature_level']:.1%}"
+        )
+        print(
+            f"exported interval: median width {extra['exported_interval_median_width']:.3f} days; the exported "
+            f"benefit lies inside the forest's interval for {extra['exported_benefit_inside_forest_interval']:.1%} "
+            "of patients (the interval is stretched to hold it for the others)"
+        )
+        print(
+            f"every eligible patient of the new cohort, trimmed ones included (true mean benefit outside the "
+            f"overlap {extra['true_mean_effect_outside']:.3f} days); the model gives no benefit there:"
+        )
         print(extra["everyone"].round(3).to_string())
         extra["everyone"].to_csv(args.out / f"judged_{window}_all_eligible.csv")
         results[window] = (model, table, extra)
@@ -296,7 +346,9 @@ def main() -> int:
 
     metrics = {}
     if args.replicates:
-        print(f"\n== average benefit over {args.replicates} replicate cohorts of {args.replicate_n:,} (AIPW, 95% CI) ==")
+        print(
+            f"\n== average benefit over {args.replicates} replicate cohorts of {args.replicate_n:,} (AIPW, 95% CI) =="
+        )
         reps = []
         for window in windows:
             for r in range(args.replicates):
@@ -304,11 +356,17 @@ def main() -> int:
                 reps.append({"window": window, "replicate": r} | a | {"covers": a["low"] <= a["truth"] <= a["high"]})
         reps = pd.DataFrame(reps)
         reps["width"] = reps["high"] - reps["low"]
-        summary = reps.groupby("window").agg(coverage=("covers", "mean"), covered=("covers", "sum"),
-                                             mean_estimate=("estimate", "mean"), mean_truth=("truth", "mean"),
-                                             mean_width=("width", "mean"), mean_bound=("bound", "mean"),
-                                             mean_patients=("patients", "mean"), mean_split_sd=("split_sd", "mean"),
-                                             covered_by_one_split=("one_split_covers", "sum"))
+        summary = reps.groupby("window").agg(
+            coverage=("covers", "mean"),
+            covered=("covers", "sum"),
+            mean_estimate=("estimate", "mean"),
+            mean_truth=("truth", "mean"),
+            mean_width=("width", "mean"),
+            mean_bound=("bound", "mean"),
+            mean_patients=("patients", "mean"),
+            mean_split_sd=("split_sd", "mean"),
+            covered_by_one_split=("one_split_covers", "sum"),
+        )
         summary["bias"] = summary["mean_estimate"] - summary["mean_truth"]
         print(summary.round(3).to_string())
         reps.to_csv(args.out / "replicates.csv", index=False)
@@ -323,11 +381,16 @@ def main() -> int:
     with mlflow.start_run(run_name="simulated truth"):
         m, t, e = results["emulated"]
         mlflow.log_params({"n": args.n, "replicates": args.replicates, "trials": args.trials, "chosen": m.chosen_})
-        mlflow.log_metrics({"top30_share_exported": float(t.filter(like="exported", axis=0)["top30_share"].iloc[0]),
-                            "top30_share_risk": float(t.loc[RISK, "top30_share"]),
-                            "top30_share_feature_ceiling": float(t.loc[CEILING, "top30_share"]),
-                            "top30_share_risk_all_eligible": float(e["everyone"].loc[RISK, "top30_share"]),
-                            "coverage_exported_interval": e["coverage_exported_interval"]} | metrics)
+        mlflow.log_metrics(
+            {
+                "top30_share_exported": float(t.filter(like="exported", axis=0)["top30_share"].iloc[0]),
+                "top30_share_risk": float(t.loc[RISK, "top30_share"]),
+                "top30_share_feature_ceiling": float(t.loc[CEILING, "top30_share"]),
+                "top30_share_risk_all_eligible": float(e["everyone"].loc[RISK, "top30_share"]),
+                "coverage_exported_interval": e["coverage_exported_interval"],
+            }
+            | metrics
+        )
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "founding_study.json").write_text(json.dumps(founding, indent=1, default=float))
             mlflow.log_artifact(str(Path(tmp) / "founding_study.json"), "evaluation")

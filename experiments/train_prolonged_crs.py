@@ -1,6 +1,6 @@
 """Train the prolonged_crs model as experiments/configs/prolonged_crs.toml says (copy and edit it for your cohort).
 
-    .venv/bin/python experiments/train_prolonged_crs.py [CONFIG]
+.venv/bin/python experiments/train_prolonged_crs.py [CONFIG]
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Train the severe_crs model as experiments/configs/severe_crs.toml says (copy and edit it for your cohort).
 
-    .venv/bin/python experiments/train_severe_crs.py [CONFIG]
+.venv/bin/python experiments/train_severe_crs.py [CONFIG]
 """
 
 import sys

@@ -39,8 +39,17 @@ def tiny_model(tmp_path_factory):
     try:
         (root / "mlruns").mkdir()
         uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
-        s = TrainSettings(task="severe_crs", landmark_h=48.0, trials=2, cv_folds=3, cv_repeats=1, n_boot=50,
-                          n_jobs=1, seed=3, ensemble_size=2)
+        s = TrainSettings(
+            task="severe_crs",
+            landmark_h=48.0,
+            trials=2,
+            cv_folds=3,
+            cv_repeats=1,
+            n_boot=50,
+            n_jobs=1,
+            seed=3,
+            ensemble_size=2,
+        )
         result = train_logged(cohort, s, root / "models" / "tiny", uri, register_name="tiny-severe")
     finally:
         os.chdir(old)
@@ -52,8 +61,9 @@ def train_logged(cohort, settings, model_out, tracking_uri, register_name=None):
     import crsml
 
     result = crsml.train(cohort, settings=settings, progress=False, log=lambda *a: None)
-    result.run_id = crsml.log_training(result, tracking_uri=tracking_uri, register_name=register_name,
-                                       log=lambda *a: None)
+    result.run_id = crsml.log_training(
+        result, tracking_uri=tracking_uri, register_name=register_name, log=lambda *a: None
+    )
     result.model_dir = crsml.export_model(result.model, model_out)
     return result
 

@@ -22,16 +22,38 @@ REPO = Path(__file__).resolve().parents[1]
 #: Those that do (construction, parameters, cloning, tags, repr) are run.
 NOT_ARRAY_INPUT = "takes a Cohort of tables (LandmarkFeatures) or an emulated trial (BenefitModel), not an (X, y) array"
 _DATA_CHECKS = (
-    "check_complex_data", "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
-    "check_estimator_sparse_array", "check_estimator_sparse_matrix", "check_estimator_sparse_tag",
-    "check_estimators_dtypes", "check_estimators_empty_data_messages", "check_estimators_fit_returns_self",
-    "check_estimators_nan_inf", "check_estimators_overwrite_params", "check_estimators_pickle",
-    "check_f_contiguous_array_estimator", "check_fit1d", "check_fit2d_1feature", "check_fit2d_1sample",
-    "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent", "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_n_features_in",
-    "check_n_features_in_after_fitting", "check_pipeline_consistency", "check_positive_only_tag_during_fit",
-    "check_readonly_memmap_input", "check_transformer_data_not_an_array", "check_transformer_general",
-    "check_transformer_preserve_dtypes", "check_transformers_unfitted",
+    "check_complex_data",
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_dtype_object",
+    "check_estimator_sparse_array",
+    "check_estimator_sparse_matrix",
+    "check_estimator_sparse_tag",
+    "check_estimators_dtypes",
+    "check_estimators_empty_data_messages",
+    "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf",
+    "check_estimators_overwrite_params",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit1d",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_fit2d_predict1d",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit",
+    "check_readonly_memmap_input",
+    "check_transformer_data_not_an_array",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+    "check_transformers_unfitted",
 )
 
 
@@ -72,8 +94,9 @@ def test_every_public_name_exists_and_implementation_modules_are_private():
             assert pkg.__all__ and all(hasattr(pkg, n) for n in pkg.__all__), m.name
         else:
             # crsml.models.bundle: the old exported models' stored MLflow code imports it
-            assert leaf.startswith("_") or m.name in ("crsml.errors", "crsml.models.bundle"), \
+            assert leaf.startswith("_") or m.name in ("crsml.errors", "crsml.models.bundle"), (
                 f"{m.name} should be private (_name.py)"
+            )
 
 
 def test_experiments_and_the_cli_use_only_public_names():

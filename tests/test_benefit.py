@@ -31,8 +31,15 @@ from crsml.tasks import emulate_trial
 from crsml.training import BenefitSettings, benefit_data
 
 L = 48.0
-FAST = {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.1, "tree_method": "hist", "random_state": 0,
-        "n_jobs": 1, "verbosity": 0}
+FAST = {
+    "n_estimators": 40,
+    "max_depth": 3,
+    "learning_rate": 0.1,
+    "tree_method": "hist",
+    "random_state": 0,
+    "n_jobs": 1,
+    "verbosity": 0,
+}
 PARAMS = {"propensity": FAST, "outcome": FAST, "final": FAST}
 
 
@@ -42,8 +49,9 @@ def benefit(tmp_path_factory):
     cohort = simulate(1500, seed=5, truth_draws=0, profile="mixed_practice")
     # three centres with different usual care: the centre is a feature (one indicator per centre)
     s = BenefitSettings(landmark_h=L, trials=2, seed=1, extra_patient_columns=("site",))
-    result = train_logged(cohort, s, root / "models" / "benefit", f"sqlite:///{root / 'mlflow.db'}",
-                          register_name="tiny-benefit")
+    result = train_logged(
+        cohort, s, root / "models" / "benefit", f"sqlite:///{root / 'mlflow.db'}", register_name="tiny-benefit"
+    )
     return result, cohort, root
 
 
@@ -51,12 +59,19 @@ def test_a_dose_at_the_landmark_is_the_decision_not_history():
     c = simulate(60, seed=2, truth_draws=0)
     c.treatments = c.treatments.iloc[:0]
     ids = c.patients["patient_id"]
-    doses = pd.DataFrame({"patient_id": [ids[0], ids[1], ids[2], ids[3]], "time_h": [L, L + 6.0, L - 1.0, L + 20.0],
-                          "drug": "tocilizumab", "dose": 400.0, "dose_unit": "mg"})
+    doses = pd.DataFrame(
+        {
+            "patient_id": [ids[0], ids[1], ids[2], ids[3]],
+            "time_h": [L, L + 6.0, L - 1.0, L + 20.0],
+            "drug": "tocilizumab",
+            "dose": 400.0,
+            "dose_unit": "mg",
+        }
+    )
     c.treatments = doses
     t = emulate_trial(c, L, grace_h=6.0)
-    assert t.loc[ids[0], "treated"] == 1            # at L: "now"
-    assert t.loc[ids[1], "treated"] == 0            # at L + grace: not now
+    assert t.loc[ids[0], "treated"] == 1  # at L: "now"
+    assert t.loc[ids[1], "treated"] == 0  # at L + grace: not now
     assert not t.loc[ids[2], "eligible"] and "before the landmark" in t.loc[ids[2], "reason"]
     assert t.loc[ids[3], "treated"] == 0
     wide = emulate_trial(c, L, window="wide")
@@ -113,12 +128,17 @@ def test_centres_not_used_as_features_are_pointed_out():
     assert unused_centre_columns(c.patients, ("site",)) == []
     _, X, _, _ = benefit_data(c, BenefitSettings(landmark_h=L, extra_patient_columns=("site",)))
     assert [x for x in X.columns if x.startswith("extra_")] == [
-        "extra_site=pre_emptive", "extra_site=treats_grade2", "extra_site=waits_for_grade3"]
+        "extra_site=pre_emptive",
+        "extra_site=treats_grade2",
+        "extra_site=waits_for_grade3",
+    ]
 
 
 def test_one_standard_error_rule_keeps_risk_unless_clearly_beaten():
-    sel = pd.DataFrame({"dr_loss": [1.0, 1.01], "vs_risk_scaled": [-0.01, 0.0], "vs_risk_scaled_se": [0.02, 0.0]},
-                       index=["x_learner", "risk_scaled"])
+    sel = pd.DataFrame(
+        {"dr_loss": [1.0, 1.01], "vs_risk_scaled": [-0.01, 0.0], "vs_risk_scaled_se": [0.02, 0.0]},
+        index=["x_learner", "risk_scaled"],
+    )
     assert choose(sel) == "risk_scaled"
     sel.loc["x_learner", "vs_risk_scaled_se"] = 0.001
     assert choose(sel) == "x_learner"
@@ -127,8 +147,12 @@ def test_one_standard_error_rule_keeps_risk_unless_clearly_beaten():
 def test_same_seed_same_estimates():
     c = simulate(800, seed=4, truth_draws=0, profile="mixed_practice")
     _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
-    fit = [BenefitModel(candidates=("x_learner", "risk_scaled"), seed=3, nuisance_params=PARAMS).fit(
-        X, trial["treated"], trial["severe_days"], trial["severe"]) for _ in range(2)]
+    fit = [
+        BenefitModel(candidates=("x_learner", "risk_scaled"), seed=3, nuisance_params=PARAMS).fit(
+            X, trial["treated"], trial["severe_days"], trial["severe"]
+        )
+        for _ in range(2)
+    ]
     pd.testing.assert_frame_equal(fit[0].predict(X), fit[1].predict(X))
     pd.testing.assert_frame_equal(fit[0].selection_, fit[1].selection_)
 
@@ -241,8 +265,10 @@ def test_the_average_of_several_splits_is_their_median_with_their_spread(splits,
     n = 400
     T = (rng.random(n) < 0.3).astype(int)
     Y = rng.normal(1.0, 1.0, n) - 0.5 * T
-    nus = [Nuisances(np.clip(rng.beta(2, 5, n), 0.001, 0.999), rng.normal(1.0, 0.3, n), rng.normal(0.5, 0.3, n))
-           for _ in range(splits)]
+    nus = [
+        Nuisances(np.clip(rng.beta(2, 5, n), 0.001, 0.999), rng.normal(1.0, 0.3, n), rng.normal(0.5, 0.3, n))
+        for _ in range(splits)
+    ]
     a, region = average_effect(nus, T, Y)
     e = np.mean([nu.e for nu in nus], axis=0)
     assert a["bound"] == crump_bound(e) and (region == overlap(e, a["bound"])).all()
@@ -304,8 +330,9 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     np.testing.assert_allclose(contribs.sum(axis=1), m.effect(result.X.iloc[:20]), atol=1e-4)
     assert "extra_site=waits_for_grade3" in result.model.feature_names
     # a centre the model never saw: its usual care is unknown, so no benefit (but still a risk)
-    raw["patients"] = raw["patients"].assign(site=raw["patients"]["site"].where(
-        ~raw["patients"]["patient_id"].isin(ok["patient_id"].iloc[:5]), "elsewhere"))
+    raw["patients"] = raw["patients"].assign(
+        site=raw["patients"]["site"].where(~raw["patients"]["patient_id"].isin(ok["patient_id"].iloc[:5]), "elsewhere")
+    )
     again, report = score_tables(result.model, raw, explain=0)
     assert any(p.column == "site" and "elsewhere" in p.message for p in report.problems)
     moved = again.set_index("patient_id").loc[ok["patient_id"].iloc[:5]]
@@ -340,8 +367,16 @@ def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
     card = (result.model_dir / "artifacts" / "crsml" / "model_card.html").read_text()
     assert "eligible at the landmark" in card and "What drives the benefit (SHAP, days spared)" in card
     assert "inside the overlap" in card and "patients columns used as features: site" in card
-    for wrong in ("<td>None</td>", "nan%", "Trained on ?", "<h2>Curves</h2>", "labelled at the landmark",
-                  "Out-of-fold figures", "log-odds", "log odds"):
+    for wrong in (
+        "<td>None</td>",
+        "nan%",
+        "Trained on ?",
+        "<h2>Curves</h2>",
+        "labelled at the landmark",
+        "Out-of-fold figures",
+        "log-odds",
+        "log odds",
+    ):
         assert wrong not in card, wrong
     # the card's SHAP values are those of the benefit (days), like the drivers in the scores
     from crsml.explanation import explain
@@ -349,8 +384,15 @@ def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
     result, cohort, _ = benefit
     assert len(result.model.explainable(cohort)) == result.model.estimator.trim_counts_["inside"]
     treated = cohort.subset(cohort.patients["patient_id"])
-    treated.treatments = pd.DataFrame({"patient_id": cohort.patients["patient_id"], "time_h": L - 1.0,
-                                       "drug": "tocilizumab", "dose": 400.0, "dose_unit": "mg"})
+    treated.treatments = pd.DataFrame(
+        {
+            "patient_id": cohort.patients["patient_id"],
+            "time_h": L - 1.0,
+            "drug": "tocilizumab",
+            "dose": 400.0,
+            "dose_unit": "mg",
+        }
+    )
     assert len(result.model.explainable(treated)) == 0  # all given tocilizumab before L: not the decision
 
     X = result.X.iloc[:20]

@@ -147,16 +147,57 @@ def test_cli_evaluate_and_update_write_report_and_updated_model(tiny_model, tmp_
     model_dir, _, _, cohort = tiny_model
     cohort.save(tmp_path / "cohort")
     runner = CliRunner()
-    r = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--cohort", str(tmp_path / "cohort"), "--by", "sex",
-                            "--out", str(tmp_path / "eval"), "--n-boot", "50", "--no-mlflow"])
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(model_dir),
+            "--cohort",
+            str(tmp_path / "cohort"),
+            "--by",
+            "sex",
+            "--out",
+            str(tmp_path / "eval"),
+            "--n-boot",
+            "50",
+            "--no-mlflow",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "calibration-in-the-large" in r.output and (tmp_path / "eval" / "index.html").exists()
-    r = runner.invoke(app, ["update", "--model", str(model_dir), "--cohort", str(tmp_path / "cohort"),
-                            "--method", "logistic", "--model-out", str(tmp_path / "updated"), "--no-mlflow"])
+    r = runner.invoke(
+        app,
+        [
+            "update",
+            "--model",
+            str(model_dir),
+            "--cohort",
+            str(tmp_path / "cohort"),
+            "--method",
+            "logistic",
+            "--model-out",
+            str(tmp_path / "updated"),
+            "--no-mlflow",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert load_model(tmp_path / "updated").metadata["lineage"][-1]["method"] == "logistic"
-    r = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--cohort", str(tmp_path / "cohort"), "--by", "nope",
-                            "--out", str(tmp_path / "eval2"), "--no-mlflow"])
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(model_dir),
+            "--cohort",
+            str(tmp_path / "cohort"),
+            "--by",
+            "nope",
+            "--out",
+            str(tmp_path / "eval2"),
+            "--no-mlflow",
+        ],
+    )
     from crsml.errors import CrsmlError
 
     # crsml's entry point turns this error into one line and exit code 2 (tests/test_hardening.py)
@@ -213,8 +254,9 @@ def test_internal_external_cross_validation_leaves_each_site_out(tiny_model):
     X = result.X[result.model.feature_names]
     sites = cohort.patients.set_index(cohort.patients["patient_id"].astype(str))["site"]
     groups = sites.reindex(X.index.get_level_values("patient_id").astype(str))
-    per_group, pooled = internal_external(X, result.y, groups, lambda: XGBRiskClassifier(n_trials=1, inner_folds=2),
-                                          n_boot=50, log=lambda *a: None)
+    per_group, pooled = internal_external(
+        X, result.y, groups, lambda: XGBRiskClassifier(n_trials=1, inner_folds=2), n_boot=50, log=lambda *a: None
+    )
     assert set(per_group["group"]) <= set(sites.unique()) and len(per_group) >= 2
     assert per_group["n"].sum() <= len(result.y) and (per_group["auroc_se"] > 0).all()
     assert pooled.loc["auroc", "low"] <= pooled.loc["auroc", "pooled"] <= pooled.loc["auroc", "high"]

@@ -16,28 +16,78 @@ def small_cohort(seed: int = 0, n: int = 6) -> Cohort:
     """A few patients with 6-hourly labs, cytokines, vitals, grades and treatments."""
     rng = np.random.default_rng(seed)
     ids = [f"p{i}" for i in range(n)]
-    patients = pd.DataFrame({
-        "patient_id": ids, "age_years": rng.integers(5, 70, n), "sex": rng.choice(["female", "male"], n),
-        "weight_kg": rng.uniform(20, 90, n), "marrow_blast_pct": rng.uniform(0, 90, n),
-        "costim": rng.choice(["cd28", "4-1bb"], n), "cart_dose_per_kg": rng.uniform(1e5, 5e6, n),
-        "prior_lines": rng.integers(1, 6, n), "prior_transplant": rng.random(n) < 0.3,
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "age_years": rng.integers(5, 70, n),
+            "sex": rng.choice(["female", "male"], n),
+            "weight_kg": rng.uniform(20, 90, n),
+            "marrow_blast_pct": rng.uniform(0, 90, n),
+            "costim": rng.choice(["cd28", "4-1bb"], n),
+            "cart_dose_per_kg": rng.uniform(1e5, 5e6, n),
+            "prior_lines": rng.integers(1, 6, n),
+            "prior_transplant": rng.random(n) < 0.3,
+        }
+    )
     times = np.arange(-24, 120, 6.0)
     rows = []
     for pid in ids[:-1]:  # the last patient has no measurements at all
         for a in ["il6", "ifng", "crp", "ldh", "creatinine", "platelets", "mcp1", "ferritin"]:
             for t in times:
                 if rng.random() < 0.8:
-                    rows.append((pid, t, a, float(np.round(rng.lognormal(3, 1), 2)), "pg/mL" if a in ("il6", "ifng", "mcp1") else
-                                 {"crp": "mg/L", "ldh": "U/L", "creatinine": "umol/L", "platelets": "10^9/L", "ferritin": "ng/mL"}[a]))
+                    rows.append(
+                        (
+                            pid,
+                            t,
+                            a,
+                            float(np.round(rng.lognormal(3, 1), 2)),
+                            "pg/mL"
+                            if a in ("il6", "ifng", "mcp1")
+                            else {
+                                "crp": "mg/L",
+                                "ldh": "U/L",
+                                "creatinine": "umol/L",
+                                "platelets": "10^9/L",
+                                "ferritin": "ng/mL",
+                            }[a],
+                        )
+                    )
     m = pd.DataFrame(rows, columns=["patient_id", "time_h", "analyte", "value", "unit"])
     m["qualifier"] = np.where(rng.random(len(m)) < 0.05, "<", None)
-    vt = [(pid, t, float(rng.uniform(36.5, 40.0)), bool(rng.random() < 0.2), int(rng.random() < 0.1), False,
-           str(rng.choice(["none", "nasal_cannula"])), 2.0) for pid in ids[:-1] for t in np.arange(0, 120, 6.0)]
-    vitals = pd.DataFrame(vt, columns=["patient_id", "time_h", "temp_c", "hypotension", "vasopressors",
-                                       "vasopressin", "o2_device", "o2_flow_lpm"])
-    tx = pd.DataFrame({"patient_id": [ids[0], ids[1], ids[2]], "time_h": [30.0, 48.0, 60.0],
-                       "drug": ["tocilizumab", "tocilizumab", "dexamethasone"]})
+    vt = [
+        (
+            pid,
+            t,
+            float(rng.uniform(36.5, 40.0)),
+            bool(rng.random() < 0.2),
+            int(rng.random() < 0.1),
+            False,
+            str(rng.choice(["none", "nasal_cannula"])),
+            2.0,
+        )
+        for pid in ids[:-1]
+        for t in np.arange(0, 120, 6.0)
+    ]
+    vitals = pd.DataFrame(
+        vt,
+        columns=[
+            "patient_id",
+            "time_h",
+            "temp_c",
+            "hypotension",
+            "vasopressors",
+            "vasopressin",
+            "o2_device",
+            "o2_flow_lpm",
+        ],
+    )
+    tx = pd.DataFrame(
+        {
+            "patient_id": [ids[0], ids[1], ids[2]],
+            "time_h": [30.0, 48.0, 60.0],
+            "drug": ["tocilizumab", "tocilizumab", "dexamethasone"],
+        }
+    )
     cohort, _ = Cohort.from_tables({"patients": patients, "measurements": m, "vitals": vitals, "treatments": tx})
     return cohort
 
@@ -48,10 +98,15 @@ EXPECTED, EXPECTED_ELIG = FITTED.build(BASE)
 
 _after = st.floats(L + 0.01, 400.0)
 _edits = st.lists(
-    st.tuples(st.sampled_from(["measurements", "vitals", "treatments", "crs"]),
-              st.sampled_from(["change", "add", "delete"]), st.integers(0, 10_000), _after,
-              st.floats(0, 1e5)),
-    min_size=1, max_size=8,
+    st.tuples(
+        st.sampled_from(["measurements", "vitals", "treatments", "crs"]),
+        st.sampled_from(["change", "add", "delete"]),
+        st.integers(0, 10_000),
+        _after,
+        st.floats(0, 1e5),
+    ),
+    min_size=1,
+    max_size=8,
 )
 
 
@@ -119,8 +174,7 @@ def test_strict_treatments_for_the_decision_at_L():
 
 def test_severe_before_landmark_is_ineligible_with_reason():
     tables = {n: getattr(BASE, n) for n in ("patients", "measurements", "vitals", "treatments")}
-    tables["crs"] = pd.DataFrame({"patient_id": ["p0", "p1", "p2"], "time_h": [24.0, 60.0, 30.0],
-                                  "grade": [3, 4, 5]})
+    tables["crs"] = pd.DataFrame({"patient_id": ["p0", "p1", "p2"], "time_h": [24.0, 60.0, 30.0], "grade": [3, 4, 5]})
     e = eligibility(Cohort(**tables), [L]).set_index("patient_id")
     assert not e.loc["p0", "eligible"] and "severe CRS" in e.loc["p0", "reason"]
     assert e.loc["p1", "eligible"]  # severe only after the landmark
@@ -206,7 +260,22 @@ def test_a_free_text_extra_column_is_a_one_line_error_on_the_command_line(tmp_pa
     sim = simulate(40, seed=2, truth_draws=0)
     sim.patients["note"] = [f"free text {i}" for i in range(40)]
     sim.save(tmp_path / "c")
-    r = subprocess.run([sys.executable, "-m", "crsml", "features", str(tmp_path / "c"), "--landmark-h", "48",
-                        "--extra", "note", "--out", str(tmp_path / "f.parquet")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crsml",
+            "features",
+            str(tmp_path / "c"),
+            "--landmark-h",
+            "48",
+            "--extra",
+            "note",
+            "--out",
+            str(tmp_path / "f.parquet"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr
     assert "extra patient column 'note' has 40 different text values" in r.stderr

@@ -10,8 +10,16 @@ from crsml.cohort import O2_DEVICES, crs_episodes, grade_astct, grade_vitals_tab
 
 
 def _row(**kw):
-    base = dict(temp_c=38.5, hypotension=False, vasopressors=0, vasopressin=False,
-                o2_device="none", o2_flow_lpm=np.nan, anticytokine_given=False, died=False)
+    base = dict(
+        temp_c=38.5,
+        hypotension=False,
+        vasopressors=0,
+        vasopressin=False,
+        o2_device="none",
+        o2_flow_lpm=np.nan,
+        anticytokine_given=False,
+        died=False,
+    )
     base.update(kw)
     return base
 
@@ -61,9 +69,18 @@ def test_grade_cases(obs, expected):
 
 
 def test_every_device_and_vasopressor_combination():
-    device_grade = {"none": 0, "blow_by": 2, "nasal_cannula": 2, "high_flow_nasal_cannula": 3,
-                    "facemask": 3, "non_rebreather": 3, "venturi": 3, "cpap": 4, "bipap": 4,
-                    "mechanical_ventilation": 4}
+    device_grade = {
+        "none": 0,
+        "blow_by": 2,
+        "nasal_cannula": 2,
+        "high_flow_nasal_cannula": 3,
+        "facemask": 3,
+        "non_rebreather": 3,
+        "venturi": 3,
+        "cpap": 4,
+        "bipap": 4,
+        "mechanical_ventilation": 4,
+    }
     rows, expected = [], []
     for dev in O2_DEVICES:
         for n in range(4):
@@ -88,16 +105,28 @@ vital_rows = st.fixed_dictionaries(
     )
 )
 # every device, from least to most support (flow may also only rise)
-_SUPPORT = {d: i for i, d in enumerate([
-    "none", "blow_by", "nasal_cannula", "high_flow_nasal_cannula", "facemask", "non_rebreather",
-    "venturi", "cpap", "bipap", "mechanical_ventilation",
-])}
+_SUPPORT = {
+    d: i
+    for i, d in enumerate(
+        [
+            "none",
+            "blow_by",
+            "nasal_cannula",
+            "high_flow_nasal_cannula",
+            "facemask",
+            "non_rebreather",
+            "venturi",
+            "cpap",
+            "bipap",
+            "mechanical_ventilation",
+        ]
+    )
+}
 assert set(_SUPPORT) == set(O2_DEVICES)
 
 
 @settings(max_examples=400, deadline=None)
-@given(vital_rows, st.integers(0, 3), st.sampled_from(list(_SUPPORT)), st.booleans(), st.booleans(),
-       st.floats(0, 30))
+@given(vital_rows, st.integers(0, 3), st.sampled_from(list(_SUPPORT)), st.booleans(), st.booleans(), st.floats(0, 30))
 def test_more_support_never_lowers_grade(obs, extra_pressors, device, add_vp, add_hypo, more_flow):
     worse = dict(obs)
     worse["vasopressors"] = obs["vasopressors"] + extra_pressors
@@ -117,22 +146,26 @@ def test_no_fever_no_anticytokine_is_grade_0(obs):
 
 
 def test_anticytokine_flag_from_treatments():
-    vitals = pd.DataFrame([
-        dict(patient_id="a", time_h=10.0, temp_c=37.0, hypotension=True),
-        dict(patient_id="a", time_h=20.0, temp_c=37.0, hypotension=True),
-        dict(patient_id="b", time_h=20.0, temp_c=37.0, hypotension=True),
-    ])
+    vitals = pd.DataFrame(
+        [
+            dict(patient_id="a", time_h=10.0, temp_c=37.0, hypotension=True),
+            dict(patient_id="a", time_h=20.0, temp_c=37.0, hypotension=True),
+            dict(patient_id="b", time_h=20.0, temp_c=37.0, hypotension=True),
+        ]
+    )
     tx = pd.DataFrame([dict(patient_id="a", time_h=10.0, drug="tocilizumab")])
     crs = grade_vitals_table(vitals, tx)
     assert crs["grade"].tolist() == [0, 2, 0]  # a dose at 10 h is not "before" 10 h
 
 
 def test_crs_episodes():
-    crs = pd.DataFrame({
-        "patient_id": ["a"] * 6 + ["b"] * 2,
-        "time_h": [0, 24, 48, 72, 96, 120, 0, 24],
-        "grade": [0, 1, 3, 2, 0, 0, 0, 0],
-    })
+    crs = pd.DataFrame(
+        {
+            "patient_id": ["a"] * 6 + ["b"] * 2,
+            "time_h": [0, 24, 48, 72, 96, 120, 0, 24],
+            "grade": [0, 1, 3, 2, 0, 0, 0, 0],
+        }
+    )
     ep = crs_episodes(crs).set_index("patient_id")
     a = ep.loc["a"]
     assert a["onset_h"] == 24 and a["max_grade"] == 3 and a["time_max_h"] == 48

@@ -35,6 +35,7 @@ def _edit_cell(table: str, column: str, value: object, nth: int = 0):
         rows = df.index[df["patient_id"] == pid]
         df[column] = df[column].astype(object)
         df.loc[rows[nth], column] = value
+
     return edit
 
 
@@ -42,6 +43,7 @@ def _respell(spell):
     def edit(raw: dict[str, pd.DataFrame], pid: str) -> None:
         m = raw["measurements"]
         m.loc[m.index[m["patient_id"] == pid][0], "patient_id"] = spell(pid)
+
     return edit
 
 
@@ -50,6 +52,7 @@ def _rename_everywhere(new: str):
         for df in raw.values():
             if df is not None and "patient_id" in df:
                 df.loc[df["patient_id"] == pid, "patient_id"] = new
+
     return edit
 
 
@@ -151,8 +154,9 @@ def test_score_goes_on_and_gives_every_patient_one_row(name, batch, capsys, tiny
     edit, invalid = EDITS[name]
     d, ids = _write(batch, name, edit)
     out = batch / f"{name.replace(' ', '_')}.csv"
-    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(out),
-                       "--explain", "2"], capsys)
+    code, text = _run(
+        ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(out), "--explain", "2"], capsys
+    )
     target = read_raw_tables(batch / "clean")["patients"]["patient_id"].iloc[TARGET]
     assert code == 0, text
     assert len(text.splitlines()) <= 15, text
@@ -170,6 +174,7 @@ def test_score_goes_on_and_gives_every_patient_one_row(name, batch, capsys, tiny
 
 # -- the heart of it: a damaged patient never changes another's result -------------------------
 
+
 @pytest.fixture(scope="module")
 def clean_scores(batch, tiny_model):
     model = crsml.load_model(tiny_model[0])
@@ -178,15 +183,48 @@ def clean_scores(batch, tiny_model):
     return model, raw, scores.set_index("patient_id")
 
 
-CORRUPTIONS = ["", "NA", "inf", "-inf", "1e308", "ZZTOP", "-5", "-10000000", "~", "<", "7", "  {pid} ",
-               "{pid_lower}", "delete", "duplicate with another value"]
-COLUMNS = {"patients": ["age_years", "sex", "weight_kg", "marrow_blast_pct", "costim", "cart_dose_per_kg",
-                        "prior_lines", "prior_transplant"],
-           "measurements": ["patient_id", "time_h", "analyte", "value", "unit", "qualifier"],
-           "vitals": ["patient_id", "time_h", "temp_c", "hypotension", "vasopressors", "vasopressin", "o2_device",
-                      "o2_flow_lpm"],
-           "treatments": ["patient_id", "time_h", "drug", "dose"],
-           "crs": ["patient_id", "time_h", "grade"]}
+CORRUPTIONS = [
+    "",
+    "NA",
+    "inf",
+    "-inf",
+    "1e308",
+    "ZZTOP",
+    "-5",
+    "-10000000",
+    "~",
+    "<",
+    "7",
+    "  {pid} ",
+    "{pid_lower}",
+    "delete",
+    "duplicate with another value",
+]
+COLUMNS = {
+    "patients": [
+        "age_years",
+        "sex",
+        "weight_kg",
+        "marrow_blast_pct",
+        "costim",
+        "cart_dose_per_kg",
+        "prior_lines",
+        "prior_transplant",
+    ],
+    "measurements": ["patient_id", "time_h", "analyte", "value", "unit", "qualifier"],
+    "vitals": [
+        "patient_id",
+        "time_h",
+        "temp_c",
+        "hypotension",
+        "vasopressors",
+        "vasopressin",
+        "o2_device",
+        "o2_flow_lpm",
+    ],
+    "treatments": ["patient_id", "time_h", "drug", "dose"],
+    "crs": ["patient_id", "time_h", "grade"],
+}
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -217,11 +255,13 @@ def test_corrupting_one_patient_never_changes_another_patients_result(clean_scor
     others = before.index.drop(pid)
     assert after.index.is_unique and set(others) <= set(after.index)
     pd.testing.assert_series_equal(after.loc[others, "status"], before.loc[others, "status"])
-    np.testing.assert_array_equal(after.loc[others, "risk"].to_numpy(dtype=float),
-                                  before.loc[others, "risk"].to_numpy(dtype=float))
+    np.testing.assert_array_equal(
+        after.loc[others, "risk"].to_numpy(dtype=float), before.loc[others, "risk"].to_numpy(dtype=float)
+    )
 
 
 # -- files crsml cannot read as they should be ---------------------------------------------------
+
 
 def _file_case(batch, name: str, damage) -> object:
     import shutil
@@ -281,7 +321,9 @@ FILE_CASES = {
     "semicolon separated": (_semicolons, "holds semicolons"),
     "a column twice": (_column_twice, "column age_years appears more than once"),
     "a row with extra fields and no patient id": (
-        _ragged_row_without_id, "measurements.csv line 6: 8 fields where the header has 6, and no patient id"),
+        _ragged_row_without_id,
+        "measurements.csv line 6: 8 fields where the header has 6, and no patient id",
+    ),
     "an unterminated quote": (_open_quote, "a quote is not closed"),
     "a link loop": (_link_loop, "crs.csv is a link that leads nowhere"),
     "two formats of one table": (_two_formats, "treatments.parquet and treatments.csv are both in"),
@@ -293,8 +335,11 @@ FILE_CASES = {
 def test_an_unreadable_file_is_one_line_naming_it_with_exit_2(name, command, batch, capsys, tiny_model):
     damage, expected = FILE_CASES[name]
     d = _file_case(batch, name.replace(" ", "_"), damage)
-    args = ["validate", str(d)] if command == "validate" else [
-        "score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(batch / "never.csv")]
+    args = (
+        ["validate", str(d)]
+        if command == "validate"
+        else ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(batch / "never.csv")]
+    )
     if command.startswith("debug"):
         args.insert(0, "--debug")
     code, text = _run(args, capsys)
@@ -308,6 +353,7 @@ def test_an_unreadable_file_is_one_line_naming_it_with_exit_2(name, command, bat
 
 # -- outputs: never partial, never inside the input, no patient data left behind ---------------
 
+
 @pytest.fixture(scope="module")
 def big_batch(tmp_path_factory):
     root = tmp_path_factory.mktemp("big")
@@ -320,9 +366,25 @@ def _start_score(model, cohort, out, tmp):
     import subprocess
 
     env = os.environ | {"TMPDIR": str(tmp)}
-    return subprocess.Popen([sys.executable, "-m", "crsml", "score", "--model", str(model), "--cohort", str(cohort),
-                             "--out", str(out), "--chunk-patients", "50"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crsml",
+            "score",
+            "--model",
+            str(model),
+            "--cohort",
+            str(cohort),
+            "--out",
+            str(out),
+            "--chunk-patients",
+            "50",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _wait_for_temporary_data(tmp, proc, seconds=120.0):
@@ -369,17 +431,34 @@ def test_a_killed_score_leaves_the_previous_complete_output(big_batch, tiny_mode
 
 def test_an_output_inside_the_input_cohort_is_refused(batch, tiny_model, capsys):
     before = sorted(p.name for p in (batch / "clean").iterdir())
-    for args in (["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
-                  str(batch / "clean" / "patients.csv")],
-                 ["features", str(batch / "clean"), "--landmark-h", "48", "--out", str(batch / "clean" / "x.parquet")],
-                 ["explain", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
-                  str(batch / "clean" / "shap")]):
+    for args in (
+        [
+            "score",
+            "--model",
+            str(tiny_model[0]),
+            "--cohort",
+            str(batch / "clean"),
+            "--out",
+            str(batch / "clean" / "patients.csv"),
+        ],
+        ["features", str(batch / "clean"), "--landmark-h", "48", "--out", str(batch / "clean" / "x.parquet")],
+        [
+            "explain",
+            "--model",
+            str(tiny_model[0]),
+            "--cohort",
+            str(batch / "clean"),
+            "--out",
+            str(batch / "clean" / "shap"),
+        ],
+    ):
         code, text = _run(args, capsys)
         assert code == 2 and "is inside the input cohort" in text and len(text.strip().splitlines()) == 1, text
     assert sorted(p.name for p in (batch / "clean").iterdir()) == before
 
 
 # -- damaged model directories -----------------------------------------------------------------
+
 
 def _copy_model(tiny_model, tmp_path, name):
     import shutil
@@ -396,8 +475,11 @@ def _drop_booster(files):
 def _foreign_booster(files):
     import xgboost as xgb
 
-    b = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(np.random.default_rng(0).random((20, 3)),
-                                                                label=np.arange(20) % 2), 2)
+    b = xgb.train(
+        {"objective": "binary:logistic"},
+        xgb.DMatrix(np.random.default_rng(0).random((20, 3)), label=np.arange(20) % 2),
+        2,
+    )
     b.save_model(files / "classifier" / "booster.json")
 
 
@@ -433,26 +515,32 @@ def test_a_damaged_model_is_refused_in_one_line_naming_the_file(name, tiny_model
     damage, expected = MODEL_CASES[name]
     d, files = _copy_model(tiny_model, tmp_path, name.replace(" ", "_"))
     damage(files)
-    code, text = _run(["score", "--model", str(d), "--cohort", str(batch / "clean"), "--out",
-                       str(tmp_path / "s.csv")], capsys)
+    code, text = _run(
+        ["score", "--model", str(d), "--cohort", str(batch / "clean"), "--out", str(tmp_path / "s.csv")], capsys
+    )
     assert code == 2 and expected in text and len(text.strip().splitlines()) == 1, text
     _clean_output(text, "SIM000")
 
 
 @pytest.mark.parametrize("where", ["empty directory", "a file", "nowhere"])
 def test_a_model_path_that_is_not_a_model_is_one_line(where, batch, tmp_path, capsys):
-    target = {"empty directory": tmp_path / "empty", "a file": tmp_path / "model.json",
-              "nowhere": tmp_path / "nothing"}[where]
+    target = {
+        "empty directory": tmp_path / "empty",
+        "a file": tmp_path / "model.json",
+        "nowhere": tmp_path / "nothing",
+    }[where]
     if where == "empty directory":
         target.mkdir()
     elif where == "a file":
         target.write_text("{}")
-    code, text = _run(["score", "--model", str(target), "--cohort", str(batch / "clean"), "--out",
-                       str(tmp_path / "s.csv")], capsys)
+    code, text = _run(
+        ["score", "--model", str(target), "--cohort", str(batch / "clean"), "--out", str(tmp_path / "s.csv")], capsys
+    )
     assert code == 2 and len(text.strip().splitlines()) == 1 and str(target) in text, text
 
 
 # -- the same seed, the same bytes; several processes, one store ---------------------------------
+
 
 def test_the_model_card_and_scores_are_the_same_bytes_twice(tiny_model, batch, tmp_path, capsys):
     model = crsml.load_model(tiny_model[0])
@@ -460,8 +548,10 @@ def test_the_model_card_and_scores_are_the_same_bytes_twice(tiny_model, batch, t
     b = crsml.write_model_card(model, tmp_path / "b").read_bytes()
     assert a == b
     for name in ("a.csv", "b.csv"):
-        code, _ = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
-                        str(tmp_path / name)], capsys)
+        code, _ = _run(
+            ["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out", str(tmp_path / name)],
+            capsys,
+        )
         assert code == 0
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
@@ -473,11 +563,44 @@ def test_two_trainings_started_together_on_a_new_store_both_finish_and_register(
 
     crsml.simulate(150, seed=31, truth_draws=0).save(tmp_path / "c")
     uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
-    procs = [subprocess.Popen([sys.executable, "-m", "crsml", "train", "--task", "severe_crs", "--cohort",
-                               str(tmp_path / "c"), "--landmark-h", "48", "--trials", "1", "--cv-folds", "3",
-                               "--cv-repeats", "1", "--n-jobs", "1", "--instability-boot", "0", "--tracking-uri", uri, "--register-name", "both", "--accept-weak-model",
-                               "--model-out", str(tmp_path / f"m{i}")], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, cwd=tmp_path) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "crsml",
+                "train",
+                "--task",
+                "severe_crs",
+                "--cohort",
+                str(tmp_path / "c"),
+                "--landmark-h",
+                "48",
+                "--trials",
+                "1",
+                "--cv-folds",
+                "3",
+                "--cv-repeats",
+                "1",
+                "--n-jobs",
+                "1",
+                "--instability-boot",
+                "0",
+                "--tracking-uri",
+                uri,
+                "--register-name",
+                "both",
+                "--accept-weak-model",
+                "--model-out",
+                str(tmp_path / f"m{i}"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=tmp_path,
+        )
+        for i in range(2)
+    ]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     versions = mlflow.MlflowClient(uri).search_model_versions("name='both'")
@@ -485,6 +608,7 @@ def test_two_trainings_started_together_on_a_new_store_both_finish_and_register(
 
 
 # -- a model no better than chance is neither exported nor registered unless asked -------------
+
 
 @pytest.fixture(scope="module")
 def noise_cohort(tmp_path_factory):
@@ -505,9 +629,29 @@ def test_a_model_no_better_than_chance_is_refused_unless_accepted(accept, noise_
 
     out = noise_cohort / f"m{accept}"
     uri = f"sqlite:///{noise_cohort / f'mlflow{accept}.db'}"
-    args = ["train", "--task", "severe_crs", "--cohort", str(noise_cohort / "c"), "--landmark-h", "48", "--trials", "1",
-            "--cv-folds", "3", "--cv-repeats", "1", "--n-jobs", "1", "--tracking-uri", uri, "--register-name", "noise",
-            "--model-out", str(out)]
+    args = [
+        "train",
+        "--task",
+        "severe_crs",
+        "--cohort",
+        str(noise_cohort / "c"),
+        "--landmark-h",
+        "48",
+        "--trials",
+        "1",
+        "--cv-folds",
+        "3",
+        "--cv-repeats",
+        "1",
+        "--n-jobs",
+        "1",
+        "--tracking-uri",
+        uri,
+        "--register-name",
+        "noise",
+        "--model-out",
+        str(out),
+    ]
     code, text = _run(args + (["--accept-weak-model"] if accept else []), capsys)
     assert "does not rank patients better than chance" in text or "has no split" in text, text
     versions = mlflow.MlflowClient(uri).search_model_versions("name='noise'")
@@ -522,8 +666,15 @@ def test_a_model_no_better_than_chance_is_refused_unless_accepted(accept, noise_
 
 # -- the benefit never ranks against risk without saying so ---------------------------------------
 
-FAST = {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.1, "tree_method": "hist", "random_state": 0,
-        "n_jobs": 1, "verbosity": 0}
+FAST = {
+    "n_estimators": 40,
+    "max_depth": 3,
+    "learning_rate": 0.1,
+    "tree_method": "hist",
+    "random_state": 0,
+    "n_jobs": 1,
+    "verbosity": 0,
+}
 
 
 def test_a_negative_benefit_estimate_is_never_a_ranking_against_risk(tmp_path):
@@ -533,9 +684,9 @@ def test_a_negative_benefit_estimate_is_never_a_ranking_against_risk(tmp_path):
     c = crsml.simulate(1500, seed=5, truth_draws=0, profile="mixed_practice")
     _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=48.0, extra_patient_columns=("site",)))
     harmed = trial["severe_days"] + 6.0 * trial["treated"]  # records in which treating now looks harmful
-    m = BenefitModel(candidates=("risk_scaled",), seed=3, nuisance_params={"propensity": FAST, "outcome": FAST,
-                                                                          "final": FAST}).fit(
-        X, trial["treated"], harmed, trial["severe"])
+    m = BenefitModel(
+        candidates=("risk_scaled",), seed=3, nuisance_params={"propensity": FAST, "outcome": FAST, "final": FAST}
+    ).fit(X, trial["treated"], harmed, trial["severe"])
     assert m.chosen_ == "risk_scaled" and m.ate_["ate"] < 0
     assert m.risk_effect_.scale >= 0  # never a ranking against risk
     assert m.direction_notes_ and "show no benefit" in m.direction_notes_[0]
@@ -558,21 +709,36 @@ def test_a_number_column_stored_as_true_false_is_refused_not_cast(batch, tiny_mo
     crs = pd.read_csv(d / "crs.csv")
     (d / "crs.csv").unlink()
     crs.assign(grade=crs["grade"] >= 2).to_parquet(d / "crs.parquet")
-    for args in (["validate", str(d)], ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out",
-                                        str(tmp_path / "s.csv")]):
+    for args in (
+        ["validate", str(d)],
+        ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")],
+    ):
         code, text = _run(args, capsys)
         assert code == 2 and "table crs, column grade: holds true/false where numbers are expected" in text, text
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "0", "-5", "9000"])
 def test_an_impossible_landmark_is_refused_before_any_work(value, batch, tiny_model, tmp_path, capsys):
-    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
-                       str(tmp_path / "s.csv"), "--landmark-h", value], capsys)
+    code, text = _run(
+        [
+            "score",
+            "--model",
+            str(tiny_model[0]),
+            "--cohort",
+            str(batch / "clean"),
+            "--out",
+            str(tmp_path / "s.csv"),
+            "--landmark-h",
+            value,
+        ],
+        capsys,
+    )
     assert code == 2 and "--landmark-h must be" in text and len(text.strip().splitlines()) == 1, text
     assert not (tmp_path / "s.csv").exists()
 
 
 # -- found in review: numeric ids, long ids, gzip, cohort.json, missing-value spellings, blank lines -------
+
 
 def test_numeric_ids_with_one_blank_in_parquet_change_nobody_else(batch, tiny_model, tmp_path, capsys):
     raw = read_raw_tables(batch / "clean")
@@ -588,8 +754,9 @@ def test_numeric_ids_with_one_blank_in_parquet_change_nobody_else(batch, tiny_mo
         else:
             df["patient_id"] = df["patient_id"].astype(np.int64)
         df.to_parquet(d / f"{name}.parquet")
-    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")],
-                      capsys)
+    code, text = _run(
+        ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")], capsys
+    )
     assert code == 0, text
     s = pd.read_csv(tmp_path / "s.csv", dtype={"patient_id": str})
     assert len(s) == 30 and s["patient_id"].is_unique and (s["status"] != "invalid").all(), text
@@ -629,8 +796,9 @@ def test_validate_and_score_read_missing_value_spellings_alike(batch, tiny_model
     v.to_csv(d / "vitals.csv", index=False)
     code, text = _run(["validate", str(d)], capsys)
     assert code == 0, text
-    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")],
-                      capsys)
+    code, text = _run(
+        ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")], capsys
+    )
     assert code == 0 and "invalid 0" in text, text
 
 
@@ -658,6 +826,7 @@ def test_import_daily_names_file_rows_after_an_exact_repeat(real_csv, tmp_path):
 
 # -- #33: a user's mistake is one line with exit 2, found before any work ------------------------
 
+
 def _one_line(code: int, text: str) -> str:
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     assert code == 2, text
@@ -676,28 +845,56 @@ def places(tmp_path_factory):
 
 
 OUTPUT_CASES = {
-    "score into a folder": (["score", "--model", "{model}", "--cohort", "{cohort}", "--out", "{root}/a_folder"], "is a folder"),
-    "score under a file": (["score", "--model", "{model}", "--cohort", "{cohort}", "--out", "{root}/a_file/s.csv"],
-                           "is a file, not a folder"),
+    "score into a folder": (
+        ["score", "--model", "{model}", "--cohort", "{cohort}", "--out", "{root}/a_folder"],
+        "is a folder",
+    ),
+    "score under a file": (
+        ["score", "--model", "{model}", "--cohort", "{cohort}", "--out", "{root}/a_file/s.csv"],
+        "is a file, not a folder",
+    ),
     "report onto a file": (["report", "--model", "{model}", "--out", "{root}/a_file"], "is a file"),
     "report under a file": (["report", "--model", "{model}", "--out", "{root}/a_file/card"], "is a file, not a folder"),
-    "import-daily under a file": (["import-daily", "{real}", "--out", "{root}/a_file/cohort"], "is a file, not a folder"),
+    "import-daily under a file": (
+        ["import-daily", "{real}", "--out", "{root}/a_file/cohort"],
+        "is a file, not a folder",
+    ),
     "simulate onto a file": (["simulate", "--n", "3", "--seed", "1", "--out", "{root}/a_file"], "is a file"),
-    "features into a folder": (["features", "{cohort}", "--landmark-h", "48", "--out", "{root}/a_folder"], "is a folder"),
-    "evaluate onto a file": (["evaluate", "--model", "{model}", "--cohort", "{cohort}", "--out", "{root}/a_file",
-                              "--no-mlflow"], "is a file"),
+    "features into a folder": (
+        ["features", "{cohort}", "--landmark-h", "48", "--out", "{root}/a_folder"],
+        "is a folder",
+    ),
+    "evaluate onto a file": (
+        ["evaluate", "--model", "{model}", "--cohort", "{cohort}", "--out", "{root}/a_file", "--no-mlflow"],
+        "is a file",
+    ),
     "train into a folder that is not a model": (
-        ["train", "--task", "severe_crs", "--cohort", "{cohort}", "--landmark-h", "48", "--model-out", "{root}/a_folder",
-         "--trials", "1"], "holds no crsml model"),
+        [
+            "train",
+            "--task",
+            "severe_crs",
+            "--cohort",
+            "{cohort}",
+            "--landmark-h",
+            "48",
+            "--model-out",
+            "{root}/a_folder",
+            "--trials",
+            "1",
+        ],
+        "holds no crsml model",
+    ),
     "update into a folder that is not a model": (
         ["update", "--model", "{model}", "--cohort", "{cohort}", "--model-out", "{root}/a_folder", "--no-mlflow"],
-        "holds no crsml model"),
+        "holds no crsml model",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(OUTPUT_CASES))
-def test_an_output_crsml_cannot_write_is_one_line_before_any_work(name, places, batch, tiny_model, real_csv, capsys,
-                                                                  monkeypatch):
+def test_an_output_crsml_cannot_write_is_one_line_before_any_work(
+    name, places, batch, tiny_model, real_csv, capsys, monkeypatch
+):
     args, says = OUTPUT_CASES[name]
     monkeypatch.chdir(places)  # a training refused here must not have opened an MLflow run
     filled = [a.format(model=tiny_model[0], cohort=batch / "clean", root=places, real=real_csv) for a in args]
@@ -715,8 +912,9 @@ def test_a_cohort_without_patients_is_one_line_for_validate_and_score(what, batc
             (d / f.name).write_bytes(f.read_bytes())
         elif what == "header only":
             (d / f.name).write_text(f.read_text().splitlines()[0] + "\n")
-    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")],
-                      capsys)
+    code, text = _run(
+        ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")], capsys
+    )
     assert "table patients" in _one_line(code, text)
     code, text = _run(["validate", str(d)], capsys)
     errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
@@ -758,9 +956,22 @@ def test_a_dask_scheduler_where_nothing_listens_is_one_line_at_once(batch, tiny_
     from conftest import free_port
 
     t = time.monotonic()
-    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out",
-                       str(tmp_path / "s.csv"), "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{free_port()}"],
-                      capsys)
+    code, text = _run(
+        [
+            "score",
+            "--model",
+            str(tiny_model[0]),
+            "--cohort",
+            str(batch / "clean"),
+            "--out",
+            str(tmp_path / "s.csv"),
+            "--engine",
+            "dask",
+            "--scheduler",
+            f"tcp://127.0.0.1:{free_port()}",
+        ],
+        capsys,
+    )
     assert "no Dask scheduler answers" in _one_line(code, text)
     assert time.monotonic() - t < 15 and not (tmp_path / "s.csv").exists()
 
@@ -773,8 +984,10 @@ def test_an_enormous_cell_names_its_table_and_line(batch, tiny_model, tmp_path, 
     p = pd.read_csv(d / "patients.csv", dtype=str, keep_default_na=False)
     p.loc[4, "diagnosis"] = "x" * 60_000_000  # the 60 MB cell of #33
     p.to_csv(d / "patients.csv", index=False)
-    for args in (["validate", str(d)], ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out",
-                                        str(tmp_path / "s.csv")]):
+    for args in (
+        ["validate", str(d)],
+        ["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")],
+    ):
         line = _one_line(*_run(args, capsys))
         assert "table patients" in line and "line 6" in line and "cell longer than" in line
 
@@ -821,8 +1034,9 @@ def _copy_with_empty(batch, tmp_path, table: str):
 
 def test_an_empty_measurements_table_is_named_as_empty(batch, tiny_model, tmp_path, capsys):
     d = _copy_with_empty(batch, tmp_path, "measurements")
-    line = _one_line(*_run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out",
-                            str(tmp_path / "s.csv")], capsys))
+    line = _one_line(
+        *_run(["score", "--model", str(tiny_model[0]), "--cohort", str(d), "--out", str(tmp_path / "s.csv")], capsys)
+    )
     assert "table measurements: no rows" in line and "other measurements" not in line
 
 
@@ -863,13 +1077,15 @@ def _ragged(d, table: str, nth: int, short: bool) -> str:
 
 
 @pytest.mark.parametrize("table,short", [("measurements", False), ("vitals", True), ("patients", True)])
-def test_a_row_with_a_wrong_number_of_fields_makes_only_its_patient_invalid(table, short, batch, tiny_model,
-                                                                            tmp_path, capsys):
+def test_a_row_with_a_wrong_number_of_fields_makes_only_its_patient_invalid(
+    table, short, batch, tiny_model, tmp_path, capsys
+):
     import shutil
 
     clean = tmp_path / "clean_scores.csv"
-    code, text = _run(["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out", str(clean)],
-                      capsys)
+    code, text = _run(
+        ["score", "--model", str(tiny_model[0]), "--cohort", str(batch / "clean"), "--out", str(clean)], capsys
+    )
     assert code == 0, text
     d = tmp_path / "ragged"
     shutil.copytree(batch / "clean", d)

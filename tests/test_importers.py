@@ -31,8 +31,12 @@ from crsml.adapters import (
 )
 from crsml.errors import CohortError
 
-KEYS = {"measurements": ["patient_id", "time_h", "analyte", "value"], "vitals": ["patient_id", "time_h"],
-        "treatments": ["patient_id", "time_h", "drug"], "crs": ["patient_id", "time_h"]}
+KEYS = {
+    "measurements": ["patient_id", "time_h", "analyte", "value"],
+    "vitals": ["patient_id", "time_h"],
+    "treatments": ["patient_id", "time_h", "drug"],
+    "crs": ["patient_id", "time_h"],
+}
 
 
 def canonical(cohort: crsml.Cohort) -> dict[str, pd.DataFrame]:
@@ -56,11 +60,13 @@ def assert_same(a: crsml.Cohort, b: crsml.Cohort) -> None:
         for c in cols:
             if pd.api.types.is_float_dtype(x[c]):
                 atol = 1e-3 if c == "age_years" else 1e-6
-                np.testing.assert_allclose(x[c].to_numpy(float), y[c].to_numpy(float), rtol=1e-9, atol=atol,
-                                           err_msg=f"{name}.{c}")
+                np.testing.assert_allclose(
+                    x[c].to_numpy(float), y[c].to_numpy(float), rtol=1e-9, atol=atol, err_msg=f"{name}.{c}"
+                )
             else:
-                assert x[c].astype("string").fillna("<NA>").tolist() == y[c].astype("string").fillna("<NA>").tolist(), \
+                assert x[c].astype("string").fillna("<NA>").tolist() == y[c].astype("string").fillna("<NA>").tolist(), (
                     f"{name}.{c}"
+                )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +104,12 @@ def test_long_round_trip(sim, tmp_path):
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n=st.integers(1, 6), seed=st.integers(0, 10_000), fmt=st.sampled_from(["omop", "fhir", "long"]),
-       profile=st.sampled_from(["b_all", "mixed_practice", "other_centre"]))
+@given(
+    n=st.integers(1, 6),
+    seed=st.integers(0, 10_000),
+    fmt=st.sampled_from(["omop", "fhir", "long"]),
+    profile=st.sampled_from(["b_all", "mixed_practice", "other_centre"]),
+)
 def test_round_trip_property(tmp_path_factory, n, seed, fmt, profile):
     cohort = crsml.simulate(n, seed=seed, profile=profile)
     d = tmp_path_factory.mktemp("rt")
@@ -116,6 +126,7 @@ def test_round_trip_property(tmp_path_factory, n, seed, fmt, profile):
 
 
 # ------------------------------------------------------------------------------------ PostgreSQL
+
 
 def _pg_bin(name: str) -> str | None:
     for found in [shutil.which(name), *sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)]:
@@ -136,11 +147,25 @@ def postgres(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "crsml", "--no-sync"], check=True,
-                   capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w", "-o",
-                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "crsml", "--no-sync"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-l",
+            str(base / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg://crsml@127.0.0.1:{port}/postgres"
     finally:
@@ -160,24 +185,53 @@ def test_postgresql_gives_the_duckdb_result(sim, tmp_path, postgres):
 
 # ---------------------------------------------------------------------------------- messy sources
 
+
 def _messy_long(tmp_path: Path) -> Path:
     d = tmp_path / "ehr"
     d.mkdir()
-    pd.DataFrame({
-        "patient_id": ["A1", "B2", "C3", "D4"],
-        "infusion_datetime": ["2024-10-26 10:00", "2024-10-27 09:00", "2024-03-01 08:00", ""],
-        "age_years": [34, 51, 60, 45], "sex": ["female", "male", "male", "female"],
-    }).to_csv(d / "patients.csv", index=False)
-    pd.DataFrame({
-        "patient_id": ["A1", "A1", "A1", "A1", "B2", "B2", "B2", "C3", "C3", "D4", "E5", "A1"],
-        "datetime": ["2024-10-27 10:00", "2024-10-27 10:00", "2024-10-27 11:00", "2024-08-01 10:00",
-                     "2024-10-27 02:30", "2024-10-28 09:00", "2024-10-28 09:00", "2024-03-02 08:00",
-                     "2024-03-02 08:00", "2024-01-01 00:00", "2024-01-01 00:00", "not a date"],
-        "code": ["26881-3", "26881-3", "1988-5", "1988-5", "1988-5", "LOC-IL6", "XYZ-999", "2160-0", "1988-5",
-                 "1988-5", "1988-5", "1988-5"],
-        "value": ["12.5", "12.5", "3.1", "4", "<0.5", "88", "1", "1.1", "5", "2", "2", "3"],
-        "unit": ["pg/mL", "pg/mL", "mg/dL", "mg/L", "mg/L", "ng/L", "x", "mg/dL", "mmol/L", "mg/L", "mg/L", "mg/L"],
-    }).to_csv(d / "results.csv", index=False)
+    pd.DataFrame(
+        {
+            "patient_id": ["A1", "B2", "C3", "D4"],
+            "infusion_datetime": ["2024-10-26 10:00", "2024-10-27 09:00", "2024-03-01 08:00", ""],
+            "age_years": [34, 51, 60, 45],
+            "sex": ["female", "male", "male", "female"],
+        }
+    ).to_csv(d / "patients.csv", index=False)
+    pd.DataFrame(
+        {
+            "patient_id": ["A1", "A1", "A1", "A1", "B2", "B2", "B2", "C3", "C3", "D4", "E5", "A1"],
+            "datetime": [
+                "2024-10-27 10:00",
+                "2024-10-27 10:00",
+                "2024-10-27 11:00",
+                "2024-08-01 10:00",
+                "2024-10-27 02:30",
+                "2024-10-28 09:00",
+                "2024-10-28 09:00",
+                "2024-03-02 08:00",
+                "2024-03-02 08:00",
+                "2024-01-01 00:00",
+                "2024-01-01 00:00",
+                "not a date",
+            ],
+            "code": [
+                "26881-3",
+                "26881-3",
+                "1988-5",
+                "1988-5",
+                "1988-5",
+                "LOC-IL6",
+                "XYZ-999",
+                "2160-0",
+                "1988-5",
+                "1988-5",
+                "1988-5",
+                "1988-5",
+            ],
+            "value": ["12.5", "12.5", "3.1", "4", "<0.5", "88", "1", "1.1", "5", "2", "2", "3"],
+            "unit": ["pg/mL", "pg/mL", "mg/dL", "mg/L", "mg/L", "ng/L", "x", "mg/dL", "mmol/L", "mg/L", "mg/L", "mg/L"],
+        }
+    ).to_csv(d / "results.csv", index=False)
     return d
 
 
@@ -214,7 +268,11 @@ def test_messy_long_export_is_reported_row_by_row(tmp_path):
     unit_row = report.rows[report.rows["reason"] == "unit mmol/L is not a unit of crp"].iloc[0]
     assert (unit_row["ref"], unit_row["column"]) == ("9", "1988-5")  # data row 9 of results.csv, its code
     assert report.patients.set_index("patient_id")["status"].to_dict() == {
-        "A1": "imported", "B2": "imported", "C3": "imported", "D4": "not imported"}
+        "A1": "imported",
+        "B2": "imported",
+        "C3": "imported",
+        "D4": "not imported",
+    }
     # accounting: every row read is mapped, unmapped, refused or a duplicate
     assert c["rows_mapped"] + c["rows_unmapped"] + c["rows_refused"] + c["rows_duplicate"] == c["rows_read"]
 
@@ -226,8 +284,8 @@ def test_damaged_patient_never_changes_another(tmp_path, sim):
     results = pd.read_csv(tmp_path / "bad" / "results.csv", dtype=str)
     victim = results["patient_id"].iloc[0]
     rows = results.index[results["patient_id"] == victim][:3]
-    results.loc[rows[0], "value"] = "-5"           # impossible: the patient becomes invalid
-    results.loc[rows[1], "unit"] = "furlongs"       # a unit no analyte has: refused
+    results.loc[rows[0], "value"] = "-5"  # impossible: the patient becomes invalid
+    results.loc[rows[1], "unit"] = "furlongs"  # a unit no analyte has: refused
     results.loc[rows[2], "datetime"] = "yesterday"  # unreadable: refused
     results.to_csv(tmp_path / "bad" / "results.csv", index=False)
     damaged, report = import_long(tmp_path / "bad")
@@ -249,8 +307,13 @@ def test_messy_fhir_resources(tmp_path, sim):
     no_value.pop("valueQuantity", None)
     no_value["code"] = {"coding": [{"system": "http://loinc.org", "code": "1988-5"}]}
     broken = {"resourceType": "Observation", "id": "broken", "code": {}}  # no status: invalid FHIR
-    extra = [json.dumps(first), json.dumps({**first, "valueQuantity": {**first["valueQuantity"], "value": 999}}),
-             json.dumps(no_value), json.dumps(broken), "{not json"]
+    extra = [
+        json.dumps(first),
+        json.dumps({**first, "valueQuantity": {**first["valueQuantity"], "value": 999}}),
+        json.dumps(no_value),
+        json.dumps(broken),
+        "{not json",
+    ]
     (tmp_path / "Observation.ndjson").write_text("\n".join(obs + extra) + "\n")
     cohort, report = import_fhir(tmp_path)
     refused = dict(zip(report.refused["reason"], report.refused["rows"], strict=True))
@@ -258,8 +321,10 @@ def test_messy_fhir_resources(tmp_path, sim):
     assert any(r.startswith("not a valid FHIR R4 resource (at status") for r in refused)
     assert refused["not a FHIR resource (not JSON, or no resourceType)"] == 1
     dup = report.rows[report.rows["status"] == "duplicate"]
-    assert sorted(dup["reason"]) == ["resource id repeated with different content (the first is kept)",
-                                      "resource repeated (kept once)"]
+    assert sorted(dup["reason"]) == [
+        "resource id repeated with different content (the first is kept)",
+        "resource repeated (kept once)",
+    ]
     assert "Observation/" in set(report.rows["src"])
     assert_same(small, cohort)
     c = report.counts
@@ -273,9 +338,13 @@ def test_omop_grades_from_conditions_then_vitals(tmp_path, sim):
     export_omop(sim, f"duckdb:///{db}")
     with duckdb.connect(str(db)) as con:  # a CDM without recorded grades, and one patient without a condition
         con.execute("DELETE FROM observation WHERE observation_source_value = 'ASTCT CRS grade'")
-        con.execute("DELETE FROM condition_occurrence WHERE person_id = (SELECT MIN(person_id) FROM condition_occurrence)")
-        con.execute("INSERT INTO measurement (measurement_id, person_id, measurement_concept_id, measurement_date, "
-                    "measurement_type_concept_id, value_as_number) VALUES (999999, 1, 12345, DATE '2024-01-01', 32817, 1)")
+        con.execute(
+            "DELETE FROM condition_occurrence WHERE person_id = (SELECT MIN(person_id) FROM condition_occurrence)"
+        )
+        con.execute(
+            "INSERT INTO measurement (measurement_id, person_id, measurement_concept_id, measurement_date, "
+            "measurement_type_concept_id, value_as_number) VALUES (999999, 1, 12345, DATE '2024-01-01', 32817, 1)"
+        )
         # ETLs often write '=' as the operator of every plain result, and 0 for a unit they could not map
         con.execute("UPDATE measurement SET operator_concept_id = 4172703 WHERE operator_concept_id IS NULL")
         con.execute("UPDATE measurement SET unit_concept_id = 0 WHERE measurement_id <= 50")
@@ -313,32 +382,44 @@ def test_code_map_refuses_a_bad_file(tmp_path):
 def test_cli_import_and_export(tmp_path, sim):
     sim.save(tmp_path / "sim")
     run = [sys.executable, "-m", "crsml"]
-    r = subprocess.run([*run, "export", str(tmp_path / "sim"), "--format", "omop", "--out", str(tmp_path / "c.duckdb")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [*run, "export", str(tmp_path / "sim"), "--format", "omop", "--out", str(tmp_path / "c.duckdb")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([*run, "import-omop", "--db", f"duckdb:///{tmp_path / 'c.duckdb'}", "--out",
-                        str(tmp_path / "imported")], capture_output=True, text=True)
+    r = subprocess.run(
+        [*run, "import-omop", "--db", f"duckdb:///{tmp_path / 'c.duckdb'}", "--out", str(tmp_path / "imported")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "25 imported" in r.stdout  # the report is the command's output; "wrote ..." goes to stderr
     assert not any(p in r.stdout + r.stderr for p in sim.patients["patient_id"])  # identifiers stay in the directory
     meta = json.loads((tmp_path / "imported" / "cohort.json").read_text())
     assert meta["import"]["counts"]["patients_imported"] == 25 and meta["adapter"] == "omop"
     assert (tmp_path / "imported" / "import_patients.csv").exists()
-    r = subprocess.run([*run, "export", str(tmp_path / "sim"), "--format", "csv", "--out", "x"], capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        [*run, "export", str(tmp_path / "sim"), "--format", "csv", "--out", "x"], capture_output=True, text=True
+    )
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "use omop, fhir or long" in r.stderr
     (tmp_path / "empty").mkdir()
-    r = subprocess.run([*run, "import-long", str(tmp_path / "empty"), "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [*run, "import-long", str(tmp_path / "empty"), "--out", str(tmp_path / "o")], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "no patients file" in r.stderr
     export_long(sim, tmp_path / "ehr")
-    r = subprocess.run([*run, "import-long", str(tmp_path / "ehr"), "--timezone", "America/NewYork", "--out",
-                        str(tmp_path / "o")], capture_output=True, text=True)
+    r = subprocess.run(
+        [*run, "import-long", str(tmp_path / "ehr"), "--timezone", "America/NewYork", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and r.stderr.startswith("error: --timezone 'America/NewYork': not a time zone")
     results = pd.read_csv(tmp_path / "ehr" / "results.csv").drop(columns="unit")
     results.to_csv(tmp_path / "ehr" / "results.csv", index=False)
-    r = subprocess.run([*run, "import-long", str(tmp_path / "ehr"), "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [*run, "import-long", str(tmp_path / "ehr"), "--out", str(tmp_path / "o")], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "table results: results.csv has no column unit" in r.stderr
 
 
@@ -352,7 +433,7 @@ def test_readme_import_tour_runs_as_written(tmp_path, monkeypatch):
     import re
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text[text.index("## Records as centres keep them"):]
+    section = text[text.index("## Records as centres keep them") :]
     block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
     monkeypatch.chdir(tmp_path)
     crsml.simulate(20, seed=2).save("cohorts/new")
@@ -375,28 +456,84 @@ def test_fhir_bundle_references_components_codings_and_statuses(tmp_path):
         return {"fullUrl": url or f"urn:uuid:{resource['id']}", "resource": resource}
 
     def obs(oid, code, when, **value):
-        return {"resourceType": "Observation", "id": oid, "status": value.pop("status", "final"), "code": code,
-                "subject": {"reference": pat}, "effectiveDateTime": when, **value}
+        return {
+            "resourceType": "Observation",
+            "id": oid,
+            "status": value.pop("status", "final"),
+            "code": code,
+            "subject": {"reference": pat},
+            "effectiveDateTime": when,
+            **value,
+        }
 
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        entry({"resourceType": "Patient", "id": "x1", "identifier": [{"value": "MRN-7"}], "gender": "male",
-               "birthDate": "1970-05-01"}, pat),
-        entry({"resourceType": "Procedure", "id": "pr1", "status": "completed", "subject": {"reference": pat},
-               "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "38228"}]},
-               "performedDateTime": "2024-06-01T08:00:00+02:00"}),
-        entry(obs("t1", {"coding": [{"system": loinc, "code": "8310-5"}]}, "2024-06-02T08:00:00+02:00",
-                  valueQuantity={"value": 39.1, "system": ucum, "code": "Cel"})),
-        entry(obs("bp1", {"coding": [{"system": loinc, "code": "85354-9"}]}, "2024-06-02T08:00:00+02:00",
-                  component=[{"code": {"coding": [{"system": loinc, "code": "8480-6"}]},
-                              "valueQuantity": {"value": 84, "system": ucum, "code": "mm[Hg]"}},
-                             {"code": {"coding": [{"system": loinc, "code": "8462-4"}]},
-                              "valueQuantity": {"value": 50, "system": ucum, "code": "mm[Hg]"}}])),
-        entry(obs("i1", {"coding": [{"system": "urn:local", "code": "IL6-LAB"}, {"system": loinc, "code": "26881-3"}]},
-                  "2024-06-02T09:00:00+02:00", valueQuantity={"value": 5000, "comparator": "ad", "system": ucum,
-                                                              "code": "pg/mL"})),
-        entry(obs("e1", {"coding": [{"system": loinc, "code": "1988-5"}]}, "2024-06-02T09:00:00+02:00",
-                  status="entered-in-error", valueQuantity={"value": 1, "system": ucum, "code": "mg/L"})),
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            entry(
+                {
+                    "resourceType": "Patient",
+                    "id": "x1",
+                    "identifier": [{"value": "MRN-7"}],
+                    "gender": "male",
+                    "birthDate": "1970-05-01",
+                },
+                pat,
+            ),
+            entry(
+                {
+                    "resourceType": "Procedure",
+                    "id": "pr1",
+                    "status": "completed",
+                    "subject": {"reference": pat},
+                    "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "38228"}]},
+                    "performedDateTime": "2024-06-01T08:00:00+02:00",
+                }
+            ),
+            entry(
+                obs(
+                    "t1",
+                    {"coding": [{"system": loinc, "code": "8310-5"}]},
+                    "2024-06-02T08:00:00+02:00",
+                    valueQuantity={"value": 39.1, "system": ucum, "code": "Cel"},
+                )
+            ),
+            entry(
+                obs(
+                    "bp1",
+                    {"coding": [{"system": loinc, "code": "85354-9"}]},
+                    "2024-06-02T08:00:00+02:00",
+                    component=[
+                        {
+                            "code": {"coding": [{"system": loinc, "code": "8480-6"}]},
+                            "valueQuantity": {"value": 84, "system": ucum, "code": "mm[Hg]"},
+                        },
+                        {
+                            "code": {"coding": [{"system": loinc, "code": "8462-4"}]},
+                            "valueQuantity": {"value": 50, "system": ucum, "code": "mm[Hg]"},
+                        },
+                    ],
+                )
+            ),
+            entry(
+                obs(
+                    "i1",
+                    {"coding": [{"system": "urn:local", "code": "IL6-LAB"}, {"system": loinc, "code": "26881-3"}]},
+                    "2024-06-02T09:00:00+02:00",
+                    valueQuantity={"value": 5000, "comparator": "ad", "system": ucum, "code": "pg/mL"},
+                )
+            ),
+            entry(
+                obs(
+                    "e1",
+                    {"coding": [{"system": loinc, "code": "1988-5"}]},
+                    "2024-06-02T09:00:00+02:00",
+                    status="entered-in-error",
+                    valueQuantity={"value": 1, "system": ucum, "code": "mg/L"},
+                )
+            ),
+        ],
+    }
     (tmp_path / "bundle.json").write_text(json.dumps(bundle))
     cohort, report = import_fhir(tmp_path)
     assert list(cohort.patients["patient_id"]) == ["MRN-7"]
@@ -405,7 +542,8 @@ def test_fhir_bundle_references_components_codings_and_statuses(tmp_path):
     m = cohort.measurements
     assert list(m["analyte"]) == ["il6"] and pd.isna(m["qualifier"].iloc[0])
     assert dict(zip(report.refused["reason"], report.refused["rows"], strict=True)) == {
-        "Observation entered-in-error: did not happen": 1}
+        "Observation entered-in-error: did not happen": 1
+    }
     assert report.unmapped.set_index("code")["rows"].to_dict() == {"8462-4": 1}  # diastolic: not graded from
     assert int(cohort.crs_grades()["grade"].max()) == 2  # fever with hypotension, no vasopressor
 
@@ -419,7 +557,10 @@ def test_shared_identifier_keeps_both_patients_out(tmp_path, sim):
     cohort, report = import_long(tmp_path)
     assert list(cohort.patients["patient_id"]) == [p.loc[2, "patient_id"]]
     status = report.patients.set_index("patient_id")
-    assert status.loc[p.loc[0, "patient_id"], "reason"] == "patient identifier not unique in the source (two different records)"
+    assert (
+        status.loc[p.loc[0, "patient_id"], "reason"]
+        == "patient identifier not unique in the source (two different records)"
+    )
     refused = dict(zip(report.refused["reason"], report.refused["rows"], strict=True))
     assert refused["patient identifier not unique in the source (two different records)"] > 0
     assert refused["patient is not among the source's patients"] > 0  # the renamed patient's own rows
@@ -433,10 +574,12 @@ def test_omop_infusion_from_a_product_drug_exposure(tmp_path, sim):
     db = tmp_path / "cdm.duckdb"
     export_omop(sim, f"duckdb:///{db}")
     with duckdb.connect(str(db)) as con:
-        axicel = con.execute("SELECT concept_id FROM concept WHERE vocabulary_id = 'HCPCS' AND concept_code = 'Q2041'"
-                             ).fetchone()[0]
-        con.execute(f"""INSERT INTO drug_exposure (drug_exposure_id, person_id, drug_concept_id, drug_exposure_start_date,
-                        drug_exposure_start_datetime, drug_exposure_end_date, drug_type_concept_id)
+        axicel = con.execute(
+            "SELECT concept_id FROM concept WHERE vocabulary_id = 'HCPCS' AND concept_code = 'Q2041'"
+        ).fetchone()[0]
+        con.execute(f"""INSERT INTO drug_exposure (drug_exposure_id, person_id, drug_concept_id,
+                        drug_exposure_start_date, drug_exposure_start_datetime, drug_exposure_end_date,
+                        drug_type_concept_id)
                         SELECT 100000 + person_id, person_id, {axicel}, procedure_date, procedure_datetime,
                         procedure_date, 32817 FROM procedure_occurrence""")
         con.execute("DELETE FROM procedure_occurrence")

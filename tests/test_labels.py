@@ -15,11 +15,22 @@ L = 48.0
 
 def cohort_with_grades(grades: dict[str, list[tuple[float, int]]]) -> Cohort:
     ids = list(grades)
-    patients = pd.DataFrame({"patient_id": ids, "age_years": 30, "sex": "female", "weight_kg": 60.0,
-                             "marrow_blast_pct": 10.0, "costim": "cd28", "cart_dose_per_kg": 1e6,
-                             "prior_lines": 2, "prior_transplant": False})
-    crs = pd.DataFrame([(p, t, g) for p, rows in grades.items() for t, g in rows],
-                       columns=["patient_id", "time_h", "grade"])
+    patients = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "age_years": 30,
+            "sex": "female",
+            "weight_kg": 60.0,
+            "marrow_blast_pct": 10.0,
+            "costim": "cd28",
+            "cart_dose_per_kg": 1e6,
+            "prior_lines": 2,
+            "prior_transplant": False,
+        }
+    )
+    crs = pd.DataFrame(
+        [(p, t, g) for p, rows in grades.items() for t, g in rows], columns=["patient_id", "time_h", "grade"]
+    )
     m = pd.DataFrame({"patient_id": ids, "time_h": 0.0, "analyte": "crp", "value": 5.0, "unit": "mg/L"})
     cohort, report = Cohort.from_tables({"patients": patients, "measurements": m, "crs": crs})
     assert not report.errors
@@ -43,11 +54,17 @@ def test_severe_label_sees_only_the_window_after_the_landmark():
     assert lab.loc["mild", "label"] == 0
     # grade 3 at day 20 is beyond the 14-day horizon after L
     assert lab.loc["late_severe", "label"] == 0
-    assert tasks.get("severe_crs", horizon_h=24 * 20).labels(cohort_with_grades(DAILY), L).loc[("late_severe", L), "label"] == 1
+    assert (
+        tasks.get("severe_crs", horizon_h=24 * 20).labels(cohort_with_grades(DAILY), L).loc[("late_severe", L), "label"]
+        == 1
+    )
     # severe at or before L is not eligible; a grade stamped exactly at L belongs to the features
     assert np.isnan(lab.loc["severe_before", "label"]) and "severe CRS" in lab.loc["severe_before", "reason"]
     assert np.isnan(lab.loc["severe_at_L", "label"])
-    assert np.isnan(lab.loc["no_follow_up", "label"]) and "no CRS grade recorded after" in lab.loc["no_follow_up", "reason"]
+    assert (
+        np.isnan(lab.loc["no_follow_up", "label"])
+        and "no CRS grade recorded after" in lab.loc["no_follow_up", "reason"]
+    )
 
 
 def test_prolonged_label_counts_total_crs_days():
@@ -63,8 +80,10 @@ def test_unknown_task_is_refused():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(L + 14 * 24 + 0.5, 2000), st.integers(0, 4)), min_size=1, max_size=6),
-       st.lists(st.tuples(st.floats(-24, L), st.integers(0, 2)), min_size=0, max_size=4))
+@given(
+    st.lists(st.tuples(st.floats(L + 14 * 24 + 0.5, 2000), st.integers(0, 4)), min_size=1, max_size=6),
+    st.lists(st.tuples(st.floats(-24, L), st.integers(0, 2)), min_size=0, max_size=4),
+)
 def test_severe_label_ignores_rows_beyond_the_horizon_and_mild_history(beyond, history):
     """Adding grades after L + horizon, or grade < 3 history before L, never changes the severe label."""
     base = tasks.get("severe_crs").labels(cohort_with_grades(DAILY), L)

@@ -69,10 +69,31 @@ def test_a_task_with_its_own_parameter_needs_no_change_to_settings_or_the_comman
     import sys
 
     argv = sys.argv
-    sys.argv = ["crsml", "train", "--task", toy_task.name, "--cohort", str(cohort_dir), "--landmark-h", "48",
-                "--task-param", "within_h=36", "--trials", "1", "--cv-folds", "2", "--cv-repeats", "1",
-                "--instability-boot", "0", "--model-out", str(tmp_path / "m"), "--accept-weak-model",
-                "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    sys.argv = [
+        "crsml",
+        "train",
+        "--task",
+        toy_task.name,
+        "--cohort",
+        str(cohort_dir),
+        "--landmark-h",
+        "48",
+        "--task-param",
+        "within_h=36",
+        "--trials",
+        "1",
+        "--cv-folds",
+        "2",
+        "--cv-repeats",
+        "1",
+        "--instability-boot",
+        "0",
+        "--model-out",
+        str(tmp_path / "m"),
+        "--accept-weak-model",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+    ]
     try:
         with pytest.raises(SystemExit) as done:
             main()
@@ -86,9 +107,15 @@ def test_a_task_with_its_own_parameter_needs_no_change_to_settings_or_the_comman
 def _registry_export() -> tuple[pd.DataFrame, pd.DataFrame]:
     """A source crsml has no reader for: a registry's two tables, hours counted from infusion."""
     people = pd.DataFrame({"subject": ["R-1", "R-2"], "age": [54, 61], "gender": ["female", "male"]})
-    results = pd.DataFrame({"subject": ["R-1", "R-1", "R-2", "R-2"], "hour": [-2.0, 20.0, -1.0, 22.0],
-                            "test": ["IL6_SERUM", "CRP_SERUM", "IL6_SERUM", "CRP_SERUM"],
-                            "result": [4.0, 12.0, 7.5, 30.0], "units": ["pg/mL", "mg/L", "pg/mL", "mg/L"]})
+    results = pd.DataFrame(
+        {
+            "subject": ["R-1", "R-1", "R-2", "R-2"],
+            "hour": [-2.0, 20.0, -1.0, 22.0],
+            "test": ["IL6_SERUM", "CRP_SERUM", "IL6_SERUM", "CRP_SERUM"],
+            "result": [4.0, 12.0, 7.5, 30.0],
+            "units": ["pg/mL", "mg/L", "pg/mL", "mg/L"],
+        }
+    )
     return people, results
 
 
@@ -96,14 +123,33 @@ def test_a_data_source_is_a_reader_and_a_code_map(tmp_path):
     from crsml.adapters import CodeMap, SourceRecords, assemble
 
     people, results = _registry_export()
-    patients = pd.DataFrame({"key": people["subject"], "patient_id": people["subject"],
-                             "age_years": people["age"].astype(float), "sex": people["gender"],
-                             "diagnosis": "B-ALL", "src": "people.csv", "ref": (people.index + 1).astype(str)})
-    events = pd.DataFrame({"key": results["subject"], "time_h": results["hour"], "system": "local",
-                           "code": results["test"], "value": results["result"], "unit": results["units"],
-                           "src": "results.csv", "ref": (results.index + 1).astype(str)})
+    patients = pd.DataFrame(
+        {
+            "key": people["subject"],
+            "patient_id": people["subject"],
+            "age_years": people["age"].astype(float),
+            "sex": people["gender"],
+            "diagnosis": "B-ALL",
+            "src": "people.csv",
+            "ref": (people.index + 1).astype(str),
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "key": results["subject"],
+            "time_h": results["hour"],
+            "system": "local",
+            "code": results["test"],
+            "value": results["result"],
+            "unit": results["units"],
+            "src": "results.csv",
+            "ref": (results.index + 1).astype(str),
+        }
+    )
     records = SourceRecords("registry", patients, events, meta={"created_by": "a newcomer's reader"})
-    (tmp_path / "map.csv").write_text("section,target,code\nanalytes,il6,local:IL6_SERUM\nanalytes,crp,local:CRP_SERUM\n")
+    (tmp_path / "map.csv").write_text(
+        "section,target,code\nanalytes,il6,local:IL6_SERUM\nanalytes,crp,local:CRP_SERUM\n"
+    )
     cohort, report = assemble(records, CodeMap.load(tmp_path / "map.csv"), days=14)
     m = cohort.measurements.sort_values(["patient_id", "time_h"])
     assert list(m["analyte"]) == ["il6", "crp", "il6", "crp"] and list(m["value"]) == [4.0, 12.0, 7.5, 30.0]
@@ -121,8 +167,13 @@ def test_a_report_section_is_registered_for_its_estimator_kind(tiny_model, tmp_p
 
     @estimator_sections.register(_AuditedRisk)
     def _(estimator):
-        return [("Audit trail", "Reviewed by the centre's model board.",
-                 [("Reviews", pd.DataFrame({"date": ["2026-11-30"], "outcome": ["approved"]}))])]
+        return [
+            (
+                "Audit trail",
+                "Reviewed by the centre's model board.",
+                [("Reviews", pd.DataFrame({"date": ["2026-11-30"], "outcome": ["approved"]}))],
+            )
+        ]
 
     model = copy.deepcopy(crsml.load_model(tiny_model[0]))
     model.estimator.__class__ = _AuditedRisk

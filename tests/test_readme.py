@@ -10,7 +10,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def python_block() -> str:
     text = README.read_text()
-    section = text[text.index("## Python"):]
+    section = text[text.index("## Python") :]
     return re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
 
 

@@ -11,8 +11,13 @@ from crsml.models import XGBRiskClassifier
 def data():
     rng = np.random.default_rng(0)
     n = 400
-    X = pd.DataFrame({"grade_current": rng.integers(0, 3, n).astype(float), "il6_max": rng.lognormal(4, 1, n),
-                      "noise": rng.normal(size=n)})
+    X = pd.DataFrame(
+        {
+            "grade_current": rng.integers(0, 3, n).astype(float),
+            "il6_max": rng.lognormal(4, 1, n),
+            "noise": rng.normal(size=n),
+        }
+    )
     lp = -2 + 1.2 * X["grade_current"] + 0.5 * np.log(X["il6_max"]) - 2 + rng.normal(0, 0.5, n)
     y = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
     return X, y
@@ -64,12 +69,22 @@ def test_fold_curve_grows_the_booster_xgb_train_grows(data):
     from crsml.models._risk import _fold_curve
 
     dtr, dva, yva = _folds(data)
-    params = {"objective": "binary:logistic", "eta": 0.1, "max_depth": 2, "seed": 3, "subsample": 0.7, "nthread": 1,
-              "max_bin": 64}
+    params = {
+        "objective": "binary:logistic",
+        "eta": 0.1,
+        "max_depth": 2,
+        "seed": 3,
+        "subsample": 0.7,
+        "nthread": 1,
+        "max_bin": 64,
+    }
     curve = _fold_curve(params, dtr, dva, yva, 150)
     b = xgb.train(params, dtr, 150)
-    expected = [np.mean(-(yva * np.log(p) + (1 - yva) * np.log(1 - p)))
-                for k in range(25, 151, 25) for p in [np.clip(b.predict(dva, iteration_range=(0, k)), 1e-7, 1 - 1e-7)]]
+    expected = [
+        np.mean(-(yva * np.log(p) + (1 - yva) * np.log(1 - p)))
+        for k in range(25, 151, 25)
+        for p in [np.clip(b.predict(dva, iteration_range=(0, k)), 1e-7, 1 - 1e-7)]
+    ]
     np.testing.assert_allclose(curve, expected, rtol=1e-12)
 
 
@@ -78,8 +93,14 @@ def test_fold_curve_stops_after_patience_checkpoints_without_a_lower_loss(data):
 
     dtr, dva, yva = _folds(data)
     # deep, fast trees on 300 patients overfit within the first checkpoints
-    params = {"objective": "binary:logistic", "eta": 0.5, "max_depth": 6, "min_child_weight": 0.1, "nthread": 1,
-              "max_bin": 64}
+    params = {
+        "objective": "binary:logistic",
+        "eta": 0.5,
+        "max_depth": 6,
+        "min_child_weight": 0.1,
+        "nthread": 1,
+        "max_bin": 64,
+    }
     full = _fold_curve(params, dtr, dva, yva, 500)
     stopped = _fold_curve(params, dtr, dva, yva, 500, patience=3)
     assert len(full) == 20

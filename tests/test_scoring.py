@@ -31,13 +31,20 @@ def batch(tmp_path_factory):
     d = tmp_path_factory.mktemp("batch")
     simulate(400, seed=77, truth_draws=0).save(d, fmt="csv")
     m = pd.read_csv(d / "measurements.csv", dtype={"value": "string"})
-    m.loc[3, "unit"] = "furlongs"                          # unknown unit
+    m.loc[3, "unit"] = "furlongs"  # unknown unit
     m.loc[m.index[m["patient_id"] == "SIM000010"][0], "value"] = "see note"  # text in a numeric field
-    m = pd.concat([m, pd.DataFrame({"patient_id": ["GHOST1"], "time_h": [5.0], "analyte": ["crp"],
-                                    "value": ["3"], "unit": ["mg/L"]})], ignore_index=True)  # orphan
+    m = pd.concat(
+        [
+            m,
+            pd.DataFrame(
+                {"patient_id": ["GHOST1"], "time_h": [5.0], "analyte": ["crp"], "value": ["3"], "unit": ["mg/L"]}
+            ),
+        ],
+        ignore_index=True,
+    )  # orphan
     m.to_csv(d / "measurements.csv", index=False)
     v = pd.read_csv(d / "vitals.csv")
-    v.loc[v["patient_id"] == "SIM000020", "temp_c"] = 61.0   # impossible value
+    v.loc[v["patient_id"] == "SIM000020", "temp_c"] = 61.0  # impossible value
     v.to_csv(d / "vitals.csv", index=False)
     spoiled = {m.loc[3, "patient_id"], "SIM000010", "SIM000020", "GHOST1"}
     return d, spoiled
@@ -82,16 +89,27 @@ def test_a_cohort_without_vital_signs_is_refused_unless_accepted_and_then_every_
     assert len(ok) > 300 and ok["warnings"].str.contains("no_vital_signs").all()
 
 
-def test_cli_score_refuses_a_cohort_without_vital_signs_in_one_line_and_accepts_it_when_told(tiny_model, batch,
-                                                                                              tmp_path):
+def test_cli_score_refuses_a_cohort_without_vital_signs_in_one_line_and_accepts_it_when_told(
+    tiny_model, batch, tmp_path
+):
     model_dir, *_ = tiny_model
     d = tmp_path / "novitals"
     shutil.copytree(batch[0], d)
     v = pd.read_csv(d / "vitals.csv")
     v.iloc[0:0].to_csv(d / "vitals.csv", index=False)
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
-    args = [sys.executable, "-m", "crsml", "score", "--model", str(model_dir), "--cohort", str(d),
-            "--out", str(tmp_path / "s.csv")]
+    args = [
+        sys.executable,
+        "-m",
+        "crsml",
+        "score",
+        "--model",
+        str(model_dir),
+        "--cohort",
+        str(d),
+        "--out",
+        str(tmp_path / "s.csv"),
+    ]
     r = subprocess.run(args, capture_output=True, text=True, env=env)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "table vitals: no rows" in r.stderr and not (tmp_path / "s.csv").exists()
@@ -215,19 +233,69 @@ def test_cli_score_writes_one_row_per_patient_and_registry_uri_works(tiny_model,
     model_dir, uri, _, _ = tiny_model
     out = tmp_path / "scores.parquet"
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "crsml", "score", "--model", "models:/tiny-severe/1",
-                        "--tracking-uri", uri, "--cohort", str(batch[0]), "--out", str(out), "--explain", "5"],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crsml",
+            "score",
+            "--model",
+            "models:/tiny-severe/1",
+            "--tracking-uri",
+            uri,
+            "--cohort",
+            str(batch[0]),
+            "--out",
+            str(out),
+            "--explain",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     s = pd.read_parquet(out)
     assert len(s) == 401 and "invalid 4" in r.stderr
     assert {"driver_5", "driver_5_shap", "driver_5_value"} <= set(s.columns)
-    r = subprocess.run([sys.executable, "-m", "crsml", "score", "--model", str(model_dir), "--cohort",
-                        str(tmp_path / "nowhere"), "--out", str(out)], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crsml",
+            "score",
+            "--model",
+            str(model_dir),
+            "--cohort",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     for missing in ("models:/nothere/1", "models:/tiny-severe/99"):
-        r = subprocess.run([sys.executable, "-m", "crsml", "score", "--model", missing, "--tracking-uri", uri,
-                            "--cohort", str(batch[0]), "--out", str(out)], capture_output=True, text=True, env=env)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "crsml",
+                "score",
+                "--model",
+                missing,
+                "--tracking-uri",
+                uri,
+                "--cohort",
+                str(batch[0]),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         assert r.returncode == 2 and r.stderr.startswith(f"error: model {missing} not found in the registry"), r.stderr
         assert r.stderr.count("\n") == 1
 
@@ -239,9 +307,27 @@ def test_mlflow_models_serve_and_predict(tiny_model, tmp_path):
     expected = bundle.predict_features(X)["risk"].to_numpy()
     payload = {"dataframe_split": json.loads(X.to_json(orient="split", index=False))}
     (tmp_path / "input.json").write_text(json.dumps(payload))
-    r = subprocess.run([sys.executable, "-m", "mlflow", "models", "predict", "-m", str(model_dir), "-i",
-                        str(tmp_path / "input.json"), "-t", "json", "-o", str(tmp_path / "pred.json"),
-                        "--env-manager", "local"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "predict",
+            "-m",
+            str(model_dir),
+            "-i",
+            str(tmp_path / "input.json"),
+            "-t",
+            "json",
+            "-o",
+            str(tmp_path / "pred.json"),
+            "--env-manager",
+            "local",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     got = pd.DataFrame(json.loads((tmp_path / "pred.json").read_text())["predictions"])
     np.testing.assert_allclose(got["risk"], expected, rtol=1e-6)
@@ -249,13 +335,35 @@ def test_mlflow_models_serve_and_predict(tiny_model, tmp_path):
     port = free_port()
     # the server execs uvicorn from PATH: put this environment's scripts first
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "-h",
-                               "127.0.0.1", "-p", str(port), "--env-manager", "local", "-w", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            str(model_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--env-manager",
+            "local",
+            "-w",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/ping")
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         body = json.loads(urllib.request.urlopen(req, timeout=30).read())
         np.testing.assert_allclose(pd.DataFrame(body["predictions"])["risk"], expected, rtol=1e-6)
     finally:
@@ -270,10 +378,19 @@ def test_report_is_self_contained_and_renders(tiny_model, tmp_path):
     path = write_model_card(load_model(model_dir), tmp_path / "card")
     page = path.read_text()
     assert "Not a medical device" in page and "data:image/png;base64," in page
-    for needle in ("Intended use", "Training data", "Evaluation (out of fold)", "Limitations", "m-EASIX", "SHAP",
-                   "Sample size (Riley", "TRIPOD+AI", "Prediction instability"):
+    for needle in (
+        "Intended use",
+        "Training data",
+        "Evaluation (out of fold)",
+        "Limitations",
+        "m-EASIX",
+        "SHAP",
+        "Sample size (Riley",
+        "TRIPOD+AI",
+        "Prediction instability",
+    ):
         assert needle in page
-    assert "SIM0" not in page and "src=\"http" not in page
+    assert "SIM0" not in page and 'src="http' not in page
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("headless Chromium not installed (apt-get install chromium) to check rendering")
     png = screenshot(path, tmp_path / "card.png")

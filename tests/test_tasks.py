@@ -38,8 +38,13 @@ def toy_task():
 def test_the_built_in_tasks_are_registered_objects():
     assert tasks.names() == ("severe_crs", "prolonged_crs", "tocilizumab_benefit")
     assert tasks.get("prolonged_crs", min_days=5).min_days == 5
-    assert tasks.get("tocilizumab_benefit").score_columns == ("risk", "benefit", "benefit_low", "benefit_high",
-                                                              "benefit_note")
+    assert tasks.get("tocilizumab_benefit").score_columns == (
+        "risk",
+        "benefit",
+        "benefit_low",
+        "benefit_high",
+        "benefit_note",
+    )
     with pytest.raises(CrsmlError, match="--min-days does not apply to --task severe_crs"):
         tasks.get("severe_crs", min_days=5)
     with pytest.raises(CrsmlError, match="unknown task 'icans'"):
@@ -62,24 +67,69 @@ def test_a_registered_toy_task_trains_scores_explains_and_reports_through_the_cl
     crsml.simulate(60, seed=9, truth_draws=0).save(tmp_path / "new", fmt="csv")
     runner = CliRunner()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    r = runner.invoke(app, ["train", "--task", toy_task, "--cohort", str(tmp_path / "train"), "--landmark-h", "24",
-                            "--trials", "2", "--cv-folds", "3", "--cv-repeats", "1", "--n-jobs", "1",
-                            "--tracking-uri", uri, "--model-out", str(tmp_path / "toy")])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--task",
+            toy_task,
+            "--cohort",
+            str(tmp_path / "train"),
+            "--landmark-h",
+            "24",
+            "--trials",
+            "2",
+            "--cv-folds",
+            "3",
+            "--cv-repeats",
+            "1",
+            "--n-jobs",
+            "1",
+            "--tracking-uri",
+            uri,
+            "--model-out",
+            str(tmp_path / "toy"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert f"{toy_task} at L = 24 h" in r.output
     model = crsml.load_model(tmp_path / "toy")
     assert model.task == AnyCRSGrade2Within72h() and model.landmark_h == 24.0
 
-    r = runner.invoke(app, ["score", "--model", str(tmp_path / "toy"), "--cohort", str(tmp_path / "new"),
-                            "--out", str(tmp_path / "scores.csv"), "--explain", "3"])
+    r = runner.invoke(
+        app,
+        [
+            "score",
+            "--model",
+            str(tmp_path / "toy"),
+            "--cohort",
+            str(tmp_path / "new"),
+            "--out",
+            str(tmp_path / "scores.csv"),
+            "--explain",
+            "3",
+        ],
+    )
     assert r.exit_code == 0, r.output
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert len(scores) == 60 and (scores["task"] == toy_task).all()
     ok = scores[scores["status"] == "ok"]
     assert len(ok) > 0 and ok["risk"].between(0, 1).all() and ok["driver_3"].notna().all()
 
-    r = runner.invoke(app, ["explain", "--model", str(tmp_path / "toy"), "--cohort", str(tmp_path / "new"),
-                            "--out", str(tmp_path / "shap"), "--patients", "1"])
+    r = runner.invoke(
+        app,
+        [
+            "explain",
+            "--model",
+            str(tmp_path / "toy"),
+            "--cohort",
+            str(tmp_path / "new"),
+            "--out",
+            str(tmp_path / "shap"),
+            "--patients",
+            "1",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "shap" / "shap_beeswarm.png").exists() and (tmp_path / "shap" / "shap_waterfall_1.png").exists()
 

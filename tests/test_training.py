@@ -19,8 +19,17 @@ from crsml.errors import CrsmlError
 from crsml.simulation import simulate
 from crsml.training import MODEL_NAME, BenefitSettings, TrainSettings
 
-SETTINGS = dict(task="severe_crs", landmark_h=48.0, trials=4, cv_folds=3, cv_repeats=1, n_boot=100, n_jobs=1, seed=7,
-                ensemble_size=3)
+SETTINGS = dict(
+    task="severe_crs",
+    landmark_h=48.0,
+    trials=4,
+    cv_folds=3,
+    cv_repeats=1,
+    n_boot=100,
+    n_jobs=1,
+    seed=7,
+    ensemble_size=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +83,19 @@ def test_mlflow_run_holds_params_metrics_plots_trials_dictionary_and_registered_
     for m in ("auroc", "auroc_low", "auroc_high", "brier", "cal_slope", "n_labelled", "n_events"):
         assert m in run.data.metrics
     files = {f.path for f in client.list_artifacts(r.run_id, "evaluation")}
-    assert {"evaluation/evaluation.csv", "evaluation/optuna_trials.csv", "evaluation/feature_dictionary.csv",
-            "evaluation/counts.json", "evaluation/outer_folds.csv"} <= files
+    assert {
+        "evaluation/evaluation.csv",
+        "evaluation/optuna_trials.csv",
+        "evaluation/feature_dictionary.csv",
+        "evaluation/counts.json",
+        "evaluation/outer_folds.csv",
+    } <= files
     plots = {f.path for f in client.list_artifacts(r.run_id, "evaluation/plots")}
-    assert {"evaluation/plots/roc.png", "evaluation/plots/calibration.png", "evaluation/plots/decision_curve.png"} <= plots
+    assert {
+        "evaluation/plots/roc.png",
+        "evaluation/plots/calibration.png",
+        "evaluation/plots/decision_curve.png",
+    } <= plots
     versions = client.search_model_versions("name='crsml-severe_crs'")
     assert len(versions) == 2
     logged = mlflow.pyfunc.load_model(f"models:/crsml-severe_crs/{versions[0].version}")
@@ -118,10 +136,25 @@ def test_exported_model_reloads_and_predicts_identically_without_pickles(trained
 def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
     )
     uri = f"http://127.0.0.1:{port}"
     try:
@@ -129,8 +162,9 @@ def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
         old = os.getcwd()
         os.chdir(tmp_path)
         try:
-            r = crsml.train(cohort, settings=TrainSettings(**SETTINGS | {"trials": 2}), progress=False,
-                            log=lambda *a: None)
+            r = crsml.train(
+                cohort, settings=TrainSettings(**SETTINGS | {"trials": 2}), progress=False, log=lambda *a: None
+            )
             r.run_id = crsml.log_training(r, tracking_uri=uri, log=lambda *a: None)
         finally:
             os.chdir(old)
@@ -142,44 +176,85 @@ def test_a_real_tracking_server_receives_the_run(cohort, tmp_path):
         server.wait(timeout=30)
 
 
-@pytest.mark.parametrize(("task", "options", "named"), [
-    ("severe_crs", ["--trim", "0.05"], "--trim does not apply to --task severe_crs"),
-    ("tocilizumab_benefit", ["--storage", "sqlite:///x.db", "--cv-folds", "3"],
-     "--cv-folds, --storage do not apply to --task tocilizumab_benefit"),
-    ("tocilizumab_benefit", ["--ensemble-size", "5"], "--ensemble-size does not apply to --task tocilizumab_benefit"),
-])
+@pytest.mark.parametrize(
+    ("task", "options", "named"),
+    [
+        ("severe_crs", ["--trim", "0.05"], "--trim does not apply to --task severe_crs"),
+        (
+            "tocilizumab_benefit",
+            ["--storage", "sqlite:///x.db", "--cv-folds", "3"],
+            "--cv-folds, --storage do not apply to --task tocilizumab_benefit",
+        ),
+        (
+            "tocilizumab_benefit",
+            ["--ensemble-size", "5"],
+            "--ensemble-size does not apply to --task tocilizumab_benefit",
+        ),
+    ],
+)
 def test_train_refuses_options_its_task_would_ignore(tmp_path, task, options, named):
-    r = subprocess.run([sys.executable, "-m", "crsml", "train", "--task", task, "--cohort", str(tmp_path),
-                        "--landmark-h", "48", "--model-out", str(tmp_path / "m"), *options],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crsml",
+            "train",
+            "--task",
+            task,
+            "--cohort",
+            str(tmp_path),
+            "--landmark-h",
+            "48",
+            "--model-out",
+            str(tmp_path / "m"),
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and named in r.stderr
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize(("args", "named"), [
-    (["--task", "bogus", "--landmark-h", "48"], "expected one of severe_crs, prolonged_crs, tocilizumab_benefit"),
-    (["--task", "severe_crs", "--landmark-h", "-5"], "--landmark-h must be a number of hours after infusion above 0"),
-    (["--task", "tocilizumab_benefit", "--landmark-h", "0"], "--landmark-h must be"),
-    (["--task", "severe_crs", "--landmark-h", "48", "--horizon-h", "0"], "--horizon-h must be"),
-    (["--task", "severe_crs", "--landmark-h", "48", "--ensemble-size", "0"], "--ensemble-size must be an int in the range [1, inf), not 0"),
-])
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--task", "bogus", "--landmark-h", "48"], "expected one of severe_crs, prolonged_crs, tocilizumab_benefit"),
+        (
+            ["--task", "severe_crs", "--landmark-h", "-5"],
+            "--landmark-h must be a number of hours after infusion above 0",
+        ),
+        (["--task", "tocilizumab_benefit", "--landmark-h", "0"], "--landmark-h must be"),
+        (["--task", "severe_crs", "--landmark-h", "48", "--horizon-h", "0"], "--horizon-h must be"),
+        (
+            ["--task", "severe_crs", "--landmark-h", "48", "--ensemble-size", "0"],
+            "--ensemble-size must be an int in the range [1, inf), not 0",
+        ),
+    ],
+)
 def test_train_refuses_an_unknown_task_or_a_landmark_at_or_before_infusion(tmp_path, args, named):
-    r = subprocess.run([sys.executable, "-m", "crsml", "train", "--cohort", str(tmp_path), *args,
-                        "--model-out", str(tmp_path / "m")], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "crsml", "train", "--cohort", str(tmp_path), *args, "--model-out", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and named in r.stderr and r.stderr.count("\n") == 1
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("make", [
-    lambda: TrainSettings(task="bogus"),
-    lambda: TrainSettings(task="severe_crs", landmark_h=-5.0),
-    lambda: TrainSettings(task="severe_crs", landmark_h=float("nan")),
-    lambda: TrainSettings(task="prolonged_crs", task_params={"horizon_h": 0.0}),
-    lambda: TrainSettings(task="severe_crs", task_params={"min_days": 5.0}),
-    lambda: BenefitSettings(landmark_h=0.0),
-    lambda: BenefitSettings(task_params={"grace_h": 0.0}),
-    lambda: BenefitSettings(trim=0.6),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: TrainSettings(task="bogus"),
+        lambda: TrainSettings(task="severe_crs", landmark_h=-5.0),
+        lambda: TrainSettings(task="severe_crs", landmark_h=float("nan")),
+        lambda: TrainSettings(task="prolonged_crs", task_params={"horizon_h": 0.0}),
+        lambda: TrainSettings(task="severe_crs", task_params={"min_days": 5.0}),
+        lambda: BenefitSettings(landmark_h=0.0),
+        lambda: BenefitSettings(task_params={"grace_h": 0.0}),
+        lambda: BenefitSettings(trim=0.6),
+    ],
+)
 def test_settings_refuse_what_the_command_line_refuses(make):
     with pytest.raises(CrsmlError):
         make()

@@ -44,8 +44,16 @@ def test_known_conversions(analyte, unit, value, expected):
 
 @pytest.mark.parametrize(
     ("raw", "canon"),
-    [("mg/dl", "mg/dL"), (" MG/L ", "mg/L"), ("x10^9/l", "10^9/L"), ("10*9/L", "10^9/L"),
-     ("µmol/L", "umol/L"), ("g/l", "g/L"), ("G/L", "G/L"), ("pg/ml", "pg/mL")],
+    [
+        ("mg/dl", "mg/dL"),
+        (" MG/L ", "mg/L"),
+        ("x10^9/l", "10^9/L"),
+        ("10*9/L", "10^9/L"),
+        ("µmol/L", "umol/L"),
+        ("g/l", "g/L"),
+        ("G/L", "G/L"),
+        ("pg/ml", "pg/mL"),
+    ],
 )
 def test_unit_spellings(raw, canon):
     assert normalize_unit(raw) == canon

@@ -9,21 +9,39 @@ from crsml.errors import CohortError
 
 def _good() -> dict[str, pd.DataFrame]:
     return {
-        "patients": pd.DataFrame({
-            "patient_id": ["p1", "p2", "p3"], "age_years": [30, 40, 50], "sex": ["female", "male", "male"],
-            "marrow_blast_pct": [5.0, 50.0, 0.0], "costim": ["cd28", "4-1bb", "4-1bb"],
-        }),
-        "measurements": pd.DataFrame({
-            "patient_id": ["p1", "p1", "p2", "p3"], "time_h": [0.0, 24.0, 24.0, 12.0],
-            "analyte": ["il6", "crp", "crp", "ferritin"], "value": ["<1.5", "2.0", ">300", "900"],
-            "unit": ["pg/mL", "mg/dL", "mg/L", "ug/L"],
-        }),
-        "vitals": pd.DataFrame({
-            "patient_id": ["p1"], "time_h": [24.0], "temp_c": [38.4], "hypotension": ["false"],
-            "vasopressors": [0], "vasopressin": [False], "o2_device": ["none"], "o2_flow_lpm": [0.0],
-        }),
-        "treatments": pd.DataFrame({"patient_id": ["p1"], "time_h": [30.0], "drug": ["tocilizumab"],
-                                    "dose": [8.0], "dose_unit": ["mg/kg"]}),
+        "patients": pd.DataFrame(
+            {
+                "patient_id": ["p1", "p2", "p3"],
+                "age_years": [30, 40, 50],
+                "sex": ["female", "male", "male"],
+                "marrow_blast_pct": [5.0, 50.0, 0.0],
+                "costim": ["cd28", "4-1bb", "4-1bb"],
+            }
+        ),
+        "measurements": pd.DataFrame(
+            {
+                "patient_id": ["p1", "p1", "p2", "p3"],
+                "time_h": [0.0, 24.0, 24.0, 12.0],
+                "analyte": ["il6", "crp", "crp", "ferritin"],
+                "value": ["<1.5", "2.0", ">300", "900"],
+                "unit": ["pg/mL", "mg/dL", "mg/L", "ug/L"],
+            }
+        ),
+        "vitals": pd.DataFrame(
+            {
+                "patient_id": ["p1"],
+                "time_h": [24.0],
+                "temp_c": [38.4],
+                "hypotension": ["false"],
+                "vasopressors": [0],
+                "vasopressin": [False],
+                "o2_device": ["none"],
+                "o2_flow_lpm": [0.0],
+            }
+        ),
+        "treatments": pd.DataFrame(
+            {"patient_id": ["p1"], "time_h": [30.0], "drug": ["tocilizumab"], "dose": [8.0], "dose_unit": ["mg/kg"]}
+        ),
         "crs": pd.DataFrame({"patient_id": ["p1", "p2"], "time_h": [24.0, 24.0], "grade": [1, 0]}),
     }
 
@@ -34,26 +52,42 @@ def test_good_cohort_is_valid_and_canonical():
     m = tables["measurements"]
     assert m["value"].tolist() == [1.5, 20.0, 300.0, 900.0]  # CRP mg/dL -> mg/L
     assert m["unit"].tolist() == ["pg/mL", "mg/L", "mg/L", "ng/mL"]
-    assert m["qualifier"].tolist()[:3] == ["<", pd.NA, ">"] or m["qualifier"].isna().tolist() == [False, True, False, True]
+    assert m["qualifier"].tolist()[:3] == ["<", pd.NA, ">"] or m["qualifier"].isna().tolist() == [
+        False,
+        True,
+        False,
+        True,
+    ]
 
 
 def test_every_problem_in_one_run():
     raw = _good()
-    raw["patients"] = pd.DataFrame({
-        "patient_id": ["p1", "p2", "p2", "p4"], "age_years": [-3, 40, 41, "old"],
-        "sex": ["female", "male", "male", "Robot"], "marrow_blast_pct": [5.0, 150.0, 1.0, 1.0],
-    })
-    raw["measurements"] = pd.DataFrame({
-        "patient_id": ["p1", "p1", "p9", "p1", "p1", "p1"],
-        "time_h": ["0", "day two", "3", "4", "5", "6"],
-        "analyte": ["il6", "crp", "crp", "unobtainium", "crp", "ferritin"],
-        "value": ["1.0", "2.0", "3.0", "4.0", "lots", "-5"],
-        "unit": ["pg/mL", "mg/L", "mg/L", "mg/L", "mg/L", "furlongs"],
-    })
-    raw["vitals"] = pd.DataFrame({
-        "patient_id": ["p1", "p1"], "time_h": [1.0, 2.0], "temp_c": [50.0, 37.0],
-        "vasopressors": [-1, 0], "o2_device": ["none", "jetpack"],
-    })
+    raw["patients"] = pd.DataFrame(
+        {
+            "patient_id": ["p1", "p2", "p2", "p4"],
+            "age_years": [-3, 40, 41, "old"],
+            "sex": ["female", "male", "male", "Robot"],
+            "marrow_blast_pct": [5.0, 150.0, 1.0, 1.0],
+        }
+    )
+    raw["measurements"] = pd.DataFrame(
+        {
+            "patient_id": ["p1", "p1", "p9", "p1", "p1", "p1"],
+            "time_h": ["0", "day two", "3", "4", "5", "6"],
+            "analyte": ["il6", "crp", "crp", "unobtainium", "crp", "ferritin"],
+            "value": ["1.0", "2.0", "3.0", "4.0", "lots", "-5"],
+            "unit": ["pg/mL", "mg/L", "mg/L", "mg/L", "mg/L", "furlongs"],
+        }
+    )
+    raw["vitals"] = pd.DataFrame(
+        {
+            "patient_id": ["p1", "p1"],
+            "time_h": [1.0, 2.0],
+            "temp_c": [50.0, 37.0],
+            "vasopressors": [-1, 0],
+            "o2_device": ["none", "jetpack"],
+        }
+    )
     raw["crs"] = pd.DataFrame({"patient_id": ["p1"], "time_h": [1.0], "grade": [7]})
     raw["treatments"] = pd.DataFrame({"patient_id": ["p1"], "time_h": [1.0]})  # drug column missing
     _, report = validate_tables(raw)
@@ -143,4 +177,5 @@ def test_cohort_format_page_is_generated_from_the_schema():
     doc = Path(__file__).resolve().parents[1] / "docs" / "cohort_format.md"
     assert doc.read_text() == schema_markdown(), (
         "regenerate: .venv/bin/python -c \"import crsml; open('docs/cohort_format.md', 'w').write("
-        "crsml.cohort.schema_markdown())\"")
+        'crsml.cohort.schema_markdown())"'
+    )

@@ -23,8 +23,10 @@ def main() -> None:
     L = args.landmark_h
     t0 = time.perf_counter()
     cohort = simulate(args.n, seed=7, truth_draws=1, landmarks=(L,))
-    print(f"setup: simulated {args.n:,} patients in {time.perf_counter() - t0:.1f}s "
-          f"({len(cohort.measurements):,} measurement rows)")
+    print(
+        f"setup: simulated {args.n:,} patients in {time.perf_counter() - t0:.1f}s "
+        f"({len(cohort.measurements):,} measurement rows)"
+    )
     fb = LandmarkFeatures(landmark_h=L).fit(cohort)
 
     m = cohort.measurements
@@ -39,10 +41,15 @@ def main() -> None:
         X = fb.transform(cohort)
         t_feat = min(t_feat, time.perf_counter() - t0)
     ratio = t_feat / t_ref
-    print(f"best of {args.repeats}: groupby(max,min,last,count): {t_ref:.2f}s over {len(pre):,} rows -> {len(ref):,} cells")
-    print(f"features L={L:g}h: {t_feat:.2f}s -> {X.shape[0]:,} patients x {X.shape[1]} features; "
-          f"ratio {ratio:.2f}x (target <= 5x: {'PASS' if ratio <= 5 else 'FAIL'}; "
-          f"< 10 s: {'PASS' if t_feat < 10 else 'FAIL'})")
+    print(
+        f"best of {args.repeats}: groupby(max,min,last,count): {t_ref:.2f}s over {len(pre):,} rows -> {len(ref):,} "
+        f"cells"
+    )
+    print(
+        f"features L={L:g}h: {t_feat:.2f}s -> {X.shape[0]:,} patients x {X.shape[1]} features; "
+        f"ratio {ratio:.2f}x (target <= 5x: {'PASS' if ratio <= 5 else 'FAIL'}; "
+        f"< 10 s: {'PASS' if t_feat < 10 else 'FAIL'})"
+    )
 
 
 if __name__ == "__main__":

@@ -30,15 +30,19 @@ def main() -> None:
             cohort = crsml.simulate(args.patients, seed=args.seed)
             written = export_omop(cohort, f"duckdb:///{db}")
             del cohort
-            print(f"built {db.name}: {written['person']:,} persons, {written['measurement']:,} MEASUREMENT rows, "
-                  f"{written['observation']:,} OBSERVATION rows in {time.perf_counter() - t:.1f} s")
+            print(
+                f"built {db.name}: {written['person']:,} persons, {written['measurement']:,} MEASUREMENT rows, "
+                f"{written['observation']:,} OBSERVATION rows in {time.perf_counter() - t:.1f} s"
+            )
         t = time.perf_counter()
         cohort, report = import_omop(f"duckdb:///{db}")
         took = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"import-omop (DuckDB): {took:.1f} s for {report.counts['rows_read']:,} rows of "
-          f"{report.counts['patients_read']:,} patients ({report.counts['rows_read'] / took:,.0f} rows/s); "
-          f"peak RSS {peak:,.0f} MiB; {len(cohort.measurements):,} measurements, {len(cohort.vitals):,} vitals")
+    print(
+        f"import-omop (DuckDB): {took:.1f} s for {report.counts['rows_read']:,} rows of "
+        f"{report.counts['patients_read']:,} patients ({report.counts['rows_read'] / took:,.0f} rows/s); "
+        f"peak RSS {peak:,.0f} MiB; {len(cohort.measurements):,} measurements, {len(cohort.vitals):,} vitals"
+    )
 
 
 if __name__ == "__main__":

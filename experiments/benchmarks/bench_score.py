@@ -38,6 +38,7 @@ from crsml.tracking import load_model
 
 def tiled(base: Cohort, times: int) -> Cohort:
     """``base`` repeated ``times`` times under new patient ids."""
+
     def rep(df: pd.DataFrame) -> pd.DataFrame:
         parts = []
         for k in range(times):
@@ -46,8 +47,14 @@ def tiled(base: Cohort, times: int) -> Cohort:
             parts.append(d)
         return pd.concat(parts, ignore_index=True)
 
-    return Cohort(patients=rep(base.patients), measurements=rep(base.measurements), vitals=rep(base.vitals),
-                  treatments=rep(base.treatments), crs=rep(base.crs), meta={"source": "tiled benchmark cohort"})
+    return Cohort(
+        patients=rep(base.patients),
+        measurements=rep(base.measurements),
+        vitals=rep(base.vitals),
+        treatments=rep(base.treatments),
+        crs=rep(base.crs),
+        meta={"source": "tiled benchmark cohort"},
+    )
 
 
 def best_of(f, repeats: int = 3) -> float:
@@ -71,8 +78,17 @@ def main() -> int:
         if args.model is None:
             import crsml
 
-            result = crsml.train(simulate(1000, seed=4, truth_draws=0), "severe_crs", 48.0, trials=10, cv_repeats=1,
-                                 n_boot=100, ensemble_size=args.ensemble_size, progress=False, log=lambda *a: None)
+            result = crsml.train(
+                simulate(1000, seed=4, truth_draws=0),
+                "severe_crs",
+                48.0,
+                trials=10,
+                cv_repeats=1,
+                n_boot=100,
+                ensemble_size=args.ensemble_size,
+                progress=False,
+                log=lambda *a: None,
+            )
             args.model = crsml.export_model(result.model, tmp / "model")
         bundle = load_model(args.model)
         base = simulate(10_000, seed=8, truth_draws=0)
@@ -80,9 +96,14 @@ def main() -> int:
         X = pd.DataFrame(np.tile(X10.to_numpy(dtype=np.float32), (100, 1)), columns=bundle.feature_names)
         n = len(X)
         t = best_of(lambda: bundle.estimator.predict_proba(X))
-        print(f"model: {len(bundle.estimator.boosters_)} booster(s) averaged, "
-              f"{sum(b.num_boosted_rounds() for b in bundle.estimator.boosters_):,} trees in all")
-        print(f"risk only, precomputed features: {n:,} patients in {t:.2f} s = {n / t:,.0f} patients/s (target >= 500,000)")
+        print(
+            f"model: {len(bundle.estimator.boosters_)} booster(s) averaged, "
+            f"{sum(b.num_boosted_rounds() for b in bundle.estimator.boosters_):,} trees in all"
+        )
+        print(
+            f"risk only, precomputed features: {n:,} patients in {t:.2f} s = {n / t:,.0f} patients/s (target >= "
+            f"500,000)"
+        )
 
         Xs = X.iloc[:100_000]
         labels = readable_names(bundle.feature_names)
@@ -96,9 +117,11 @@ def main() -> int:
 
         t_ours = best_of(ours)
         m = len(Xs)
-        print(f"risk + top-5 SHAP drivers: {m:,} patients in {t_ours:.2f} s = {m / t_ours:,.0f} patients/s "
-              f"(target >= 4,000); raw pred_contribs {t_raw:.2f} s = {m / t_raw:,.0f}/s; overhead "
-              f"{t_ours / t_raw - 1:+.1%} (target within 15%)")
+        print(
+            f"risk + top-5 SHAP drivers: {m:,} patients in {t_ours:.2f} s = {m / t_ours:,.0f} patients/s "
+            f"(target >= 4,000); raw pred_contribs {t_raw:.2f} s = {m / t_raw:,.0f}/s; overhead "
+            f"{t_ours / t_raw - 1:+.1%} (target within 15%)"
+        )
 
         big = tiled(base, args.n // len(base.patients))
         big.save(tmp / "cohort")
@@ -108,8 +131,10 @@ def main() -> int:
         scores, _ = score_directory(bundle, tmp / "cohort", explain=5)
         t = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"end to end from cohort tables (validate, features, risk, top-5 drivers): {len(scores):,} patients "
-              f"in {t:.1f} s (target < 60 s); peak RSS of this process {peak:,.0f} MiB (before the run {before:,.0f} MiB)")
+        print(
+            f"end to end from cohort tables (validate, features, risk, top-5 drivers): {len(scores):,} patients "
+            f"in {t:.1f} s (target < 60 s); peak RSS of this process {peak:,.0f} MiB (before the run {before:,.0f} MiB)"
+        )
         print(scores["status"].value_counts().to_dict())
         del scores
         if args.n_memory:
@@ -136,12 +161,15 @@ def memory_run(model: Path, base: Cohort, times: int, tmp: Path) -> None:
     (VmHWM: ``ru_maxrss`` of a child would start from this process's size at the fork)."""
     n = times * len(base.patients)
     write_tiled(base, times, tmp / "million")
-    child = ("import runpy, sys\n"
-             f"sys.argv = ['crsml', 'score', '--model', {str(model)!r}, '--cohort', {str(tmp / 'million')!r}, "
-             f"'--out', {str(tmp / 'million.parquet')!r}, '--explain', '5']\n"
-             "code = 0\ntry:\n    runpy.run_module('crsml', run_name='__main__')\nexcept SystemExit as e:\n    code = e.code\n"
-             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
-             "print('PEAK', int(hwm) / 1024)\nsys.exit(code)\n")
+    child = (
+        "import runpy, sys\n"
+        f"sys.argv = ['crsml', 'score', '--model', {str(model)!r}, '--cohort', {str(tmp / 'million')!r}, "
+        f"'--out', {str(tmp / 'million.parquet')!r}, '--explain', '5']\n"
+        "code = 0\ntry:\n    runpy.run_module('crsml', run_name='__main__')\nexcept SystemExit as e:\n    code = "
+        "e.code\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print('PEAK', int(hwm) / 1024)\nsys.exit(code)\n"
+    )
     t = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
     t = time.perf_counter() - t
@@ -150,8 +178,10 @@ def memory_run(model: Path, base: Cohort, times: int, tmp: Path) -> None:
         print(res.stdout[-2000:], res.stderr[-2000:])
         raise SystemExit("the peak-memory run failed")
     rows = pq.ParquetFile(tmp / "million.parquet").metadata.num_rows
-    print(f"crsml score on {n:,} patients (top-5 drivers, Parquet out): {rows:,} rows in {t:.0f} s; "
-          f"peak RSS of that process {peak[0]:,.0f} MiB (target < 4,096 MiB)")
+    print(
+        f"crsml score on {n:,} patients (top-5 drivers, Parquet out): {rows:,} rows in {t:.0f} s; "
+        f"peak RSS of that process {peak[0]:,.0f} MiB (target < 4,096 MiB)"
+    )
 
 
 if __name__ == "__main__":

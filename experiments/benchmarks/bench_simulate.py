@@ -22,10 +22,12 @@ def main() -> None:
     c = simulate(args.n, seed=2026, truth_draws=args.truth_draws)
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"simulate n={args.n:,} truth_draws={args.truth_draws} time={dt:.1f}s "
-          f"rate={args.n / dt:,.0f} patients/s peak_rss={peak:,.0f} MiB "
-          f"rows: measurements={len(c.measurements):,} vitals={len(c.vitals):,} truth={len(c.truth):,} "
-          f"target<60s {'PASS' if dt < 60 else 'FAIL'}")
+    print(
+        f"simulate n={args.n:,} truth_draws={args.truth_draws} time={dt:.1f}s "
+        f"rate={args.n / dt:,.0f} patients/s peak_rss={peak:,.0f} MiB "
+        f"rows: measurements={len(c.measurements):,} vitals={len(c.vitals):,} truth={len(c.truth):,} "
+        f"target<60s {'PASS' if dt < 60 else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         simulate(args.n, seed=1, truth_draws=0).save(t / "cohort")
-        cmd = [sys.executable, "-m", "crsml", "train", "--task", args.task, "--cohort", str(t / "cohort"),
-               "--landmark-h", "48", "--trials", str(args.trials), "--model-out", str(t / "model"),
-               "--tracking-uri", f"sqlite:///{t / 'mlflow.db'}", "--ensemble-size", str(args.ensemble_size)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "crsml",
+            "train",
+            "--task",
+            args.task,
+            "--cohort",
+            str(t / "cohort"),
+            "--landmark-h",
+            "48",
+            "--trials",
+            str(args.trials),
+            "--model-out",
+            str(t / "model"),
+            "--tracking-uri",
+            f"sqlite:///{t / 'mlflow.db'}",
+            "--ensemble-size",
+            str(args.ensemble_size),
+        ]
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=t, env=os.environ | {"COLUMNS": "200"}, capture_output=True, text=True)
         wall = time.perf_counter() - start
@@ -41,10 +58,12 @@ def main() -> int:
             print(proc.stdout[-3000:], proc.stderr[-3000:])
             return proc.returncode
         print(proc.stdout[-2500:])
-    print(f"crsml train --task {args.task}, {args.n:,} simulated patients, {args.trials} trials, "
-          f"ensemble of {args.ensemble_size}, "
-          f"{os.cpu_count()} cores: {wall:.1f} s wall, peak RSS {peak_mib:,.0f} MiB "
-          f"(largest process; target < 180 s)")
+    print(
+        f"crsml train --task {args.task}, {args.n:,} simulated patients, {args.trials} trials, "
+        f"ensemble of {args.ensemble_size}, "
+        f"{os.cpu_count()} cores: {wall:.1f} s wall, peak RSS {peak_mib:,.0f} MiB "
+        f"(largest process; target < 180 s)"
+    )
     return 0
 
 

@@ -42,8 +42,9 @@ class StageProgress:
             self._bar.advance(self._task, n)
         elif self.show and time.monotonic() - self._last >= self.every_s:
             self._last = time.monotonic()
-            self.stream.write(f"{self.label}: {self.done:,} of {self.total:,} done "
-                              f"({self._last - self._t0:.0f} s elapsed)\n")
+            self.stream.write(
+                f"{self.label}: {self.done:,} of {self.total:,} done ({self._last - self._t0:.0f} s elapsed)\n"
+            )
             self.stream.flush()
 
     def __exit__(self, *exc: object) -> None:

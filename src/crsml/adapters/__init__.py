@@ -19,7 +19,25 @@ from crsml.adapters._omop import CDM_TABLES, export_omop, import_omop, omop_tabl
 from crsml.adapters._vocabulary import CodeMap
 
 __all__ = [
-    "CDM_TABLES", "DEFAULT_CONFIG", "DEFAULT_DAYS", "CodeMap", "DailyMapping", "ImportReport", "SourceRecords",
-    "assemble", "export_fhir", "export_long", "export_omop", "fhir_resources", "import_daily", "import_fhir",
-    "import_long", "import_omop", "omop_tables", "read_fhir", "read_long", "read_omop", "summarise",
+    "CDM_TABLES",
+    "DEFAULT_CONFIG",
+    "DEFAULT_DAYS",
+    "CodeMap",
+    "DailyMapping",
+    "ImportReport",
+    "SourceRecords",
+    "assemble",
+    "export_fhir",
+    "export_long",
+    "export_omop",
+    "fhir_resources",
+    "import_daily",
+    "import_fhir",
+    "import_long",
+    "import_omop",
+    "omop_tables",
+    "read_fhir",
+    "read_long",
+    "read_omop",
+    "summarise",
 ]

@@ -69,25 +69,38 @@ class DailyMapping:
             raise CohortError(f"{where}: {entry}: {first['msg']} ({len(exc.errors())} problem(s))") from None
         for analyte, spec in cfg.measurements.items():
             if analyte not in CANONICAL_UNITS:
-                raise CohortError(f"{where}: measurements.{analyte}: not an analyte crsml knows (docs/cohort_format.md)")
+                raise CohortError(
+                    f"{where}: measurements.{analyte}: not an analyte crsml knows (docs/cohort_format.md)"
+                )
             if conversion_factor(analyte, spec.unit) is None:
-                raise CohortError(f"{where}: measurements.{analyte}: unit {spec.unit!r} is not one crsml converts "
-                                  f"for {analyte} (canonical {CANONICAL_UNITS[analyte]})")
+                raise CohortError(
+                    f"{where}: measurements.{analyte}: unit {spec.unit!r} is not one crsml converts "
+                    f"for {analyte} (canonical {CANONICAL_UNITS[analyte]})"
+                )
         used: dict[str, str] = {}
         for analyte, spec in cfg.measurements.items():
             if spec.column in used:
-                raise CohortError(f"{where}: column {spec.column!r} is mapped to both {used[spec.column]} and "
-                                  f"{analyte}; each column holds one analyte")
+                raise CohortError(
+                    f"{where}: column {spec.column!r} is mapped to both {used[spec.column]} and "
+                    f"{analyte}; each column holds one analyte"
+                )
             used[spec.column] = analyte
-        patients = {k: (v.model_dump(exclude_none=True) if isinstance(v, _PatientColumn) else {"column": v})
-                    for k, v in cfg.patients.items()}
-        return cls(cfg.keys.model_dump(exclude_none=True), dict(cfg.constants), patients,
-                   {a: s.model_dump() for a, s in cfg.measurements.items()})
-
+        patients = {
+            k: (v.model_dump(exclude_none=True) if isinstance(v, _PatientColumn) else {"column": v})
+            for k, v in cfg.patients.items()
+        }
+        return cls(
+            cfg.keys.model_dump(exclude_none=True),
+            dict(cfg.constants),
+            patients,
+            {a: s.model_dump() for a, s in cfg.measurements.items()},
+        )
 
     def code_map(self) -> CodeMap:
         """This mapping as a :class:`CodeMap` of the ``daily`` system: each source column is a code."""
-        rows = [("daily", spec["column"], "analytes", analyte, None, None) for analyte, spec in self.measurements.items()]
+        rows = [
+            ("daily", spec["column"], "analytes", analyte, None, None) for analyte, spec in self.measurements.items()
+        ]
         if self.keys.get("crs_grade"):
             rows.append(("daily", self.keys["crs_grade"], "crs", "grade", None, None))
         entries = pd.DataFrame(rows, columns=["system", "code", "section", "target", "grade", "costim"])
@@ -152,16 +165,24 @@ def read_daily(csv: str | Path, mapping: DailyMapping | None = None) -> SourceRe
     if missing:
         raise CohortError(f"table {path.name}: missing columns {', '.join(missing)}")
 
-    bad_rows = [ValidationProblem(path.name, r + 1, None, f"malformed row: {why}", "error",
-                                  str(wide[pid_col].iloc[r]).strip()) for r, why in sorted(malformed.items())]
+    bad_rows = [
+        ValidationProblem(path.name, r + 1, None, f"malformed row: {why}", "error", str(wide[pid_col].iloc[r]).strip())
+        for r, why in sorted(malformed.items())
+    ]
     warnings, wide = _repeated_days(wide, pid_col, day_col, path.name)
     warnings[:0] = bad_rows
     file_rows = wide.pop("_file_row").to_numpy()  # each kept row's data row in the user's file
     time_h = 24.0 * pd.to_numeric(wide[day_col], errors="coerce")
 
     first = wide.groupby(pid_col, sort=False, dropna=False).head(1)
-    patients = pd.DataFrame({"key": first[pid_col].to_numpy(), "patient_id": first[pid_col].to_numpy(),
-                             "src": path.name, "ref": file_rows[first.index.to_numpy()].astype(str)})
+    patients = pd.DataFrame(
+        {
+            "key": first[pid_col].to_numpy(),
+            "patient_id": first[pid_col].to_numpy(),
+            "src": path.name,
+            "ref": file_rows[first.index.to_numpy()].astype(str),
+        }
+    )
     for canon, spec in mapping.patients.items():
         col = spec["column"]
         values = first[col].to_numpy()
@@ -170,7 +191,11 @@ def read_daily(csv: str | Path, mapping: DailyMapping | None = None) -> SourceRe
         patients[canon] = values
         varying = wide.groupby(pid_col, sort=False)[col].nunique(dropna=False)
         if (n := int((varying > 1).sum())) > 0:
-            warnings.append(ValidationProblem(path.name, None, col, f"patient column varies within {n} patients; first day kept", "warning"))
+            warnings.append(
+                ValidationProblem(
+                    path.name, None, col, f"patient column varies within {n} patients; first day kept", "warning"
+                )
+            )
     for canon, value in mapping.constants.items():
         patients[canon] = value
 
@@ -179,12 +204,19 @@ def read_daily(csv: str | Path, mapping: DailyMapping | None = None) -> SourceRe
     long = wide[[pid_col, *columns]].assign(time_h=time_h.to_numpy(), ref=file_rows.astype(str))
     long = long.melt(id_vars=[pid_col, "time_h", "ref"], value_vars=columns, var_name="code", value_name="value")
     long = long[long["value"].notna()]
-    events = pd.DataFrame({
-        "key": long[pid_col].to_numpy(), "time_h": long["time_h"].to_numpy(dtype=float),
-        "system": "daily", "code": long["code"].to_numpy(), "value": long["value"].to_numpy(),
-        "unit": long["code"].map(units).to_numpy(), "src": path.name, "ref": long["ref"].to_numpy()})
-    labels = {"time_h": day_col, "patient_id": pid_col,
-              **{k: s["column"] for k, s in mapping.patients.items()}}
+    events = pd.DataFrame(
+        {
+            "key": long[pid_col].to_numpy(),
+            "time_h": long["time_h"].to_numpy(dtype=float),
+            "system": "daily",
+            "code": long["code"].to_numpy(),
+            "value": long["value"].to_numpy(),
+            "unit": long["code"].map(units).to_numpy(),
+            "src": path.name,
+            "ref": long["ref"].to_numpy(),
+        }
+    )
+    labels = {"time_h": day_col, "patient_id": pid_col, **{k: s["column"] for k, s in mapping.patients.items()}}
     meta = {
         "source": path.name,
         "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -195,9 +227,7 @@ def read_daily(csv: str | Path, mapping: DailyMapping | None = None) -> SourceRe
     return SourceRecords("daily", patients, events, meta=meta, warnings=warnings, columns=labels)
 
 
-def import_daily(
-    csv: str | Path, mapping: DailyMapping | None = None
-) -> tuple[Cohort, ImportReport]:
+def import_daily(csv: str | Path, mapping: DailyMapping | None = None) -> tuple[Cohort, ImportReport]:
     """Read a daily table into a validated :class:`Cohort` and its :class:`ImportReport`.
 
     The table goes through the importer every source shares (:func:`~crsml.adapters.assemble`):
@@ -217,13 +247,29 @@ def _repeated_days(wide: pd.DataFrame, pid: str, day: str, name: str) -> tuple[l
     same = wide.duplicated(keep="first").to_numpy()
     found: list[ValidationProblem] = []
     if same.any():
-        found.append(ValidationProblem(name, None, day, f"{int(same.sum())} rows repeat an earlier row exactly "
-                                       f"(rows {', '.join(map(str, rows[same][:5]))}); kept once", "warning"))
+        found.append(
+            ValidationProblem(
+                name,
+                None,
+                day,
+                f"{int(same.sum())} rows repeat an earlier row exactly "
+                f"(rows {', '.join(map(str, rows[same][:5]))}); kept once",
+                "warning",
+            )
+        )
     kept = wide[~same].assign(_file_row=rows[~same])
     clash = kept.duplicated([pid, day], keep="first").to_numpy()
     for r, p in zip(rows[~same][clash], kept[pid].to_numpy()[clash], strict=True):
-        found.append(ValidationProblem(name, int(r), day, "this patient's day appears again with different values",
-                                       "error", None if pd.isna(p) else str(p).strip()))
+        found.append(
+            ValidationProblem(
+                name,
+                int(r),
+                day,
+                "this patient's day appears again with different values",
+                "error",
+                None if pd.isna(p) else str(p).strip(),
+            )
+        )
     return found, kept.reset_index(drop=True)
 
 

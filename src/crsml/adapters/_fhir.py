@@ -20,14 +20,30 @@ from crsml.adapters._vocabulary import CodeMap
 from crsml.cohort import CANONICAL_UNITS, Cohort, atomic_file, crs_episodes
 from crsml.errors import CohortError
 
-RESOURCES = ("Patient", "Observation", "MedicationAdministration", "Procedure", "Condition", "DeviceUseStatement",
-             "Device")
+RESOURCES = (
+    "Patient",
+    "Observation",
+    "MedicationAdministration",
+    "Procedure",
+    "Condition",
+    "DeviceUseStatement",
+    "Device",
+)
 MANIFEST = "manifest.json"
 #: where an unmapped code of a resource most likely belongs (Observation: by its category)
-_HINTS = {"MedicationAdministration": "drugs", "Procedure": "products", "Condition": "conditions",
-          "DeviceUseStatement": "devices"}
-_CATEGORY_HINTS = {"laboratory": "analytes", "vital-signs": "vitals", "survey": "crs", "exam": "patients",
-                   "social-history": "patients"}
+_HINTS = {
+    "MedicationAdministration": "drugs",
+    "Procedure": "products",
+    "Condition": "conditions",
+    "DeviceUseStatement": "devices",
+}
+_CATEGORY_HINTS = {
+    "laboratory": "analytes",
+    "vital-signs": "vitals",
+    "survey": "crs",
+    "exam": "patients",
+    "social-history": "patients",
+}
 BIRTH_TIME = "http://hl7.org/fhir/StructureDefinition/patient-birthTime"
 IDENTIFIER_SYSTEM = "urn:crsml:patient-id"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -56,8 +72,10 @@ def _files(directory: Path) -> list[tuple[Path, bool]]:
             raise CohortError(f"{manifest}: not a FHIR bulk-data manifest (JSON with output[].url)") from None
         files = [directory / url.split("?")[0].rstrip("/").rsplit("/", 1)[-1] for url in listed]
         if missing := [f.name for f in files if not f.is_file()]:
-            raise CohortError(f"{manifest}: lists {missing[0]}, which is not in {directory}"
-                              + (f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""))
+            raise CohortError(
+                f"{manifest}: lists {missing[0]}, which is not in {directory}"
+                + (f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else "")
+            )
         return [(f, True) for f in dict.fromkeys(files)]
     found = sorted([*directory.glob("*.ndjson"), *directory.glob("*.json")])
     if not found:
@@ -105,8 +123,7 @@ class _Known:
         self.codes = codes
         e = codes.entries
         self.pairs = set(zip(e.loc[~e["prefix"], "system"], e.loc[~e["prefix"], "code"], strict=True))
-        self.prefixes: dict[str, tuple[str, ...]] = {
-            s: tuple(g["code"]) for s, g in e[e["prefix"]].groupby("system")}
+        self.prefixes: dict[str, tuple[str, ...]] = {s: tuple(g["code"]) for s, g in e[e["prefix"]].groupby("system")}
         self.names: dict[object, str | None] = {}
         self.seen: dict[tuple, bool] = {}
 
@@ -129,8 +146,11 @@ class _Known:
     def coding(self, concept: dict | None) -> tuple[str | None, str | None, str | None]:
         """(system, code, display) of the first coding the map knows, else of the first with a code;
         the system as the map names it when the map knows it, else as the source wrote it."""
-        found = [(c.get("system"), c.get("code"), c.get("display")) for c in (concept or {}).get("coding") or []
-                 if c.get("code")]
+        found = [
+            (c.get("system"), c.get("code"), c.get("display"))
+            for c in (concept or {}).get("coding") or []
+            if c.get("code")
+        ]
         for s, c, d in found:
             short = self.system(s)
             if self.knows(short, c):
@@ -154,8 +174,14 @@ def _value(r: dict, known: _Known) -> tuple[float, str | None, str | None, str |
     q = r.get("valueQuantity")
     if q is not None:
         comparator = q.get("comparator") if q.get("comparator") in ("<", "<=", ">", ">=") else None
-        return (float(q["value"]) if q.get("value") is not None else np.nan, None,
-                q.get("code") or q.get("unit"), comparator, None, None)
+        return (
+            float(q["value"]) if q.get("value") is not None else np.nan,
+            None,
+            q.get("code") or q.get("unit"),
+            comparator,
+            None,
+            None,
+        )
     for key in ("valueInteger", "valueDecimal"):
         if r.get(key) is not None:
             return float(r[key]), None, None, None, None, None
@@ -170,13 +196,19 @@ def _value(r: dict, known: _Known) -> tuple[float, str | None, str | None, str |
 
 
 #: statuses that mean the event did not happen (or was recorded in error): refused with the status
-_NOT_HAPPENED = {"Observation": {"entered-in-error", "cancelled"}, "Procedure": {"entered-in-error", "not-done"},
-                 "MedicationAdministration": {"entered-in-error", "not-done"},
-                 "DeviceUseStatement": {"entered-in-error", "intended"}}
+_NOT_HAPPENED = {
+    "Observation": {"entered-in-error", "cancelled"},
+    "Procedure": {"entered-in-error", "not-done"},
+    "MedicationAdministration": {"entered-in-error", "not-done"},
+    "DeviceUseStatement": {"entered-in-error", "intended"},
+}
 
 
-def read_fhir(directory: str | Path, identifier_system: str | None = None, codes: CodeMap | None = None,
-              ) -> SourceRecords:
+def read_fhir(
+    directory: str | Path,
+    identifier_system: str | None = None,
+    codes: CodeMap | None = None,
+) -> SourceRecords:
     """Parse and validate the resources of a directory (or one file) into :class:`SourceRecords`.
 
     Of a CodeableConcept's codings, the first the code map knows is used (else the first)."""
@@ -191,8 +223,12 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
     for file, ndjson in _files(path):
         for res, where, full_url in _resources(file, ndjson):
             if not isinstance(res, dict) or "resourceType" not in res:
-                refused.append((*(where.rsplit(" ", 1) if " line " in where else (where, "")),
-                                "not a FHIR resource (not JSON, or no resourceType)"))
+                refused.append(
+                    (
+                        *(where.rsplit(" ", 1) if " line " in where else (where, "")),
+                        "not a FHIR resource (not JSON, or no resourceType)",
+                    )
+                )
                 continue
             rt, rid = str(res["resourceType"]), str(res.get("id") or "")
             src, ref = (f"{rt}/", rid) if rid else tuple(where.rsplit(" ", 1)) if " line " in where else (where, "")
@@ -216,8 +252,15 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
                 text = json.dumps(res, sort_keys=True, separators=(",", ":"))  # the same resource however spaced
                 if (rt, rid) in seen:
                     same = seen[(rt, rid)] == hash(text)
-                    duplicates.append((src, ref, "resource repeated (kept once)" if same
-                                       else "resource id repeated with different content (the first is kept)"))
+                    duplicates.append(
+                        (
+                            src,
+                            ref,
+                            "resource repeated (kept once)"
+                            if same
+                            else "resource id repeated with different content (the first is kept)",
+                        )
+                    )
                     continue
                 seen[(rt, rid)] = hash(text)
             if rt == "Patient":
@@ -237,12 +280,33 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
     if P["birth_date_only"].any():
         guessed[birth_why] = int(P["birth_date_only"].sum())
     P["birth"] = pd.to_datetime(P["birth"], utc=True, format="ISO8601")
-    E = pd.DataFrame(events, columns=["key", "when", "end", "system", "code", "value", "text", "unit", "qualifier",
-                                      "value_system", "value_code", "display", "hint", "src", "ref", "date_only"])
+    E = pd.DataFrame(
+        events,
+        columns=[
+            "key",
+            "when",
+            "end",
+            "system",
+            "code",
+            "value",
+            "text",
+            "unit",
+            "qualifier",
+            "value_system",
+            "value_code",
+            "display",
+            "hint",
+            "src",
+            "ref",
+            "date_only",
+        ],
+    )
     used = (E["hint"].eq("devices") & E["code"].isna()).to_numpy()
     if used.any():  # a DeviceUseStatement names its Device: the device's type is the code
         ref = E.loc[used, "system"]
-        device = ref.map(lambda r: device_types.get(r, device_types.get(aliases.get(r, r))) if isinstance(r, str) else None)
+        device = ref.map(
+            lambda r: device_types.get(r, device_types.get(aliases.get(r, r))) if isinstance(r, str) else None
+        )
         typed = device.map(lambda d: isinstance(d, tuple) and d[1] is not None).to_numpy(dtype=bool)
         rows = E.index[used][typed]
         if len(rows):
@@ -251,19 +315,29 @@ def read_fhir(directory: str | Path, identifier_system: str | None = None, codes
         E.loc[lost, ["system", "code", "display"]] = [None, "(Device without a type)", None]
     if E["date_only"].any():
         guessed[date_why] = int(E["date_only"].sum())
-    guessed_rows = pd.concat([
-        P.loc[P["birth_date_only"], ["src", "ref"]].assign(column="birthDate", reason=birth_why),
-        E.loc[E["date_only"].astype(bool), ["src", "ref"]].assign(column="date", reason=date_why)], ignore_index=True)
+    guessed_rows = pd.concat(
+        [
+            P.loc[P["birth_date_only"], ["src", "ref"]].assign(column="birthDate", reason=birth_why),
+            E.loc[E["date_only"].astype(bool), ["src", "ref"]].assign(column="date", reason=date_why),
+        ],
+        ignore_index=True,
+    )
     for col in ("when", "end"):
         E[col] = pd.to_datetime(E[col], utc=True, format="ISO8601")
     E = E.drop(columns="date_only")
     if aliases:  # Bundle entries refer to each other by fullUrl (urn:uuid:...)
         E["key"] = E["key"].map(lambda k: aliases.get(k, k))
     dups = pd.DataFrame(duplicates, columns=["src", "ref", "reason"])
-    return SourceRecords("fhir", P.drop(columns="birth_date_only"), E,
-                         refused=pd.DataFrame(refused, columns=["src", "ref", "reason"]).astype("string"),
-                         guessed=guessed, guessed_rows=guessed_rows if len(guessed_rows) else None,
-                         extra_read=len(refused) + len(duplicates), repeated=dups)
+    return SourceRecords(
+        "fhir",
+        P.drop(columns="birth_date_only"),
+        E,
+        refused=pd.DataFrame(refused, columns=["src", "ref", "reason"]).astype("string"),
+        guessed=guessed,
+        guessed_rows=guessed_rows if len(guessed_rows) else None,
+        extra_read=len(refused) + len(duplicates),
+        repeated=dups,
+    )
 
 
 def _time(value: str | None) -> tuple[str | None, bool]:
@@ -347,12 +421,19 @@ def _events(rt: str, r: dict, src: str, ref: str, known: _Known) -> list[tuple]:
         parts.append((s, c, np.nan, None, None, None, *none, d))
     when, date_only = _time(when)
     end, _ = _time(end)
-    return [(key, when, end, system, code, value, text, unit, comparator, vs, vc, display, hint, src, ref, date_only)
-            for system, code, value, text, unit, comparator, vs, vc, display in parts]
+    return [
+        (key, when, end, system, code, value, text, unit, comparator, vs, vc, display, hint, src, ref, date_only)
+        for system, code, value, text, unit, comparator, vs, vc, display in parts
+    ]
 
 
-def import_fhir(directory: str | Path, codes: CodeMap | None = None, days: float = DEFAULT_DAYS,
-                identifier_system: str | None = None, require_grades: bool = False) -> tuple[Cohort, object]:
+def import_fhir(
+    directory: str | Path,
+    codes: CodeMap | None = None,
+    days: float = DEFAULT_DAYS,
+    identifier_system: str | None = None,
+    require_grades: bool = False,
+) -> tuple[Cohort, object]:
     """Import FHIR R4 resources (a directory of NDJSON or Bundles) as a validated cohort.
 
     The patient identifier is ``Patient.identifier`` (the first, or the one of
@@ -365,17 +446,25 @@ def import_fhir(directory: str | Path, codes: CodeMap | None = None, days: float
     """
     codes = codes or CodeMap.load()
     records = read_fhir(directory, identifier_system, codes)
-    return assemble(records, codes, days, meta={"source": "fhir", "created_by": "crsml import-fhir", "adapter": "fhir"},
-                    require_grades=require_grades)
+    return assemble(
+        records,
+        codes,
+        days,
+        meta={"source": "fhir", "created_by": "crsml import-fhir", "adapter": "fhir"},
+        require_grades=require_grades,
+    )
 
 
 # ----------------------------------------------------------------------------------------- export
+
 
 def _iso(ts: pd.Series) -> list[str]:
     return [t.isoformat() for t in ts]
 
 
-def fhir_resources(cohort: Cohort, codes: CodeMap | None = None, start: str = "2024-01-01 08:00") -> dict[str, list[dict]]:
+def fhir_resources(
+    cohort: Cohort, codes: CodeMap | None = None, start: str = "2024-01-01 08:00"
+) -> dict[str, list[dict]]:
     """The cohort as FHIR R4 resources (dicts) by type, coded with the map's first code of each
     target (LOINC, RxNorm, CPT, ICD-10-CM; crsml's own codes where no standard one exists)."""
     codes = codes or CodeMap.load()
@@ -399,13 +488,20 @@ def fhir_resources(cohort: Cohort, codes: CodeMap | None = None, start: str = "2
 
     def times(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         idx = frame["patient_id"].astype(str).map(key).to_numpy()
-        ts = (t0.iloc[idx].reset_index(drop=True) + pd.to_timedelta(frame["time_h"].to_numpy(dtype=float), unit="h"))
+        ts = t0.iloc[idx].reset_index(drop=True) + pd.to_timedelta(frame["time_h"].to_numpy(dtype=float), unit="h")
         return idx, _iso(ts.dt.round("us"))
 
     def observation(i: int, when: str, code: dict, category: str, **value) -> dict:
-        return {"resourceType": "Observation", "id": new_id("o"), "status": "final",
-                "category": [{"coding": [{"system": _CATEGORY, "code": category}]}], "code": code,
-                "subject": ref(i), "effectiveDateTime": when, **value}
+        return {
+            "resourceType": "Observation",
+            "id": new_id("o"),
+            "status": "final",
+            "category": [{"coding": [{"system": _CATEGORY, "code": category}]}],
+            "code": code,
+            "subject": ref(i),
+            "effectiveDateTime": when,
+            **value,
+        }
 
     def quantity(v: float, unit: str, comparator=None) -> dict:
         q = {"value": float(v), "unit": unit, "system": codes.uri("UCUM"), "code": codes.ucum_code(unit)}
@@ -415,8 +511,11 @@ def fhir_resources(cohort: Cohort, codes: CodeMap | None = None, start: str = "2
 
     age = pd.to_numeric(p["age_years"], errors="coerce") if "age_years" in p else pd.Series(np.nan, index=p.index)
     for i in range(n):
-        pat = {"resourceType": "Patient", "id": f"p{i}",
-               "identifier": [{"system": IDENTIFIER_SYSTEM, "value": str(p["patient_id"].iat[i])}]}
+        pat = {
+            "resourceType": "Patient",
+            "id": f"p{i}",
+            "identifier": [{"system": IDENTIFIER_SYSTEM, "value": str(p["patient_id"].iat[i])}],
+        }
         if isinstance(p["sex"].iat[i], str):
             pat["gender"] = p["sex"].iat[i]
         if pd.notna(age.iat[i]):
@@ -424,11 +523,22 @@ def fhir_resources(cohort: Cohort, codes: CodeMap | None = None, start: str = "2
             pat["birthDate"] = birth.date().isoformat()
             pat["_birthDate"] = {"extension": [{"url": BIRTH_TIME, "valueDateTime": birth.isoformat()}]}
         out["Patient"].append(pat)
-        out["Procedure"].append({"resourceType": "Procedure", "id": new_id("pr"), "status": "completed",
-                                 "code": coding("products", "cart_unspecified"), "subject": ref(i),
-                                 "performedDateTime": t0.iat[i].isoformat()})
-    patient_cols = [c for c in p.columns if c not in ("patient_id", "age_years", "sex")
-                    and c in set(codes.entries.loc[codes.entries["section"] == "patients", "target"])]
+        out["Procedure"].append(
+            {
+                "resourceType": "Procedure",
+                "id": new_id("pr"),
+                "status": "completed",
+                "code": coding("products", "cart_unspecified"),
+                "subject": ref(i),
+                "performedDateTime": t0.iat[i].isoformat(),
+            }
+        )
+    patient_cols = [
+        c
+        for c in p.columns
+        if c not in ("patient_id", "age_years", "sex")
+        and c in set(codes.entries.loc[codes.entries["section"] == "patients", "target"])
+    ]
     for col in patient_cols:
         for i, v in enumerate(p[col]):
             if v is None or (not isinstance(v, str) and pd.isna(v)):
@@ -446,39 +556,68 @@ def fhir_resources(cohort: Cohort, codes: CodeMap | None = None, start: str = "2
     idx, whens = times(m)
     qual = m["qualifier"].astype("string").fillna("") if "qualifier" in m else pd.Series("", index=m.index)
     for i, when, a, v, q in zip(idx, whens, m["analyte"], m["value"], qual, strict=True):
-        out["Observation"].append(observation(int(i), when, coding("analytes", a), "laboratory",
-                                              **quantity(v, CANONICAL_UNITS[a], q)))
+        out["Observation"].append(
+            observation(int(i), when, coding("analytes", a), "laboratory", **quantity(v, CANONICAL_UNITS[a], q))
+        )
     v = cohort.vitals.reset_index(drop=True)
     if len(v):
         idx, whens = times(v)
         for col, unit in (("temp_c", "Cel"), ("o2_flow_lpm", "L/min")):
             for i, when, x in zip(idx, whens, v[col], strict=True):
                 if pd.notna(x):
-                    out["Observation"].append(observation(int(i), when, coding("vitals", col), "vital-signs",
-                                                          **quantity(x, unit)))
-        for i, when, low, dev, npress, vaso in zip(idx, whens, v["hypotension"].fillna(False), v["o2_device"].fillna("none"),
-                                                   v["vasopressors"].fillna(0), v["vasopressin"].fillna(False), strict=True):
+                    out["Observation"].append(
+                        observation(int(i), when, coding("vitals", col), "vital-signs", **quantity(x, unit))
+                    )
+        for i, when, low, dev, npress, vaso in zip(
+            idx,
+            whens,
+            v["hypotension"].fillna(False),
+            v["o2_device"].fillna("none"),
+            v["vasopressors"].fillna(0),
+            v["vasopressin"].fillna(False),
+            strict=True,
+        ):
             if low:
-                out["Observation"].append(observation(int(i), when, coding("vitals", "hypotension"), "vital-signs",
-                                                      valueBoolean=True))
+                out["Observation"].append(
+                    observation(int(i), when, coding("vitals", "hypotension"), "vital-signs", valueBoolean=True)
+                )
             if dev != "none":
-                out["Observation"].append(observation(int(i), when, coding("devices", dev), "vital-signs",
-                                                      valueBoolean=True))
-            drugs = [d for k, d in enumerate(("norepinephrine", "epinephrine", "phenylephrine", "dopamine")) if k < int(npress)]
+                out["Observation"].append(
+                    observation(int(i), when, coding("devices", dev), "vital-signs", valueBoolean=True)
+                )
+            drugs = [
+                d
+                for k, d in enumerate(("norepinephrine", "epinephrine", "phenylephrine", "dopamine"))
+                if k < int(npress)
+            ]
             for d in drugs + (["vasopressin"] if vaso else []):
-                out["MedicationAdministration"].append({
-                    "resourceType": "MedicationAdministration", "id": new_id("ma"), "status": "completed",
-                    "medicationCodeableConcept": coding("vasopressors", d), "subject": ref(int(i)),
-                    "effectiveDateTime": when})
+                out["MedicationAdministration"].append(
+                    {
+                        "resourceType": "MedicationAdministration",
+                        "id": new_id("ma"),
+                        "status": "completed",
+                        "medicationCodeableConcept": coding("vasopressors", d),
+                        "subject": ref(int(i)),
+                        "effectiveDateTime": when,
+                    }
+                )
     tx = cohort.treatments.reset_index(drop=True)
     if len(tx):
         idx, whens = times(tx)
         units = tx["dose_unit"] if "dose_unit" in tx else pd.Series(None, index=tx.index)
         for i, when, d, dose, unit in zip(idx, whens, tx["drug"], tx["dose"], units, strict=True):
-            ma = {"resourceType": "MedicationAdministration", "id": new_id("ma"), "status": "completed",
-                  "medicationCodeableConcept": coding("drugs", d), "subject": ref(int(i)), "effectiveDateTime": when}
+            ma = {
+                "resourceType": "MedicationAdministration",
+                "id": new_id("ma"),
+                "status": "completed",
+                "medicationCodeableConcept": coding("drugs", d),
+                "subject": ref(int(i)),
+                "effectiveDateTime": when,
+            }
             if pd.notna(dose):
-                ma["dosage"] = {"dose": {"value": float(dose), **({"unit": str(unit)} if isinstance(unit, str) else {})}}
+                ma["dosage"] = {
+                    "dose": {"value": float(dose), **({"unit": str(unit)} if isinstance(unit, str) else {})}
+                }
             out["MedicationAdministration"].append(ma)
     crs = cohort.crs.reset_index(drop=True)
     if len(crs):
@@ -493,9 +632,13 @@ def fhir_resources(cohort: Cohort, codes: CodeMap | None = None, start: str = "2
         for r in ep.itertuples():
             i = key[str(r.patient_id)]
             s, c = by_grade[int(r.max_grade)]
-            res = {"resourceType": "Condition", "id": new_id("c"), "subject": ref(i),
-                   "code": {"coding": [{"system": codes.uri(s), "code": c}]},
-                   "onsetDateTime": (t0.iat[i] + pd.Timedelta(hours=float(r.onset_h))).isoformat()}
+            res = {
+                "resourceType": "Condition",
+                "id": new_id("c"),
+                "subject": ref(i),
+                "code": {"coding": [{"system": codes.uri(s), "code": c}]},
+                "onsetDateTime": (t0.iat[i] + pd.Timedelta(hours=float(r.onset_h))).isoformat(),
+            }
             if pd.notna(r.resolution_h):
                 res["abatementDateTime"] = (t0.iat[i] + pd.Timedelta(hours=float(r.resolution_h))).isoformat()
             out["Condition"].append(res)

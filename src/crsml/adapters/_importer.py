@@ -51,8 +51,22 @@ from crsml.errors import CohortError
 #: days after the infusion an importer keeps by default (CRS starts within two weeks)
 DEFAULT_DAYS = 30.0
 WINDOW_BEFORE_H = -TIME_WINDOW_H[0]
-EVENT_COLUMNS = ("key", "system", "code", "value", "text", "unit", "qualifier", "src", "ref", "route", "value_system",
-                 "value_code", "display", "hint")
+EVENT_COLUMNS = (
+    "key",
+    "system",
+    "code",
+    "value",
+    "text",
+    "unit",
+    "qualifier",
+    "src",
+    "ref",
+    "route",
+    "value_system",
+    "value_code",
+    "display",
+    "hint",
+)
 GRADED = "ASTCT grading of vitals"
 
 
@@ -106,9 +120,14 @@ class SourceRecords:
 
 def _provenance_frame(reason: str | None = None, src=(), ref=()) -> pd.DataFrame:
     n = len(src)
-    return pd.DataFrame({"src": pd.Series(list(src), dtype="string"), "ref": pd.Series(list(ref), dtype="string"),
-                         "column": pd.Series([pd.NA] * n, dtype="string"),
-                         "reason": pd.Series([reason] * n, dtype="string")})
+    return pd.DataFrame(
+        {
+            "src": pd.Series(list(src), dtype="string"),
+            "ref": pd.Series(list(ref), dtype="string"),
+            "column": pd.Series([pd.NA] * n, dtype="string"),
+            "reason": pd.Series([reason] * n, dtype="string"),
+        }
+    )
 
 
 def check_zone(timezone: str) -> None:
@@ -135,8 +154,12 @@ def _numbers(rows: pd.DataFrame, refused: list) -> pd.DataFrame:
 
 def _unit_reason(rows: pd.DataFrame) -> pd.Series:
     """'unit X is not a unit of Y' for each of ``rows`` (built only for the rows refused)."""
-    return ("unit " + rows["unit"].astype("string").fillna("(none)") + " is not a unit of "
-            + rows["target"].astype("string"))
+    return (
+        "unit "
+        + rows["unit"].astype("string").fillna("(none)")
+        + " is not a unit of "
+        + rows["target"].astype("string")
+    )
 
 
 def refused_rows(frame: pd.DataFrame, mask, reason: str | pd.Series) -> pd.DataFrame:
@@ -145,8 +168,14 @@ def refused_rows(frame: pd.DataFrame, mask, reason: str | pd.Series) -> pd.DataF
     sub = frame.loc[np.asarray(mask, dtype=bool)]
     why = reason.to_numpy() if isinstance(reason, pd.Series) else reason
     code = sub["code"].astype("string").to_numpy() if "code" in sub else pd.array([pd.NA] * len(sub), dtype="string")
-    return pd.DataFrame({"src": sub["src"].astype("string").to_numpy(), "ref": sub["ref"].astype("string").to_numpy(),
-                         "column": code, "reason": pd.Series(why, index=sub.index, dtype="string").to_numpy()})
+    return pd.DataFrame(
+        {
+            "src": sub["src"].astype("string").to_numpy(),
+            "ref": sub["ref"].astype("string").to_numpy(),
+            "column": code,
+            "reason": pd.Series(why, index=sub.index, dtype="string").to_numpy(),
+        }
+    )
 
 
 def where(src: object, ref: object) -> tuple[str, int | None]:
@@ -199,8 +228,7 @@ class ImportReport:
         return {
             "kind": self.kind,
             "counts": dict(self.counts),
-            "unmapped_codes": {_code_label(r): int(r.rows)
-                               for r in self.unmapped.itertuples()},
+            "unmapped_codes": {_code_label(r): int(r.rows) for r in self.unmapped.itertuples()},
             "refused": {str(r.reason): int(r.rows) for r in self.refused.itertuples()},
             "guessed": dict(self.guessed),
             "crs_source": dict(self.crs_source),
@@ -214,9 +242,17 @@ class ImportReport:
         condition's ``grade``) of the rows that matter, fix a ``section`` where the guess is wrong,
         and pass the file back with ``--map``: rows left blank stay unmapped."""
         u = self.unmapped
-        return pd.DataFrame({"section": u["section"].to_numpy(), "target": "", "grade": "",
-                             "system": u["system"].to_numpy(), "code": u["code"].to_numpy(),
-                             "display": u["display"].to_numpy(), "rows": u["rows"].astype(int).to_numpy()})
+        return pd.DataFrame(
+            {
+                "section": u["section"].to_numpy(),
+                "target": "",
+                "grade": "",
+                "system": u["system"].to_numpy(),
+                "code": u["code"].to_numpy(),
+                "display": u["display"].to_numpy(),
+                "rows": u["rows"].astype(int).to_numpy(),
+            }
+        )
 
     def summary(self) -> str:
         """A few lines for a person: rows, patients, the top unmapped codes and refusal reasons."""
@@ -224,7 +260,8 @@ class ImportReport:
         lines = [
             f"{self.kind} import: {c['rows_read']:,} rows read, {c['rows_mapped']:,} mapped "
             f"({c['rows_converted']:,} unit-converted), {c['rows_unmapped']:,} unmapped, "
-            f"{c['rows_refused']:,} refused, {c['rows_duplicate']:,} duplicates kept once, {c['rows_guessed']:,} guessed",
+            f"{c['rows_refused']:,} refused, {c['rows_duplicate']:,} duplicates kept once, {c['rows_guessed']:,} "
+            f"guessed",
             f"patients: {c['patients_read']:,} read, {c['patients_imported']:,} imported, {c['patients_invalid']:,} "
             f"invalid, {c['patients_without_infusion']:,} without an infusion time",
             "CRS grades from: " + (", ".join(f"{k} {v}" for k, v in self.crs_source.items()) or "none"),
@@ -232,24 +269,35 @@ class ImportReport:
         if self.routes:
             lines.append("codes found by: " + ", ".join(f"{k} {v:,}" for k, v in self.routes.items()))
         if c.get("patients_graded_from_vitals"):
-            lines.append(f"CRS grades derived by crsml from the vitals (no recorded grade or CRS condition) for "
-                         f"{c['patients_graded_from_vitals']:,} patients, from {c['oxygen_records_of_graded_patients']:,} "
-                         f"mapped oxygen and {c['vasopressor_records_of_graded_patients']:,} vasopressor records (each "
-                         f"patient's in import_patients.csv)")
+            lines.append(
+                f"CRS grades derived by crsml from the vitals (no recorded grade or CRS condition) for "
+                f"{c['patients_graded_from_vitals']:,} patients, from {c['oxygen_records_of_graded_patients']:,} "
+                f"mapped oxygen and {c['vasopressor_records_of_graded_patients']:,} vasopressor records (each "
+                f"patient's in import_patients.csv)"
+            )
         if c.get("patients_grade_lower_bound"):
-            lines.append(f"WARNING: {c['patients_grade_lower_bound']:,} of them had oxygen-device or vasopressor codes "
-                         f"unmapped in their window: their worst CRS grade is a lower bound (map the codes listed in "
-                         f"import_unmapped.csv and pass it back with --map; --require-grades refuses grading from "
-                         f"vitals)")
+            lines.append(
+                f"WARNING: {c['patients_grade_lower_bound']:,} of them had oxygen-device or vasopressor codes "
+                f"unmapped in their window: their worst CRS grade is a lower bound (map the codes listed in "
+                f"import_unmapped.csv and pass it back with --map; --require-grades refuses grading from "
+                f"vitals)"
+            )
         code = self.unmapped["code"].astype(str)
         # a code that reads like text (a source value with spaces, a long one) is counted, never printed:
         # a row's free text can hold a name
         printable = self.unmapped[~code.str.contains(r"\s", regex=True) & (code.str.len() <= 40)]
         if c["patients_without_infusion"]:
             products = printable[printable["section"] == "products"].head(5) if len(printable) else []
-            lines.append(f"{c['patients_without_infusion']:,} patients have no mapped CAR-T product or administration "
-                         f"procedure (time zero)" + (": unmapped codes that may be one: " + ", ".join(
-                             f"{_code_label(r)} ({int(r.rows):,})" for r in products.itertuples()) if len(products) else ""))
+            lines.append(
+                f"{c['patients_without_infusion']:,} patients have no mapped CAR-T product or administration "
+                f"procedure (time zero)"
+                + (
+                    ": unmapped codes that may be one: "
+                    + ", ".join(f"{_code_label(r)} ({int(r.rows):,})" for r in products.itertuples())
+                    if len(products)
+                    else ""
+                )
+            )
         if len(self.unmapped):
             top = printable.head(8)
             hidden = len(self.unmapped) - len(printable)
@@ -296,8 +344,14 @@ def _closest_to_infusion(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return df.iloc[order].drop_duplicates(by, keep="first")
 
 
-def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: dict | None = None,
-             strict: bool = False, require_grades: bool = False) -> tuple[Cohort, ImportReport]:
+def assemble(
+    records: SourceRecords,
+    codes,
+    days: float = DEFAULT_DAYS,
+    meta: dict | None = None,
+    strict: bool = False,
+    require_grades: bool = False,
+) -> tuple[Cohort, ImportReport]:
     """Resolve, convert, time and validate a source's records into a :class:`Cohort`.
 
     Parameters
@@ -334,8 +388,11 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     n_read = len(E) + records.extra_read
 
     found = codes.lookup(E["system"], E["code"])
-    routes = ({str(k): int(v) for k, v in E.loc[found["section"].notna().to_numpy(), "route"].value_counts().items()
-               if v} if "route" in E else {})
+    routes = (
+        {str(k): int(v) for k, v in E.loc[found["section"].notna().to_numpy(), "route"].value_counts().items() if v}
+        if "route" in E
+        else {}
+    )
     # columns that only coded values need are not copied along with ten million rows when no row has one
     drop = () if (found["target"] == "o2_device").any() else ("route", "value_system", "value_code")
     E = _device_values(pd.concat([E[[c for c in E.columns if c not in drop]], found], axis=1), codes)
@@ -355,8 +412,13 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     elif "product_costim" not in P:
         P["product_costim"] = pd.Series(pd.NA, index=P.index, dtype="string")
     counts_from_time = "time_h" in E
-    um_h = um["time_h"].to_numpy(dtype=float) if counts_from_time else \
-        _hours(um["when"], um["key"].map(P.set_index("key")["infusion"])) if len(um) else np.zeros(0)
+    um_h = (
+        um["time_h"].to_numpy(dtype=float)
+        if counts_from_time
+        else _hours(um["when"], um["key"].map(P.set_index("key")["infusion"]))
+        if len(um)
+        else np.zeros(0)
+    )
     with np.errstate(invalid="ignore"):
         um_window = (um_h >= -WINDOW_BEFORE_H) & (um_h <= 24.0 * days)
     unmapped, unmapped_kinds = _unmapped(um, records.unmapped, um_window)
@@ -393,16 +455,27 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         rows_listed.append(records.repeated)
     same = ["key", "time_h", "system", "code", "value", "text", "unit", "qualifier"]
     same += ["value_code"] if "value_code" in E else []  # coded values: rare, hashed only when present
-    dup = pd.util.hash_pandas_object(E[same],
-                                     index=False).duplicated(keep="first").to_numpy()
+    dup = pd.util.hash_pandas_object(E[same], index=False).duplicated(keep="first").to_numpy()
     rows_listed.append(refused_rows(E, dup, "repeats an earlier row exactly (kept once)"))
     E = E.loc[~dup].reset_index(drop=True)
 
     pid = P.set_index("key")["patient_id"]
     parts: dict[str, pd.DataFrame] = {}
     prov: dict[str, pd.DataFrame] = {}
-    sections = {s: E[E["section"] == s] for s in ("analytes", "vitals", "devices", "drugs", "vasopressors", "crs",
-                                                   "conditions", "diagnoses", "patients")}
+    sections = {
+        s: E[E["section"] == s]
+        for s in (
+            "analytes",
+            "vitals",
+            "devices",
+            "drugs",
+            "vasopressors",
+            "crs",
+            "conditions",
+            "diagnoses",
+            "patients",
+        )
+    }
 
     a = _numbers(sections["analytes"], refused)
     factors = conversion_factors(a["target"].astype(str), a["unit"].astype("string").fillna(""))
@@ -410,10 +483,16 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     refused.append(refused_rows(a, bad, _unit_reason(a.loc[bad])))
     converted = int((~bad & (factors != 1.0)).sum())
     a, factors = a.loc[~bad], factors[~bad]
-    parts["measurements"] = pd.DataFrame({
-        "patient_id": a["key"].map(pid).to_numpy(), "time_h": a["time_h"].to_numpy(),
-        "analyte": a["target"].to_numpy(), "value": a["value"].to_numpy(dtype=float) * factors,
-        "unit": a["target"].map(CANONICAL_UNITS).to_numpy(), "qualifier": a["qualifier"].to_numpy()})
+    parts["measurements"] = pd.DataFrame(
+        {
+            "patient_id": a["key"].map(pid).to_numpy(),
+            "time_h": a["time_h"].to_numpy(),
+            "analyte": a["target"].to_numpy(),
+            "value": a["value"].to_numpy(dtype=float) * factors,
+            "unit": a["target"].map(CANONICAL_UNITS).to_numpy(),
+            "qualifier": a["qualifier"].to_numpy(),
+        }
+    )
     prov["measurements"] = a[["src", "ref", "code", "target"]]
 
     vitals, v_refused, v_converted = _vitals(sections["vitals"], sections["devices"], sections["vasopressors"], pid)
@@ -422,9 +501,15 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     parts["vitals"] = vitals
 
     d = sections["drugs"]
-    parts["treatments"] = pd.DataFrame({
-        "patient_id": d["key"].map(pid).to_numpy(), "time_h": d["time_h"].to_numpy(), "drug": d["target"].to_numpy(),
-        "dose": pd.to_numeric(d["value"], errors="coerce").to_numpy(dtype=float), "dose_unit": d["unit"].to_numpy()})
+    parts["treatments"] = pd.DataFrame(
+        {
+            "patient_id": d["key"].map(pid).to_numpy(),
+            "time_h": d["time_h"].to_numpy(),
+            "drug": d["target"].to_numpy(),
+            "dose": pd.to_numeric(d["value"], errors="coerce").to_numpy(dtype=float),
+            "dose_unit": d["unit"].to_numpy(),
+        }
+    )
     prov["treatments"] = d[["src", "ref", "code", "target"]]
 
     crs, crs_prov, crs_source = _grades(sections["crs"], sections["conditions"], parts, P, pid, refused)
@@ -434,44 +519,69 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     imported = ~no_infusion & ~shared
     graded = P.loc[imported, "patient_id"].map(crs_source).eq(GRADED)
     if require_grades and graded.any():
-        raise CohortError(f"--require-grades: {int(graded.sum()):,} of {int(imported.sum()):,} patients have no recorded "
-                          f"CRS grade or CRS condition, so their grades would be derived from the vitals; map the "
-                          f"centre's grade or condition codes (an import without --require-grades lists the unmapped "
-                          f"ones in import_unmapped.csv)")
+        raise CohortError(
+            f"--require-grades: {int(graded.sum()):,} of {int(imported.sum()):,} patients have no recorded "
+            f"CRS grade or CRS condition, so their grades would be derived from the vitals; map the "
+            f"centre's grade or condition codes (an import without --require-grades lists the unmapped "
+            f"ones in import_unmapped.csv)"
+        )
     d = sections["diagnoses"]  # a coded diagnosis is the patients table's diagnosis, in its vocabulary
-    observed = pd.concat([sections["patients"], d.assign(text=d["target"].astype(str).to_numpy(), value=np.nan,
-                                                         target="diagnosis")])
+    observed = pd.concat(
+        [sections["patients"], d.assign(text=d["target"].astype(str).to_numpy(), value=np.nan, target="diagnosis")]
+    )
     patients, p_refused = _patients(P[imported], observed)
     refused.append(p_refused)
     parts["patients"] = patients
     prov["patients"] = P.loc[imported, ["src", "ref"]]
 
-    order = {"measurements": ["patient_id", "time_h", "analyte"], "vitals": ["patient_id", "time_h"],
-             "treatments": ["patient_id", "time_h", "drug"], "crs": ["patient_id", "time_h"]}
+    order = {
+        "measurements": ["patient_id", "time_h", "analyte"],
+        "vitals": ["patient_id", "time_h"],
+        "treatments": ["patient_id", "time_h", "drug"],
+        "crs": ["patient_id", "time_h"],
+    }
     for name, key in order.items():  # one row order whatever the source's, provenance kept beside it
         if len(parts[name]):
-            at = np.lexsort([parts[name][c].to_numpy(dtype=float) if c == "time_h"
-                             else pd.factorize(parts[name][c].to_numpy(dtype=object), sort=True)[0] for c in reversed(key)])
+            at = np.lexsort(
+                [
+                    parts[name][c].to_numpy(dtype=float)
+                    if c == "time_h"
+                    else pd.factorize(parts[name][c].to_numpy(dtype=object), sort=True)[0]
+                    for c in reversed(key)
+                ]
+            )
             parts[name] = parts[name].iloc[at]
             if name in prov:
                 prov[name] = prov[name].iloc[at]
     tables, vreport = validate_tables({k: v.reset_index(drop=True) for k, v in parts.items()})
     problems = [_at_source(p, prov, records.columns) for p in vreport.problems]
     report_v = ValidationReport(records.warnings + problems)
-    refused_all = pd.concat([r for r in refused if len(r)], ignore_index=True) if any(len(r) for r in refused) \
+    refused_all = (
+        pd.concat([r for r in refused if len(r)], ignore_index=True)
+        if any(len(r) for r in refused)
         else _provenance_frame()
+    )
     if strict and (report_v.errors or len(refused_all)):
         shown = grouped_lines([_refusal(r) for r in refused_all.itertuples()] + report_v.errors)
         more = f"\n... and {len(shown) - 50} more" if len(shown) > 50 else ""
         raise CohortError(f"cohort is not valid ({len(shown)} problems):\n" + "\n".join(shown[:50]) + more)
     guessed_rows = [records.guessed_rows.assign(status="guessed")] if records.guessed_rows is not None else []
-    listed = pd.concat([r.assign(status="duplicate") for r in [*rows_listed, patient_repeats] if len(r)]
-                       + [refused_all.assign(status="refused")] + guessed_rows, ignore_index=True)
+    listed = pd.concat(
+        [r.assign(status="duplicate") for r in [*rows_listed, patient_repeats] if len(r)]
+        + [refused_all.assign(status="refused")]
+        + guessed_rows,
+        ignore_index=True,
+    )
     by_reason = refused_all.groupby("reason").size()
     for why, n in records.refused_counts.items():
         by_reason[why] = by_reason.get(why, 0) + n
-    refused_counts = by_reason.rename("rows").rename_axis("reason").reset_index().sort_values(
-        ["rows", "reason"], ascending=[False, True]).reset_index(drop=True)
+    refused_counts = (
+        by_reason.rename("rows")
+        .rename_axis("reason")
+        .reset_index()
+        .sort_values(["rows", "reason"], ascending=[False, True])
+        .reset_index(drop=True)
+    )
     n_refused = len(refused_all) + sum(records.refused_counts.values())
     cohort_meta = {**records.meta, **(meta or {})}
     cohort = Cohort.from_validated(tables, report_v, meta=cohort_meta, on_error="drop")
@@ -484,23 +594,38 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
     inv = P["patient_id"].map(cohort.invalid)
     status[inv.notna().to_numpy()] = "invalid"
     reason[inv.notna().to_numpy()] = inv[inv.notna()].astype("string")
-    patient_rows = pd.DataFrame({"patient_id": P["patient_id"].astype("string"), "status": status, "reason": reason,
-                                 "crs_source": P["patient_id"].map(crs_source).astype("string")})
-    oxygen = pd.concat([sections["devices"]["key"], sections["vitals"].loc[
-        (sections["vitals"]["target"] == "o2_flow_lpm").to_numpy(), "key"]]).value_counts()
+    patient_rows = pd.DataFrame(
+        {
+            "patient_id": P["patient_id"].astype("string"),
+            "status": status,
+            "reason": reason,
+            "crs_source": P["patient_id"].map(crs_source).astype("string"),
+        }
+    )
+    oxygen = pd.concat(
+        [
+            sections["devices"]["key"],
+            sections["vitals"].loc[(sections["vitals"]["target"] == "o2_flow_lpm").to_numpy(), "key"],
+        ]
+    ).value_counts()
     patient_rows["oxygen_records"] = P["key"].map(oxygen).fillna(0).astype(int).to_numpy()
-    patient_rows["vasopressor_records"] = P["key"].map(sections["vasopressors"]["key"].value_counts()).fillna(0) \
-        .astype(int).to_numpy()
+    patient_rows["vasopressor_records"] = (
+        P["key"].map(sections["vasopressors"]["key"].value_counts()).fillna(0).astype(int).to_numpy()
+    )
     for col in ("unmapped_oxygen_records", "unmapped_vasopressor_records"):
         patient_rows[col] = P["key"].map(unmapped_kinds[col]).fillna(0).astype(int).to_numpy()
     graded_rows = patient_rows["crs_source"].eq(GRADED).fillna(False).to_numpy()
-    lower = (graded_rows
-             & (patient_rows["unmapped_oxygen_records"] + patient_rows["unmapped_vasopressor_records"] > 0)).to_numpy()
+    lower = (
+        graded_rows & (patient_rows["unmapped_oxygen_records"] + patient_rows["unmapped_vasopressor_records"] > 0)
+    ).to_numpy()
     patient_rows["grade_warning"] = pd.Series("", index=P.index, dtype="string")
     patient_rows.loc[lower, "grade_warning"] = (
-        "worst CRS grade is a lower bound: graded from vitals with " + patient_rows.loc[lower, "unmapped_oxygen_records"]
-        .astype(str) + " oxygen-device and " + patient_rows.loc[lower, "unmapped_vasopressor_records"].astype(str)
-        + " vasopressor records unmapped in the window")
+        "worst CRS grade is a lower bound: graded from vitals with "
+        + patient_rows.loc[lower, "unmapped_oxygen_records"].astype(str)
+        + " oxygen-device and "
+        + patient_rows.loc[lower, "unmapped_vasopressor_records"].astype(str)
+        + " vasopressor records unmapped in the window"
+    )
     counts = {
         "rows_read": int(n_read),
         "rows_mapped": int(n_read - n_refused - int(unmapped["rows"].sum()) - sum(len(r) for r in rows_listed)),
@@ -521,8 +646,18 @@ def assemble(records: SourceRecords, codes, days: float = DEFAULT_DAYS, meta: di
         "vasopressor_records_of_graded_patients": int(patient_rows.loc[graded_rows, "vasopressor_records"].sum()),
         "patients_grade_lower_bound": int(lower.sum()),
     }
-    report = ImportReport(records.kind, counts, unmapped, refused_counts, dict(guessed), listed, patient_rows,
-                          report_v, dict(Counter(crs_source.values())), routes)
+    report = ImportReport(
+        records.kind,
+        counts,
+        unmapped,
+        refused_counts,
+        dict(guessed),
+        listed,
+        patient_rows,
+        report_v,
+        dict(Counter(crs_source.values())),
+        routes,
+    )
     cohort.meta["import"] = report.to_dict()
     cohort.meta["code_map_sha256"] = codes.digest
     if codes.source:
@@ -568,8 +703,9 @@ def _device_values(E: pd.DataFrame, codes) -> pd.DataFrame:
     return E
 
 
-def _unmapped(um: pd.DataFrame, counted: pd.DataFrame | None, in_window: np.ndarray
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _unmapped(
+    um: pd.DataFrame, counted: pd.DataFrame | None, in_window: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Unmapped rows by code (``system``, ``code``, the source's ``display``, the ``section`` each
     most likely belongs to, ``rows``) and, per patient, the rows in its window of codes that look like
     an oxygen device or a vasopressor (``unmapped_oxygen_records``, ``unmapped_vasopressor_records``):
@@ -580,26 +716,38 @@ def _unmapped(um: pd.DataFrame, counted: pd.DataFrame | None, in_window: np.ndar
     parts = [um.assign(rows=1, in_window=in_window).reindex(columns=cols)]
     if counted is not None and len(counted):  # a database counts its own, in the window, by patient where it can
         parts.append(counted.assign(in_window="key" in counted).reindex(columns=cols))
-    rows = pd.concat([p.astype({c: object for c in ("key", "system", "code", "display", "hint")}) for p in parts],
-                     ignore_index=True)
+    rows = pd.concat(
+        [p.astype({c: object for c in ("key", "system", "code", "display", "hint")}) for p in parts], ignore_index=True
+    )
     rows["system"] = rows["system"].fillna("").astype(str)
     rows["code"] = rows["code"].astype(str)
-    by_code = (rows.groupby(["system", "code"], sort=False, dropna=False)
-               .agg(rows=("rows", "sum"), display=("display", "first"), hint=("hint", "first")).reset_index())
+    by_code = (
+        rows.groupby(["system", "code"], sort=False, dropna=False)
+        .agg(rows=("rows", "sum"), display=("display", "first"), hint=("hint", "first"))
+        .reset_index()
+    )
     oxygen_value = by_code["hint"].eq("oxygen").fillna(False).to_numpy()
     by_code["section"] = likely_section(by_code["hint"].replace("oxygen", "devices"), by_code["display"]).to_numpy()
     by_code.loc[oxygen_value, "section"] = "devices"
     shown = by_code["display"].astype("string").fillna("").str.lower()
     oxygen_word = shown.str.contains("|".join(SECTION_WORDS["devices"]), regex=True)
-    by_code["kind"] = np.where(oxygen_value | ((by_code["section"] == "devices") & (oxygen_word | shown.eq(""))).to_numpy(),
-                               "unmapped_oxygen_records",
-                               np.where(by_code["section"] == "vasopressors", "unmapped_vasopressor_records", ""))
+    by_code["kind"] = np.where(
+        oxygen_value | ((by_code["section"] == "devices") & (oxygen_word | shown.eq(""))).to_numpy(),
+        "unmapped_oxygen_records",
+        np.where(by_code["section"] == "vasopressors", "unmapped_vasopressor_records", ""),
+    )
     by_code = by_code.sort_values(["rows", "system", "code"], ascending=[False, True, True]).reset_index(drop=True)
     w = rows[rows["in_window"].astype(bool) & rows["key"].notna()].merge(
-        by_code[["system", "code", "kind"]], on=["system", "code"])
+        by_code[["system", "code", "kind"]], on=["system", "code"]
+    )
     w = w[w["kind"] != ""]
-    kinds = w.groupby(["key", "kind"])["rows"].sum().unstack().reindex(
-        columns=["unmapped_oxygen_records", "unmapped_vasopressor_records"]).fillna(0)
+    kinds = (
+        w.groupby(["key", "kind"])["rows"]
+        .sum()
+        .unstack()
+        .reindex(columns=["unmapped_oxygen_records", "unmapped_vasopressor_records"])
+        .fillna(0)
+    )
     return by_code.drop(columns=["hint", "kind"]), kinds
 
 
@@ -640,8 +788,9 @@ def _unit_factor(target: pd.Series, unit: pd.Series) -> tuple[np.ndarray, np.nda
         rows = (target == t).to_numpy()
         if not rows.any():
             continue
-        per_unit = np.array([np.nan if x not in table else (-1.0 if table[x] is None else table[x]) for x in spelled]
-                            + [np.nan])
+        per_unit = np.array(
+            [np.nan if x not in table else (-1.0 if table[x] is None else table[x]) for x in spelled] + [np.nan]
+        )
         f = per_unit[u_codes[rows]]
         fahrenheit[rows] = f == -1.0
         factor[rows] = np.where(f == -1.0, 1.0, f)
@@ -650,8 +799,9 @@ def _unit_factor(target: pd.Series, unit: pd.Series) -> tuple[np.ndarray, np.nda
     return factor, fahrenheit
 
 
-def _vitals(v: pd.DataFrame, devices: pd.DataFrame, pressors: pd.DataFrame, pid: pd.Series
-            ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+def _vitals(
+    v: pd.DataFrame, devices: pd.DataFrame, pressors: pd.DataFrame, pid: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The vitals table: one row per patient and time at which a vital sign was charted (signs charted
     together share a row), with the oxygen device and the vasopressors running at that time."""
     refused = []
@@ -665,9 +815,11 @@ def _vitals(v: pd.DataFrame, devices: pd.DataFrame, pressors: pd.DataFrame, pid:
     value = np.where(fahrenheit, (value - 32.0) * 5.0 / 9.0, value * factor)
     converted = int((fahrenheit | (factor != 1.0)).sum())
     v = v.assign(value=value)
-    low_bp = (((v["target"] == "sbp_mmhg") & (v["value"] < HYPOTENSION_SBP_MMHG))
-              | ((v["target"] == "map_mmhg") & (v["value"] < HYPOTENSION_MAP_MMHG))
-              | ((v["target"] == "hypotension") & (v["value"].isna() | (v["value"] != 0)))).to_numpy()
+    low_bp = (
+        ((v["target"] == "sbp_mmhg") & (v["value"] < HYPOTENSION_SBP_MMHG))
+        | ((v["target"] == "map_mmhg") & (v["value"] < HYPOTENSION_MAP_MMHG))
+        | ((v["target"] == "hypotension") & (v["value"].isna() | (v["value"] != 0)))
+    ).to_numpy()
     times = pd.concat([v[["key", "time_h"]], devices[["key", "time_h"]], pressors[["key", "time_h"]]])
     if times.empty:
         return pd.DataFrame(columns=["patient_id", "time_h", "temp_c"]), pd.concat(refused), converted
@@ -676,23 +828,28 @@ def _vitals(v: pd.DataFrame, devices: pd.DataFrame, pressors: pd.DataFrame, pid:
     times = times.assign(k=keys.get_indexer(times["key"].to_numpy(dtype=object)))
     rows = times[["k", "time_h"]].drop_duplicates().sort_values(["k", "time_h"], kind="stable").reset_index(drop=True)
     slot = pd.MultiIndex.from_frame(rows).get_indexer(
-        pd.MultiIndex.from_arrays([keys.get_indexer(v["key"].to_numpy(dtype=object)), v["time_h"].to_numpy()]))
+        pd.MultiIndex.from_arrays([keys.get_indexer(v["key"].to_numpy(dtype=object)), v["time_h"].to_numpy()])
+    )
 
     def per_row(mask: np.ndarray, how: str) -> pd.Series:
         values = pd.Series(v["value"].to_numpy(dtype=float)[mask])
         return getattr(values.groupby(slot[mask]), how)().reindex(range(len(rows)))
 
     target = v["target"].to_numpy(dtype=object)
-    out = pd.DataFrame({
-        "patient_id": pd.Series(keys[rows["k"].to_numpy()]).map(pid).to_numpy(),
-        "time_h": rows["time_h"].to_numpy(),
-        "temp_c": per_row(target == "temp_c", "max").to_numpy(),
-        "hypotension": per_row(low_bp, "size").fillna(0).to_numpy() > 0,
-        "o2_flow_lpm": per_row(target == "o2_flow_lpm", "max").to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "patient_id": pd.Series(keys[rows["k"].to_numpy()]).map(pid).to_numpy(),
+            "time_h": rows["time_h"].to_numpy(),
+            "temp_c": per_row(target == "temp_c", "max").to_numpy(),
+            "hypotension": per_row(low_bp, "size").fillna(0).to_numpy() > 0,
+            "o2_flow_lpm": per_row(target == "o2_flow_lpm", "max").to_numpy(),
+        }
+    )
     out["o2_device"] = _running(rows, devices, keys).fillna("none").to_numpy()
-    running = {drug: _running(rows, pressors[pressors["target"] == drug], keys).notna().to_numpy()
-               for drug in pressors["target"].dropna().unique()}
+    running = {
+        drug: _running(rows, pressors[pressors["target"] == drug], keys).notna().to_numpy()
+        for drug in pressors["target"].dropna().unique()
+    }
     out["vasopressin"] = running.pop("vasopressin", np.zeros(len(out), dtype=bool))
     out["vasopressors"] = np.sum(list(running.values()), axis=0) if running else 0
     return out, pd.concat(refused, ignore_index=True), converted
@@ -703,48 +860,77 @@ def _running(rows: pd.DataFrame, events: pd.DataFrame, keys: pd.Index) -> pd.Ser
     before it and not yet ended (an event without an end lasts only its own instant)."""
     if events.empty:
         return pd.Series(pd.NA, index=rows.index, dtype="string")
-    ev = pd.DataFrame({"k": keys.get_indexer(events["key"].to_numpy(dtype=object)),
-                       "start_h": events["time_h"].to_numpy(dtype=float),
-                       "end_h": events["end_h"].fillna(events["time_h"]).to_numpy(dtype=float),
-                       "target": events["target"].astype("string").to_numpy()}).sort_values("start_h", kind="stable")
+    ev = pd.DataFrame(
+        {
+            "k": keys.get_indexer(events["key"].to_numpy(dtype=object)),
+            "start_h": events["time_h"].to_numpy(dtype=float),
+            "end_h": events["end_h"].fillna(events["time_h"]).to_numpy(dtype=float),
+            "target": events["target"].astype("string").to_numpy(),
+        }
+    ).sort_values("start_h", kind="stable")
     left = rows.reset_index().sort_values("time_h", kind="stable")
     hit = pd.merge_asof(left, ev, left_on="time_h", right_on="start_h", by="k", direction="backward")
     vals = hit["target"].astype("string").where((hit["end_h"] >= hit["time_h"]).to_numpy())
     return pd.Series(vals.to_numpy(), index=hit["index"].to_numpy(), dtype="string").reindex(rows.index)
 
 
-def _grades(obs: pd.DataFrame, cond: pd.DataFrame, parts: dict[str, pd.DataFrame], P: pd.DataFrame,
-            pid: pd.Series, refused: list) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+def _grades(
+    obs: pd.DataFrame,
+    cond: pd.DataFrame,
+    parts: dict[str, pd.DataFrame],
+    P: pd.DataFrame,
+    pid: pd.Series,
+    refused: list,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """CRS grades, per patient from the best source it has: recorded grades, else ICD-10-CM CRS
     conditions (the grade from its start, 0 from its end), else crsml's ASTCT grading of its vitals."""
     obs = _numbers(obs, refused)
-    recorded = pd.DataFrame({"patient_id": obs["key"].map(pid).to_numpy(), "time_h": obs["time_h"].to_numpy(),
-                             "grade": obs["value"].to_numpy(dtype=float)})
+    recorded = pd.DataFrame(
+        {
+            "patient_id": obs["key"].map(pid).to_numpy(),
+            "time_h": obs["time_h"].to_numpy(),
+            "grade": obs["value"].to_numpy(dtype=float),
+        }
+    )
     rec_prov = obs[["src", "ref", "code", "target"]]
     has_rec = set(obs["key"])
     cond = cond[~cond["key"].isin(has_rec)]
     ends = cond[cond["end_h"].notna()]
-    from_cond = pd.DataFrame({
-        "patient_id": np.concatenate([cond["key"].map(pid).to_numpy(), ends["key"].map(pid).to_numpy()]),
-        "time_h": np.concatenate([cond["time_h"].to_numpy(dtype=float), ends["end_h"].to_numpy(dtype=float)]),
-        "grade": np.concatenate([cond["grade"].to_numpy(dtype=float), np.zeros(len(ends))])})
-    cond_prov = pd.concat([cond[["src", "ref", "code", "target"]], ends[["src", "ref", "code", "target"]]], ignore_index=True)
+    from_cond = pd.DataFrame(
+        {
+            "patient_id": np.concatenate([cond["key"].map(pid).to_numpy(), ends["key"].map(pid).to_numpy()]),
+            "time_h": np.concatenate([cond["time_h"].to_numpy(dtype=float), ends["end_h"].to_numpy(dtype=float)]),
+            "grade": np.concatenate([cond["grade"].to_numpy(dtype=float), np.zeros(len(ends))]),
+        }
+    )
+    cond_prov = pd.concat(
+        [cond[["src", "ref", "code", "target"]], ends[["src", "ref", "code", "target"]]], ignore_index=True
+    )
     has_cond = set(cond["key"])
     source = {pid[k]: "recorded grades" for k in has_rec if k in pid.index}
     source.update({pid[k]: "ICD-10-CM conditions" for k in has_cond if k in pid.index})
     vit = parts["vitals"]
     rest = vit[~vit["patient_id"].isin(set(source))] if len(vit) else vit
     if not (has_rec or has_cond):
-        return pd.DataFrame(columns=["patient_id", "time_h", "grade"]), _provenance_frame(), \
-            {p: GRADED for p in pd.unique(vit["patient_id"])} if len(vit) else {}
+        return (
+            pd.DataFrame(columns=["patient_id", "time_h", "grade"]),
+            _provenance_frame(),
+            {p: GRADED for p in pd.unique(vit["patient_id"])} if len(vit) else {},
+        )
     graded = pd.DataFrame(columns=["patient_id", "time_h", "grade"])
     if len(rest):
         tx = parts["treatments"]
         graded = grade_vitals_table(_vitals_defaults(rest), tx[tx["drug"].isin(ANTICYTOKINE_DRUGS)])
         source.update({p: GRADED for p in pd.unique(rest["patient_id"])})
     crs = pd.concat([recorded, from_cond, graded], ignore_index=True)
-    prov = pd.concat([rec_prov, cond_prov, _provenance_frame("graded", ["crsml ASTCT grading"] * len(graded),
-                                                             [""] * len(graded))[["src", "ref"]]], ignore_index=True)
+    prov = pd.concat(
+        [
+            rec_prov,
+            cond_prov,
+            _provenance_frame("graded", ["crsml ASTCT grading"] * len(graded), [""] * len(graded))[["src", "ref"]],
+        ],
+        ignore_index=True,
+    )
     return crs, prov, source
 
 
@@ -762,8 +948,11 @@ def _patients(P: pd.DataFrame, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
         from_birth = ((P["infusion"] - P["birth"]) / pd.Timedelta(days=365.25)).to_numpy(dtype=float)
         age = np.where(np.isnan(age), from_birth, age)
     out["age_years"] = age
-    text = (np.isnan(age) & raw_age.notna().to_numpy()
-            & raw_age.astype("string").str.strip().ne("").fillna(False).to_numpy())
+    text = (
+        np.isnan(age)
+        & raw_age.notna().to_numpy()
+        & raw_age.astype("string").str.strip().ne("").fillna(False).to_numpy()
+    )
     if text.any():  # an age written as text stays, for validation to name its row and column
         out["age_years"] = out["age_years"].astype(object)
         out.loc[text, "age_years"] = raw_age[text].to_numpy()
@@ -786,7 +975,8 @@ def _patients(P: pd.DataFrame, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
     out["costim"] = costim.fillna(pd.Series(P["product_costim"].to_numpy(), dtype="string")).to_numpy()
     if "prior_transplant" in out:  # 1/0 and yes/no as booleans; anything else stays for validation to flag
         raw = pd.Series(out["prior_transplant"], dtype="string")
-        as_bool = raw.str.lower().map({"1": True, "1.0": True, "true": True, "yes": True,
-                                       "0": False, "0.0": False, "false": False, "no": False})
+        as_bool = raw.str.lower().map(
+            {"1": True, "1.0": True, "true": True, "yes": True, "0": False, "0.0": False, "false": False, "no": False}
+        )
         out["prior_transplant"] = as_bool.astype(object).where(as_bool.notna(), raw.astype(object)).to_numpy()
     return out, refused

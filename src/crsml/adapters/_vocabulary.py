@@ -44,10 +44,31 @@ _COLUMNS = ["system", "code", "section", "target", "grade", "costim", "prefix", 
 #: words of a code's display text that say which section an unmapped code most likely belongs to,
 #: checked in this order (a vasopressor before any drug, a device before any observation)
 SECTION_WORDS: dict[str, tuple[str, ...]] = {
-    "vasopressors": ("norepinephrine", "noradrenaline", "epinephrine", "adrenaline", "phenylephrine", "dopamine",
-                     "vasopressin", "levophed"),
-    "devices": ("oxygen", "cannula", "mask", "cpap", "bipap", "ventilat", "airway pressure", "rebreath", "venturi",
-                "high flow", "high-flow", "blow-by", "blow by"),
+    "vasopressors": (
+        "norepinephrine",
+        "noradrenaline",
+        "epinephrine",
+        "adrenaline",
+        "phenylephrine",
+        "dopamine",
+        "vasopressin",
+        "levophed",
+    ),
+    "devices": (
+        "oxygen",
+        "cannula",
+        "mask",
+        "cpap",
+        "bipap",
+        "ventilat",
+        "airway pressure",
+        "rebreath",
+        "venturi",
+        "high flow",
+        "high-flow",
+        "blow-by",
+        "blow by",
+    ),
     "crs": ("crs grade", "cytokine release syndrome grade", "astct"),
     "conditions": ("cytokine release",),
     "diagnoses": ("leukemia", "leukaemia", "lymphoma", "myeloma"),
@@ -65,7 +86,7 @@ def system_key(name: object) -> str | None:
     if not text:
         return None
     if text.startswith("https://"):
-        text = "http://" + text[len("https://"):]
+        text = "http://" + text[len("https://") :]
     if text[:1].isdigit() and text.replace(".", "").isdigit() and "." in text:
         text = "urn:oid:" + text
     return text
@@ -85,6 +106,7 @@ def likely_section(hint: pd.Series, display: pd.Series) -> pd.Series:
         out[hit] = section
         decided |= hit
     return out
+
 
 @dataclass(frozen=True)
 class CodeMap:
@@ -151,8 +173,7 @@ class CodeMap:
                 user.pop("ucum", None)
                 columns.update({str(k): str(v) for k, v in user.pop("columns", {}).items()})
                 frames.insert(0, _toml_entries(user, p.name))
-        frames.append(_toml_entries({k: v for k, v in default.items() if k not in _NOT_SECTIONS},
-                                    "the default map"))
+        frames.append(_toml_entries({k: v for k, v in default.items() if k not in _NOT_SECTIONS}, "the default map"))
         entries = pd.concat(frames, ignore_index=True)
         spelled = {system_key(k): k for k in systems} | {system_key(v): k for k, v in systems.items()}
         for short, names in aliases.items():
@@ -162,8 +183,16 @@ class CodeMap:
         entries["order"] = range(len(entries))
         entries = entries.drop_duplicates(["system", "code"], keep="first").reset_index(drop=True)
         sv = omop.get("source_value_system")
-        return cls(entries, systems, ucum, digest.hexdigest(), ", ".join(Path(p).name for p in paths) or None, columns,
-                   spelled, spelled.get(system_key(sv), system_key(sv)) if sv else None)
+        return cls(
+            entries,
+            systems,
+            ucum,
+            digest.hexdigest(),
+            ", ".join(Path(p).name for p in paths) or None,
+            columns,
+            spelled,
+            spelled.get(system_key(sv), system_key(sv)) if sv else None,
+        )
 
     def normalise_system_names(self, names: pd.Index | list) -> list[str | None]:
         """Short system names for the identifiers sources write (URI, OID, vocabulary id, in any of
@@ -186,13 +215,18 @@ class CodeMap:
         uniq, inverse = np.unique(pair, return_inverse=True)
         s_at, c_at = uniq // (len(c_uniques) + 1) - 1, uniq % (len(c_uniques) + 1) - 1
         names = self.normalise_system_names(list(s_uniques))
-        pairs = pd.DataFrame({
-            "system": pd.array([names[i] if i >= 0 else None for i in s_at], dtype="string"),
-            "code": pd.array([str(c_uniques[i]).strip() if i >= 0 else None for i in c_at], dtype="string"),
-        })
+        pairs = pd.DataFrame(
+            {
+                "system": pd.array([names[i] if i >= 0 else None for i in s_at], dtype="string"),
+                "code": pd.array([str(c_uniques[i]).strip() if i >= 0 else None for i in c_at], dtype="string"),
+            }
+        )
         # ICD-10 codes are often written without their dot (C9100 for C91.00, as in claims files)
-        icd = pairs["system"].isin(["ICD10CM"]).fillna(False) & ~pairs["code"].str.contains(".", regex=False).fillna(True) \
+        icd = (
+            pairs["system"].isin(["ICD10CM"]).fillna(False)
+            & ~pairs["code"].str.contains(".", regex=False).fillna(True)
             & (pairs["code"].str.len() > 3).fillna(False)
+        )
         pairs.loc[icd, "code"] = pairs.loc[icd, "code"].str[:3] + "." + pairs.loc[icd, "code"].str[3:]
         e = self.entries.astype({"system": "string", "code": "string"})
         found = pairs.merge(e[~e["prefix"]], on=["system", "code"], how="left")
@@ -206,15 +240,25 @@ class CodeMap:
         if len(prefixes):  # ICD-10-CM C91.0*: a few prefixes tried on the distinct unmatched codes only
             for p in prefixes.sort_values("order").itertuples():
                 open_ = found["section"].isna().to_numpy()
-                hit = open_ & (found["system"] == p.system).fillna(False).to_numpy() & \
-                    found["code"].str.startswith(p.code).fillna(False).to_numpy()
+                hit = (
+                    open_
+                    & (found["system"] == p.system).fillna(False).to_numpy()
+                    & found["code"].str.startswith(p.code).fillna(False).to_numpy()
+                )
                 for col in ("section", "target", "grade", "costim"):
                     found.loc[hit, col] = getattr(p, col)
-        cols = {c: found[c].astype("category") if c != "grade" else found[c].astype(float)
-                for c in ("section", "target", "grade", "costim")}
-        out = {c: (found[c].to_numpy(dtype=np.float32)[inverse] if c == "grade" else
-                   pd.Categorical.from_codes(v.cat.codes.to_numpy()[inverse], v.cat.categories))
-               for c, v in cols.items()}
+        cols = {
+            c: found[c].astype("category") if c != "grade" else found[c].astype(float)
+            for c in ("section", "target", "grade", "costim")
+        }
+        out = {
+            c: (
+                found[c].to_numpy(dtype=np.float32)[inverse]
+                if c == "grade"
+                else pd.Categorical.from_codes(v.cat.codes.to_numpy()[inverse], v.cat.categories)
+            )
+            for c, v in cols.items()
+        }
         return pd.DataFrame(out, index=systems.index)
 
     def codes(self, section: str, target: str | None = None, prefixes: bool = False) -> list[tuple[str, str]]:
@@ -238,8 +282,11 @@ class CodeMap:
 
     @cached_property
     def _first_codes(self) -> dict[tuple[str, str], tuple[str, str]]:
-        e = self.entries[~self.entries["prefix"]].sort_values("order", kind="stable").drop_duplicates(
-            ["section", "target"])
+        e = (
+            self.entries[~self.entries["prefix"]]
+            .sort_values("order", kind="stable")
+            .drop_duplicates(["section", "target"])
+        )
         return {(s, t): (sy, c) for s, t, sy, c in zip(e["section"], e["target"], e["system"], e["code"], strict=True)}
 
     def uri(self, system: str) -> str:
@@ -263,7 +310,11 @@ class CodeMap:
                 continue
             lines += [f"### `{section}`\n", "| target | system | code | |", "|---|---|---|---|"]
             for r in e.itertuples():
-                extra = f"grade {int(r.grade)}" if pd.notna(r.grade) else (f"costim {r.costim}" if pd.notna(r.costim) else "")
+                extra = (
+                    f"grade {int(r.grade)}"
+                    if pd.notna(r.grade)
+                    else (f"costim {r.costim}" if pd.notna(r.costim) else "")
+                )
                 lines.append(f"| `{r.target}` | {r.system} | `{r.code}{'*' if r.prefix else ''}` | {extra} |")
             lines.append("")
         return "\n".join(lines)
@@ -285,8 +336,7 @@ def _check_target(section: str, target: str, where: str) -> None:
         raise CohortError(f"{where}: unknown section {section!r} (one of {', '.join(SECTIONS)})")
     allowed = SECTIONS[section]
     if allowed is not None and target not in allowed:
-        raise CohortError(f"{where}: {section}.{target} is not a target crsml knows "
-                          f"(one of {', '.join(allowed)})")
+        raise CohortError(f"{where}: {section}.{target} is not a target crsml knows (one of {', '.join(allowed)})")
     if section == "patients" and target == "patient_id":
         raise CohortError(f"{where}: patients.patient_id comes from the source's patient identifier, not a code")
 
@@ -299,8 +349,16 @@ def _toml_entries(doc: dict, name: str) -> pd.DataFrame:
             for code, grade in conditions.items():
                 if grade not in GRADES or isinstance(grade, bool):
                     raise CohortError(f"code map {name}: crs.conditions.{code}: grade must be 0-5")
-                rows.append((*_split(code, f"code map {name}: crs.conditions"), "conditions", "crs_condition",
-                             float(grade), None, False))
+                rows.append(
+                    (
+                        *_split(code, f"code map {name}: crs.conditions"),
+                        "conditions",
+                        "crs_condition",
+                        float(grade),
+                        None,
+                        False,
+                    )
+                )
             body = {k: v for k, v in body.items() if k != "conditions"}
         if not isinstance(body, dict):
             raise CohortError(f"code map {name}: [{section}] is not a table of target = [codes]")
@@ -313,7 +371,10 @@ def _toml_entries(doc: dict, name: str) -> pd.DataFrame:
                 if extra or section != "products":
                     raise CohortError(f"{where}: unknown keys {', '.join(sorted(extra)) or 'codes'}")
                 costim = spec.get("costim")
-                if costim is not None and costim not in TABLES["patients"].columns["costim"].checks[0].statistics["allowed_values"]:
+                if (
+                    costim is not None
+                    and costim not in TABLES["patients"].columns["costim"].checks[0].statistics["allowed_values"]
+                ):
                     raise CohortError(f"{where}: costim must be cd28 or 4-1bb")
                 spec = spec.get("codes", [])
             if isinstance(spec, str):
@@ -331,8 +392,10 @@ def _csv_entries(path: Path) -> pd.DataFrame:
         raise CohortError(f"code map {path.name}: not a readable CSV file") from None
     need = {"section", "target", "code"}
     if not need <= set(df.columns):
-        raise CohortError(f"code map {path.name}: needs columns section, target, code "
-                          f"(missing {', '.join(sorted(need - set(df.columns)))})")
+        raise CohortError(
+            f"code map {path.name}: needs columns section, target, code "
+            f"(missing {', '.join(sorted(need - set(df.columns)))})"
+        )
     rows = []
     with_system = "system" in df.columns  # import_unmapped.csv: system and code apart, any other columns kept
     for i, r in enumerate(df.itertuples(index=False), start=2):

@@ -44,8 +44,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print crsml's version and exit")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print crsml's version and exit")
+    ] = False,
 ) -> None:
     """Landmark prediction of severe/prolonged CRS and tocilizumab benefit after CD19 CAR-T."""
     from crsml.tracking import quiet
@@ -107,5 +108,7 @@ def _run(debug: bool) -> None:
         if debug:
             raise
         # the exception's text is not shown: it may quote the input
-        err.print(f"internal error: {type(exc).__name__} (a bug in crsml; rerun with --debug to see where)", markup=False)
+        err.print(
+            f"internal error: {type(exc).__name__} (a bug in crsml; rerun with --debug to see where)", markup=False
+        )
         sys.exit(1)

@@ -50,8 +50,11 @@ def cohort_from_config(cfg: dict[str, Any], base: Path) -> Cohort:
     c = cfg["cohort"]
     if "path" in c:
         return read_cohort(base / c["path"])
-    return simulate(int(c["simulate"]["n"]), seed=int(c["simulate"].get("seed", 0)),
-                    truth_draws=int(c["simulate"].get("truth_draws", 0)))
+    return simulate(
+        int(c["simulate"]["n"]),
+        seed=int(c["simulate"].get("seed", 0)),
+        truth_draws=int(c["simulate"].get("truth_draws", 0)),
+    )
 
 
 def run_config(path: str | Path, base: str | Path = ".", log: Any = print) -> TrainingResult:

@@ -44,9 +44,12 @@ def print_quality(con: Console, report: Any, directory) -> None:
     patients = len(report.patient_warnings())
     listed = Path(directory) / WARNINGS_FILE
     where = f"listed in {listed}" if listed.is_file() else f"crsml validate {directory} lists them"
-    con.print(f"note: {len(warnings)} data-quality warnings ({', '.join(f'{k} {n}' for k, n in kinds.most_common())}) "
-              f"concern {patients:,} patients; {where}; each patient's row in the scores and features names "
-              "those that concern it", markup=False)
+    con.print(
+        f"note: {len(warnings)} data-quality warnings ({', '.join(f'{k} {n}' for k, n in kinds.most_common())}) "
+        f"concern {patients:,} patients; {where}; each patient's row in the scores and features names "
+        "those that concern it",
+        markup=False,
+    )
 
 
 def check_model_out(path, option: str = "--model-out") -> None:

@@ -31,7 +31,9 @@ def validate_command(
 def import_daily_command(
     csv: Annotated[Path, typer.Argument(help="one-row-per-patient-day CSV")],
     out_dir: Annotated[Path, typer.Option("--out", help="cohort directory to write")],
-    config: Annotated[Path | None, typer.Option(help="column mapping (TOML); default fits the shared real cohort")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="column mapping (TOML); default fits the shared real cohort")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
     """Import a daily table (such as shared/data/real/bal_daily_cohort.csv) as a cohort."""
@@ -49,16 +51,26 @@ def import_daily_command(
     err.print(f"wrote {out_dir} ({len(report.warnings)} warnings{listed})")
 
 
-
-
-_MAP = Annotated[list[Path] | None, typer.Option("--map", help="the centre's code map (TOML or CSV) laid over the "
-                                                             "default; give it again to lay a filled import_unmapped.csv "
-                                                             "over that (the later wins); the default "
-                                                        "LOINC/RxNorm/HCPCS/ICD-10-CM map (docs/importers.md)")]
+_MAP = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--map",
+        help="the centre's code map (TOML or CSV) laid over the "
+        "default; give it again to lay a filled import_unmapped.csv "
+        "over that (the later wins); the default "
+        "LOINC/RxNorm/HCPCS/ICD-10-CM map (docs/importers.md)",
+    ),
+]
 _DAYS = Annotated[float, typer.Option(help="days after the infusion to import")]
 _FMT = Annotated[str, typer.Option("--format", help="parquet or csv")]
-_GRADES = Annotated[bool, typer.Option("--require-grades", help="refuse the import when any patient's CRS grades would "
-                                       "be derived from its vitals (no recorded grade or CRS condition mapped)")]
+_GRADES = Annotated[
+    bool,
+    typer.Option(
+        "--require-grades",
+        help="refuse the import when any patient's CRS grades would "
+        "be derived from its vitals (no recorded grade or CRS condition mapped)",
+    ),
+]
 
 
 def _write_import(cohort, report, out_dir: Path, fmt: str) -> None:
@@ -67,17 +79,26 @@ def _write_import(cohort, report, out_dir: Path, fmt: str) -> None:
     report.save(out_dir)
     write_warnings(out_dir, report.warnings)
     out.print(report.summary(), markup=False)
-    err.print(f"wrote {out_dir}: {len(cohort.patients)} patients; every refused, duplicated or guessed row with its "
-              f"source row in {out_dir / 'import_rows.csv'}, every patient read in {out_dir / 'import_patients.csv'}, "
-              f"the unmapped codes as a map to fill in {out_dir / 'import_unmapped.csv'}", markup=False)
+    err.print(
+        f"wrote {out_dir}: {len(cohort.patients)} patients; every refused, duplicated or guessed row with its "
+        f"source row in {out_dir / 'import_rows.csv'}, every patient read in {out_dir / 'import_patients.csv'}, "
+        f"the unmapped codes as a map to fill in {out_dir / 'import_unmapped.csv'}",
+        markup=False,
+    )
 
 
 def import_long_command(
-    directory: Annotated[Path, typer.Argument(help="long export: patients, results, vitals, administrations (CSV or Parquet)")],
+    directory: Annotated[
+        Path, typer.Argument(help="long export: patients, results, vitals, administrations (CSV or Parquet)")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="cohort directory to write")],
     code_map: _MAP = None,
-    timezone: Annotated[str | None, typer.Option(help="time zone of timestamps written without one (Europe/Berlin)")] = None,
-    code_system: Annotated[str | None, typer.Option(help="system of codes in files without a code_system column")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="time zone of timestamps written without one (Europe/Berlin)")
+    ] = None,
+    code_system: Annotated[
+        str | None, typer.Option(help="system of codes in files without a code_system column")
+    ] = None,
     days: _DAYS = 30.0,
     fmt: _FMT = "parquet",
     require_grades: _GRADES = False,
@@ -93,7 +114,9 @@ def import_long_command(
 
 
 def import_omop_command(
-    db: Annotated[str, typer.Option("--db", help="SQLAlchemy URL: duckdb:///cdm.duckdb or postgresql+psycopg://user@host/db")],
+    db: Annotated[
+        str, typer.Option("--db", help="SQLAlchemy URL: duckdb:///cdm.duckdb or postgresql+psycopg://user@host/db")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="cohort directory to write")],
     schema: Annotated[str | None, typer.Option(help="the CDM's schema")] = None,
     code_map: _MAP = None,
@@ -116,7 +139,9 @@ def import_fhir_command(
     directory: Annotated[Path, typer.Argument(help="FHIR R4 bulk export (NDJSON) or Bundles (JSON)")],
     out_dir: Annotated[Path, typer.Option("--out", help="cohort directory to write")],
     code_map: _MAP = None,
-    identifier_system: Annotated[str | None, typer.Option(help="the Patient.identifier system to use as patient_id")] = None,
+    identifier_system: Annotated[
+        str | None, typer.Option(help="the Patient.identifier system to use as patient_id")
+    ] = None,
     days: _DAYS = 30.0,
     fmt: _FMT = "parquet",
     require_grades: _GRADES = False,

@@ -15,8 +15,9 @@ def evaluate_command(
     model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
     cohort_dir: Annotated[Path, typer.Option("--cohort", help="labelled cohort directory")],
     out_dir: Annotated[Path, typer.Option("--out", help="report directory to write (index.html, evaluation.json)")],
-    by: Annotated[list[str] | None, typer.Option("--by", help="patients column for subgroups (repeatable; "
-                                                               "age_band is derived)")] = None,
+    by: Annotated[
+        list[str] | None, typer.Option("--by", help="patients column for subgroups (repeatable; age_band is derived)")
+    ] = None,
     n_boot: Annotated[int, typer.Option(help="bootstrap resamples for the intervals")] = 1000,
     seed: Annotated[int, typer.Option(help="seeds the resamples")] = 0,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: local mlruns/)")] = None,

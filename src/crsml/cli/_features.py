@@ -14,7 +14,12 @@ def features_command(
     directory: Annotated[Path, typer.Argument(help="cohort directory")],
     landmark_h: Annotated[list[float], typer.Option("--landmark-h", help="landmark in hours; repeat for several")],
     out: Annotated[Path, typer.Option("--out", help="feature file (.parquet or .csv)")],
-    extra: Annotated[list[str] | None, typer.Option("--extra", help="extra patients column (numeric, true/false, or text: one indicator per value); repeatable")] = None,
+    extra: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extra", help="extra patients column (numeric, true/false, or text: one indicator per value); repeatable"
+        ),
+    ] = None,
     keep_fill_values: Annotated[bool, typer.Option(help="use suspected fill values as real draws")] = False,
 ) -> None:
     """Landmark features: one row per eligible patient and landmark; ineligible ones beside."""
@@ -32,8 +37,9 @@ def features_command(
         check_landmark(L)
     refuse_inside(out, directory)
     cohort, report = Cohort.load_with_report(directory)
-    fb = LandmarkFeatures(landmark_h=landmark_h, extra_patient_columns=tuple(extra or ()),
-                          mask_fill_values=not keep_fill_values).fit(cohort)
+    fb = LandmarkFeatures(
+        landmark_h=landmark_h, extra_patient_columns=tuple(extra or ()), mask_fill_values=not keep_fill_values
+    ).fit(cohort)
     X, elig = fb.build(cohort)
     eligible = elig.set_index(["patient_id", "landmark_h"])
     X = X[eligible["eligible"].reindex(X.index).to_numpy(dtype=bool)].reset_index()

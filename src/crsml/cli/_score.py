@@ -20,9 +20,14 @@ def score_command(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster)")] = None,
     chunk_patients: Annotated[int, typer.Option(help="patients per chunk (bounds memory)")] = 20_000,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
-    allow_missing_table: Annotated[list[str] | None, typer.Option(
-        "--allow-missing-table", help="score although this whole table is empty (vitals); each row then says so "
-        "in its warnings column; repeatable")] = None,
+    allow_missing_table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-missing-table",
+            help="score although this whole table is empty (vitals); each row then says so "
+            "in its warnings column; repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Score every patient of a cohort: one row per patient, status ok / not_eligible / invalid,
     and the kinds of warning that concern each patient's score."""
@@ -43,11 +48,22 @@ def score_command(
     con = Console(stderr=True, highlight=False, soft_wrap=True)
     model_ = load_model(model, tracking_uri)
     if landmark_h is not None and landmark_h != model_.landmark_h:
-        con.print(f"warning: the model was trained and evaluated at L = {model_.landmark_h:g} h; "
-                  f"scores at {landmark_h:g} h are outside that evaluation")
-    counts, report = score_directory(model_, cohort_dir, out=out, landmark_h=landmark_h, explain=explain,
-                                     chunk_patients=chunk_patients, engine=engine, scheduler=scheduler, progress=True,
-                                     allow_missing_tables=tuple(allow_missing_table or ()))
+        con.print(
+            f"warning: the model was trained and evaluated at L = {model_.landmark_h:g} h; "
+            f"scores at {landmark_h:g} h are outside that evaluation"
+        )
+    counts, report = score_directory(
+        model_,
+        cohort_dir,
+        out=out,
+        landmark_h=landmark_h,
+        explain=explain,
+        chunk_patients=chunk_patients,
+        engine=engine,
+        scheduler=scheduler,
+        progress=True,
+        allow_missing_tables=tuple(allow_missing_table or ()),
+    )
     con.print(f"wrote {out}: {sum(counts.values()):,} patients; " + ", ".join(f"{s} {counts[s]:,}" for s in STATUSES))
     # a warning about a whole table (no row: an analyte or table the model uses is absent) is
     # printed; row-level ones can number thousands, so they are counted
@@ -59,7 +75,10 @@ def score_command(
     print_quality(con, report, cohort_dir)
     unattributed = report.unattributed()
     if unattributed:
-        con.print(f"  {len(unattributed)} rows name no patient (blank patient_id): not used (no patient can be named for them)")
+        con.print(
+            f"  {len(unattributed)} rows name no patient (blank patient_id): not used (no patient can be named for "
+            f"them)"
+        )
     from crsml.cohort import grouped_lines
 
     lines = grouped_lines(report.errors)
@@ -73,7 +92,12 @@ def explain_command(
     model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
     cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort whose eligible patients are explained")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory for the plots")],
-    patients: Annotated[int, typer.Option(help="waterfall plots for this many patients (highest risk first; highest benefit for a benefit model)")] = 3,
+    patients: Annotated[
+        int,
+        typer.Option(
+            help="waterfall plots for this many patients (highest risk first; highest benefit for a benefit model)"
+        ),
+    ] = 3,
     max_display: Annotated[int, typer.Option(help="features shown per plot")] = 12,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
 ) -> None:
@@ -99,7 +123,9 @@ def explain_command(
 def report_command(
     model: Annotated[str, typer.Option(help="models/NAME or models:/NAME/VERSION")],
     out_dir: Annotated[Path, typer.Option("--out", help="directory for index.html and its plots")],
-    cohort_dir: Annotated[Path | None, typer.Option("--cohort", help="cohort for SHAP examples (default: simulated)")] = None,
+    cohort_dir: Annotated[
+        Path | None, typer.Option("--cohort", help="cohort for SHAP examples (default: simulated)")
+    ] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI for models:/ URIs")] = None,
 ) -> None:
     """Write a self-contained HTML model card (evaluation, curves, SHAP, limitations)."""

@@ -35,5 +35,4 @@ def simulate_command(
         cohort = simulate(n, seed, profile, truth_draws=truth_draws)
         cohort.save(out, fmt=fmt)  # type: ignore[arg-type]
     sev = cohort.crs.groupby("patient_id")["grade"].max().ge(3).mean()
-    con.print(f"wrote {out}: {n:,} patients, {len(cohort.measurements):,} measurements, "
-              f"severe CRS {sev:.0%}")
+    con.print(f"wrote {out}: {n:,} patients, {len(cohort.measurements):,} measurements, severe CRS {sev:.0%}")

@@ -87,7 +87,8 @@ def distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     if isinstance(values.dtype, pd.CategoricalDtype):
         cats = values.cat.categories
         return np.asarray(values.cat.codes.to_numpy(), dtype=np.int64), pd.Series(
-            cats.astype("string") if len(cats) else pd.array([], dtype="string"), dtype="string")
+            cats.astype("string") if len(cats) else pd.array([], dtype="string"), dtype="string"
+        )
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     return codes.astype(np.int64, copy=False), pd.Series(pd.array(np.asarray(uniques, dtype=object), dtype="string"))
 
@@ -101,7 +102,9 @@ def spread(codes: np.ndarray, per_value: pd.Series | np.ndarray, index: pd.Index
     if pd.api.types.is_string_dtype(per_value.dtype) or per_value.dtype == object:
         v_codes, v_uniques = pd.factorize(per_value, use_na_sentinel=True)
         row_codes = np.append(v_codes, -1)[codes]
-        cat = pd.Categorical.from_codes(row_codes, categories=pd.Index(np.asarray(v_uniques, dtype=object), dtype="string"))
+        cat = pd.Categorical.from_codes(
+            row_codes, categories=pd.Index(np.asarray(v_uniques, dtype=object), dtype="string")
+        )
         return pd.Series(cat, index=index)
     arr = per_value.to_numpy()
     if arr.dtype == bool:

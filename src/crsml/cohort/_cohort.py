@@ -69,7 +69,9 @@ def _read_parquet(path: Path, name: str) -> pd.DataFrame:
     once per distinct spelling, and millions of repeated ids and analyte names take little memory."""
     schema = pq.read_schema(path)
     ours = TABLES[name].columns if name in TABLES else {}
-    text = [f.name for f in schema if f.name in ours and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    text = [
+        f.name for f in schema if f.name in ours and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+    ]
     return pd.read_parquet(path, read_dictionary=text)
 
 
@@ -151,15 +153,15 @@ class Cohort:
         if invalid or report.unattributed():
             # rows of invalid patients go, and rows that name no patient (reported, counted apart)
             bad = set(invalid)
-            tables = {k: v[~v["patient_id"].isin(bad) & v["patient_id"].notna()].reset_index(drop=True)
-                      for k, v in tables.items()}
+            tables = {
+                k: v[~v["patient_id"].isin(bad) & v["patient_id"].notna()].reset_index(drop=True)
+                for k, v in tables.items()
+            }
         warned = {k: v for k, v in report.patient_warnings().items() if k not in invalid}
         return cls(**tables, truth=truth, meta=dict(meta or {}), invalid=invalid, warnings=warned)
 
     @classmethod
-    def load(
-        cls, directory: str | Path, on_error: Literal["raise", "drop"] = "raise"
-    ) -> Cohort:
+    def load(cls, directory: str | Path, on_error: Literal["raise", "drop"] = "raise") -> Cohort:
         """Load and validate a cohort directory (see :meth:`from_tables`)."""
         return cls.load_with_report(directory, on_error)[0]
 
@@ -173,7 +175,9 @@ class Cohort:
         try:
             meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         except (ValueError, OSError):
-            raise CohortError(f"{meta_path}: not valid JSON (cohort.json describes the cohort; fix or remove it)") from None
+            raise CohortError(
+                f"{meta_path}: not valid JSON (cohort.json describes the cohort; fix or remove it)"
+            ) from None
         return cls.from_tables(raw, meta, on_error)
 
     def save(self, directory: str | Path, fmt: Literal["parquet", "csv"] = "parquet") -> Path:
@@ -227,9 +231,12 @@ class Cohort:
             for name in ALL_TABLES
             if (df := getattr(self, name)) is not None
         }
-        return Cohort(**tables, meta=dict(self.meta),
-                      invalid={k: v for k, v in self.invalid.items() if k in keep},
-                      warnings={k: v for k, v in self.warnings.items() if k in keep})
+        return Cohort(
+            **tables,
+            meta=dict(self.meta),
+            invalid={k: v for k, v in self.invalid.items() if k in keep},
+            warnings={k: v for k, v in self.warnings.items() if k in keep},
+        )
 
     def truth_at(self, landmark_h: float) -> pd.DataFrame:
         """A simulated cohort's ``truth`` rows at one landmark, indexed by ``patient_id``."""
@@ -252,9 +259,7 @@ class Cohort:
         return grade_vitals_table(self.vitals, self.treatments)
 
 
-def eligibility(
-    cohort: Cohort, landmark_h: float | Sequence[float], crs: pd.DataFrame | None = None
-) -> pd.DataFrame:
+def eligibility(cohort: Cohort, landmark_h: float | Sequence[float], crs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every patient of ``cohort`` at every landmark: ``eligible`` and, when not, the ``reason``.
 
     Eligible (DESIGN.md): alive and no grade >= 3 CRS by the landmark. ``crs`` passes grades

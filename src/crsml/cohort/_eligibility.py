@@ -37,7 +37,8 @@ def eligibility_of(
             died |= has_rows(v.loc[(v["time_h"] <= L) & v["died"].fillna(False).astype(bool), "patient_id"], ids)
         severe = has_rows(seen.loc[seen["grade"] >= 3, "patient_id"], ids)
         reason = np.where(
-            died, f"died by the landmark ({L:g} h)",
+            died,
+            f"died by the landmark ({L:g} h)",
             np.where(severe, f"severe CRS (grade >= 3) by the landmark ({L:g} h)", ""),
         )
         frames.append(pd.DataFrame({"patient_id": ids, "landmark_h": L, "eligible": reason == "", "reason": reason}))
@@ -51,8 +52,10 @@ MAX_HOURS = 365 * 24.0
 def check_landmark(landmark_h: float) -> None:
     """Refuse a landmark at or before infusion, not a number, or beyond the tables' time window."""
     if not (np.isfinite(landmark_h) and 0 < landmark_h <= MAX_HOURS):
-        raise CrsmlError(f"--landmark-h must be a number of hours after infusion above 0 and at most {MAX_HOURS:g} "
-                         f"(365 days), not {landmark_h:g}")
+        raise CrsmlError(
+            f"--landmark-h must be a number of hours after infusion above 0 and at most {MAX_HOURS:g} "
+            f"(365 days), not {landmark_h:g}"
+        )
 
 
 def check_window(landmark_h: float, horizon_h: float) -> None:

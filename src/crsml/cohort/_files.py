@@ -64,8 +64,10 @@ def check_csv(path: Path, name: str) -> None:
                     decoder.decode(block, final=not block)
                 except UnicodeDecodeError as exc:
                     line = lines + block[: exc.start].count(b"\n")
-                    raise CohortError(f"table {name}: {path.name} line {line}: not UTF-8 text; save the file as "
-                                      "UTF-8 (crsml reads UTF-8, with or without BOM)") from None
+                    raise CohortError(
+                        f"table {name}: {path.name} line {line}: not UTF-8 text; save the file as "
+                        "UTF-8 (crsml reads UTF-8, with or without BOM)"
+                    ) from None
                 if not block:
                     break
                 lines += block.count(b"\n")
@@ -78,8 +80,10 @@ def check_csv(path: Path, name: str) -> None:
     if len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|")):
         sep = next(s for s in (";", "\t", "|") if s in names[0])
         shown = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}[sep]
-        raise CohortError(f"table {name}: {path.name} has one column whose name holds {shown}: it seems separated "
-                          "by them; crsml reads comma-separated files")
+        raise CohortError(
+            f"table {name}: {path.name} has one column whose name holds {shown}: it seems separated "
+            "by them; crsml reads comma-separated files"
+        )
 
 
 def check_columns(columns: Sequence[object], path: Path, name: str, where: str = "") -> None:
@@ -95,8 +99,9 @@ def unreadable(path: Path, name: str, exc: BaseException) -> CohortError:
     """The one line for a table file a reader failed on, never quoting its content: a Parquet file
     it cannot read, the first malformed line of a CSV file, or the file's I/O error."""
     if isinstance(exc, (OSError, EOFError)):
-        return CohortError(f"table {name}: cannot read {path.name} "
-                           f"({getattr(exc, 'strerror', None) or 'damaged or not CSV text'})")
+        return CohortError(
+            f"table {name}: cannot read {path.name} ({getattr(exc, 'strerror', None) or 'damaged or not CSV text'})"
+        )
     if path.suffix == ".parquet":
         return CohortError(f"table {name}: cannot read {path.name} as Parquet ({type(exc).__name__})")
     return locate_parse_error(path, name)
@@ -105,10 +110,15 @@ def unreadable(path: Path, name: str, exc: BaseException) -> CohortError:
 def ids_as_text(path: Path | io.BytesIO, column: str) -> pd.Series:
     """A CSV file's id column exactly as written (``NA`` stays ``NA``, a blank stays blank): the
     readers' missing-value spellings must never turn a patient's id into a missing one."""
-    ids = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-        include_columns=[column], column_types={column: pa.string()}, strings_can_be_null=False))
-    return pd.Series(ids.column(column).to_pandas(types_mapper=pd.ArrowDtype).astype("string").to_numpy(),
-                     dtype="string")
+    ids = pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(
+            include_columns=[column], column_types={column: pa.string()}, strings_can_be_null=False
+        ),
+    )
+    return pd.Series(
+        ids.column(column).to_pandas(types_mapper=pd.ArrowDtype).astype("string").to_numpy(), dtype="string"
+    )
 
 
 def locate_parse_error(path: Path, name: str) -> CohortError:
@@ -123,15 +133,21 @@ def locate_parse_error(path: Path, name: str) -> CohortError:
             header = next(reader, [])
             for row in reader:
                 if row and len(row) != len(header):  # a blank line is skipped, as the reader does
-                    return CohortError(f"table {name}: {path.name} line {reader.line_num}: {len(row)} fields where "
-                                       f"the header has {len(header)}")
+                    return CohortError(
+                        f"table {name}: {path.name} line {reader.line_num}: {len(row)} fields where "
+                        f"the header has {len(header)}"
+                    )
     except (OSError, UnicodeDecodeError, EOFError):
         return CohortError(f"table {name}: cannot read {path.name} (damaged or not CSV text)")
     except csv.Error as exc:
         text = str(exc).lower()
-        what = ("a quote is not closed" if "end of data" in text or "eof" in text or "quot" in text
-                else f"a cell longer than {csv.field_size_limit():,} characters (not a value crsml reads)"
-                if "field limit" in text else "malformed CSV")
+        what = (
+            "a quote is not closed"
+            if "end of data" in text or "eof" in text or "quot" in text
+            else f"a cell longer than {csv.field_size_limit():,} characters (not a value crsml reads)"
+            if "field limit" in text
+            else "malformed CSV"
+        )
         return CohortError(f"table {name}: {path.name} near line {reader.line_num if reader else 1}: {what}")
     return CohortError(f"table {name}: cannot parse {path.name}")
 
@@ -167,8 +183,10 @@ def salvage_csv(path: Path, name: str, id_column: str = "patient_id") -> tuple[b
                 if len(row) != len(header):
                     pid = row[idx].strip() if idx is not None and idx < len(row) else ""
                     if not pid:
-                        raise CohortError(f"table {name}: {path.name} line {reader.line_num}: {len(row)} fields where "
-                                          f"the header has {len(header)}, and no patient id to set aside")
+                        raise CohortError(
+                            f"table {name}: {path.name} line {reader.line_num}: {len(row)} fields where "
+                            f"the header has {len(header)}, and no patient id to set aside"
+                        )
                     malformed[data_row] = f"{len(row)} fields where the header has {len(header)}"
                     row = ["" if i != idx else row[idx] for i in range(len(header))]
                 writer.writerow(row)
@@ -249,9 +267,11 @@ def table_batches(path: Path, batch_rows: int = 1 << 18) -> tuple[pa.Schema, Ite
         return f.schema_arrow, f.iter_batches(batch_size=batch_rows)
     with pacsv.open_csv(path) as probe:
         names = probe.schema.names
-    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=32 << 20),
-                            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names},
-                                                                 strings_can_be_null=False))
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=32 << 20),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, strings_can_be_null=False),
+    )
     return reader.schema, (_nulls_but_ids(b) for b in reader)
 
 
@@ -273,6 +293,8 @@ _NULL_TOKENS = _null_tokens()
 def _nulls_but_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
     """CSV null spellings (``NA``, blank ...) as nulls in every column but ``patient_id``, which
     stays the text it is (a patient may be called ``NA``; a blank id is reported by validation)."""
-    cols = [c if name == "patient_id" else pc.if_else(pc.is_in(c, value_set=_NULL_TOKENS), pa.scalar(None, pa.string()), c)
-            for name, c in zip(batch.schema.names, batch.columns, strict=True)]
+    cols = [
+        c if name == "patient_id" else pc.if_else(pc.is_in(c, value_set=_NULL_TOKENS), pa.scalar(None, pa.string()), c)
+        for name, c in zip(batch.schema.names, batch.columns, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(cols, schema=batch.schema)

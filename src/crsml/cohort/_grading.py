@@ -53,8 +53,9 @@ def pressor_grade(n_vasopressors: np.ndarray, vasopressin: np.ndarray, hypotensi
     return np.select([n >= 2, (n >= 1) | vasopressin, hypotension], [4, 3, 2], default=0)
 
 
-def combine_grade(temp_c: np.ndarray, prior_anticytokine: np.ndarray, organ_grade: np.ndarray,
-                  died: np.ndarray) -> np.ndarray:
+def combine_grade(
+    temp_c: np.ndarray, prior_anticytokine: np.ndarray, organ_grade: np.ndarray, died: np.ndarray
+) -> np.ndarray:
     """The ASTCT rule on arrays: fever makes at least grade 1; without fever only a prior
     anti-cytokine lets hypotension/hypoxia count; death from CRS is grade 5."""
     fever = temp_c >= FEVER_C
@@ -116,9 +117,9 @@ def grade_vitals_table(vitals: pd.DataFrame, treatments: pd.DataFrame | None = N
     v = vitals.copy()
     if "anticytokine_given" not in v:
         v["anticytokine_given"] = anticytokine_before(v, treatments)
-    return pd.DataFrame(
-        {"patient_id": v["patient_id"], "time_h": v["time_h"], "grade": grade_astct(v)}
-    ).reset_index(drop=True)
+    return pd.DataFrame({"patient_id": v["patient_id"], "time_h": v["time_h"], "grade": grade_astct(v)}).reset_index(
+        drop=True
+    )
 
 
 def _interval_hours(crs: pd.DataFrame) -> np.ndarray:
@@ -135,9 +136,7 @@ def _interval_hours(crs: pd.DataFrame) -> np.ndarray:
     return np.where(last, fill, step)
 
 
-def crs_episodes(
-    crs: pd.DataFrame, start_h: float | None = None, end_h: float | None = None
-) -> pd.DataFrame:
+def crs_episodes(crs: pd.DataFrame, start_h: float | None = None, end_h: float | None = None) -> pd.DataFrame:
     """Per-patient CRS summary over observations with ``start_h < time_h <= end_h``.
 
     Columns: ``onset_h`` (first grade >= 1), ``max_grade``, ``time_max_h`` (first time at the

@@ -16,9 +16,7 @@ FILL_MIN_SHARE = 0.15
 FILL_MIN_PATIENTS = 10
 
 
-def suspected_fill_values(
-    measurements: pd.DataFrame, labels: dict[str, str] | None = None
-) -> list[ValidationProblem]:
+def suspected_fill_values(measurements: pd.DataFrame, labels: dict[str, str] | None = None) -> list[ValidationProblem]:
     """Warn where one exact value dominates an analyte across many patients.
 
     Real exports often fill missing results with a constant (the shared real cohort has
@@ -30,7 +28,11 @@ def suspected_fill_values(
     m = measurements
     for analyte, value, n, share, n_pat in table.itertuples(index=False):
         col = (labels or {}).get(analyte, analyte)
-        at = ((m["analyte"] == analyte) & (m["value"] == value) & m["qualifier"].isna()).fillna(False).to_numpy(dtype=bool)
+        at = (
+            ((m["analyte"] == analyte) & (m["value"] == value) & m["qualifier"].isna())
+            .fillna(False)
+            .to_numpy(dtype=bool)
+        )
         out.append(
             ValidationProblem(
                 "measurements",
@@ -66,19 +68,21 @@ def fill_value_table(measurements: pd.DataFrame) -> pd.DataFrame:
     p_codes = None
     rows = []
     for a in range(len(a_names)):
-        at = order[bounds[a]:bounds[a + 1]]
+        at = order[bounds[a] : bounds[a + 1]]
         if not len(at):
             continue
         v = values[at]
         uniq, counts = np.unique(v, return_counts=True)
-        for value, n in zip(uniq[counts >= FILL_MIN_SHARE * len(at)], counts[counts >= FILL_MIN_SHARE * len(at)],
-                            strict=True):
+        for value, n in zip(
+            uniq[counts >= FILL_MIN_SHARE * len(at)], counts[counts >= FILL_MIN_SHARE * len(at)], strict=True
+        ):
             if p_codes is None:
                 p_codes = distinct(m["patient_id"])[0]
             n_pat = int(np.unique(p_codes[at[v == value]]).size)
             rows.append((str(a_names.iloc[a]), float(value), int(n), n / len(at), n_pat))
-    out = pd.DataFrame(rows, columns=cols).astype({"analyte": "string", "value": float, "n": "int64",
-                                                   "share": float, "patients": "int64"})
+    out = pd.DataFrame(rows, columns=cols).astype(
+        {"analyte": "string", "value": float, "n": "int64", "share": float, "patients": "int64"}
+    )
     out = out[out["patients"] >= FILL_MIN_PATIENTS]
     return out.sort_values(["analyte", "value"]).reset_index(drop=True)
 

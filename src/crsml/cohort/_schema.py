@@ -69,9 +69,16 @@ class TableSpec:
     def schema(self) -> pa.DataFrameSchema:
         """The pandera schema of the checked columns (extra columns allowed)."""
         return pa.DataFrameSchema(
-            {c: pa.Column(float if s.kind == "float" else None, list(s.checks),
-                          nullable=True if s.nullable is None else s.nullable, unique=s.unique)
-             for c, s in self.columns.items() if s.checked},
+            {
+                c: pa.Column(
+                    float if s.kind == "float" else None,
+                    list(s.checks),
+                    nullable=True if s.nullable is None else s.nullable,
+                    unique=s.unique,
+                )
+                for c, s in self.columns.items()
+                if s.checked
+            },
             strict=False,
         )
 
@@ -124,8 +131,9 @@ TABLES: dict[str, TableSpec] = {
             "time_h": _time(),
             "temp_c": ColumnSpec("float", (Check.in_range(30, 45),), nullable=True, doc="temperature, C"),
             "hypotension": ColumnSpec("bool", doc="hypotension at this observation"),
-            "vasopressors": ColumnSpec("float", (Check.in_range(0, 10),), nullable=True,
-                                       doc="count of non-vasopressin vasopressors"),
+            "vasopressors": ColumnSpec(
+                "float", (Check.in_range(0, 10),), nullable=True, doc="count of non-vasopressin vasopressors"
+            ),
             "vasopressin": ColumnSpec("bool", doc="vasopressin given"),
             "o2_device": ColumnSpec("str", (Check.isin(O2_DEVICES),), nullable=True, doc="oxygen device"),
             "o2_flow_lpm": ColumnSpec("float", (Check.in_range(0, 80),), nullable=True, doc="oxygen flow, L/min"),
@@ -150,8 +158,11 @@ TABLES: dict[str, TableSpec] = {
     ),
     "crs": TableSpec(
         "crs",
-        {"patient_id": _ID, "time_h": _time(),
-         "grade": ColumnSpec("float", (Check.isin(list(GRADES)),), nullable=False, doc="ASTCT grade 0-5")},
+        {
+            "patient_id": _ID,
+            "time_h": _time(),
+            "grade": ColumnSpec("float", (Check.isin(list(GRADES)),), nullable=False, doc="ASTCT grade 0-5"),
+        },
         required=("patient_id", "time_h", "grade"),
         optional_table=True,
         doc="one row per graded observation",
@@ -164,32 +175,44 @@ ALL_TABLES = (*TABLE_ORDER, "truth")
 
 def schema_markdown() -> str:
     """The tables, analytes and units as Markdown (``docs/cohort_format.md``), from their declarations."""
-    lines = ["# Cohort format\n", "Generated from `src/crsml/cohort/_schema.py` and `_units.py` by "
-             "`crsml.cohort.schema_markdown()`; do not edit.\n",
-             "A cohort is a directory of CSV or Parquet files with these names. Checks are applied by "
-             "`crsml validate` (pandera), one problem per table, row and column.\n"]
+    lines = [
+        "# Cohort format\n",
+        "Generated from `src/crsml/cohort/_schema.py` and `_units.py` by "
+        "`crsml.cohort.schema_markdown()`; do not edit.\n",
+        "A cohort is a directory of CSV or Parquet files with these names. Checks are applied by "
+        "`crsml validate` (pandera), one problem per table, row and column.\n",
+    ]
     for spec in TABLES.values():
         need = "optional table" if spec.optional_table else "required table"
-        lines += [f"## `{spec.name}` ({need})\n", spec.doc + "\n", "| column | kind | required | checks | meaning |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"## `{spec.name}` ({need})\n",
+            spec.doc + "\n",
+            "| column | kind | required | checks | meaning |",
+            "|---|---|---|---|---|",
+        ]
         for c, s in spec.columns.items():
             checks = ", ".join(_describe(k) for k in s.checks)
             if s.unique:
                 checks = ", ".join(x for x in (checks, "unique") if x)
             lines.append(f"| `{c}` | {s.kind} | {'yes' if c in spec.required else 'no'} | {checks} | {s.doc} |")
         if spec.defaults:
-            lines.append("\nDefaults when the column is absent: "
-                         + ", ".join(f"`{k}` = {v!r}" for k, v in spec.defaults.items()) + ".")
+            lines.append(
+                "\nDefaults when the column is absent: "
+                + ", ".join(f"`{k}` = {v!r}" for k, v in spec.defaults.items())
+                + "."
+            )
         lines.append("")
-    lines += ["## Analytes and units\n",
-              "Values are converted to the canonical unit on load (factor: multiply a value in that unit to get "
-              "the canonical one); an unknown analyte or unit is an error, never a guess. Unit spellings are "
-              "normalised first (`mg/dl` is `mg/dL`, `x10^9/l` is `10^9/L`, `µ` is `u`, UCUM's `10*9/L` is `10^9/L`). "
-              "A unit not in this table but of the same dimension as the canonical one in UCUM (`ng/dL` for a "
-              "cytokine, `mmol/L` for creatinine) is converted exactly through pint (ucumvert); factors that "
-              "need the analyte (a molar mass, an enzyme's international unit) come only from this table.\n",
-              "| analyte | canonical unit | also accepted (factor) | plausible range (warning outside) |",
-              "|---|---|---|---|"]
+    lines += [
+        "## Analytes and units\n",
+        "Values are converted to the canonical unit on load (factor: multiply a value in that unit to get "
+        "the canonical one); an unknown analyte or unit is an error, never a guess. Unit spellings are "
+        "normalised first (`mg/dl` is `mg/dL`, `x10^9/l` is `10^9/L`, `µ` is `u`, UCUM's `10*9/L` is `10^9/L`). "
+        "A unit not in this table but of the same dimension as the canonical one in UCUM (`ng/dL` for a "
+        "cytokine, `mmol/L` for creatinine) is converted exactly through pint (ucumvert); factors that "
+        "need the analyte (a molar mass, an enzyme's international unit) come only from this table.\n",
+        "| analyte | canonical unit | also accepted (factor) | plausible range (warning outside) |",
+        "|---|---|---|---|",
+    ]
     for analyte, unit in CANONICAL_UNITS.items():
         alt = ", ".join(f"{u} ({f:g})" for u, f in ALTERNATIVE_UNITS.get(analyte, {}).items())
         lo_hi = PLAUSIBLE_RANGES.get(analyte)

@@ -65,7 +65,16 @@ CANONICAL_UNITS: dict[str, str] = {
 }
 
 CYTOKINES: tuple[str, ...] = (
-    "il6", "ifng", "il10", "il2", "il4", "tnfa", "il17a", "il1ra", "sgp130", "mcp1",
+    "il6",
+    "ifng",
+    "il10",
+    "il2",
+    "il4",
+    "tnfa",
+    "il17a",
+    "il1ra",
+    "sgp130",
+    "mcp1",
 )
 
 _COUNT_ALTERNATIVES = {"10^3/uL": 1.0, "G/L": 1.0, "/uL": 1e-3, "/mm3": 1e-3, "10^6/L": 1e-3}
@@ -167,9 +176,18 @@ def conversion_factor(analyte: str, unit: str) -> float | None:
 
 
 #: crsml spellings that UCUM writes differently
-_TO_UCUM = {"10^9/L": "10*9/L", "10^12/L": "10*12/L", "10^3/uL": "10*3/uL", "10^6/uL": "10*6/uL",
-            "10^6/L": "10*6/L", "G/L": "10*9/L", "IU/L": "[iU]/L", "copies/ug": "{copies}/ug",
-            "copies/ugDNA": "{copies}/ug", "fraction": "1"}
+_TO_UCUM = {
+    "10^9/L": "10*9/L",
+    "10^12/L": "10*12/L",
+    "10^3/uL": "10*3/uL",
+    "10^6/uL": "10*6/uL",
+    "10^6/L": "10*6/L",
+    "G/L": "10*9/L",
+    "IU/L": "[iU]/L",
+    "copies/ug": "{copies}/ug",
+    "copies/ugDNA": "{copies}/ug",
+    "fraction": "1",
+}
 
 
 @lru_cache(maxsize=1)

@@ -2,8 +2,8 @@
 
 Parsing never stops at the first problem: each one becomes a :class:`ValidationProblem` naming the
 table, the 1-based data row (the header is not counted) and the column. Range and category
-checks are declared once in :mod:`crsml.cohort._schema` (pandera checks); type coercion, qualifiers, units and cross-table
-checks (orphans, duplicates) are done here because they need the raw text.
+checks are declared once in :mod:`crsml.cohort._schema` (pandera checks); type coercion, qualifiers,
+units and cross-table checks (orphans, duplicates) are done here because they need the raw text.
 """
 
 from __future__ import annotations
@@ -68,9 +68,7 @@ def _on_rows(codes: np.ndarray, per_value: np.ndarray | pd.Series) -> np.ndarray
     return np.append(np.asarray(per_value, dtype=bool), False)[codes]
 
 
-def _coerce_float(
-    table: str, df: pd.DataFrame, col: str, problems: list[ValidationProblem]
-) -> pd.Series:
+def _coerce_float(table: str, df: pd.DataFrame, col: str, problems: list[ValidationProblem]) -> pd.Series:
     raw = df[col]
     if pd.api.types.is_bool_dtype(raw):  # a number column stored as true/false (Parquet): never cast to 0/1
         problems.append(ValidationProblem(table, None, col, "holds true/false where numbers are expected"))
@@ -132,8 +130,9 @@ def _qualifier(name: str, df: pd.DataFrame, problems: list[ValidationProblem]) -
         q_text = q_text.str.strip()
         q_text = q_text.where(q_text != "")
         known = q_text.isin(list(QUALIFIERS)).fillna(False).to_numpy(dtype=bool)
-        per_value = np.array([_QUALIFIER_CODES[QUALIFIERS[q]] if k else -1 for q, k in zip(q_text, known, strict=True)],
-                             dtype=np.int64)
+        per_value = np.array(
+            [_QUALIFIER_CODES[QUALIFIERS[q]] if k else -1 for q, k in zip(q_text, known, strict=True)], dtype=np.int64
+        )
         q_rows = np.append(per_value, -1)[q_codes]
         unknown = _on_rows(q_codes, q_text.notna().to_numpy(dtype=bool) & ~known)
     else:
@@ -147,16 +146,18 @@ def _qualifier(name: str, df: pd.DataFrame, problems: list[ValidationProblem]) -
         text = text.where(~prefixed, text.str[1:].str.lstrip("=").str.strip())
         df = df.assign(value=spread(v_codes, text, df.index))
         if prefixed.any():
-            first_code = np.array([_QUALIFIER_CODES[f] if p else -1 for f, p in zip(first, prefixed, strict=True)],
-                                  dtype=np.int64)
+            first_code = np.array(
+                [_QUALIFIER_CODES[f] if p else -1 for f, p in zip(first, prefixed, strict=True)], dtype=np.int64
+            )
             on_row = _on_rows(v_codes, prefixed)
             q_rows = np.where(on_row, np.append(first_code, -1)[v_codes], q_rows)
             unknown &= ~on_row
     bad = _problem_rows(unknown)
     if len(bad):
         problems.extend(_row_problems(name, df, bad, "qualifier", "qualifier must be <, >, <= or >="))
-    qualifier = pd.Series(pd.Categorical.from_codes(q_rows, categories=pd.Index(["<", ">"], dtype="string")),
-                          index=df.index)
+    qualifier = pd.Series(
+        pd.Categorical.from_codes(q_rows, categories=pd.Index(["<", ">"], dtype="string")), index=df.index
+    )
     return df, qualifier
 
 
@@ -233,8 +234,10 @@ def _check_text(schema: pa.DataFrameSchema, col: str, check: str, case: object) 
     found = [c for c in schema.columns[col].checks if c.name == name] if col in schema.columns else []
     stats = found[0].statistics if found else {}
     if name == "in_range" and col == "time_h":
-        return (f"time outside {stats['min_value']:g} to {stats['max_value']:g} h (30 days before to 365 days after "
-                "infusion)")
+        return (
+            f"time outside {stats['min_value']:g} to {stats['max_value']:g} h (30 days before to 365 days after "
+            "infusion)"
+        )
     if name == "in_range":
         return f"impossible value (allowed {stats['min_value']:g} to {stats['max_value']:g})"
     if name in ("greater_than", "greater_than_or_equal_to"):
@@ -247,8 +250,9 @@ def _check_text(schema: pa.DataFrameSchema, col: str, check: str, case: object) 
     return _CHECK_TEXT.get(name, check)
 
 
-def _schema_problems(name: str, df: pd.DataFrame, already: set[tuple[int, str]],
-                     raw: pd.DataFrame | None = None) -> list[ValidationProblem]:
+def _schema_problems(
+    name: str, df: pd.DataFrame, already: set[tuple[int, str]], raw: pd.DataFrame | None = None
+) -> list[ValidationProblem]:
     """Range and category problems; a category is quoted as the file has it (before lower-casing)."""
     schema = TABLES[name].schema()
     written = {str(c).strip(): raw[c] for c in raw.columns} if raw is not None else {}
@@ -259,9 +263,7 @@ def _schema_problems(name: str, df: pd.DataFrame, already: set[tuple[int, str]],
         fc = exc.failure_cases
         fc = fc[fc["index"].notna() & fc["column"].notna()]
         out = []
-        for col, check, case, idx in zip(
-            fc["column"], fc["check"], fc["failure_case"], fc["index"], strict=True
-        ):
+        for col, check, case, idx in zip(fc["column"], fc["check"], fc["failure_case"], fc["index"], strict=True):
             row = int(idx)
             if (row, str(col)) in already:  # already reported as non-numeric or missing
                 continue
@@ -281,7 +283,9 @@ def _units_problems(m: pd.DataFrame, absent: set[str]) -> tuple[list[ValidationP
     known = m["analyte"].isin(list(CANONICAL_UNITS)).fillna(False).to_numpy(dtype=bool)
     bad_an = _problem_rows(~known & m["analyte"].notna().to_numpy(dtype=bool))
     if len(bad_an):
-        problems += _row_problems("measurements", m, bad_an, "analyte", "unknown analyte (known ones: docs/cohort_format.md)")
+        problems += _row_problems(
+            "measurements", m, bad_an, "analyte", "unknown analyte (known ones: docs/cohort_format.md)"
+        )
     if "analyte" not in absent:
         missing_an = _problem_rows(m["analyte"].isna())
         problems += _row_problems("measurements", m, missing_an, "analyte", "missing analyte")
@@ -324,8 +328,9 @@ def _spelling_problems(raw: dict[str, pd.DataFrame | None]) -> list[ValidationPr
         ids = df["patient_id"].reset_index(drop=True)
         codes, spellings = distinct(id_text(ids) if pd.api.types.is_float_dtype(ids) else ids)
         first = np.flatnonzero(~pd.Series(codes).duplicated().to_numpy() & (codes >= 0))
-        seen.append(pd.DataFrame({"table": name, "row": first + 1,
-                                  "spelling": spellings.to_numpy(dtype=object)[codes[first]]}))
+        seen.append(
+            pd.DataFrame({"table": name, "row": first + 1, "spelling": spellings.to_numpy(dtype=object)[codes[first]]})
+        )
     if not seen:
         return []
     s = pd.concat(seen, ignore_index=True)
@@ -336,12 +341,17 @@ def _spelling_problems(raw: dict[str, pd.DataFrame | None]) -> list[ValidationPr
     out = []
     for _key, g in clash.groupby("key", sort=False):
         tables = ", ".join(dict.fromkeys(g["table"]))
-        msg = (f"patient_id written in {g['spelling'].nunique()} ways across tables ({tables}: surrounding spaces, "
-               "letter case or number format); its rows cannot be told apart, so none is used")
+        msg = (
+            f"patient_id written in {g['spelling'].nunique()} ways across tables ({tables}: surrounding spaces, "
+            "letter case or number format); its rows cannot be told apart, so none is used"
+        )
         for spelling, rows in g.groupby("spelling", sort=False):
             first = rows.iloc[0]
-            out.append(ValidationProblem(str(first["table"]), int(first["row"]), "patient_id", msg, "error",
-                                         str(spelling).strip()))
+            out.append(
+                ValidationProblem(
+                    str(first["table"]), int(first["row"]), "patient_id", msg, "error", str(spelling).strip()
+                )
+            )
     return out
 
 
@@ -380,8 +390,11 @@ def validate_tables(
     has_patients = raw.get("patients") is not None and "patient_id" in raw["patients"]
     others = any(len(tables[n]) for n in TABLE_ORDER[1:])
     if has_patients and not len(raw["patients"]) and others:  # one problem, not one per row of every other table
-        problems.append(ValidationProblem("patients", None, None, "holds no patient (only its header); "
-                                          "a cohort needs one row per patient"))
+        problems.append(
+            ValidationProblem(
+                "patients", None, None, "holds no patient (only its header); a cohort needs one row per patient"
+            )
+        )
         has_patients = False
     for name in TABLE_ORDER[1:]:
         df = tables[name]
@@ -391,9 +404,17 @@ def validate_tables(
         problems += _row_problems(name, df, orphan, "patient_id", "patient is not in the patients table")
 
     if tables["crs"].empty and len(tables["vitals"]):  # never silently: the labels are crsml's own grading
-        problems.append(ValidationProblem("crs", None, None, "no recorded CRS grade: grades are derived by crsml "
-                                          "from the vitals (ASTCT grading), a lower bound where a device or "
-                                          "vasopressor was not recorded", "warning"))
+        problems.append(
+            ValidationProblem(
+                "crs",
+                None,
+                None,
+                "no recorded CRS grade: grades are derived by crsml "
+                "from the vitals (ASTCT grading), a lower bound where a device or "
+                "vasopressor was not recorded",
+                "warning",
+            )
+        )
     problems += _spelling_problems(raw)
     problems += suspected_fill_values(m)
     m_rows = None if not rows or "measurements" not in rows else rows["measurements"] + 1
@@ -430,7 +451,9 @@ def _malformed_problems(
     return found
 
 
-def _duplicate_measurements(m: pd.DataFrame, file_rows: np.ndarray | None) -> tuple[np.ndarray, list[ValidationProblem]]:
+def _duplicate_measurements(
+    m: pd.DataFrame, file_rows: np.ndarray | None
+) -> tuple[np.ndarray, list[ValidationProblem]]:
     """Rows repeating an earlier one exactly (to drop), and a warning where one patient has
     different values of one analyte at one time (all kept: crsml cannot tell which is right).
 
@@ -448,8 +471,9 @@ def _duplicate_measurements(m: pd.DataFrame, file_rows: np.ndarray | None) -> tu
     # hash repeats hold every candidate (a rare collision only adds rows, which the full comparison
     # below clears)
     with np.errstate(over="ignore"):
-        h = (p_codes[ok].astype(np.int64) * (len(a_uniques) + 1) + a_codes[ok]) * np.int64(-7046029254386353131) \
-            + t[ok].view(np.int64)
+        h = (p_codes[ok].astype(np.int64) * (len(a_uniques) + 1) + a_codes[ok]) * np.int64(-7046029254386353131) + t[
+            ok
+        ].view(np.int64)
     sorted_h = np.sort(h)
     repeats = sorted_h[1:][sorted_h[1:] == sorted_h[:-1]]
     if not len(repeats):
@@ -467,10 +491,18 @@ def _duplicate_measurements(m: pd.DataFrame, file_rows: np.ndarray | None) -> tu
     n_groups = int(rest[clash_sub].groupby(key, dropna=False, observed=True).ngroups)
     rows_text = ", ".join(str(int(r)) for r in shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
     patients = tuple(pd.unique(m["patient_id"].iloc[at].astype(str)))
-    return identical, [ValidationProblem(
-        "measurements", None, "value",
-        f"{n_groups} patient, analyte and time combinations hold different values ({len(shown)} rows: "
-        f"{rows_text}); all are kept", "warning", kind="conflicting_values", patients=patients)]
+    return identical, [
+        ValidationProblem(
+            "measurements",
+            None,
+            "value",
+            f"{n_groups} patient, analyte and time combinations hold different values ({len(shown)} rows: "
+            f"{rows_text}); all are kept",
+            "warning",
+            kind="conflicting_values",
+            patients=patients,
+        )
+    ]
 
 
 def _in_file(p: ValidationProblem, rows: dict[str, np.ndarray]) -> ValidationProblem:

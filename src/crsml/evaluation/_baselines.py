@@ -42,8 +42,11 @@ class ScoreBaseline(ClassifierMixin, BaseEstimator):
         return x[:, None]
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> ScoreBaseline:
-        self.model_ = make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                                    StandardScaler(), LogisticRegression())
+        self.model_ = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(),
+        )
         self.model_.fit(self._x(X), y)
         self.classes_ = self.model_.classes_
         return self
@@ -57,8 +60,15 @@ def logistic_all_features(seed: int = 0) -> BaseEstimator:
     return make_pipeline(
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
         StandardScaler(),
-        LogisticRegressionCV(Cs=np.logspace(-3, 0, 5), cv=3, scoring="neg_log_loss", max_iter=2000, tol=1e-3,
-                             l1_ratios=(0.0,), use_legacy_attributes=False),
+        LogisticRegressionCV(
+            Cs=np.logspace(-3, 0, 5),
+            cv=3,
+            scoring="neg_log_loss",
+            max_iter=2000,
+            tol=1e-3,
+            l1_ratios=(0.0,),
+            use_legacy_attributes=False,
+        ),
     )
 
 

@@ -49,13 +49,17 @@ def _fit_full(model: BaseEstimator, X: pd.DataFrame, y: np.ndarray) -> BaseEstim
 
 def _fit_predict(model: BaseEstimator, X: pd.DataFrame, y: np.ndarray, tr: np.ndarray, te: np.ndarray):
     m = clone(model).fit(X.iloc[tr], y[tr])
-    info = {"best_params": getattr(m, "best_params_", None), "n_rounds": getattr(m, "n_rounds_", None),
-            "calibration": getattr(getattr(m, "calibrator_", None), "method", None)}
+    info = {
+        "best_params": getattr(m, "best_params_", None),
+        "n_rounds": getattr(m, "n_rounds_", None),
+        "calibration": getattr(getattr(m, "calibrator_", None), "method", None),
+    }
     return m.predict_proba(X.iloc[te])[:, 1], info
 
 
-def _fit_predict_baselines(baselines: dict[str, BaseEstimator], X: pd.DataFrame, y: np.ndarray,
-                           tr: np.ndarray, te: np.ndarray) -> dict[str, np.ndarray]:
+def _fit_predict_baselines(
+    baselines: dict[str, BaseEstimator], X: pd.DataFrame, y: np.ndarray, tr: np.ndarray, te: np.ndarray
+) -> dict[str, np.ndarray]:
     return {name: clone(b).fit(X.iloc[tr], y[tr]).predict_proba(X.iloc[te])[:, 1] for name, b in baselines.items()}
 
 
@@ -104,8 +108,9 @@ def cross_validated_predictions(
     rows = []
     from crsml._progress import StageProgress
 
-    bar = StageProgress(f"nested cross-validation ({len(splits)} outer folds, the final model and the baselines)",
-                        len(jobs), progress).__enter__()
+    bar = StageProgress(
+        f"nested cross-validation ({len(splits)} outer folds, the final model and the baselines)", len(jobs), progress
+    ).__enter__()
     try:
         for (kind, i), res in zip(tags, runner(jobs), strict=True):
             if kind == "final":

@@ -51,8 +51,11 @@ def net_benefit(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray = THRESHOLD
 def decision_curve(y: np.ndarray, preds: dict[str, np.ndarray]) -> pd.DataFrame:
     y = np.asarray(y, dtype=bool)
     prev = y.mean()
-    out = {"threshold": THRESHOLDS, "treat all": prev - (1 - prev) * THRESHOLDS / (1 - THRESHOLDS),
-           "treat none": np.zeros(len(THRESHOLDS))}
+    out = {
+        "threshold": THRESHOLDS,
+        "treat all": prev - (1 - prev) * THRESHOLDS / (1 - THRESHOLDS),
+        "treat none": np.zeros(len(THRESHOLDS)),
+    }
     out |= {name: net_benefit(y, p) for name, p in preds.items()}
     return pd.DataFrame(out)
 
@@ -91,8 +94,13 @@ def plot_curves(curves: dict, out_dir: str | Path, model: str, title: str = "") 
     cal = curves["calibration"][model]
     ax.plot([0, 1], [0, 1], ls=":", c="grey", label="ideal")
     ax.plot(cal["predicted"], cal["observed"], "o-", label=model)
-    ax.set(xlabel="predicted risk", ylabel="observed proportion", title=f"Calibration (out-of-fold) {title}",
-           xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        xlabel="predicted risk",
+        ylabel="observed proportion",
+        title=f"Calibration (out-of-fold) {title}",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     ax.legend(fontsize=7)
     paths["calibration"] = out_dir / "calibration.png"
     fig.tight_layout()
@@ -105,8 +113,12 @@ def plot_curves(curves: dict, out_dir: str | Path, model: str, title: str = "") 
         style = {"treat all": dict(c="grey", ls="--"), "treat none": dict(c="black", ls=":")}.get(col, {})
         ax.plot(dc["threshold"], dc[col], lw=2.2 if col == model else 1.0, label=col, **style)
     top = np.nanmax(dc.drop(columns="threshold").to_numpy())
-    ax.set(xlabel="risk threshold", ylabel="net benefit", title=f"Decision curve (out-of-fold) {title}",
-           ylim=(-0.05, max(0.05, top * 1.1)))
+    ax.set(
+        xlabel="risk threshold",
+        ylabel="net benefit",
+        title=f"Decision curve (out-of-fold) {title}",
+        ylim=(-0.05, max(0.05, top * 1.1)),
+    )
     ax.legend(fontsize=7)
     paths["decision"] = out_dir / "decision_curve.png"
     fig.tight_layout()

@@ -54,7 +54,9 @@ def brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (w * (p - y) ** 2).sum(axis=1) / w.sum(axis=1)
 
 
-def _newton(lp: np.ndarray, y: np.ndarray, w: np.ndarray, slope: bool, iters: int = 30, tol: float = 1e-10) -> np.ndarray:
+def _newton(
+    lp: np.ndarray, y: np.ndarray, w: np.ndarray, slope: bool, iters: int = 30, tol: float = 1e-10
+) -> np.ndarray:
     """Weighted logistic recalibration ``logit P(y) = a + b * lp`` (b = 1 fixed unless ``slope``).
 
     Newton steps for every resample at once; stops when every resample has converged (step
@@ -120,9 +122,7 @@ def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.vstack([np.ones((1, n)), w])
 
 
-def metric_table(
-    y: np.ndarray, oof: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0
-) -> pd.DataFrame:
+def metric_table(y: np.ndarray, oof: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per model: each metric with its percentile bootstrap 95% interval.
 
     ``oof[name]`` is (repeats, n): out-of-fold predictions of every repeat of the
@@ -140,8 +140,9 @@ def metric_table(
             row[m] = vals[0]
             # no point estimate (constant predictions, separation): an interval from the
             # resamples that happen to converge would describe a different quantity
-            row[f"{m}_low"], row[f"{m}_high"] = (np.nanpercentile(vals[1:], [2.5, 97.5]) if np.isfinite(vals[0])
-                                                 else (np.nan, np.nan))
+            row[f"{m}_low"], row[f"{m}_high"] = (
+                np.nanpercentile(vals[1:], [2.5, 97.5]) if np.isfinite(vals[0]) else (np.nan, np.nan)
+            )
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
@@ -153,6 +154,8 @@ def paired_difference(
     y = np.asarray(y, dtype=float)
     w = bootstrap_weights(len(y), n_boot, seed)
     f = FUNCTIONS[metric]
-    d = np.mean([f(y, p, w) for p in np.atleast_2d(a)], axis=0) - np.mean([f(y, p, w) for p in np.atleast_2d(b)], axis=0)
+    d = np.mean([f(y, p, w) for p in np.atleast_2d(a)], axis=0) - np.mean(
+        [f(y, p, w) for p in np.atleast_2d(b)], axis=0
+    )
     low, high = np.nanpercentile(d[1:], [2.5, 97.5])
     return float(d[0]), float(low), float(high)

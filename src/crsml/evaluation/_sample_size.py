@@ -10,8 +10,9 @@ project's Python; the formulas are short and the tests check them on pmsampsize'
 * Criterion 3: the overall outcome risk estimated within +-0.05.
 
 The anticipated Cox-Snell R^2 comes from an anticipated C statistic (Riley et al., Diagn Progn Res
-2021): 200,000 simulated patients (pmsampsize simulates a million; the R^2 differs in the third decimal) with that prevalence and a normal linear predictor separated to
-give that C, and the R^2 of the logistic regression of the outcome on it.
+2021): 200,000 simulated patients (pmsampsize simulates a million; the R^2 differs in the third
+decimal) with that prevalence and a normal linear predictor separated to give that C, and the R^2
+of the logistic regression of the outcome on it.
 """
 
 from __future__ import annotations
@@ -68,18 +69,23 @@ class SampleSize:
 
     def sentence(self) -> str:
         """The check in words, with what it would take when the cohort falls short."""
-        need = (f"needs {self.required_n:,} patients ({self.required_events:,} events, "
-                f"{self.events_per_parameter:.1f} per candidate parameter) for {self.parameters} candidate "
-                f"parameters at an outcome rate of {self.prevalence:.1%} and an anticipated Cox-Snell R2 of "
-                f"{self.r2_cs:.3f}" + (f" (from C = {self.c_statistic:.3f})" if self.c_statistic else "")
-                + " (Riley et al., BMJ 2020)")
+        need = (
+            f"needs {self.required_n:,} patients ({self.required_events:,} events, "
+            f"{self.events_per_parameter:.1f} per candidate parameter) for {self.parameters} candidate "
+            f"parameters at an outcome rate of {self.prevalence:.1%} and an anticipated Cox-Snell R2 of "
+            f"{self.r2_cs:.3f}"
+            + (f" (from C = {self.c_statistic:.3f})" if self.c_statistic else "")
+            + " (Riley et al., BMJ 2020)"
+        )
         has = f"has {self.available_n:,} ({self.available_events:,} events)"
         if self.enough:
             return f"sample size: {has}; {need}"
         short = self.required_n - self.available_n
-        return (f"warning: sample size falls short: the cohort {has} and {need}: {short:,} more patients, or "
-                f"fewer candidate predictors; expect overfitting (shrinkage below {SHRINKAGE}) and optimistic "
-                "apparent figures")
+        return (
+            f"warning: sample size falls short: the cohort {has} and {need}: {short:,} more patients, or "
+            f"fewer candidate predictors; expect overfitting (shrinkage below {SHRINKAGE}) and optimistic "
+            "apparent figures"
+        )
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self) | {"enough": self.enough}
@@ -89,8 +95,14 @@ def _n_for_shrinkage(parameters: int, r2: float, s: float) -> int:
     return int(np.ceil(parameters / ((s - 1) * np.log(1 - r2 / s))))
 
 
-def sample_size(prevalence: float, parameters: int, r2_cs: float | None = None, c_statistic: float | None = None,
-                available_n: int = 0, available_events: int = 0) -> SampleSize:
+def sample_size(
+    prevalence: float,
+    parameters: int,
+    r2_cs: float | None = None,
+    c_statistic: float | None = None,
+    available_n: int = 0,
+    available_events: int = 0,
+) -> SampleSize:
     """Riley et al.'s minimum sample size for a binary outcome (give ``r2_cs`` or ``c_statistic``).
 
     Parameters
@@ -113,5 +125,17 @@ def sample_size(prevalence: float, parameters: int, r2_cs: float | None = None, 
     n3 = int(np.ceil((1.96 / MARGIN) ** 2 * prevalence * (1 - prevalence)))
     n = max(n1, n2, n3)
     events = int(np.ceil(n * prevalence))
-    return SampleSize(float(prevalence), int(parameters), float(r2_cs), c_statistic, n1, n2, n3, n, events,
-                      events / parameters, int(available_n), int(available_events))
+    return SampleSize(
+        float(prevalence),
+        int(parameters),
+        float(r2_cs),
+        c_statistic,
+        n1,
+        n2,
+        n3,
+        n,
+        events,
+        events / parameters,
+        int(available_n),
+        int(available_events),
+    )

@@ -30,11 +30,14 @@ def _pipeline_dict(pipe: Pipeline, columns: list[str], log: bool) -> dict[str, A
     imputer, scaler, lr = pipe.steps[0][1], pipe.steps[1][1], pipe.steps[-1][1]
     indicator = getattr(imputer, "indicator_", None)
     return {
-        "columns": columns, "log": log,
+        "columns": columns,
+        "log": log,
         "medians": np.asarray(imputer.statistics_, dtype=float).tolist(),
         "indicators": [] if indicator is None else np.asarray(indicator.features_, dtype=int).tolist(),
-        "mean": np.asarray(scaler.mean_, dtype=float).tolist(), "scale": np.asarray(scaler.scale_, dtype=float).tolist(),
-        "coef": np.asarray(lr.coef_, dtype=float).ravel().tolist(), "intercept": float(np.ravel(lr.intercept_)[0]),
+        "mean": np.asarray(scaler.mean_, dtype=float).tolist(),
+        "scale": np.asarray(scaler.scale_, dtype=float).tolist(),
+        "coef": np.asarray(lr.coef_, dtype=float).ravel().tolist(),
+        "intercept": float(np.ravel(lr.intercept_)[0]),
     }
 
 
@@ -76,10 +79,15 @@ def development_summary(X: pd.DataFrame, y: np.ndarray, risk: np.ndarray, import
     sub = X[names].astype(float)
     filled = sub.fillna(sub.median())
     return {
-        "n": int(n), "events": int(np.sum(y)), "event_rate": float(np.mean(y)),
-        "lp_mean": float(lp.mean()), "lp_sd": float(lp.std(ddof=1)),
-        "features": {f: {"mean": float(sub[f].mean()), "sd": float(sub[f].std(ddof=1)),
-                         "missing": float(sub[f].isna().mean())} for f in names},
+        "n": int(n),
+        "events": int(np.sum(y)),
+        "event_rate": float(np.mean(y)),
+        "lp_mean": float(lp.mean()),
+        "lp_sd": float(lp.std(ddof=1)),
+        "features": {
+            f: {"mean": float(sub[f].mean()), "sd": float(sub[f].std(ddof=1)), "missing": float(sub[f].isna().mean())}
+            for f in names
+        },
         "covariance": filled.cov().to_numpy().tolist(),
     }
 

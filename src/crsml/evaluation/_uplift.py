@@ -44,7 +44,9 @@ def qini(score: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, float]:
     return by, float((by - rand).sum() / (oracle - rand).sum())
 
 
-def uplift_table(scores: dict[str, np.ndarray], tau: np.ndarray, fractions: tuple[float, ...], seed: int) -> pd.DataFrame:
+def uplift_table(
+    scores: dict[str, np.ndarray], tau: np.ndarray, fractions: tuple[float, ...], seed: int
+) -> pd.DataFrame:
     """One row per score: its share of the oracle's gain at each fraction, Qini and Spearman with ``tau``."""
     rng = np.random.default_rng(seed)
     rows = {}

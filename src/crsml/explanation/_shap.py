@@ -49,8 +49,9 @@ def explain(model: Any, X: pd.DataFrame):
     names = _names(model)
     X = X[names]
     contribs = _estimator(model).contributions(X)
-    return shap.Explanation(values=contribs[:, :-1], base_values=contribs[:, -1], data=X.to_numpy(dtype=float),
-                            feature_names=names)
+    return shap.Explanation(
+        values=contribs[:, :-1], base_values=contribs[:, -1], data=X.to_numpy(dtype=float), feature_names=names
+    )
 
 
 def mean_abs_shap(model: Any, X: pd.DataFrame, top: int = 30) -> pd.Series:
@@ -62,19 +63,23 @@ def mean_abs_shap(model: Any, X: pd.DataFrame, top: int = 30) -> pd.Series:
     return pd.Series(np.abs(phi).mean(axis=0), index=names).sort_values(ascending=False).head(top)
 
 
-def explain_cohort(model: Model, cohort: Cohort, out_dir: str | Path, n_patients: int = 3,
-                   max_display: int = 12) -> list[Path]:
+def explain_cohort(
+    model: Model, cohort: Cohort, out_dir: str | Path, n_patients: int = 3, max_display: int = 12
+) -> list[Path]:
     """Beeswarm and mean |SHAP| over the patients the model predicts for, and waterfalls for
     the highest predictions (risk, or benefit for a benefit model)."""
     X = model.explainable(cohort)
     if not len(X):
-        raise CrsmlError("no patient in the cohort that this model gives a prediction to explain (eligible at the "
-                         "landmark and, for a benefit model, inside its overlap)")
+        raise CrsmlError(
+            "no patient in the cohort that this model gives a prediction to explain (eligible at the "
+            "landmark and, for a benefit model, inside its overlap)"
+        )
     return plot_explanations(model, X, out_dir, n_patients, max_display)
 
 
-def plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_patients: int = 3,
-                      max_display: int = 12, seed: int = 0) -> list[Path]:
+def plot_explanations(
+    model: Model, X: pd.DataFrame, out_dir: str | Path, n_patients: int = 3, max_display: int = 12, seed: int = 0
+) -> list[Path]:
     """Write the beeswarm, mean |SHAP| and ``n_patients`` waterfall PNGs; return their paths.
 
     shap jitters the beeswarm's points with numpy's global generator: it is seeded with ``seed``
@@ -87,8 +92,9 @@ def plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_pati
         np.random.set_state(state)  # noqa: NPY002
 
 
-def _plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_patients: int,
-                       max_display: int) -> list[Path]:
+def _plot_explanations(
+    model: Model, X: pd.DataFrame, out_dir: str | Path, n_patients: int, max_display: int
+) -> list[Path]:
     import matplotlib.pyplot as plt  # shap draws through pyplot; the backend is never set here
     import shap
 
@@ -104,8 +110,10 @@ def _plot_explanations(model: Model, X: pd.DataFrame, out_dir: str | Path, n_pat
     ex = explain(model, X)
     what, unit, shown_as = model.estimator.explains
     paths = []
-    for name, draw in (("shap_beeswarm.png", lambda: shap.plots.beeswarm(ex, max_display=max_display, show=False)),
-                       ("shap_mean_abs.png", lambda: shap.plots.bar(ex, max_display=max_display, show=False))):
+    for name, draw in (
+        ("shap_beeswarm.png", lambda: shap.plots.beeswarm(ex, max_display=max_display, show=False)),
+        ("shap_mean_abs.png", lambda: shap.plots.bar(ex, max_display=max_display, show=False)),
+    ):
         plt.figure()
         with warnings.catch_warnings():
             # a feature no patient here has (an analyte this cohort does not measure) is drawn grey

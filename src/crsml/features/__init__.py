@@ -14,7 +14,22 @@ from crsml.features._kinetics import KINETIC_STATS
 from crsml.features._scores import HAY_FEVER_C, HAY_MCP1_PG_ML, HAY_WINDOW_H, SCORE_FEATURES
 
 __all__ = [
-    "COURSE_FEATURES", "HAY_FEVER_C", "HAY_MCP1_PG_ML", "HAY_WINDOW_H", "INDEX", "KINETIC_STATS", "MAX_CATEGORIES",
-    "SCORE_FEATURES", "VITAL_SIGN_FEATURES", "LandmarkFeatures", "category_feature", "category_of", "describe", "dictionary_markdown",
-    "feature_dictionary", "features_from_dict", "features_to_dict", "readable_names",
+    "COURSE_FEATURES",
+    "HAY_FEVER_C",
+    "HAY_MCP1_PG_ML",
+    "HAY_WINDOW_H",
+    "INDEX",
+    "KINETIC_STATS",
+    "MAX_CATEGORIES",
+    "SCORE_FEATURES",
+    "VITAL_SIGN_FEATURES",
+    "LandmarkFeatures",
+    "category_feature",
+    "category_of",
+    "describe",
+    "dictionary_markdown",
+    "feature_dictionary",
+    "features_from_dict",
+    "features_to_dict",
+    "readable_names",
 ]

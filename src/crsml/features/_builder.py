@@ -87,12 +87,21 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
         else:
             self.fill_values_ = {}
         self.extra_categories_ = extra_categories(cohort.patients, tuple(self.extra_patient_columns))
-        extra = [name for c in self.extra_patient_columns
-                 for name in ([category_feature(c, v) for v in self.extra_categories_[c]]
-                              if c in self.extra_categories_ else [f"extra_{c}"])]
+        extra = [
+            name
+            for c in self.extra_patient_columns
+            for name in (
+                [category_feature(c, v) for v in self.extra_categories_[c]]
+                if c in self.extra_categories_
+                else [f"extra_{c}"]
+            )
+        ]
         self.feature_names_out_ = np.array(
             [f"{a}_{s}" for a in self.analytes_ for s in KINETIC_STATS]
-            + list(COURSE_FEATURES) + list(CLINICAL_FEATURES) + extra + list(SCORE_FEATURES),
+            + list(COURSE_FEATURES)
+            + list(CLINICAL_FEATURES)
+            + extra
+            + list(SCORE_FEATURES),
             dtype=object,
         )
         return self
@@ -125,8 +134,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
         v, c, tx = upto(cohort.vitals), upto(cohort.crs_grades()), upto(cohort.treatments)
         m_codes, v_codes, c_codes, t_codes = (index_in(x["patient_id"], pids) for x in (m, v, c, tx))
         m_t, v_t, c_t, t_t = (x["time_h"].to_numpy(dtype=float) for x in (m, v, c, tx))
-        clinical = clinical_features(cohort.patients, tuple(self.extra_patient_columns),
-                                     self.extra_categories_)
+        clinical = clinical_features(cohort.patients, tuple(self.extra_patient_columns), self.extra_categories_)
         kin_analytes = list(dict.fromkeys([*self.analytes_, *SCORE_ANALYTES]))
         frames = []
         for L in landmarks(self.landmark_h):

@@ -34,9 +34,11 @@ def extra_categories(patients: pd.DataFrame, extra_columns: tuple[str, ...]) -> 
             continue
         values = sorted({str(v) for v in s.dropna()})
         if len(values) > MAX_CATEGORIES:
-            raise FeatureError(f"extra patient column {col!r} has {len(values)} different text values; a text column "
-                             f"becomes one indicator per value, so it must have at most {MAX_CATEGORIES} "
-                             "(a centre or a product, not free text)")
+            raise FeatureError(
+                f"extra patient column {col!r} has {len(values)} different text values; a text column "
+                f"becomes one indicator per value, so it must have at most {MAX_CATEGORIES} "
+                "(a centre or a product, not free text)"
+            )
         found[col] = values
     return found
 
@@ -54,8 +56,9 @@ def category_of(name: str) -> tuple[str, str] | None:
     return col, value
 
 
-def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = (),
-                      categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
+def clinical_features(
+    patients: pd.DataFrame, extra_columns: tuple[str, ...] = (), categories: dict[str, list[str]] | None = None
+) -> pd.DataFrame:
     """One row per patient (in the order of ``patients``); ``extra_columns`` (``patients``
     columns named by the user) are passed through as numbers, or, for the text columns in
     ``categories``, as one 0/1 indicator per value seen in training. A blank or unseen value
@@ -88,7 +91,9 @@ def clinical_features(patients: pd.DataFrame, extra_columns: tuple[str, ...] = (
             s = s.astype("Float64")
         num = pd.to_numeric(s, errors="coerce")
         if num.notna().sum() < s.notna().sum():
-            raise FeatureError(f"extra patient column {col!r} must be numeric or true/false, or text when the "
-                             "feature builder is fitted")
+            raise FeatureError(
+                f"extra patient column {col!r} must be numeric or true/false, or text when the "
+                "feature builder is fitted"
+            )
         out[f"extra_{col}"] = num.to_numpy(dtype=float, na_value=np.nan)
     return out

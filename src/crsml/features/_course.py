@@ -11,11 +11,17 @@ from crsml.cohort import FEVER_C, STEROIDS, hypoxia_grade
 COURSE_FEATURES: dict[str, tuple[str, str]] = {
     "temp_max": ("highest temperature up to the landmark", "C"),
     "temp_last": ("last temperature at or before the landmark", "C"),
-    "hours_febrile": ("hours with temperature >= 38.0 C (each reading stands until the next, capped at the landmark)", "h"),
+    "hours_febrile": (
+        "hours with temperature >= 38.0 C (each reading stands until the next, capped at the landmark)",
+        "h",
+    ),
     "hypotension_any": ("any hypotension up to the landmark", "indicator"),
     "vasopressors_max": ("most non-vasopressin vasopressors at once", "count"),
     "vasopressin_any": ("vasopressin given up to the landmark", "indicator"),
-    "o2_support_max": ("highest oxygen support as its ASTCT grade (0 none, 2 low flow, 3 high flow/mask, 4 positive pressure)", "grade"),
+    "o2_support_max": (
+        "highest oxygen support as its ASTCT grade (0 none, 2 low flow, 3 high flow/mask, 4 positive pressure)",
+        "grade",
+    ),
     "vitals_missing": ("1 when no vital signs were recorded up to the landmark", "indicator"),
     "grade_current": ("last ASTCT CRS grade at or before the landmark", "grade"),
     "grade_max": ("highest ASTCT CRS grade up to the landmark", "grade"),
@@ -27,8 +33,16 @@ COURSE_FEATURES: dict[str, tuple[str, str]] = {
 }
 
 #: the course features computed from the vitals table (a cohort without vital signs has none)
-VITAL_SIGN_FEATURES = ("temp_max", "temp_last", "hours_febrile", "hypotension_any", "vasopressors_max",
-                       "vasopressin_any", "o2_support_max", "vitals_missing")
+VITAL_SIGN_FEATURES = (
+    "temp_max",
+    "temp_last",
+    "hours_febrile",
+    "hypotension_any",
+    "vasopressors_max",
+    "vasopressin_any",
+    "o2_support_max",
+    "vitals_missing",
+)
 
 
 def per_patient(codes: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
@@ -65,9 +79,13 @@ def course_features(
         out["temp_max"] = per_patient(vc, temp, n_patients, "max")
         out["temp_last"] = per_patient(vc, temp, n_patients, "last")
         out["hours_febrile"] = np.nan_to_num(per_patient(vc, np.where(temp >= FEVER_C, dur, 0.0), n_patients, "sum"))
-        out["hypotension_any"] = per_patient(vc, v["hypotension"].fillna(False).to_numpy(dtype=float), n_patients, "max")
+        out["hypotension_any"] = per_patient(
+            vc, v["hypotension"].fillna(False).to_numpy(dtype=float), n_patients, "max"
+        )
         out["vasopressors_max"] = per_patient(vc, v["vasopressors"].fillna(0).to_numpy(dtype=float), n_patients, "max")
-        out["vasopressin_any"] = per_patient(vc, v["vasopressin"].fillna(False).to_numpy(dtype=float), n_patients, "max")
+        out["vasopressin_any"] = per_patient(
+            vc, v["vasopressin"].fillna(False).to_numpy(dtype=float), n_patients, "max"
+        )
         out["o2_support_max"] = per_patient(vc, hypoxia_grade(v).astype(float), n_patients, "max")
         seen = np.zeros(n_patients)
         seen[np.unique(vc)] = 1

@@ -28,10 +28,19 @@ def describe(name: str) -> dict[str, str]:
         return {"name": name, "meaning": meaning, "unit": unit, "source": "patients"}
     if (category := category_of(name)) is not None:
         col, value = category
-        return {"name": name, "meaning": f"patients column {col!r} is {value!r}", "unit": "indicator",
-                "source": "patients"}
+        return {
+            "name": name,
+            "meaning": f"patients column {col!r} is {value!r}",
+            "unit": "indicator",
+            "source": "patients",
+        }
     if name.startswith("extra_"):
-        return {"name": name, "meaning": f"patients column {name[6:]!r} named by the user", "unit": "", "source": "patients"}
+        return {
+            "name": name,
+            "meaning": f"patients column {name[6:]!r} named by the user",
+            "unit": "",
+            "source": "patients",
+        }
     for stat, (meaning, unit) in KINETIC_STATS.items():
         if name.endswith("_" + stat):
             analyte = name[: -len(stat) - 1]

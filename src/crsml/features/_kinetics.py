@@ -90,7 +90,9 @@ def kinetic_features(
     feats["min"] = scatter(np.minimum.reduceat(v, start) if has else np.array([]))
     # time of the (first) maximum: position of the first row equal to its group's maximum
     is_max = v == np.repeat(vmax, count) if has else np.array([], dtype=bool)
-    first_max_pos = np.minimum.reduceat(np.where(is_max, np.arange(len(v)), len(v)), start) if has else np.array([], dtype=int)
+    first_max_pos = (
+        np.minimum.reduceat(np.where(is_max, np.arange(len(v)), len(v)), start) if has else np.array([], dtype=int)
+    )
     feats["tmax_h"] = scatter(t[first_max_pos] if has else np.array([]))
 
     base_mask = t <= 0

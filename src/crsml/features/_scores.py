@@ -27,12 +27,32 @@ CRP_MG_DL = conversion_factor("crp", "mg/dL")
 SCORE_FEATURES: dict[str, tuple[str, str, str]] = {
     "easix_pre": ("log2 EASIX before infusion", "log2", "Pennisi et al., Blood Adv 2021"),
     "easix_lm": ("log2 EASIX at the landmark (last values)", "log2", "Pennisi et al., Blood Adv 2021"),
-    "measix_pre": ("log2 m-EASIX (CRP instead of creatinine) before infusion", "log2", "Pennisi et al., Blood Adv 2021"),
+    "measix_pre": (
+        "log2 m-EASIX (CRP instead of creatinine) before infusion",
+        "log2",
+        "Pennisi et al., Blood Adv 2021",
+    ),
     "measix_lm": ("log2 m-EASIX at the landmark (last values)", "log2", "Pennisi et al., Blood Adv 2021"),
-    "hay_rule": ("1 when fever >= 38.9 C and MCP-1 >= 1343.5 pg/mL within 36 h (missing without MCP-1 or vitals)", "indicator", "Hay et al., Blood 2017"),
-    "teachey_ifng_log10max": ("log10 peak IFN-gamma up to the landmark", "log10 pg/mL", "Teachey et al., Cancer Discov 2016"),
-    "teachey_sgp130_log10max": ("log10 peak sgp130 up to the landmark", "log10 pg/mL", "Teachey et al., Cancer Discov 2016"),
-    "teachey_il1ra_log10max": ("log10 peak IL-1RA up to the landmark", "log10 pg/mL", "Teachey et al., Cancer Discov 2016"),
+    "hay_rule": (
+        "1 when fever >= 38.9 C and MCP-1 >= 1343.5 pg/mL within 36 h (missing without MCP-1 or vitals)",
+        "indicator",
+        "Hay et al., Blood 2017",
+    ),
+    "teachey_ifng_log10max": (
+        "log10 peak IFN-gamma up to the landmark",
+        "log10 pg/mL",
+        "Teachey et al., Cancer Discov 2016",
+    ),
+    "teachey_sgp130_log10max": (
+        "log10 peak sgp130 up to the landmark",
+        "log10 pg/mL",
+        "Teachey et al., Cancer Discov 2016",
+    ),
+    "teachey_il1ra_log10max": (
+        "log10 peak IL-1RA up to the landmark",
+        "log10 pg/mL",
+        "Teachey et al., Cancer Discov 2016",
+    ),
 }
 
 
@@ -52,6 +72,7 @@ def m_easix(ldh: np.ndarray, crp_mg_l: np.ndarray, platelets: np.ndarray) -> np.
 
 def score_features(kin: pd.DataFrame, hay_temp_max: np.ndarray, hay_mcp1_max: np.ndarray) -> pd.DataFrame:
     """Scores from a kinetic frame holding the SCORE_ANALYTES columns and the Hay-window maxima."""
+
     def col(name: str) -> np.ndarray:
         return kin[name].to_numpy(dtype=float) if name in kin else np.full(len(kin), np.nan)
 

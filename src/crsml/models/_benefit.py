@@ -116,9 +116,18 @@ class BenefitModel(BaseEstimator):
         "ate_splits": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, candidates: tuple[str, ...] = CANDIDATES, trials: int = 10, folds: int = 3,
-                 trim: float = DEFAULT_TRIM, seed: int = 0, n_threads: int | None = None, progress: bool = False,
-                 nuisance_params: dict[str, dict[str, Any]] | None = None, ate_splits: int = DEFAULT_SPLITS):
+    def __init__(
+        self,
+        candidates: tuple[str, ...] = CANDIDATES,
+        trials: int = 10,
+        folds: int = 3,
+        trim: float = DEFAULT_TRIM,
+        seed: int = 0,
+        n_threads: int | None = None,
+        progress: bool = False,
+        nuisance_params: dict[str, dict[str, Any]] | None = None,
+        ate_splits: int = DEFAULT_SPLITS,
+    ):
         self.candidates = candidates
         self.trials = trials
         self.folds = folds
@@ -136,8 +145,10 @@ class BenefitModel(BaseEstimator):
         Y = np.asarray(days, dtype=float)
         Yb = np.asarray(severe, dtype=int)
         if T.sum() < 2 * self.folds or (1 - T).sum() < 2 * self.folds:
-            raise ValueError(f"too few patients in one arm to estimate a benefit: {int(T.sum())} treated now, "
-                             f"{int((1 - T).sum())} not (need {2 * self.folds} of each)")
+            raise ValueError(
+                f"too few patients in one arm to estimate a benefit: {int(T.sum())} treated now, "
+                f"{int((1 - T).sum())} not (need {2 * self.folds} of each)"
+            )
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = Xa.shape[1]
         names = tuple(dict.fromkeys((*self.candidates, "risk_scaled")))
@@ -150,8 +161,9 @@ class BenefitModel(BaseEstimator):
             if self.nuisance_params is not None:  # settings tuned before, e.g. on another cohort
                 params = dict(self.nuisance_params)
             else:
-                params = {"propensity": tune_xgb(Xa, T, "classifier", self.trials, seed=self.seed,
-                                                 n_threads=self.n_threads)}
+                params = {
+                    "propensity": tune_xgb(Xa, T, "classifier", self.trials, seed=self.seed, n_threads=self.n_threads)
+                }
                 tick()
                 params["outcome"] = tune_xgb(Xa, Y, "regressor", self.trials, seed=self.seed, n_threads=self.n_threads)
                 params["final"] = params["outcome"]
@@ -160,24 +172,39 @@ class BenefitModel(BaseEstimator):
             nu = crossfit(Xa, T, Y, params["propensity"], params["outcome"], self.folds, self.seed)
             self.propensity_auroc_ = float(roc_auc_score(T, nu.e))
             # one trimming rule for training and scoring: the exported propensity booster
-            self.propensity_ = xgb.train(_native(params["propensity"], "binary:logistic"),
-                                         xgb.QuantileDMatrix(Xa, label=T, max_bin=MAX_BIN),
-                                         params["propensity"]["n_estimators"])
+            self.propensity_ = xgb.train(
+                _native(params["propensity"], "binary:logistic"),
+                xgb.QuantileDMatrix(Xa, label=T, max_bin=MAX_BIN),
+                params["propensity"]["n_estimators"],
+            )
             e_fit = self.propensity_.inplace_predict(Xa)
             inside = overlap(e_fit, self.trim)
             self.n_trimmed_ = int((~inside).sum())
-            self.trim_counts_ = {"inside": int(inside.sum()), "below": int((e_fit < self.trim).sum()),
-                                 "above": int((e_fit > 1 - self.trim).sum()),
-                                 "treated_inside": int(T[inside].sum())}
+            self.trim_counts_ = {
+                "inside": int(inside.sum()),
+                "below": int((e_fit < self.trim).sum()),
+                "above": int((e_fit > 1 - self.trim).sum()),
+                "treated_inside": int(T[inside].sum()),
+            }
             self.cross_fitted_propensity_ = nu.e
             self.overlap_ = inside
             phi = nu.pseudo_outcome(T, Y, self.trim)[inside]
-            splits = crossfit_splits(Xa, T, Y, params["propensity"], params["outcome"], self.folds, self.seed,
-                                     self.ate_splits, first=nu)
+            splits = crossfit_splits(
+                Xa, T, Y, params["propensity"], params["outcome"], self.folds, self.seed, self.ate_splits, first=nu
+            )
             self.ate_, region = average_effect(splits, T, Y, self.trim, within=inside)
             self.ate_all_ = aipw(nu.pseudo_outcome(T, Y, self.trim))
-            severe = crossfit_splits(Xa, T, Yb.astype(float), params["propensity"], params["outcome"], self.folds,
-                                     self.seed, self.ate_splits, e=[n.e for n in splits])
+            severe = crossfit_splits(
+                Xa,
+                T,
+                Yb.astype(float),
+                params["propensity"],
+                params["outcome"],
+                self.folds,
+                self.seed,
+                self.ate_splits,
+                e=[n.e for n in splits],
+            )
             self.ate_severe_, _ = average_effect(severe, T, Yb.astype(float), self.trim, region=region)
             self.balance_ = balance_table(X.iloc[np.flatnonzero(inside)], T[inside], nu.e[inside], self.trim)
             tick()
@@ -189,13 +216,17 @@ class BenefitModel(BaseEstimator):
             self.train_benefit_ = chosen.benefit(Xa)
             self.risk_effect_ = RiskEffect.from_candidate(chosen)
             self.effect_ = self.risk_effect_.booster if self.risk_effect_ else self._distil(Xi, chosen.benefit(Xi))
-            forest = chosen if self.chosen_ == "causal_forest" else Candidate(
-                "causal_forest", params, self.seed, self.trim).fit(Xa, T, Y, inside)
+            forest = (
+                chosen
+                if self.chosen_ == "causal_forest"
+                else Candidate("causal_forest", params, self.seed, self.trim).fit(Xa, T, Y, inside)
+            )
             low, high = forest.interval(Xi)
             self.interval_ = (self._distil(Xi, low), self._distil(Xi, high))
             tick()
             self.risk_ = XGBRiskClassifier(n_trials=self.trials, seed=self.seed, n_threads=self.n_threads).fit(
-                X.iloc[np.flatnonzero(T == 0)], Yb[T == 0])
+                X.iloc[np.flatnonzero(T == 0)], Yb[T == 0]
+            )
             tick()
         finally:
             bar.__exit__()
@@ -220,19 +251,24 @@ class BenefitModel(BaseEstimator):
             err = (phi - oof[n]) ** 2
             diff = err - base
             top = oof[n] >= np.quantile(oof[n], 0.7)
-            rows[n] = {"dr_loss": float(err.mean()), "dr_loss_se": float(err.std(ddof=1) / np.sqrt(len(err))),
-                       "vs_risk_scaled": float(diff.mean()),
-                       "vs_risk_scaled_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-                       "dr_value_top30": float(phi[top].sum() / len(phi)),
-                       "rank_corr_with_risk_scaled": float(pd.Series(oof[n]).corr(pd.Series(oof["risk_scaled"]),
-                                                                                  method="spearman"))}
+            rows[n] = {
+                "dr_loss": float(err.mean()),
+                "dr_loss_se": float(err.std(ddof=1) / np.sqrt(len(err))),
+                "vs_risk_scaled": float(diff.mean()),
+                "vs_risk_scaled_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+                "dr_value_top30": float(phi[top].sum() / len(phi)),
+                "rank_corr_with_risk_scaled": float(
+                    pd.Series(oof[n]).corr(pd.Series(oof["risk_scaled"]), method="spearman")
+                ),
+            }
             tick()
         return pd.DataFrame(rows).T
 
     def _distil(self, X: np.ndarray, target: np.ndarray) -> xgb.Booster:
         p = self.nuisance_params_["final"]
-        return xgb.train(_native(p, "reg:squarederror"), xgb.QuantileDMatrix(X, label=target, max_bin=MAX_BIN),
-                         p["n_estimators"])
+        return xgb.train(
+            _native(p, "reg:squarederror"), xgb.QuantileDMatrix(X, label=target, max_bin=MAX_BIN), p["n_estimators"]
+        )
 
     # -- the estimator protocol of crsml models (shared with XGBRiskClassifier) ------------
     explains = ("benefit", "days spared", "{:.2f} days")
@@ -279,9 +315,18 @@ class BenefitModel(BaseEstimator):
         risk = self.risk_.predict_proba(Xa)[:, 1] if len(Xa) else np.zeros(0)
         idx = X.index if hasattr(X, "index") else None
         note = "; ".join(getattr(self, "direction_notes_", []))
-        return pd.DataFrame({"benefit": np.where(ok, b, np.nan), "benefit_low": np.where(ok, lo, np.nan),
-                             "benefit_high": np.where(ok, hi, np.nan), "risk": risk, "propensity": e,
-                             "reason": reason, "benefit_note": np.where(ok, note, "")}, index=idx)
+        return pd.DataFrame(
+            {
+                "benefit": np.where(ok, b, np.nan),
+                "benefit_low": np.where(ok, lo, np.nan),
+                "benefit_high": np.where(ok, hi, np.nan),
+                "risk": risk,
+                "propensity": e,
+                "reason": reason,
+                "benefit_note": np.where(ok, note, ""),
+            },
+            index=idx,
+        )
 
     def effect(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The exported benefit of every row, inside the overlap or not (``predict`` blanks it outside)."""
@@ -310,8 +355,12 @@ class BenefitModel(BaseEstimator):
                 blocks.setdefault(category[0], []).append(i)
         for col, block in blocks.items():
             unknown = np.isnan(Xa[:, block]).all(axis=1)
-            reason = np.where(unknown, f"outside overlap: {col} not among the values in the training records "
-                                       "(the benefit of a dose now depends on the usual care there)", reason)
+            reason = np.where(
+                unknown,
+                f"outside overlap: {col} not among the values in the training records "
+                "(the benefit of a dose now depends on the usual care there)",
+                reason,
+            )
         return e, reason
 
     def forest_interval(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -338,9 +387,15 @@ class BenefitModel(BaseEstimator):
         self.risk_.save(d / "risk")
         settings = {
             "params": self.get_params() | {"candidates": list(self.candidates), "nuisance_params": None},
-            "feature_names": list(self.feature_names_in_), "chosen": self.chosen_, "interval": "causal_forest",
-            "nuisance_params": self.nuisance_params_, "propensity_auroc": self.propensity_auroc_,
-            "trim_counts": self.trim_counts_, "ate": self.ate_, "ate_all": self.ate_all_, "ate_severe": self.ate_severe_,
+            "feature_names": list(self.feature_names_in_),
+            "chosen": self.chosen_,
+            "interval": "causal_forest",
+            "nuisance_params": self.nuisance_params_,
+            "propensity_auroc": self.propensity_auroc_,
+            "trim_counts": self.trim_counts_,
+            "ate": self.ate_,
+            "ate_all": self.ate_all_,
+            "ate_severe": self.ate_severe_,
             "selection": self.selection_.to_dict(orient="index"),
             "effect": self.risk_effect_.to_dict() if self.risk_effect_ else {"form": "distilled"},
             "direction_notes": list(self.direction_notes_),
@@ -353,8 +408,10 @@ class BenefitModel(BaseEstimator):
         d = Path(directory)
         s = json.loads((d / SETTINGS_FILE).read_text())
         if s.get("interval") != "causal_forest":
-            raise CrsmlError(f"{d} was saved by an older crsml whose benefit_low/benefit_high were bootstrap "
-                             "percentiles, not 95% intervals; train the model again")
+            raise CrsmlError(
+                f"{d} was saved by an older crsml whose benefit_low/benefit_high were bootstrap "
+                "percentiles, not 95% intervals; train the model again"
+            )
         m = cls(**(s["params"] | {"candidates": tuple(s["params"]["candidates"])}))
         m.feature_names_in_ = np.asarray(s["feature_names"], dtype=object)
         m.n_features_in_ = len(m.feature_names_in_)
@@ -384,8 +441,15 @@ class RiskEffect:
     their signs and their order within the patient.
     """
 
-    def __init__(self, form: str, booster: xgb.Booster, medians: np.ndarray, scale: float = 0.0,
-                 edges: np.ndarray | None = None, effects: np.ndarray | None = None):
+    def __init__(
+        self,
+        form: str,
+        booster: xgb.Booster,
+        medians: np.ndarray,
+        scale: float = 0.0,
+        edges: np.ndarray | None = None,
+        effects: np.ndarray | None = None,
+    ):
         self.form = form
         self.booster = booster
         self.medians = np.asarray(medians, dtype=np.float32)
@@ -429,13 +493,24 @@ class RiskEffect:
         return out.astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"form": self.form, "medians": self.medians.tolist(), "scale": float(self.scale),
-                "edges": self.edges.tolist(), "effects": self.effects.tolist()}
+        return {
+            "form": self.form,
+            "medians": self.medians.tolist(),
+            "scale": float(self.scale),
+            "edges": self.edges.tolist(),
+            "effects": self.effects.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], booster: xgb.Booster) -> RiskEffect:
-        return cls(d["form"], booster, np.asarray(d["medians"], dtype=np.float32), d["scale"],
-                   np.asarray(d["edges"]), np.asarray(d["effects"]))
+        return cls(
+            d["form"],
+            booster,
+            np.asarray(d["medians"], dtype=np.float32),
+            d["scale"],
+            np.asarray(d["edges"]),
+            np.asarray(d["effects"]),
+        )
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -451,16 +526,22 @@ def direction_notes(chosen: Candidate, selection: pd.DataFrame) -> list[str]:
     if chosen.name in ("risk_scaled", "risk_strata") and a is not None:
         ci = f"{a['ate']:.3f} days, 95% CI {a['low']:.3f} to {a['high']:.3f}"
         if getattr(chosen, "raw_scale_", 1.0) <= 0 or a["ate"] <= 0:
-            notes.append(f"these records show no benefit of tocilizumab now (average {ci}), though trials show it "
-                         "lowers severe CRS: the benefit is set to 0 and cannot rank patients; rank them by risk")
+            notes.append(
+                f"these records show no benefit of tocilizumab now (average {ci}), though trials show it "
+                "lowers severe CRS: the benefit is set to 0 and cannot rank patients; rank them by risk"
+            )
         elif a["low"] <= 0:
-            notes.append(f"the average benefit's interval includes 0 ({ci}): these records cannot show its size; "
-                         "benefit ranks patients as their risk does")
+            notes.append(
+                f"the average benefit's interval includes 0 ({ci}): these records cannot show its size; "
+                "benefit ranks patients as their risk does"
+            )
     elif "rank_corr_with_risk_scaled" in selection and chosen.name in selection.index:
         r = float(selection.loc[chosen.name, "rank_corr_with_risk_scaled"])
         if r < 0:
-            notes.append(f"the chosen {chosen.name} ranks patients against their risk (Spearman {r:.2f} with the "
-                         "risk-based benefit), which no trial supports; prefer ranking by risk")
+            notes.append(
+                f"the chosen {chosen.name} ranks patients against their risk (Spearman {r:.2f} with the "
+                "risk-based benefit), which no trial supports; prefer ranking by risk"
+            )
     return notes
 
 
@@ -477,5 +558,3 @@ def choose(selection: pd.DataFrame) -> str:
 
 def _native(p: dict[str, Any], objective: str) -> dict[str, Any]:
     return native_params(p) | {"objective": objective, "max_bin": MAX_BIN}
-
-

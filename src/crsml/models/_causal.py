@@ -38,11 +38,19 @@ class Nuisances:
     def pseudo_outcome(self, T: np.ndarray, Y: np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray:
         """Doubly robust pseudo-outcome of the benefit (its mean is the AIPW estimate)."""
         e = np.clip(self.e, trim, 1 - trim)
-        return (self.mu0 - self.mu1 + (1 - T) * (Y - self.mu0) / (1 - e) - T * (Y - self.mu1) / e)
+        return self.mu0 - self.mu1 + (1 - T) * (Y - self.mu0) / (1 - e) - T * (Y - self.mu1) / e
 
 
-def crossfit(X: np.ndarray, T: np.ndarray, Y: np.ndarray, prop_params: dict, out_params: dict,
-             folds: int = 3, seed: int = 0, e: np.ndarray | None = None) -> Nuisances:
+def crossfit(
+    X: np.ndarray,
+    T: np.ndarray,
+    Y: np.ndarray,
+    prop_params: dict,
+    out_params: dict,
+    folds: int = 3,
+    seed: int = 0,
+    e: np.ndarray | None = None,
+) -> Nuisances:
     """Nuisances predicted for each row by models fitted on the other folds (folds stratified
     by treatment, so every fold sees treated patients). A cross-fitted propensity ``e`` from an
     earlier call with the same folds is reused rather than fitted again (another outcome)."""
@@ -78,9 +86,18 @@ def crump_bound(e: np.ndarray, floor: float = DEFAULT_TRIM) -> float:
     return max(floor, float(0.5 - np.sqrt(max(0.25 - 1.0 / gamma, 0.0))))
 
 
-def crossfit_splits(X: np.ndarray, T: np.ndarray, Y: np.ndarray, prop_params: dict, out_params: dict,
-                    folds: int = 3, seed: int = 0, splits: int = DEFAULT_SPLITS,
-                    first: Nuisances | None = None, e: Sequence[np.ndarray] | None = None) -> list[Nuisances]:
+def crossfit_splits(
+    X: np.ndarray,
+    T: np.ndarray,
+    Y: np.ndarray,
+    prop_params: dict,
+    out_params: dict,
+    folds: int = 3,
+    seed: int = 0,
+    splits: int = DEFAULT_SPLITS,
+    first: Nuisances | None = None,
+    e: Sequence[np.ndarray] | None = None,
+) -> list[Nuisances]:
     """:func:`crossfit` on ``splits`` random splits (seeds ``seed + 1000 s``). ``first``, already
     cross-fitted with ``seed``, is reused as split 0; ``e``, propensities of an earlier call with
     the same seeds, are reused for another outcome."""
@@ -88,14 +105,20 @@ def crossfit_splits(X: np.ndarray, T: np.ndarray, Y: np.ndarray, prop_params: di
         raise ValueError("splits must be at least 1")
     out = [] if first is None else [first]
     for s in range(len(out), splits):
-        out.append(crossfit(X, T, Y, prop_params, out_params, folds, seed + SPLIT_SEED_STEP * s,
-                            e=None if e is None else e[s]))
+        out.append(
+            crossfit(X, T, Y, prop_params, out_params, folds, seed + SPLIT_SEED_STEP * s, e=None if e is None else e[s])
+        )
     return out
 
 
-def average_effect(nu: Nuisances | Sequence[Nuisances], T: np.ndarray, Y: np.ndarray, trim: float = DEFAULT_TRIM,
-                   within: np.ndarray | None = None, region: np.ndarray | None = None
-                   ) -> tuple[dict[str, float], np.ndarray]:
+def average_effect(
+    nu: Nuisances | Sequence[Nuisances],
+    T: np.ndarray,
+    Y: np.ndarray,
+    trim: float = DEFAULT_TRIM,
+    within: np.ndarray | None = None,
+    region: np.ndarray | None = None,
+) -> tuple[dict[str, float], np.ndarray]:
     """AIPW average benefit over the patients whose cross-fitted propensity (the mean over
     splits) lies inside Crump's bound (and ``within``, when given), and that region; ``region``
     given instead fixes the patients (a second outcome over the same ones). Near-zero
@@ -115,15 +138,21 @@ def average_effect(nu: Nuisances | Sequence[Nuisances], T: np.ndarray, Y: np.nda
     ses = np.array([a["se"] for a in each])
     est = float(np.median(ates))
     se = float(np.sqrt(np.median(ses**2 + (ates - est) ** 2)))
-    return (_normal_interval(est, se, int(region.sum())) | {"bound": bound, "splits": len(each),
-                                                             "split_sd": float(np.std(ates, ddof=1))}, region)
+    return (
+        _normal_interval(est, se, int(region.sum()))
+        | {"bound": bound, "splits": len(each), "split_sd": float(np.std(ates, ddof=1))},
+        region,
+    )
 
 
 def trim_reason(e: float | np.ndarray, trim: float = DEFAULT_TRIM) -> np.ndarray:
     e = np.atleast_1d(np.asarray(e, dtype=float))
-    return np.where(e < trim, f"outside overlap: probability of tocilizumab now below {trim:g} "
-                              "(such patients were almost never treated now; no benefit can be estimated)",
-                    np.where(e > 1 - trim, f"outside overlap: probability of tocilizumab now above {1 - trim:g}", ""))
+    return np.where(
+        e < trim,
+        f"outside overlap: probability of tocilizumab now below {trim:g} "
+        "(such patients were almost never treated now; no benefit can be estimated)",
+        np.where(e > 1 - trim, f"outside overlap: probability of tocilizumab now above {1 - trim:g}", ""),
+    )
 
 
 def aipw(phi: np.ndarray, alpha: float = 0.05) -> dict[str, float]:

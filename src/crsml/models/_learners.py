@@ -30,8 +30,9 @@ from crsml.models._nuisance import classifier, regressor
 CANDIDATES = ("dr_learner", "x_learner", "causal_forest", "risk_scaled", "risk_strata")
 
 
-def risk_benefit(name: str, risk: np.ndarray, scale: float = 0.0, edges: np.ndarray | None = None,
-                 effects: np.ndarray | None = None) -> np.ndarray:
+def risk_benefit(
+    name: str, risk: np.ndarray, scale: float = 0.0, edges: np.ndarray | None = None, effects: np.ndarray | None = None
+) -> np.ndarray:
     """A risk-based candidate's benefit from its predicted risk: ``scale * risk`` (``risk_scaled``)
     or the effect of the risk stratum (``risk_strata``; ``edges`` split the strata)."""
     if name == "risk_scaled":
@@ -64,20 +65,32 @@ class Candidate:
         if self.name == "dr_learner":
             from econml.dr import DRLearner
 
-            self.est_ = DRLearner(model_propensity=classifier(pp), model_regression=regressor(rp),
-                                  model_final=regressor(fp), min_propensity=self.trim, cv=2,
-                                  random_state=self.seed).fit(Y, T, X=Xi)
+            self.est_ = DRLearner(
+                model_propensity=classifier(pp),
+                model_regression=regressor(rp),
+                model_final=regressor(fp),
+                min_propensity=self.trim,
+                cv=2,
+                random_state=self.seed,
+            ).fit(Y, T, X=Xi)
         elif self.name == "x_learner":
             from econml.metalearners import XLearner
 
-            self.est_ = XLearner(models=regressor(rp), cate_models=regressor(fp),
-                                 propensity_model=classifier(pp)).fit(Y, T, X=Xi)
+            self.est_ = XLearner(models=regressor(rp), cate_models=regressor(fp), propensity_model=classifier(pp)).fit(
+                Y, T, X=Xi
+            )
         elif self.name == "causal_forest":
             from econml.dml import CausalForestDML
 
-            self.est_ = CausalForestDML(model_y=regressor(rp), model_t=classifier(pp), discrete_treatment=True,
-                                        n_estimators=200, min_samples_leaf=10, cv=2,
-                                        random_state=self.seed).fit(Y, T, X=Xi)
+            self.est_ = CausalForestDML(
+                model_y=regressor(rp),
+                model_t=classifier(pp),
+                discrete_treatment=True,
+                n_estimators=200,
+                min_samples_leaf=10,
+                cv=2,
+                random_state=self.seed,
+            ).fit(Y, T, X=Xi)
             # Trees are grown in parallel (each from its own seed, so the same bytes), but the
             # forest sums its trees' predictions from threads in whatever order they finish:
             # predict on one thread so the same seed gives the same bytes.
@@ -88,8 +101,9 @@ class Candidate:
             # after L, i.e. progression to grade >= 3), from a model of everyone not treated now
             severe = (Y_all[untreated_all] > 0).astype(int)
             self.base_rate_ = float(severe.mean()) if len(severe) else 0.0
-            self.risk_model_ = (classifier(rp).fit(X_all[untreated_all], severe)
-                                if 0 < severe.sum() < len(severe) else None)
+            self.risk_model_ = (
+                classifier(rp).fit(X_all[untreated_all], severe) if 0 < severe.sum() < len(severe) else None
+            )
             nu = crossfit(Xi, T, Y, pp, rp, folds=2, seed=self.seed)
             e = np.clip(nu.e, self.trim, 1 - self.trim)
             y1 = nu.mu1 + T * (Y - nu.mu1) / e
@@ -106,8 +120,9 @@ class Candidate:
             else:
                 self.edges_ = np.unique(np.quantile(risk, [0.25, 0.5, 0.75]))
                 q = np.searchsorted(self.edges_, risk, side="right")
-                self.effects_ = np.array([(y0 - y1)[q == k].mean() if (q == k).any() else 0.0
-                                          for k in range(len(self.edges_) + 1)])
+                self.effects_ = np.array(
+                    [(y0 - y1)[q == k].mean() if (q == k).any() else 0.0 for k in range(len(self.edges_) + 1)]
+                )
         return self
 
     def risk(self, Xi: np.ndarray) -> np.ndarray:

@@ -118,8 +118,9 @@ class ModelMetadata(MutableMapping):
         if version > METADATA_VERSION:
             from crsml.errors import CrsmlError
 
-            raise CrsmlError(f"model metadata version {version} is newer than this crsml reads "
-                             f"({METADATA_VERSION}); upgrade crsml")
+            raise CrsmlError(
+                f"model metadata version {version} is newer than this crsml reads ({METADATA_VERSION}); upgrade crsml"
+            )
         out = cls()
         for k, v in data.items():
             out[k] = v

@@ -82,8 +82,10 @@ class Model:
         files come from different models, or were edited)."""
         unknown = [f for f in self.feature_names if f not in set(self.features.feature_names_out_)]
         if unknown:
-            raise CrsmlError(f"model is inconsistent: features {unknown[:5]} are not built by its feature settings "
-                             f"({len(unknown)} in all); the model's files come from different models")
+            raise CrsmlError(
+                f"model is inconsistent: features {unknown[:5]} are not built by its feature settings "
+                f"({len(unknown)} in all); the model's files come from different models"
+            )
 
     def transform(self, cohort: Cohort) -> pd.DataFrame:
         """The model's feature rows of the eligible patients of ``cohort``."""
@@ -113,8 +115,12 @@ class Model:
         d.mkdir(parents=True, exist_ok=True)
         (d / FEATURES_FILE).write_text(json.dumps(features_to_dict(self.features), indent=1))
         self.estimator.save(d / self.estimator.DIRECTORY)
-        meta = {"task": self.task.name, "landmark_h": self.landmark_h, "task_params": self.task.get_params(),
-                **self.metadata.to_dict()}
+        meta = {
+            "task": self.task.name,
+            "landmark_h": self.landmark_h,
+            "task_params": self.task.get_params(),
+            **self.metadata.to_dict(),
+        }
         (d / METADATA_FILE).write_text(json.dumps(meta, indent=1, default=_json_default))
         if self.evaluation is not None:
             self.evaluation.to_csv(d / EVALUATION_FILE)
@@ -140,8 +146,10 @@ class Model:
         except CrsmlError:
             raise
         except (OSError, ValueError, KeyError, TypeError, xgb.core.XGBoostError) as exc:
-            raise CrsmlError(f"model {path}: {_which_file(exc, d)} cannot be read as a crsml model file "
-                             f"({type(exc).__name__}); export the model again") from None
+            raise CrsmlError(
+                f"model {path}: {_which_file(exc, d)} cannot be read as a crsml model file "
+                f"({type(exc).__name__}); export the model again"
+            ) from None
 
     @classmethod
     def _load(cls, d: Path) -> Model:
@@ -155,10 +163,15 @@ class Model:
         evaluation = pd.read_csv(d / EVALUATION_FILE, index_col=0) if (d / EVALUATION_FILE).exists() else None
         curves = json.loads((d / CURVES_FILE).read_text()) if (d / CURVES_FILE).exists() else None
         kind = ESTIMATORS[task.model_kind]
-        model = cls(task=task, landmark_h=float(meta.pop("landmark_h")),
-                    features=features_from_dict(json.loads((d / FEATURES_FILE).read_text())),
-                    estimator=kind.load(d / kind.DIRECTORY), metadata=ModelMetadata.from_dict(meta),
-                    evaluation=evaluation, curves=curves)
+        model = cls(
+            task=task,
+            landmark_h=float(meta.pop("landmark_h")),
+            features=features_from_dict(json.loads((d / FEATURES_FILE).read_text())),
+            estimator=kind.load(d / kind.DIRECTORY),
+            metadata=ModelMetadata.from_dict(meta),
+            evaluation=evaluation,
+            curves=curves,
+        )
         model.check_features()
         return model
 
@@ -187,8 +200,10 @@ def verify_manifest(d: Path, shown: str | Path) -> None:
         if not f.is_file():
             raise CrsmlError(f"model {shown}: file {rel} is missing")
         if _sha256(f) != digest:
-            raise CrsmlError(f"model {shown}: file {rel} was changed after export (SHA-256 differs from "
-                             f"{MANIFEST_FILE}); export the model again")
+            raise CrsmlError(
+                f"model {shown}: file {rel} was changed after export (SHA-256 differs from "
+                f"{MANIFEST_FILE}); export the model again"
+            )
 
 
 def _sha256(path: Path) -> str:

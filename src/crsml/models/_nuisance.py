@@ -25,8 +25,15 @@ from crsml.models._xgb import (
 )
 
 
-def tune_xgb(X: np.ndarray, y: np.ndarray, kind: str, trials: int = 10, folds: int = 3, seed: int = 0,
-             n_threads: int | None = None) -> dict[str, Any]:
+def tune_xgb(
+    X: np.ndarray,
+    y: np.ndarray,
+    kind: str,
+    trials: int = 10,
+    folds: int = 3,
+    seed: int = 0,
+    n_threads: int | None = None,
+) -> dict[str, Any]:
     """Best XGBoost settings (scikit-learn names, ``n_estimators`` included) for ``kind``
     ``"classifier"`` (binary ``y``) or ``"regressor"``."""
     X = np.asarray(X, dtype=np.float32)
@@ -34,8 +41,11 @@ def tune_xgb(X: np.ndarray, y: np.ndarray, kind: str, trials: int = 10, folds: i
     classify = kind == "classifier"
     base = base_params("binary:logistic" if classify else "reg:squarederror", seed, n_threads)
     metric = "logloss" if classify else "rmse"
-    split = (StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y.astype(int)) if classify
-             else KFold(folds, shuffle=True, random_state=seed).split(X))
+    split = (
+        StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y.astype(int))
+        if classify
+        else KFold(folds, shuffle=True, random_state=seed).split(X)
+    )
     data = []
     for tr, va in split:
         dtr = xgb.QuantileDMatrix(X[tr], label=y[tr], max_bin=MAX_BIN)
@@ -47,10 +57,16 @@ def tune_xgb(X: np.ndarray, y: np.ndarray, kind: str, trials: int = 10, folds: i
         curves = []
         for dtr, dva in data:
             hist: dict = {}
-            xgb.train(base | params | {"eval_metric": metric}, dtr, rounds, evals=[(dva, "va")],
-                      evals_result=hist, verbose_eval=False)
+            xgb.train(
+                base | params | {"eval_metric": metric},
+                dtr,
+                rounds,
+                evals=[(dva, "va")],
+                evals_result=hist,
+                verbose_eval=False,
+            )
             curve = np.asarray(hist["va"][metric])
-            curves.append(curve[CHECKPOINT_EVERY - 1::CHECKPOINT_EVERY] ** (1 if classify else 2))
+            curves.append(curve[CHECKPOINT_EVERY - 1 :: CHECKPOINT_EVERY] ** (1 if classify else 2))
         mean = np.mean(curves, axis=0)
         trial.set_user_attr("best_rounds", int((mean.argmin() + 1) * CHECKPOINT_EVERY))
         return float(mean.min())

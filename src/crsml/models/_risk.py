@@ -48,14 +48,28 @@ PRUNE_AFTER_ROUNDS = 200
 # ASTCT grade and organ support: Lee et al., BBMT 2019; EASIX/m-EASIX: Pennisi et al., Blood Adv
 # 2021; peak IL-6 / IFN-gamma: Teachey et al., Cancer Discov 2016; fever: Hay et al., Blood 2017.
 MONOTONE_INCREASING = (
-    "grade_current", "grade_max", "o2_support_max", "vasopressors_max", "hypotension_any",
-    "easix_lm", "measix_lm", "il6_max", "ifng_max", "temp_max", "hours_febrile",
+    "grade_current",
+    "grade_max",
+    "o2_support_max",
+    "vasopressors_max",
+    "hypotension_any",
+    "easix_lm",
+    "measix_lm",
+    "il6_max",
+    "ifng_max",
+    "temp_max",
+    "hours_febrile",
 )
 
 
 def _fold_curve(
-    params: dict[str, Any], dtr: xgb.DMatrix, dva: xgb.DMatrix, y: np.ndarray, rounds: int,
-    patience: int | None = None, on_checkpoint: Callable[[list[float]], None] | None = None,
+    params: dict[str, Any],
+    dtr: xgb.DMatrix,
+    dva: xgb.DMatrix,
+    y: np.ndarray,
+    rounds: int,
+    patience: int | None = None,
+    on_checkpoint: Callable[[list[float]], None] | None = None,
 ) -> np.ndarray:
     """Validation log loss of one inner fold after every ``CHECKPOINT_EVERY`` rounds.
 
@@ -202,9 +216,13 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def _study(self) -> optuna.Study:
-        return tpe_study(self.seed, self.n_trials, self.storage, self.study_name,
-                         optuna.pruners.MedianPruner(n_startup_trials=5,
-                                                     n_warmup_steps=PRUNE_AFTER_ROUNDS // CHECKPOINT_EVERY))
+        return tpe_study(
+            self.seed,
+            self.n_trials,
+            self.storage,
+            self.study_name,
+            optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=PRUNE_AFTER_ROUNDS // CHECKPOINT_EVERY),
+        )
 
     def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> XGBRiskClassifier:
         """Tune, calibrate and refit on ``X`` (one row per patient) and binary ``y``."""
@@ -214,8 +232,10 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) != 2:
-            raise ValueError(f"Only binary classification is supported. XGBRiskClassifier predicts a binary outcome; "
-                             f"y has {len(encoder.classes_)} classes")
+            raise ValueError(
+                f"Only binary classification is supported. XGBRiskClassifier predicts a binary outcome; "
+                f"y has {len(encoder.classes_)} classes"
+            )
         self.classes_ = encoder.classes_
         ya = encoder.transform(y).astype(int)
         Xa = np.ascontiguousarray(Xa)
@@ -251,9 +271,11 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         if self.storage is not None:  # a stored study resumes only for the data it was made for
             made_for = study.user_attrs.get("crsml_data_digest")
             if made_for is not None and made_for != digest:
-                raise CrsmlError(f"Optuna study {study.study_name!r} in --storage was made for other data (another "
-                                 "task, landmark or cohort); give a new --study-name to start anew, or the same "
-                                 "cohort and settings to resume it")
+                raise CrsmlError(
+                    f"Optuna study {study.study_name!r} in --storage was made for other data (another "
+                    "task, landmark or cohort); give a new --study-name to start anew, or the same "
+                    "cohort and settings to resume it"
+                )
             study.set_user_attr("crsml_data_digest", digest)
         done = sum(t.state.is_finished() for t in study.trials)
         todo = max(0, self.n_trials - done)
@@ -264,20 +286,25 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
                 study.optimize(objective, n_trials=todo, callbacks=[lambda s, t: bar.advance()])
         else:
             study.optimize(objective, n_trials=todo)
-        complete = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE),
-                          key=lambda t: (t.value, t.number))
+        complete = sorted(
+            (t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: (t.value, t.number)
+        )
         if not complete:
             raise ValueError("no Optuna trial completed; raise n_trials")
-        self.members_ = [{"trial": t.number, "params": native_params(t.params),
-                          "n_rounds": int(t.user_attrs["best_rounds"])} for t in complete[: int(self.ensemble_size)]]
+        self.members_ = [
+            {"trial": t.number, "params": native_params(t.params), "n_rounds": int(t.user_attrs["best_rounds"])}
+            for t in complete[: int(self.ensemble_size)]
+        ]
         self.best_inner_logloss_ = float(complete[0].value)
         self.trials_ = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
 
         # calibration chosen on the ensemble's inner out-of-fold predictions
         oof = np.empty(len(ya))
         for dtr, dva, _, va in folds:
-            oof[va] = _mean_proba([xgb.train(base | m["params"], dtr, m["n_rounds"]) for m in self.members_],
-                                  lambda b, out, d=dva: b.predict(d, output_margin=out))
+            oof[va] = _mean_proba(
+                [xgb.train(base | m["params"], dtr, m["n_rounds"]) for m in self.members_],
+                lambda b, out, d=dva: b.predict(d, output_margin=out),
+            )
         self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed)
         dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
         self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
@@ -358,14 +385,18 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         if Xa.ndim != 2:
             raise ValueError(f"Expected a 2-d array (one row per patient), got shape {Xa.shape}. Reshape your data")
         if Xa.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {Xa.shape[1]} features, but XGBRiskClassifier is expecting "
-                             f"{self.n_features_in_} features as input")
+            raise ValueError(
+                f"X has {Xa.shape[1]} features, but XGBRiskClassifier is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         return Xa
 
     def predict_raw(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Uncalibrated probabilities: the members' mean log odds (in-place prediction, no DMatrix copy)."""
         Xa = self._array(X)
-        return _mean_proba(self.boosters_, lambda b, out: b.inplace_predict(Xa, predict_type="margin" if out else "value"))
+        return _mean_proba(
+            self.boosters_, lambda b, out: b.inplace_predict(Xa, predict_type="margin" if out else "value")
+        )
 
     def predict_with_contributions(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated risk and TreeSHAP contributions from one pass: the contributions sum to the
@@ -402,9 +433,12 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         settings = {
             "params": self.get_params() | {"monotone": list(self.monotone)},
             "feature_names": self._names() or None,
-            "best_params": self.best_params_, "n_rounds": self.n_rounds_, "members": self.members_,
+            "best_params": self.best_params_,
+            "n_rounds": self.n_rounds_,
+            "members": self.members_,
             "best_inner_logloss": self.best_inner_logloss_,
-            "calibration": self.calibrator_.to_dict(), "calibration_losses": self.calibration_losses_,
+            "calibration": self.calibrator_.to_dict(),
+            "calibration_losses": self.calibration_losses_,
         }
         (d / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, default=float))
 
@@ -424,4 +458,3 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         m.calibrator_ = Calibrator.from_dict(s["calibration"])
         m.calibration_losses_ = s["calibration_losses"]
         return m
-

@@ -34,19 +34,32 @@ def suggest(trial: optuna.Trial) -> tuple[dict[str, Any], int]:
     return params, max_rounds
 
 
-def tpe_study(seed: int, n_trials: int, storage: str | None = None, study_name: str | None = None,
-              pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+def tpe_study(
+    seed: int,
+    n_trials: int,
+    storage: str | None = None,
+    study_name: str | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
     """A quiet, seeded TPE study minimising the validation loss (shared by risk and nuisance models)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.create_study(
-        storage=storage, study_name=study_name, load_if_exists=storage is not None, direction="minimize",
+        storage=storage,
+        study_name=study_name,
+        load_if_exists=storage is not None,
+        direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(1, n_trials // 3))),
         pruner=pruner,
     )
 
 
-NATIVE_NAMES = {"learning_rate": "eta", "reg_lambda": "lambda", "reg_alpha": "alpha", "random_state": "seed",
-                "n_jobs": "nthread"}
+NATIVE_NAMES = {
+    "learning_rate": "eta",
+    "reg_lambda": "lambda",
+    "reg_alpha": "alpha",
+    "random_state": "seed",
+    "n_jobs": "nthread",
+}
 
 
 def native_params(best: dict[str, Any]) -> dict[str, Any]:
@@ -57,11 +70,22 @@ def native_params(best: dict[str, Any]) -> dict[str, Any]:
 
 def base_params(objective: str, seed: int, n_threads: int | None = None) -> dict[str, Any]:
     """XGBoost's native base settings for every crsml booster (the tuned ones are added)."""
-    return {"objective": objective, "tree_method": "hist", "max_bin": MAX_BIN,
-            "nthread": n_threads or os.cpu_count() or 1, "seed": seed, "verbosity": 0}
+    return {
+        "objective": objective,
+        "tree_method": "hist",
+        "max_bin": MAX_BIN,
+        "nthread": n_threads or os.cpu_count() or 1,
+        "seed": seed,
+        "verbosity": 0,
+    }
 
 
 def sklearn_base_params(seed: int, n_threads: int | None = None) -> dict[str, Any]:
     """The same base settings in the names of XGBoost's scikit-learn estimators."""
-    return {"tree_method": "hist", "max_bin": MAX_BIN, "random_state": seed,
-            "n_jobs": n_threads or os.cpu_count() or 1, "verbosity": 0}
+    return {
+        "tree_method": "hist",
+        "max_bin": MAX_BIN,
+        "random_state": seed,
+        "n_jobs": n_threads or os.cpu_count() or 1,
+        "verbosity": 0,
+    }

@@ -6,4 +6,11 @@ from crsml.reporting._card_text import estimator_rows, estimator_sections
 from crsml.reporting._evaluation_report import write_evaluation_report
 from crsml.reporting._model_card import screenshot, tripod_items, write_model_card
 
-__all__ = ["estimator_rows", "estimator_sections", "screenshot", "tripod_items", "write_evaluation_report", "write_model_card"]
+__all__ = [
+    "estimator_rows",
+    "estimator_sections",
+    "screenshot",
+    "tripod_items",
+    "write_evaluation_report",
+    "write_model_card",
+]

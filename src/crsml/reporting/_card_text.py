@@ -26,54 +26,78 @@ def estimator_sections(estimator: Any) -> list[tuple[str, str, list[tuple[str, p
 
 @estimator_rows.register
 def _(estimator: XGBRiskClassifier) -> dict[str, Any]:
-    return {"calibration chosen by cross-validation": estimator.calibrator_.method,
-            "boosters averaged (best Optuna trials)": len(estimator.members_)}
+    return {
+        "calibration chosen by cross-validation": estimator.calibrator_.method,
+        "boosters averaged (best Optuna trials)": len(estimator.members_),
+    }
 
 
 @estimator_rows.register
 def _(estimator: BenefitModel) -> dict[str, Any]:
-    return {"calibration of the risk without tocilizumab now": estimator.risk_.calibrator_.method,
-            "boosters averaged (best Optuna trials)": len(estimator.risk_.members_)}
+    return {
+        "calibration of the risk without tocilizumab now": estimator.risk_.calibrator_.method,
+        "boosters averaged (best Optuna trials)": len(estimator.risk_.members_),
+    }
 
 
 @estimator_sections.register
 def _(estimator: BenefitModel) -> list[tuple[str, str, list[tuple[str, pd.DataFrame]]]]:
     a, c = estimator.ate_, estimator.trim_counts_
-    rows = {"estimator chosen (held-out DR loss, one-SE rule towards the risk-based candidate)": estimator.chosen_,
-            "propensity AUROC (cross-fitted)": f"{estimator.propensity_auroc_:.3f}",
-            "inside overlap / below / above the trimming bounds": f"{c['inside']} / {c['below']} / {c['above']}",
-            "treated now inside overlap": c["treated_inside"],
-            "average benefit (AIPW, 95% CI), severe-CRS days spared":
-                f"{a['ate']:.3f} ({a['low']:.3f} to {a['high']:.3f}) over {a['n']} patients inside overlap with "
-                f"cross-fitted propensity in [{a.get('bound', estimator.trim):.3f}, "
-                f"{1 - a.get('bound', estimator.trim):.3f}] (Crump et al. 2009's bound)"
-                + (f"; median of {a['splits']} cross-fitting splits (Chernozhukov et al. 2018), the interval "
-                   "including their spread" if a.get("splits", 1) > 1 else ""),
-            "benefit as exported": _effect_form(estimator),
-            "export": "XGBoost JSON boosters (benefit, interval ends, propensity, risk) and JSON settings; "
-                      "nothing is pickled"}
-    text = ("Benefit is the expected number of severe-CRS days spared by tocilizumab given now (within the grace "
-            "window) rather than usual care, estimated from observational records. Patients outside the overlap "
-            "of the propensity model are scored not_eligible. benefit_low/benefit_high are the causal forest's "
-            "95% interval for the average benefit of patients with the same features (distilled into boosters), "
-            "whichever estimator gives benefit, stretched to hold benefit where that estimator and the forest "
-            "disagree; it is not an interval for one patient's own course. Its coverage on simulated cohorts is "
-            "in docs/tocilizumab_benefit.md.")
+    rows = {
+        "estimator chosen (held-out DR loss, one-SE rule towards the risk-based candidate)": estimator.chosen_,
+        "propensity AUROC (cross-fitted)": f"{estimator.propensity_auroc_:.3f}",
+        "inside overlap / below / above the trimming bounds": f"{c['inside']} / {c['below']} / {c['above']}",
+        "treated now inside overlap": c["treated_inside"],
+        "average benefit (AIPW, 95% CI), severe-CRS days "
+        "spared": f"{a['ate']:.3f} ({a['low']:.3f} to {a['high']:.3f}) over {a['n']} patients inside overlap with "
+        f"cross-fitted propensity in [{a.get('bound', estimator.trim):.3f}, "
+        f"{1 - a.get('bound', estimator.trim):.3f}] (Crump et al. 2009's bound)"
+        + (
+            f"; median of {a['splits']} cross-fitting splits (Chernozhukov et al. 2018), the interval "
+            "including their spread"
+            if a.get("splits", 1) > 1
+            else ""
+        ),
+        "benefit as exported": _effect_form(estimator),
+        "export": "XGBoost JSON boosters (benefit, interval ends, propensity, risk) and JSON settings; "
+        "nothing is pickled",
+    }
+    text = (
+        "Benefit is the expected number of severe-CRS days spared by tocilizumab given now (within the grace "
+        "window) rather than usual care, estimated from observational records. Patients outside the overlap "
+        "of the propensity model are scored not_eligible. benefit_low/benefit_high are the causal forest's "
+        "95% interval for the average benefit of patients with the same features (distilled into boosters), "
+        "whichever estimator gives benefit, stretched to hold benefit where that estimator and the forest "
+        "disagree; it is not an interval for one patient's own course. Its coverage on simulated cohorts is "
+        "in docs/tocilizumab_benefit.md."
+    )
     for note in estimator.direction_notes_:
         text += f" WARNING: {note}."
-    return [("Tocilizumab benefit", text, [("", pd.DataFrame({"value": rows})),
-                                           ("Candidates (held-out DR loss, lower is better):",
-                                            estimator.selection_.round(4))])]
+    return [
+        (
+            "Tocilizumab benefit",
+            text,
+            [
+                ("", pd.DataFrame({"value": rows})),
+                ("Candidates (held-out DR loss, lower is better):", estimator.selection_.round(4)),
+            ],
+        )
+    ]
 
 
 def _effect_form(estimator: BenefitModel) -> str:
     r = estimator.risk_effect_
     if r is None:
         return f"{estimator.chosen_} distilled into one XGBoost regressor (its TreeSHAP values are the drivers)"
-    how = (f"{r.scale:.3f} days x the risk" if r.form == "risk_scaled"
-           else "the average benefit of the quarter of predicted risk the patient falls in")
-    return (f"{r.form} as it is: {how} of grade >= 3 without tocilizumab now from the candidate's own XGBoost "
-            "booster (fitted on every eligible patient not treated now, not calibrated); the risk column of the "
-            "scores comes from the separately tuned and calibrated risk classifier, so benefit is not an exact "
-            "multiple of it, though the two rank patients alike (drivers: the booster's TreeSHAP values, "
-            "rescaled per patient to add up to the benefit in days)")
+    how = (
+        f"{r.scale:.3f} days x the risk"
+        if r.form == "risk_scaled"
+        else "the average benefit of the quarter of predicted risk the patient falls in"
+    )
+    return (
+        f"{r.form} as it is: {how} of grade >= 3 without tocilizumab now from the candidate's own XGBoost "
+        "booster (fitted on every eligible patient not treated now, not calibrated); the risk column of the "
+        "scores comes from the separately tuned and calibrated risk classifier, so benefit is not an exact "
+        "multiple of it, though the two rank patients alike (drivers: the booster's TreeSHAP values, "
+        "rescaled per patient to add up to the benefit in days)"
+    )

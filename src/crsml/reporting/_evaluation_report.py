@@ -23,13 +23,30 @@ _FIGURES = {
 }
 #: column titles for people
 TITLES = {
-    "auroc": "AUROC", "auprc": "AUPRC", "brier": "Brier", "scaled_brier": "scaled Brier", "oe": "O/E",
-    "cal_intercept": "calibration-in-the-large", "cal_slope": "calibration slope", "ici": "ICI", "e50": "E50",
-    "e90": "E90", "n": "patients", "events": "events", "too_small": "too small to judge", "excluded": "left out",
-    "feature": "feature", "development_mean": "development mean", "development_sd": "development SD",
-    "new_mean": "new mean", "new_sd": "new SD", "standardised_difference": "standardised difference",
-    "development_missing": "development missing (share)", "new_missing": "new missing (share)",
-    "column": "subgroup by", "value": "group",
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "brier": "Brier",
+    "scaled_brier": "scaled Brier",
+    "oe": "O/E",
+    "cal_intercept": "calibration-in-the-large",
+    "cal_slope": "calibration slope",
+    "ici": "ICI",
+    "e50": "E50",
+    "e90": "E90",
+    "n": "patients",
+    "events": "events",
+    "too_small": "too small to judge",
+    "excluded": "left out",
+    "feature": "feature",
+    "development_mean": "development mean",
+    "development_sd": "development SD",
+    "new_mean": "new mean",
+    "new_sd": "new SD",
+    "standardised_difference": "standardised difference",
+    "development_missing": "development missing (share)",
+    "new_missing": "new missing (share)",
+    "column": "subgroup by",
+    "value": "group",
 }
 
 
@@ -37,7 +54,10 @@ def _fmt_table(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     out = pd.DataFrame(index=df.index)
     for m in metrics:
         if m in df:
-            out[m] = [format_interval(float(v), float(lo), float(hi)) for v, lo, hi in zip(df[m], df[f"{m}_low"], df[f"{m}_high"], strict=True)]
+            out[m] = [
+                format_interval(float(v), float(lo), float(hi))
+                for v, lo, hi in zip(df[m], df[f"{m}_low"], df[f"{m}_high"], strict=True)
+            ]
     return out
 
 
@@ -51,15 +71,24 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
     out.mkdir(parents=True, exist_ok=True)
     info = result.model_info
     model_row = f"this model ({result.task})"
-    judged = ", ".join(f"{k} {v}" for k, v in (("registered model", info.get("registered_name")),
-                                               ("version", info.get("version")),
-                                               ("files SHA-256", (info.get("model_digest") or "")[:16])) if v)
+    judged = ", ".join(
+        f"{k} {v}"
+        for k, v in (
+            ("registered model", info.get("registered_name")),
+            ("version", info.get("version")),
+            ("files SHA-256", (info.get("model_digest") or "")[:16]),
+        )
+        if v
+    )
     ctx: dict = {
         "title": title or f"crsml evaluation: {result.task} at L = {result.landmark_h:g} h",
         "judged": f"Model judged: {judged or 'a model directory'}; outcome within {result.horizon_h / 24:g} days of "
-                  f"the landmark. 95% intervals: {result.n_boot} bootstrap resamples of patients (seed {result.seed}).",
-        "lineage": [f"Updated model: {lin.get('method')} ({lin.get('chosen_by')}) from parent "
-                    f"{(lin.get('parent_digest') or '')[:16]}" for lin in info.get("lineage") or []],
+        f"the landmark. 95% intervals: {result.n_boot} bootstrap resamples of patients (seed {result.seed}).",
+        "lineage": [
+            f"Updated model: {lin.get('method')} ({lin.get('chosen_by')}) from parent "
+            f"{(lin.get('parent_digest') or '')[:16]}"
+            for lin in info.get("lineage") or []
+        ],
         "notes": list(result.notes),
     }
     flow = result.flow.copy()
@@ -73,11 +102,12 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
     if cm.get("available"):
         ctx["case_mix"] = {
             "text": f"This is a check of {cm['kind']}. Membership C statistic {cm['membership_c']:.3f} (0.5: the new "
-                    "patients cannot be told apart from the development patients; Debray et al. 2015). Linear "
-                    f"predictor mean (SD): development {cm['development_lp_mean']:.2f} ({cm['development_lp_sd']:.2f}), "
-                    f"new {cm['new_lp_mean']:.2f} ({cm['new_lp_sd']:.2f}); development outcome rate "
-                    f"{cm['development_event_rate']:.1%} over {cm['development_n']} patients.",
-            "table": table(_titled(result.case_mix.set_index("feature").round(3)))}
+            "patients cannot be told apart from the development patients; Debray et al. 2015). Linear "
+            f"predictor mean (SD): development {cm['development_lp_mean']:.2f} ({cm['development_lp_sd']:.2f}), "
+            f"new {cm['new_lp_mean']:.2f} ({cm['new_lp_sd']:.2f}); development outcome rate "
+            f"{cm['development_event_rate']:.1%} over {cm['development_n']} patients.",
+            "table": table(_titled(result.case_mix.set_index("feature").round(3))),
+        }
     if len(result.subgroups):
         s = result.subgroups.set_index(["column", "value"])
         shown = s[["n", "events"]].assign(too_small=np.where(s["too_small"].astype(bool), "yes", "no"))

@@ -13,8 +13,13 @@ from markupsafe import Markup
 
 from crsml.cohort import atomic_file
 
-_ENV = Environment(loader=PackageLoader("crsml.reporting", "templates"), autoescape=select_autoescape(["html"]),
-                   keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+_ENV = Environment(
+    loader=PackageLoader("crsml.reporting", "templates"),
+    autoescape=select_autoescape(["html"]),
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 def table(df: pd.DataFrame, index: bool = True) -> Markup:

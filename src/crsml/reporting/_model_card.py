@@ -35,8 +35,10 @@ def shap_caption(path: Path, what: str) -> str:
     if stem == "shap_mean_abs":
         return "Mean absolute SHAP value of each feature: how much it moves a prediction on average"
     if m := re.fullmatch(r"shap_waterfall_(\d+)", stem):
-        return (f"Example patient {m.group(1)} (the {'highest' if m.group(1) == '1' else 'next highest'} {what}): "
-                "how each feature moves the prediction from the average ('missing': not measured by the landmark)")
+        return (
+            f"Example patient {m.group(1)} (the {'highest' if m.group(1) == '1' else 'next highest'} {what}): "
+            "how each feature moves the prediction from the average ('missing': not measured by the landmark)"
+        )
     return stem.replace("_", " ")
 
 
@@ -57,42 +59,53 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
     cv = meta.cv or {}
     ctx: dict = {"title": f"crsml model card: {task.name} at L = {model.landmark_h:g} h", "weak": meta.weak or []}
     if meta.grades == "derived":
-        ctx["derived_grades"] = ("The CRS grades of the training cohort were derived by crsml from the vital signs "
-                                 "(ASTCT grading), not recorded: a lower bound where an oxygen device or vasopressor "
-                                 "was not recorded. The outcome is as good as that derivation.")
+        ctx["derived_grades"] = (
+            "The CRS grades of the training cohort were derived by crsml from the vital signs "
+            "(ASTCT grading), not recorded: a lower bound where an oxygen device or vasopressor "
+            "was not recorded. The outcome is as good as that derivation."
+        )
     ctx["intended_use"] = (
         f"At {model.landmark_h:g} hours after CD19 CAR-T infusion, for patients alive and without grade >= 3 CRS "
         f"by then: the {task.description or task.name} (horizon {task.horizon_h / 24:g} days). "
         "Inputs are the cohort tables of DESIGN.md (labs, cytokines, vital signs, treatments, CRS grades) up to the "
-        "landmark; scoring with `crsml score`.")
+        "landmark; scoring with `crsml score`."
+    )
     rows = task.card_rows(counts)
     rows |= {f"left out: {k}": v for k, v in counts.get("excluded", {}).items()}
-    rows |= {"data digest (SHA-256 of features and labels)": (meta.data_digest or "")[:16] + "...",
-             "features": len(model.feature_names)}
+    rows |= {
+        "data digest (SHA-256 of features and labels)": (meta.data_digest or "")[:16] + "...",
+        "features": len(model.feature_names),
+    }
     rows |= estimator_rows(est)
     ctx["training_table"] = table(pd.DataFrame({"value": rows}))
-    ctx["sections"] = [{"heading": h, "text": text, "tables": [(c, table(t)) for c, t in tables]}
-                       for h, text, tables in estimator_sections(est)]
+    ctx["sections"] = [
+        {"heading": h, "text": text, "tables": [(c, table(t)) for c, t in tables]}
+        for h, text, tables in estimator_sections(est)
+    ]
     if model.evaluation is not None:
         skipped = meta.baselines_skipped or {}
         ctx["evaluation"] = {
-            "text": f"Nested cross-validation: {cv.get('folds')} stratified folds x {cv.get('repeats')} repeats; inside "
-                    f"every outer fold Optuna ran its own {cv.get('trials')} trials and chose the calibration, so no "
-                    f"figure was tuned on its own test patients. 95% intervals: {cv.get('bootstrap')} bootstrap "
-                    "resamples of patients. Baselines were refitted in the same folds and predict the same patients.",
+            "text": f"Nested cross-validation: {cv.get('folds')} stratified folds x {cv.get('repeats')} repeats; "
+            f"inside every outer fold Optuna ran its own {cv.get('trials')} trials and chose the calibration, so no "
+            f"figure was tuned on its own test patients. 95% intervals: {cv.get('bootstrap')} bootstrap "
+            "resamples of patients. Baselines were refitted in the same folds and predict the same patients.",
             "table": table(format_table(model.evaluation).rename_axis("model")),
-            "skipped": "; ".join(f"{k}: {v}" for k, v in skipped.items())}
+            "skipped": "; ".join(f"{k}: {v}" for k, v in skipped.items()),
+        }
     what, unit, _ = est.explains
     shap: dict = {"what": what, "unit": unit}
     if meta.shap_mean_abs:
-        shap["table"] = table(pd.Series(meta.shap_mean_abs).head(15).rename("mean |SHAP|").to_frame().round(4)
-                              .rename_axis("feature"))
+        shap["table"] = table(
+            pd.Series(meta.shap_mean_abs).head(15).rename("mean |SHAP|").to_frame().round(4).rename_axis("feature")
+        )
     with tempfile.TemporaryDirectory() as tmp:
         if model.curves is not None:
             paths = plot_curves(model.curves, out, MODEL_NAME, f"{task.name}, L = {model.landmark_h:g} h")
-            ctx["curves"] = [figure(paths["roc"], "ROC curves, model and baselines (out of fold)"),
-                             figure(paths["calibration"], "Calibration: observed against predicted risk (out of fold)"),
-                             figure(paths["decision"], "Decision curve: net benefit against risk threshold (out of fold)")]
+            ctx["curves"] = [
+                figure(paths["roc"], "ROC curves, model and baselines (out of fold)"),
+                figure(paths["calibration"], "Calibration: observed against predicted risk (out of fold)"),
+                figure(paths["decision"], "Decision curve: net benefit against risk threshold (out of fold)"),
+            ]
         simulated = cohort is None
         if simulated:
             cohort = simulate(EXAMPLE_PATIENTS, seed=0, truth_draws=0, profile=task.example_profile)
@@ -100,18 +113,22 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
         if len(X):
             paths = plot_explanations(model, X, Path(tmp), n_patients=2)
             shap["figures"] = [figure(p, shap_caption(p, what)) for p in paths]
-            of = (f"{EXAMPLE_PATIENTS} simulated patients (synthetic, profile {task.example_profile})" if simulated
-                  else cohort_label or "the cohort given")
+            of = (
+                f"{EXAMPLE_PATIENTS} simulated patients (synthetic, profile {task.example_profile})"
+                if simulated
+                else cohort_label or "the cohort given"
+            )
             shap["cohort"] = f"the {len(X):,} patients the model predicts for, of {of}"
         inst = meta.instability
         if inst:
             png = save_figure(plot_instability_summary(inst), Path(tmp) / "instability.png")
             ctx["instability"] = {
                 "text": f"The model refitted on {inst['n_boot']} bootstrap samples of its training patients with its "
-                        f"chosen settings: mean absolute prediction error {inst['mape']:.3f}; for 10% of patients it "
-                        f"is above {inst['mape_p90_patient']:.3f}. The band shows, by decile of the model's risk, where "
-                        "95% of the bootstrap models' risks fall (aggregates only).",
-                "figures": [figure(png, "Prediction instability: bootstrap models' risk against the model's")]}
+                f"chosen settings: mean absolute prediction error {inst['mape']:.3f}; for 10% of patients it "
+                f"is above {inst['mape_p90_patient']:.3f}. The band shows, by decile of the model's risk, where "
+                "95% of the bootstrap models' risks fall (aggregates only).",
+                "figures": [figure(png, "Prediction instability: bootstrap models' risk against the model's")],
+            }
         ctx["shap"] = shap
         ctx |= _sample_size(meta.sample_size)
         ctx |= _iecv(meta.iecv)
@@ -125,18 +142,26 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
 def _sample_size(size: dict | None) -> dict:
     if not size:
         return {}
-    warning = "" if size.get("enough") else (
-        f"The training cohort falls short of the minimum sample size: {size['available_n']} patients "
-        f"({size['available_events']} events) against {size['required_n']} required "
-        f"({size['required_events']} events) for {size['parameters']} candidate parameters. Expect "
-        "overfitting; the out-of-fold figures measure it.")
-    rows = {"outcome rate": f"{size['prevalence']:.1%}", "candidate predictor parameters": size["parameters"],
-            "anticipated Cox-Snell R2 (from the out-of-fold C)": f"{size['r2_cs']:.3f}",
-            "criterion 1 (shrinkage >= 0.9)": size["n_criterion_1"],
-            "criterion 2 (optimism in R2 <= 0.05)": size["n_criterion_2"],
-            "criterion 3 (overall risk +-0.05)": size["n_criterion_3"],
-            "required patients (events)": f"{size['required_n']} ({size['required_events']})",
-            "available patients (events)": f"{size['available_n']} ({size['available_events']})"}
+    warning = (
+        ""
+        if size.get("enough")
+        else (
+            f"The training cohort falls short of the minimum sample size: {size['available_n']} patients "
+            f"({size['available_events']} events) against {size['required_n']} required "
+            f"({size['required_events']} events) for {size['parameters']} candidate parameters. Expect "
+            "overfitting; the out-of-fold figures measure it."
+        )
+    )
+    rows = {
+        "outcome rate": f"{size['prevalence']:.1%}",
+        "candidate predictor parameters": size["parameters"],
+        "anticipated Cox-Snell R2 (from the out-of-fold C)": f"{size['r2_cs']:.3f}",
+        "criterion 1 (shrinkage >= 0.9)": size["n_criterion_1"],
+        "criterion 2 (optimism in R2 <= 0.05)": size["n_criterion_2"],
+        "criterion 3 (overall risk +-0.05)": size["n_criterion_3"],
+        "required patients (events)": f"{size['required_n']} ({size['required_events']})",
+        "available patients (events)": f"{size['available_n']} ({size['available_events']})",
+    }
     return {"sample_size": {"warning": warning, "table": table(pd.DataFrame({"value": rows}))}}
 
 
@@ -146,8 +171,9 @@ def _iecv(iecv: dict | None) -> dict:
     groups = pd.DataFrame(iecv["groups"])
     shown = {"column": str(iecv["column"]), "groups": "", "pooled": ""}
     if len(groups):
-        shown["groups"] = table(groups.set_index("group")[["n", "events", "auroc", "oe", "cal_intercept",
-                                                           "cal_slope"]].round(3))
+        shown["groups"] = table(
+            groups.set_index("group")[["n", "events", "auroc", "oe", "cal_intercept", "cal_slope"]].round(3)
+        )
     if iecv.get("pooled"):
         shown["pooled"] = table(pd.DataFrame(iecv["pooled"]).T.round(3))
     return {"iecv": shown}
@@ -156,14 +182,19 @@ def _iecv(iecv: dict | None) -> dict:
 def _lineage(lineage: list[dict]) -> dict:
     if not lineage:
         return {}
-    rows = [{"method": x.get("method"), "chosen by": x.get("chosen_by"),
-             "parent": f"{x.get('parent_registered_name') or ''} {x.get('parent_version') or ''} "
-                       f"{(x.get('parent_digest') or '')[:16]}".strip(),
-             "patients (events)": f"{x.get('patients')} ({x.get('events')})",
-             "before: calibration-in-the-large": round(x.get("prompted_by", {}).get("cal_intercept", float("nan")), 3),
-             "before: slope": round(x.get("prompted_by", {}).get("cal_slope", float("nan")), 3),
-             "intercept, slope applied": f"{x.get('intercept', '')}, {x.get('slope', '')}" if "intercept" in x else ""}
-            for x in lineage]
+    rows = [
+        {
+            "method": x.get("method"),
+            "chosen by": x.get("chosen_by"),
+            "parent": f"{x.get('parent_registered_name') or ''} {x.get('parent_version') or ''} "
+            f"{(x.get('parent_digest') or '')[:16]}".strip(),
+            "patients (events)": f"{x.get('patients')} ({x.get('events')})",
+            "before: calibration-in-the-large": round(x.get("prompted_by", {}).get("cal_intercept", float("nan")), 3),
+            "before: slope": round(x.get("prompted_by", {}).get("cal_slope", float("nan")), 3),
+            "intercept, slope applied": f"{x.get('intercept', '')}, {x.get('slope', '')}" if "intercept" in x else "",
+        }
+        for x in lineage
+    ]
     return {"lineage": table(pd.DataFrame(rows), index=False)}
 
 
@@ -174,24 +205,48 @@ def tripod_items(model: Model) -> pd.DataFrame:
     counts, cv = meta.counts or {}, meta.cv or {}
     calibration = estimator_rows(model.estimator).get("calibration chosen by cross-validation", "")
     items = [
-        ("5, 6", "Data source, dates, setting", "the cohort's cohort.json (source, import); dates stay with the centre"),
-        ("7", "Participants: eligibility and flow",
-         f"Training data table (left out by reason); eligibility: alive and below grade 3 at {model.landmark_h:g} h"),
-        ("8", "Outcome and horizon", f"Intended use: {task.description or task.name}, within "
-                                     f"{task.horizon_h / 24:g} days of the landmark"
-                                     + ("; grades derived from the vital signs" if meta.grades == "derived" else "")),
-        ("9", "Predictors and their timing", f"{len(model.feature_names)} features from data up to the landmark "
-                                             "(docs/features.md; crsml dictionary)"),
-        ("10", "Sample size", "Sample size section" if meta.sample_size else
-         "not recorded (model trained before crsml checked it)"),
+        (
+            "5, 6",
+            "Data source, dates, setting",
+            "the cohort's cohort.json (source, import); dates stay with the centre",
+        ),
+        (
+            "7",
+            "Participants: eligibility and flow",
+            f"Training data table (left out by reason); eligibility: alive and below grade 3 at {model.landmark_h:g} h",
+        ),
+        (
+            "8",
+            "Outcome and horizon",
+            f"Intended use: {task.description or task.name}, within "
+            f"{task.horizon_h / 24:g} days of the landmark"
+            + ("; grades derived from the vital signs" if meta.grades == "derived" else ""),
+        ),
+        (
+            "9",
+            "Predictors and their timing",
+            f"{len(model.feature_names)} features from data up to the landmark (docs/features.md; crsml dictionary)",
+        ),
+        (
+            "10",
+            "Sample size",
+            "Sample size section" if meta.sample_size else "not recorded (model trained before crsml checked it)",
+        ),
         ("11", "Missing data", "XGBoost's missing-value branches; baselines: median imputation with indicators"),
-        ("12", "Analysis: tuning and internal validation",
-         f"Evaluation section: nested cross-validation, {cv.get('folds')} folds x {cv.get('repeats')} repeats, "
-         f"{cv.get('trials')} Optuna trials per fold"),
+        (
+            "12",
+            "Analysis: tuning and internal validation",
+            f"Evaluation section: nested cross-validation, {cv.get('folds')} folds x {cv.get('repeats')} repeats, "
+            f"{cv.get('trials')} Optuna trials per fold",
+        ),
         ("12", "Calibration method", f"chosen by cross-validation: {calibration}"),
         ("19", "How predictions are computed", "crsml score; the model files (XGBoost JSON, settings JSON, manifest)"),
         ("20", "Participants with the outcome", f"{counts.get('events')} of {counts.get('labelled')} labelled"),
-        ("23", "Performance with intervals", f"Evaluation section: bootstrap 95% intervals ({cv.get('bootstrap')} resamples)"),
+        (
+            "23",
+            "Performance with intervals",
+            f"Evaluation section: bootstrap 95% intervals ({cv.get('bootstrap')} resamples)",
+        ),
         ("23", "Subgroups and other centres", "crsml evaluate --by COLUMN on a labelled cohort (report per group)"),
         ("24", "Model updating", "Model updating section" if meta.lineage else "crsml update (none applied)"),
     ]
@@ -204,10 +259,24 @@ def screenshot(html_path: str | Path, png_path: str | Path, chromium: str = "/us
 
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1200,4000",
-             f"--screenshot={Path(png_path).resolve()}", Path(html_path).resolve().as_uri()],
-            check=True, capture_output=True, timeout=120,
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--hide-scrollbars",
+                "--window-size=1200,4000",
+                f"--screenshot={Path(png_path).resolve()}",
+                Path(html_path).resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
     return Path(png_path)

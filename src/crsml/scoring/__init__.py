@@ -18,6 +18,16 @@ from crsml.scoring._score import (
 )
 from crsml.scoring._source import PatientChunks
 
-__all__ = ["STATUSES", "PatientChunks", "check_compatible", "check_scheduler", "iter_scores", "score", "score_chunk", "score_cohort",
-           "score_directory", "score_tables", "write_scores"]
-
+__all__ = [
+    "STATUSES",
+    "PatientChunks",
+    "check_compatible",
+    "check_scheduler",
+    "iter_scores",
+    "score",
+    "score_chunk",
+    "score_cohort",
+    "score_directory",
+    "score_tables",
+    "write_scores",
+]

@@ -40,12 +40,20 @@ def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError:
-        raise CrsmlError(f"--scheduler {address}: no Dask scheduler answers there within {timeout:g} s "
-                         "(start one with `dask scheduler`, or leave --scheduler out for a local cluster)") from None
+        raise CrsmlError(
+            f"--scheduler {address}: no Dask scheduler answers there within {timeout:g} s "
+            "(start one with `dask scheduler`, or leave --scheduler out for a local cluster)"
+        ) from None
 
 
-def dask_map(func: Callable[..., Any], model: Model, items: Iterable[Any], *args: Any,
-             scheduler: str | None = None, first: Callable[..., Any] | None = None) -> Iterator[Any]:
+def dask_map(
+    func: Callable[..., Any],
+    model: Model,
+    items: Iterable[Any],
+    *args: Any,
+    scheduler: str | None = None,
+    first: Callable[..., Any] | None = None,
+) -> Iterator[Any]:
     """``func(model, item, *args)`` for each item on the cluster, yielded in order. ``first``
     (default ``func``) handles the first item, which is awaited before the rest go out, so a
     check that refuses the input stops the run before any other work."""
@@ -53,8 +61,13 @@ def dask_map(func: Callable[..., Any], model: Model, items: Iterable[Any], *args
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
+        cluster = LocalCluster(
+            n_workers=os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        )
     try:
         client = Client(cluster if cluster is not None else scheduler, timeout=f"{CONNECT_TIMEOUT_S:g}s")
     except OSError:  # the scheduler went away after check_scheduler, or was never asked

@@ -43,32 +43,58 @@ def check_compatible(model: Model, cohort: Cohort) -> list[ValidationProblem]:
     present = set(cohort.measurements["analyte"].dropna().unique())
     absent = [a for a in fb.analytes_ if a not in present]
     if len(cohort.patients) and fb.analytes_ and cohort.measurements.empty:
-        raise CrsmlError(f"table measurements: no rows, where the model uses {len(fb.analytes_)} analytes "
-                         f"({', '.join(fb.analytes_[:8])}{' ...' if len(fb.analytes_) > 8 else ''}); give the cohort "
-                         "its laboratory results")
+        raise CrsmlError(
+            f"table measurements: no rows, where the model uses {len(fb.analytes_)} analytes "
+            f"({', '.join(fb.analytes_[:8])}{' ...' if len(fb.analytes_) > 8 else ''}); give the cohort "
+            "its laboratory results"
+        )
     if len(cohort.patients) and len(absent) > len(fb.analytes_) / 2:
-        raise CrsmlError(f"the cohort has none of {len(absent)} of the model's {len(fb.analytes_)} analytes "
-                         f"({', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''}); this model was trained "
-                         f"on other measurements: train one on data like this cohort")
+        raise CrsmlError(
+            f"the cohort has none of {len(absent)} of the model's {len(fb.analytes_)} analytes "
+            f"({', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''}); this model was trained "
+            f"on other measurements: train one on data like this cohort"
+        )
     found = []
     if len(cohort.patients) and absent:
-        found.append(ValidationProblem("measurements", None, "analyte",
-                             f"no rows for {len(absent)} of the model's {len(fb.analytes_)} analytes "
-                             f"({', '.join(absent)}): their features are {UNUSABLE}", "warning"))
+        found.append(
+            ValidationProblem(
+                "measurements",
+                None,
+                "analyte",
+                f"no rows for {len(absent)} of the model's {len(fb.analytes_)} analytes "
+                f"({', '.join(absent)}): their features are {UNUSABLE}",
+                "warning",
+            )
+        )
     for col, values in fb.extra_categories_.items():
         seen = cohort.patients[col].dropna().astype("string")
         unseen = seen[~seen.isin(values)]
         new = sorted(set(unseen))
         if new:
-            found.append(ValidationProblem("patients", None, col,
-                                 f"{len(unseen)} patients have values the model never saw in "
-                                 f"training ({', '.join(new[:5])}{' ...' if len(new) > 5 else ''}; it knows "
-                                 f"{', '.join(values)}): their {col} indicators are treated as not recorded", "warning"))
+            found.append(
+                ValidationProblem(
+                    "patients",
+                    None,
+                    col,
+                    f"{len(unseen)} patients have values the model never saw in "
+                    f"training ({', '.join(new[:5])}{' ...' if len(new) > 5 else ''}; it knows "
+                    f"{', '.join(values)}): their {col} indicators are treated as not recorded",
+                    "warning",
+                )
+            )
     vital = [f for f in model.feature_names if f in VITAL_SIGN_FEATURES]
     if len(cohort.patients) and vital and cohort.vitals.empty:
-        found.append(ValidationProblem("vitals", None, None, "no rows: the model's temperature, blood-pressure and oxygen "
-                             f"features are {UNUSABLE} (accepted with --allow-missing-table vitals; each patient's "
-                             "row says no_vital_signs)", "warning"))
+        found.append(
+            ValidationProblem(
+                "vitals",
+                None,
+                None,
+                "no rows: the model's temperature, blood-pressure and oxygen "
+                f"features are {UNUSABLE} (accepted with --allow-missing-table vitals; each patient's "
+                "row says no_vital_signs)",
+                "warning",
+            )
+        )
     return found
 
 
@@ -84,10 +110,12 @@ def check_tables(model: Model, empty: set[str], allow_missing: Sequence[str] = (
         raise CrsmlError(f"--allow-missing-table {unknown[0]}: not a table crsml reads ({', '.join(TABLES)})")
     vital = [f for f in model.feature_names if f in VITAL_SIGN_FEATURES]
     if vital and "vitals" in empty and "vitals" not in allow_missing:
-        raise CrsmlError(f"table vitals: no rows, where the model uses {len(vital)} vital-sign features "
-                         f"({', '.join(vital[:4])}{' ...' if len(vital) > 4 else ''}); give the cohort its vital signs, "
-                         "or pass --allow-missing-table vitals to score without them (each patient's row then "
-                         "says no_vital_signs)")
+        raise CrsmlError(
+            f"table vitals: no rows, where the model uses {len(vital)} vital-sign features "
+            f"({', '.join(vital[:4])}{' ...' if len(vital) > 4 else ''}); give the cohort its vital signs, "
+            "or pass --allow-missing-table vitals to score without them (each patient's row then "
+            "says no_vital_signs)"
+        )
 
 
 def patient_warnings(model: Model, cohort: Cohort, patient_ids: pd.Series, landmark_h: float) -> np.ndarray:
@@ -141,10 +169,14 @@ def chunks(cohort: Cohort, chunk_patients: int) -> Iterator[Cohort]:
         chunk_of = index_in(t["patient_id"], pids) // chunk_patients
         order = np.argsort(chunk_of, kind="stable")
         bounds = np.searchsorted(chunk_of[order], np.arange(n_chunks + 1))
-        parts[name] = [t.iloc[order[bounds[i]:bounds[i + 1]]] for i in range(n_chunks)]
+        parts[name] = [t.iloc[order[bounds[i] : bounds[i + 1]]] for i in range(n_chunks)]
     for i in range(n_chunks):
-        yield Cohort(patients=cohort.patients.iloc[i * chunk_patients:(i + 1) * chunk_patients],
-                     **{name: parts[name][i] for name in TABLES}, meta=cohort.meta, warnings=cohort.warnings)
+        yield Cohort(
+            patients=cohort.patients.iloc[i * chunk_patients : (i + 1) * chunk_patients],
+            **{name: parts[name][i] for name in TABLES},
+            meta=cohort.meta,
+            warnings=cohort.warnings,
+        )
 
 
 def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -> pd.DataFrame:
@@ -157,12 +189,17 @@ def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -
     X, elig = fb.build(cohort)
     elig = model.task.eligibility(cohort, landmark_h, base=elig)
     ok = elig["eligible"].to_numpy(dtype=bool)
-    out = pd.DataFrame({
-        "patient_id": elig["patient_id"].to_numpy(), "task": model.task.name, "landmark_h": float(landmark_h),
-        "status": np.where(ok, "ok", "not_eligible"), "reason": elig["reason"].to_numpy(dtype=object),
-        "warnings": patient_warnings(model, cohort, elig["patient_id"], landmark_h),
-        **{c: np.nan for c in model.score_columns},
-    })
+    out = pd.DataFrame(
+        {
+            "patient_id": elig["patient_id"].to_numpy(),
+            "task": model.task.name,
+            "landmark_h": float(landmark_h),
+            "status": np.where(ok, "ok", "not_eligible"),
+            "reason": elig["reason"].to_numpy(dtype=object),
+            "warnings": patient_warnings(model, cohort, elig["patient_id"], landmark_h),
+            **{c: np.nan for c in model.score_columns},
+        }
+    )
     pos = np.flatnonzero(ok)
     Xe = X.iloc[pos][model.feature_names]
     explained = np.zeros(len(out), dtype=bool)
@@ -182,8 +219,10 @@ def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -
     if explain > 0:
         labels = readable_names(model.feature_names)
         k = min(explain, len(labels))
-        drivers = pd.DataFrame(index=out.index, columns=top_drivers(np.zeros((0, len(labels) + 1)),
-                               np.zeros((0, len(labels))), labels, k).columns)
+        drivers = pd.DataFrame(
+            index=out.index,
+            columns=top_drivers(np.zeros((0, len(labels) + 1)), np.zeros((0, len(labels))), labels, k).columns,
+        )
         if contribs is not None:
             values = Xe.to_numpy(dtype=np.float32)[explained[pos]]
             drivers.loc[explained] = top_drivers(contribs, values, labels, k).to_numpy()
@@ -194,10 +233,17 @@ def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -
 
 
 def _invalid_rows(model: Model, invalid: dict[str, str], landmark_h: float) -> pd.DataFrame:
-    return pd.DataFrame({
-        "patient_id": list(invalid), "task": model.task.name, "landmark_h": float(landmark_h), "status": "invalid",
-        "reason": list(invalid.values()), "warnings": "", "risk": np.nan,
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": list(invalid),
+            "task": model.task.name,
+            "landmark_h": float(landmark_h),
+            "status": "invalid",
+            "reason": list(invalid.values()),
+            "warnings": "",
+            "risk": np.nan,
+        }
+    )
 
 
 def score_cohort(
@@ -230,8 +276,14 @@ def score_cohort(
     return pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[-1]
 
 
-def score(model: Model, cohort: Cohort, landmark_h: float | None = None, explain: int = 5,
-          progress: bool = False, **kwargs: object) -> pd.DataFrame:
+def score(
+    model: Model,
+    cohort: Cohort,
+    landmark_h: float | None = None,
+    explain: int = 5,
+    progress: bool = False,
+    **kwargs: object,
+) -> pd.DataFrame:
     """Score every patient of ``cohort`` with ``model``: one row per patient.
 
     Parameters
@@ -270,15 +322,18 @@ def _advancing(items: Iterator, total: int, label: str, show: bool) -> Iterator:
             bar.advance()
 
 
-def score_raw_chunk(model: Model, chunk: RawChunk, landmark_h: float, explain: int,
-                    check: bool = False) -> tuple[pd.DataFrame, list[ValidationProblem]]:
+def score_raw_chunk(
+    model: Model, chunk: RawChunk, landmark_h: float, explain: int, check: bool = False
+) -> tuple[pd.DataFrame, list[ValidationProblem]]:
     """Validate one group of patients, mark bad ones ``invalid`` and score the rest; rows come
     out in the order of the group's patients table."""
     tables, report = validate_tables(chunk.tables, chunk.rows)
     cohort = Cohort.from_validated(tables, report, on_error="drop")
     found = check_compatible(model, cohort) if check else []
-    out = pd.concat([score_chunk(model, cohort, landmark_h, explain), _invalid_rows(model, cohort.invalid, landmark_h)],
-                    ignore_index=True)
+    out = pd.concat(
+        [score_chunk(model, cohort, landmark_h, explain), _invalid_rows(model, cohort.invalid, landmark_h)],
+        ignore_index=True,
+    )
     order = patient_ids(chunk.tables["patients"])
     if len(order) and len(out):
         out = out.iloc[np.argsort(order.get_indexer(out["patient_id"].astype("string")), kind="stable")]
@@ -322,8 +377,9 @@ def iter_scores(
 
         from crsml.scoring._dask import dask_map
 
-        results = dask_map(score_raw_chunk, model, source, L, explain, scheduler=scheduler,
-                           first=partial(score_raw_chunk, check=True))
+        results = dask_map(
+            score_raw_chunk, model, source, L, explain, scheduler=scheduler, first=partial(score_raw_chunk, check=True)
+        )
     else:
         results = (score_raw_chunk(model, c, L, explain, check=i == 0) for i, c in enumerate(source))
     label = f"scoring {len(source.ids):,} patients ({engine})"
@@ -347,7 +403,10 @@ def score_tables(
 
 
 def score_directory(
-    model: Model, directory: str | Path, out: str | Path | None = None, chunk_patients: int = 20_000,
+    model: Model,
+    directory: str | Path,
+    out: str | Path | None = None,
+    chunk_patients: int = 20_000,
     **kwargs: object,
 ) -> tuple[pd.DataFrame | dict[str, int], ValidationReport]:
     """Score a cohort directory group by group, reading only one group's rows at a time.

@@ -71,8 +71,9 @@ class PatientChunks:
     def __post_init__(self) -> None:
         if self.patients is not None:  # a table without patient_id goes whole to the first group
             has_id = "patient_id" in self.patients
-            self._groups["patients"] = (self.chunk_of(self.patients["patient_id"]) if has_id
-                                        else np.zeros(len(self.patients), dtype=np.int64))
+            self._groups["patients"] = (
+                self.chunk_of(self.patients["patient_id"]) if has_id else np.zeros(len(self.patients), dtype=np.int64)
+            )
 
     def empty_tables(self) -> set[str]:
         """The tables (of ``measurements``, ``vitals``, ``treatments``, ``crs``) with no row or no file."""
@@ -88,8 +89,11 @@ class PatientChunks:
         # each distinct id looked up once, by its key: another spelling of a patient's id (spaces,
         # case, number format) goes to that patient's group, where validation reports the clash
         codes, uniques = pd.factorize(patient_id_key(pids.astype("string")))
-        pos = (self._key_index().get_indexer(pd.Index(uniques, dtype="string")) if len(uniques)
-               else np.zeros(0, dtype=np.int64))
+        pos = (
+            self._key_index().get_indexer(pd.Index(uniques, dtype="string"))
+            if len(uniques)
+            else np.zeros(0, dtype=np.int64)
+        )
         g = np.zeros(len(codes), dtype=np.int64)  # a missing or blank id (code -1) stays in group 0
         known = codes >= 0
         found = np.asarray(pos, dtype=np.int64)[codes[known]]
@@ -110,8 +114,17 @@ class PatientChunks:
             return
         ids, first = np.unique(pids.to_numpy(dtype=object)[lost].astype(str), return_index=True)
         for pid, i in sorted(zip(ids, first, strict=True), key=lambda t: t[1]):
-            self.orphans.setdefault(pid, ValidationProblem(table, int(first_row + lost[i] + 1), "patient_id",
-                                                 "patient is not in the patients table", "error", pid))
+            self.orphans.setdefault(
+                pid,
+                ValidationProblem(
+                    table,
+                    int(first_row + lost[i] + 1),
+                    "patient_id",
+                    "patient is not in the patients table",
+                    "error",
+                    pid,
+                ),
+            )
 
     @classmethod
     def from_tables(cls, raw: dict[str, pd.DataFrame | None], chunk_patients: int) -> PatientChunks:
@@ -140,8 +153,10 @@ class PatientChunks:
             raise CohortError(f"cohort directory not found: {d}")
         p = find_table_file(d, "patients")
         if p is None:
-            raise CohortError(f"table patients: {d} has no patients file (patients.csv or patients.parquet, one row "
-                              "per patient); every cohort needs one")
+            raise CohortError(
+                f"table patients: {d} has no patients file (patients.csv or patients.parquet, one row "
+                "per patient); every cohort needs one"
+            )
         patients = _patients(read_table(p, "patients"))
         if not len(patients):
             raise CohortError(f"table patients: {p.name} holds no patient (only its header); nothing to score")
@@ -185,8 +200,10 @@ class PatientChunks:
             batches_all = list(batches)
             table = pa.Table.from_batches(batches_all, schema=schema) if batches_all else schema.empty_table()
             self._n_rows[name] = table.num_rows
-            pq.write_table(table.append_column("_row", pa.array(np.arange(table.num_rows), pa.int64())),
-                           self._dir / f"{name}-all.parquet")
+            pq.write_table(
+                table.append_column("_row", pa.array(np.arange(table.num_rows), pa.int64())),
+                self._dir / f"{name}-all.parquet",
+            )
             return schema
 
         def tagged() -> Iterator[pa.RecordBatch]:
@@ -203,9 +220,15 @@ class PatientChunks:
             self._n_rows[name] = start
 
         out_schema = schema.append(pa.field("_row", pa.int64())).append(pa.field("_chunk", pa.int32()))
-        ds.write_dataset(tagged(), self._dir / name, schema=out_schema, format="parquet",
-                         partitioning=ds.partitioning(pa.schema([("_chunk", pa.int32())])),
-                         max_rows_per_group=BATCH_ROWS, existing_data_behavior="overwrite_or_ignore")
+        ds.write_dataset(
+            tagged(),
+            self._dir / name,
+            schema=out_schema,
+            format="parquet",
+            partitioning=ds.partitioning(pa.schema([("_chunk", pa.int32())])),
+            max_rows_per_group=BATCH_ROWS,
+            existing_data_behavior="overwrite_or_ignore",
+        )
         return schema
 
     def __iter__(self) -> Iterator[RawChunk]:
@@ -250,8 +273,11 @@ class PatientChunks:
                 t = t.slice(0, 0)
         else:
             part = self._dir / name / str(i)
-            t = ds.dataset(part, format="parquet").to_table() if part.exists() else schema.append(
-                pa.field("_row", pa.int64())).empty_table()
+            t = (
+                ds.dataset(part, format="parquet").to_table()
+                if part.exists()
+                else schema.append(pa.field("_row", pa.int64())).empty_table()
+            )
             t = t.sort_by("_row")
         df = t.to_pandas(types_mapper=_types_mapper)
         rows = df.pop("_row").to_numpy(dtype=np.int64)

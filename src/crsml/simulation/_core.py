@@ -20,16 +20,31 @@ from crsml.simulation import _dynamics as dyn
 from crsml.simulation._profiles import Profile, get_profile
 
 DRAW_DAYS = np.array([-1, 0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 13])
-LLOQ = {"il6": 1.5, "ifng": 1.0, "il10": 1.0, "il2": 1.0, "il4": 1.0, "tnfa": 1.0, "il17a": 1.0,
-        "mcp1": 10.0, "il1ra": 30.0}
+LLOQ = {
+    "il6": 1.5,
+    "ifng": 1.0,
+    "il10": 1.0,
+    "il2": 1.0,
+    "il4": 1.0,
+    "tnfa": 1.0,
+    "il17a": 1.0,
+    "mcp1": 10.0,
+    "il1ra": 30.0,
+}
 ULOQ = {"il6": 5000.0}
 CYTOKINE_PANEL = CYTOKINES  # every canonical cytokine is measured
 LAB_PANEL = ("crp", "ferritin", "ldh", "platelets", "creatinine", "cart_copies")
 ASSAY_CV = 0.15
 #: latent traits kept in ``truth``: column -> ``Traits`` field (never features: with the state
 #: below they bound what any model of the records could know, as in experiments/simulated_ceiling.py)
-LATENT_TRAITS = {"il6_share": "d6", "il1_share": "d1", "ifng_share": "dI", "myeloid_gain": "gain",
-                 "cart_growth": "growth", "frailty": "frailty"}
+LATENT_TRAITS = {
+    "il6_share": "d6",
+    "il1_share": "d1",
+    "ifng_share": "dI",
+    "myeloid_gain": "gain",
+    "cart_growth": "growth",
+    "frailty": "frailty",
+}
 #: the latent state at each landmark kept in ``truth`` as ``state_<name>``
 LATENT_STATE = ("cart", "antigen", "myeloid", "organ", "noise", "support", "grade_hours_ge1", "crp", "ferritin")
 #: every latent column of ``truth``
@@ -73,19 +88,21 @@ def draw_traits(n: int, rng: np.random.Generator, p: Profile) -> tuple[dyn.Trait
         creatinine_base=np.where(age < 18, 35, 65) * np.exp(rng.normal(0, 0.2, n)),
         mcp1_base=np.exp(rng.normal(np.log(350), 0.4, n)),
     )
-    patients = pd.DataFrame({
-        "patient_id": [f"SIM{i:06d}" for i in range(n)],
-        "age_years": age,
-        "sex": np.where(male, "male", "female"),
-        "weight_kg": weight,
-        "diagnosis": p.diagnosis,
-        "marrow_blast_pct": blast,
-        "costim": np.where(cd28, "cd28", "4-1bb"),
-        "cart_dose_per_kg": dose,
-        "prior_lines": prior_lines,
-        "prior_transplant": prior_tx,
-        "site": np.array([s.name for s in p.sites])[site],
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": [f"SIM{i:06d}" for i in range(n)],
+            "age_years": age,
+            "sex": np.where(male, "male", "female"),
+            "weight_kg": weight,
+            "diagnosis": p.diagnosis,
+            "marrow_blast_pct": blast,
+            "costim": np.where(cd28, "cd28", "4-1bb"),
+            "cart_dose_per_kg": dose,
+            "prior_lines": prior_lines,
+            "prior_transplant": prior_tx,
+            "site": np.array([s.name for s in p.sites])[site],
+        }
+    )
     return tr, patients
 
 
@@ -100,8 +117,14 @@ class Snapshot:
 
 
 def _continue(
-    snap: Snapshot, tr: dyn.Traits, p: Profile, seed: int, run: int, n_steps: int,
-    forbid_until_h: float | None = None, force: bool = False,
+    snap: Snapshot,
+    tr: dyn.Traits,
+    p: Profile,
+    seed: int,
+    run: int,
+    n_steps: int,
+    forbid_until_h: float | None = None,
+    force: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run from a snapshot to the end; returns (any grade >= 3 after L, grade >= 3 hours after L,
     total grade >= 1 hours)."""
@@ -174,7 +197,9 @@ def simulate(
     draw_step = np.clip(np.round(draw_t / p.dt_h).astype(int), 0, n_steps - 1)
     latent = {a: np.full(draw_t.shape, np.nan) for a in (*CYTOKINE_PANEL, *LAB_PANEL)}
 
-    vit: dict[str, list[np.ndarray]] = {k: [] for k in ("t", "temp_c", "hypotension", "vasopressors", "vasopressin", "o2_level", "grade", "alive")}
+    vit: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("t", "temp_c", "hypotension", "vasopressors", "vasopressin", "o2_level", "grade", "alive")
+    }
     events: list[tuple[np.ndarray, float, str]] = []
     snaps: dict[float, Snapshot] = {}
     for k in range(n_steps):
@@ -210,10 +235,14 @@ def simulate(
     factual = {}
     for L in snaps:
         after = times > L
-        factual[L] = ((grades[:, after] >= 3).any(axis=1), (grades[:, after] >= 3).sum(axis=1) * p.obs_every_h,
-                      st.grade_hours_ge1.copy())
-    truth = _truth_table(snaps, factual, tr, p, seed, n_steps, grace_h, truth_draws, prolonged_days, ids,
-                         expected_benefit, truth_stream)
+        factual[L] = (
+            (grades[:, after] >= 3).any(axis=1),
+            (grades[:, after] >= 3).sum(axis=1) * p.obs_every_h,
+            st.grade_hours_ge1.copy(),
+        )
+    truth = _truth_table(
+        snaps, factual, tr, p, seed, n_steps, grace_h, truth_draws, prolonged_days, ids, expected_benefit, truth_stream
+    )
     meta = {
         "source": "simulated",
         "created_by": f"crsml simulate --n {n} --seed {seed} --profile {p.name}",
@@ -226,8 +255,15 @@ def simulate(
     }
     if truth_stream:
         meta["truth_stream"] = truth_stream
-    return Cohort(patients=patients, measurements=measurements, vitals=vitals, treatments=treatments,
-                  crs=crs, truth=truth, meta=meta)
+    return Cohort(
+        patients=patients,
+        measurements=measurements,
+        vitals=vitals,
+        treatments=treatments,
+        crs=crs,
+        truth=truth,
+        meta=meta,
+    )
 
 
 def _vitals_tables(vit: dict[str, list[np.ndarray]], ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -235,13 +271,18 @@ def _vitals_tables(vit: dict[str, list[np.ndarray]], ids: np.ndarray) -> tuple[p
     n_obs = len(vit["t"])
     cols = {k: np.stack(v, axis=1).ravel()[alive] for k, v in vit.items() if k != "alive"}
     pid = np.repeat(ids, n_obs)[alive]
-    vitals = pd.DataFrame({
-        "patient_id": pid, "time_h": cols["t"], "temp_c": np.round(cols["temp_c"], 1),
-        "hypotension": cols["hypotension"], "vasopressors": cols["vasopressors"],
-        "vasopressin": cols["vasopressin"],
-        "o2_device": pd.Categorical.from_codes(cols["o2_level"], categories=list(dyn.O2_BY_LEVEL)).astype("string"),
-        "o2_flow_lpm": dyn.FLOW_BY_LEVEL[cols["o2_level"]],
-    })
+    vitals = pd.DataFrame(
+        {
+            "patient_id": pid,
+            "time_h": cols["t"],
+            "temp_c": np.round(cols["temp_c"], 1),
+            "hypotension": cols["hypotension"],
+            "vasopressors": cols["vasopressors"],
+            "vasopressin": cols["vasopressin"],
+            "o2_device": pd.Categorical.from_codes(cols["o2_level"], categories=list(dyn.O2_BY_LEVEL)).astype("string"),
+            "o2_flow_lpm": dyn.FLOW_BY_LEVEL[cols["o2_level"]],
+        }
+    )
     crs = pd.DataFrame({"patient_id": pid, "time_h": cols["t"], "grade": cols["grade"].astype(np.int64)})
     return vitals, crs
 
@@ -249,20 +290,34 @@ def _vitals_tables(vit: dict[str, list[np.ndarray]], ids: np.ndarray) -> tuple[p
 def _treatment_table(events: list, ids: np.ndarray, weight: np.ndarray) -> pd.DataFrame:
     parts = [pd.DataFrame({"i": idx, "time_h": t, "drug": drug}) for idx, t, drug in events if len(idx)]
     if not parts:
-        return pd.DataFrame({"patient_id": pd.Series(dtype="string"), "time_h": pd.Series(dtype=float),
-                             "drug": pd.Series(dtype="string"), "dose": pd.Series(dtype=float),
-                             "dose_unit": pd.Series(dtype="string")})
+        return pd.DataFrame(
+            {
+                "patient_id": pd.Series(dtype="string"),
+                "time_h": pd.Series(dtype=float),
+                "drug": pd.Series(dtype="string"),
+                "dose": pd.Series(dtype=float),
+                "dose_unit": pd.Series(dtype="string"),
+            }
+        )
     ev = pd.concat(parts, ignore_index=True).sort_values(["i", "time_h", "drug"], kind="stable")
     w = weight[ev["i"].to_numpy()]
     toci = ev["drug"].to_numpy() == "tocilizumab"
     # 8 mg/kg (12 mg/kg under 30 kg), at most 800 mg; dexamethasone 10 mg (literature.md)
     dose = np.where(toci, np.minimum(np.where(w < 30, 12, 8) * w, 800).round(), 10.0)
-    return pd.DataFrame({"patient_id": ids[ev["i"].to_numpy()], "time_h": ev["time_h"].to_numpy(),
-                         "drug": ev["drug"].to_numpy(), "dose": dose, "dose_unit": "mg"}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "patient_id": ids[ev["i"].to_numpy()],
+            "time_h": ev["time_h"].to_numpy(),
+            "drug": ev["drug"].to_numpy(),
+            "dose": dose,
+            "dose_unit": "mg",
+        }
+    ).reset_index(drop=True)
 
 
-def _measurement_table(latent: dict[str, np.ndarray], draw_t: np.ndarray, ids: np.ndarray,
-                       rng: np.random.Generator) -> pd.DataFrame:
+def _measurement_table(
+    latent: dict[str, np.ndarray], draw_t: np.ndarray, ids: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
     n, d = draw_t.shape
     missing_cyto = rng.random((n, d)) < 0.12
     missing_lab = rng.random((n, d)) < 0.08
@@ -281,19 +336,38 @@ def _measurement_table(latent: dict[str, np.ndarray], draw_t: np.ndarray, ids: n
             above = v > ULOQ[a]
             v = np.where(above, ULOQ[a], v)
             qual[above] = ">"
-        frames.append(pd.DataFrame({
-            "patient_id": np.repeat(ids, d).reshape(n, d)[keep], "time_h": draw_t[keep], "analyte": a,
-            "value": np.round(v, 3), "unit": CANONICAL_UNITS[a], "qualifier": qual,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "patient_id": np.repeat(ids, d).reshape(n, d)[keep],
+                    "time_h": draw_t[keep],
+                    "analyte": a,
+                    "value": np.round(v, 3),
+                    "unit": CANONICAL_UNITS[a],
+                    "qualifier": qual,
+                }
+            )
+        )
     m = pd.concat(frames, ignore_index=True)
     m = m.sort_values(["patient_id", "time_h", "analyte"], kind="stable").reset_index(drop=True)
     m["qualifier"] = m["qualifier"].astype("string")
     return m
 
 
-def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: dyn.Traits, p: Profile, seed: int, n_steps: int,
-                 grace_h: float, draws: int, prolonged_days: float, ids: np.ndarray,
-                 effect_draws: bool = False, stream: int = 0) -> pd.DataFrame | None:
+def _truth_table(
+    snaps: dict[float, Snapshot],
+    factual: dict[float, tuple],
+    tr: dyn.Traits,
+    p: Profile,
+    seed: int,
+    n_steps: int,
+    grace_h: float,
+    draws: int,
+    prolonged_days: float,
+    ids: np.ndarray,
+    effect_draws: bool = False,
+    stream: int = 0,
+) -> pd.DataFrame | None:
     n = len(ids)
     frames = []
     prolonged_h = prolonged_days * 24.0
@@ -323,12 +397,25 @@ def _truth_table(snaps: dict[float, Snapshot], factual: dict[float, tuple], tr: 
                 _, m1, _ = _continue(mc, tr.take(idx), p, seed, 20_000 + runs, n_steps, force=True)
                 spared = ((m0 - m1) / 24.0).reshape(draws, len(open_)).mean(axis=0)
                 benefit[open_] = np.where(treated_before[open_], np.nan, spared)
-        frames.append(pd.DataFrame({
-            "patient_id": ids, "landmark_h": L, "p_severe": p_sev, "p_prolonged": p_pro, "benefit_days": benefit,
-            "severe_y0": a0, "severe_y1": a1, "severe_days_y0": h0 / 24.0, "severe_days_y1": h1 / 24.0,
-            "prolonged_y0": g0 > prolonged_h, "prolonged_y1": g1 > prolonged_h,
-            "treated_before": treated_before, "alive": ~snap.state.dead,
-            **{col: getattr(tr, field) for col, field in LATENT_TRAITS.items()},
-            **{f"state_{k}": np.asarray(getattr(snap.state, k), dtype=float) for k in LATENT_STATE},
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "patient_id": ids,
+                    "landmark_h": L,
+                    "p_severe": p_sev,
+                    "p_prolonged": p_pro,
+                    "benefit_days": benefit,
+                    "severe_y0": a0,
+                    "severe_y1": a1,
+                    "severe_days_y0": h0 / 24.0,
+                    "severe_days_y1": h1 / 24.0,
+                    "prolonged_y0": g0 > prolonged_h,
+                    "prolonged_y1": g1 > prolonged_h,
+                    "treated_before": treated_before,
+                    "alive": ~snap.state.dead,
+                    **{col: getattr(tr, field) for col, field in LATENT_TRAITS.items()},
+                    **{f"state_{k}": np.asarray(getattr(snap.state, k), dtype=float) for k in LATENT_STATE},
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else None

@@ -26,9 +26,12 @@ from crsml.simulation._profiles import Profile
 O2_BY_LEVEL = np.array(["none", "nasal_cannula", "high_flow_nasal_cannula", "bipap"], dtype=object)
 FLOW_BY_LEVEL = np.array([0.0, 3.0, 40.0, 0.0])
 # the ASTCT hypoxia grade of each oxygen level (grading.py decides, not a copy of its rules)
-GRADE_BY_LEVEL = np.array([
-    DEVICE_GRADE[d] if not (d == "nasal_cannula" and f > 6) else 3 for d, f in zip(O2_BY_LEVEL, FLOW_BY_LEVEL, strict=True)
-])
+GRADE_BY_LEVEL = np.array(
+    [
+        DEVICE_GRADE[d] if not (d == "nasal_cannula" and f > 6) else 3
+        for d, f in zip(O2_BY_LEVEL, FLOW_BY_LEVEL, strict=True)
+    ]
+)
 
 STREAM_DYN, STREAM_SIGNS, STREAM_CLIN = 1, 2, 3
 

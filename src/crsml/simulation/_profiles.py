@@ -86,17 +86,24 @@ PROFILES: dict[str, Profile] = {
     # grade 2, one treats pre-emptively at grade 1 with a 4-fold IL-6 rise (Zhang et al. 2022).
     # Such variation in practice is what lets records inform the decision at the landmark; the
     # probabilities are our assumption, not published figures.
-    "mixed_practice": Profile(name="mixed_practice", sites=(
-        Site("waits_for_grade3", 0.85, 0.02, 0.0, 0.35, 0.4),
-        Site("treats_grade2", 0.85, 0.25, 0.0, 0.35, 0.4),
-        Site("pre_emptive", 0.90, 0.35, 0.30, 0.30, 0.4),
-    )),
+    "mixed_practice": Profile(
+        name="mixed_practice",
+        sites=(
+            Site("waits_for_grade3", 0.85, 0.02, 0.0, 0.35, 0.4),
+            Site("treats_grade2", 0.85, 0.25, 0.0, 0.35, 0.4),
+            Site("pre_emptive", 0.90, 0.35, 0.30, 0.30, 0.4),
+        ),
+    ),
     # another centre for external validation (docs/validation.md): mostly adults with a high marrow
     # burden, and a team that grades severe CRS earlier (a lower grade-3 threshold), so the same
     # early kinetics carry more risk there. Both differences are our assumption, built to differ.
-    "other_centre": Profile(name="other_centre", p_pediatric=0.08, p_high_burden=0.75, thr_g3=3.9, sites=(
-        Site("other_centre", 0.85, 0.05, 0.0, 1.0, 0.5),
-    )),
+    "other_centre": Profile(
+        name="other_centre",
+        p_pediatric=0.08,
+        p_high_burden=0.75,
+        thr_g3=3.9,
+        sites=(Site("other_centre", 0.85, 0.05, 0.0, 1.0, 0.5),),
+    ),
 }
 
 

@@ -34,7 +34,25 @@ from crsml.tasks._tocilizumab_benefit import (
 )
 
 __all__ = [
-    "DEFAULT_GRACE_H", "DEFAULT_HORIZON_H", "DEFAULT_MIN_DAYS", "Dataset", "ProlongedCRS", "RiskTask", "SevereCRS",
-    "Task", "TocilizumabBenefit", "emulate_trial", "excluded_counts", "get", "given_before", "given_before_reason", "names", "not_applicable",
-    "outcome_window", "register", "split_params", "task_from_dict", "unregister",
+    "DEFAULT_GRACE_H",
+    "DEFAULT_HORIZON_H",
+    "DEFAULT_MIN_DAYS",
+    "Dataset",
+    "ProlongedCRS",
+    "RiskTask",
+    "SevereCRS",
+    "Task",
+    "TocilizumabBenefit",
+    "emulate_trial",
+    "excluded_counts",
+    "get",
+    "given_before",
+    "given_before_reason",
+    "names",
+    "not_applicable",
+    "outcome_window",
+    "register",
+    "split_params",
+    "task_from_dict",
+    "unregister",
 ]

@@ -99,8 +99,9 @@ class Task(ABC):
             if isinstance(default, float):
                 return float(text)
         except ValueError:
-            raise CrsmlError(f"--task-param {name}={text}: {cls.name}'s {name} is a "
-                             f"{type(default).__name__} (default {default!r})") from None
+            raise CrsmlError(
+                f"--task-param {name}={text}: {cls.name}'s {name} is a {type(default).__name__} (default {default!r})"
+            ) from None
         return text
 
     def __repr__(self) -> str:
@@ -126,11 +127,15 @@ class Task(ABC):
         """
         return cohort.eligibility(landmark_h) if base is None else base
 
-    def feature_builder(self, landmark_h: float | Sequence[float],
-                        extra_patient_columns: Sequence[str] = ()) -> LandmarkFeatures:
+    def feature_builder(
+        self, landmark_h: float | Sequence[float], extra_patient_columns: Sequence[str] = ()
+    ) -> LandmarkFeatures:
         """The (unfitted) landmark feature builder the task's models use."""
-        return LandmarkFeatures(landmark_h=landmark_h, extra_patient_columns=tuple(extra_patient_columns),
-                                treatments_before_landmark=self.treatments_before_landmark)
+        return LandmarkFeatures(
+            landmark_h=landmark_h,
+            extra_patient_columns=tuple(extra_patient_columns),
+            treatments_before_landmark=self.treatments_before_landmark,
+        )
 
     # -- what is predicted ---------------------------------------------------------------
     @abstractmethod
@@ -138,8 +143,9 @@ class Task(ABC):
         """One row per patient: the target column(s) and ``reason`` ('' when labelled)."""
 
     @abstractmethod
-    def dataset(self, cohort: Cohort, landmark_h: float = 48.0,
-                extra_patient_columns: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.Series | pd.DataFrame]:
+    def dataset(
+        self, cohort: Cohort, landmark_h: float = 48.0, extra_patient_columns: Sequence[str] = ()
+    ) -> tuple[pd.DataFrame, pd.Series | pd.DataFrame]:
         """Features ``X`` and target ``y`` of the labelled patients, aligned row by row."""
 
     @abstractmethod
@@ -185,7 +191,7 @@ BUILT_IN = ("severe_crs", "prolonged_crs", "tocilizumab_benefit")
 
 def names() -> tuple[str, ...]:
     """Names of the registered tasks."""
-    return tuple(sorted(_REGISTRY, key=lambda n: (BUILT_IN.index(n) if n in BUILT_IN else len(BUILT_IN))))
+    return tuple(sorted(_REGISTRY, key=lambda n: BUILT_IN.index(n) if n in BUILT_IN else len(BUILT_IN)))
 
 
 def get(task: str | Task, **params: Any) -> Task:
@@ -209,7 +215,9 @@ def not_applicable(task: str, options: Sequence[str]) -> CrsmlError:
     """The one line for command-line options that ``task`` does not take (``min_days`` -> ``--min-days``)."""
     flags = ", ".join("--" + k.replace("_", "-") for k in options)
     one = len(options) == 1
-    return CrsmlError(f"{flags} {'does' if one else 'do'} not apply to --task {task}; leave {'it' if one else 'them'} out")
+    return CrsmlError(
+        f"{flags} {'does' if one else 'do'} not apply to --task {task}; leave {'it' if one else 'them'} out"
+    )
 
 
 def split_params(task: str | Task, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -223,6 +231,3 @@ def split_params(task: str | Task, options: dict[str, Any]) -> tuple[dict[str, A
 def task_from_dict(d: dict[str, Any]) -> Task:
     """The task a saved model was trained for (``{"name": ..., "params": {...}}``)."""
     return get(d["name"], **d.get("params", {}))
-
-
-

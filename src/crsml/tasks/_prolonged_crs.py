@@ -25,8 +25,9 @@ class ProlongedCRS(RiskTask):
     """
 
     name = "prolonged_crs"
-    description = ("risk of prolonged cytokine release syndrome (grade >= 1 for more than the set number of days "
-                   "in total)")
+    description = (
+        "risk of prolonged cytokine release syndrome (grade >= 1 for more than the set number of days in total)"
+    )
 
     def __init__(self, horizon_h: float = DEFAULT_HORIZON_H, min_days: float = DEFAULT_MIN_DAYS) -> None:
         super().__init__(horizon_h)

@@ -36,8 +36,11 @@ def outcome_window(
     elig = eligibility(cohort, L, crs=crs).set_index("patient_id")
     after = crs_episodes(crs, start_h=L, end_h=L + horizon_h).set_index("patient_id").reindex(elig.index)
     followed = after["n_obs"].fillna(0).to_numpy() > 0
-    reason = np.where(~elig["eligible"].to_numpy(dtype=bool), elig["reason"].to_numpy(dtype=object),
-                      np.where(followed, "", f"no CRS grade recorded after the landmark ({L:g} h)"))
+    reason = np.where(
+        ~elig["eligible"].to_numpy(dtype=bool),
+        elig["reason"].to_numpy(dtype=object),
+        np.where(followed, "", f"no CRS grade recorded after the landmark ({L:g} h)"),
+    )
     return elig, after, reason
 
 
@@ -66,8 +69,10 @@ class RiskTask(Task):
         ids = elig.index
         y = np.asarray(self.outcome(crs, after, ids, L), dtype=float)
         y = np.where(reason == "", y, np.nan)
-        return pd.DataFrame({"label": y, "reason": reason.astype(str)},
-                            index=pd.MultiIndex.from_arrays([ids, np.full(len(ids), L)], names=INDEX))
+        return pd.DataFrame(
+            {"label": y, "reason": reason.astype(str)},
+            index=pd.MultiIndex.from_arrays([ids, np.full(len(ids), L)], names=INDEX),
+        )
 
     def prepare(self, cohort: Cohort, landmark_h: float, extra_patient_columns: Sequence[str] = ()) -> Dataset:
         self.check(landmark_h)
@@ -77,27 +82,35 @@ class RiskTask(Task):
         keep = labels["label"].notna().to_numpy()
         y = labels["label"].to_numpy()[keep].astype(int)
         counts = {
-            "patients": int(len(cohort.patients)), "labelled": int(keep.sum()), "events": int(y.sum()),
+            "patients": int(len(cohort.patients)),
+            "labelled": int(keep.sum()),
+            "events": int(y.sum()),
             "event_rate": float(y.mean()) if len(y) else float("nan"),
             "excluded": excluded_counts(labels.loc[~keep, "reason"]),
         }
         if len(y) < MIN_LABELLED or min(y.sum(), len(y) - y.sum()) < MIN_PER_CLASS:
-            raise CrsmlError(f"too few labelled patients to train {self.name} at {landmark_h:g} h: "
-                             f"{len(y)} labelled, {int(y.sum())} with the outcome (need {MIN_LABELLED} and "
-                             f"{MIN_PER_CLASS} of each class)")
+            raise CrsmlError(
+                f"too few labelled patients to train {self.name} at {landmark_h:g} h: "
+                f"{len(y)} labelled, {int(y.sum())} with the outcome (need {MIN_LABELLED} and "
+                f"{MIN_PER_CLASS} of each class)"
+            )
         Xk = X[keep]
         return Dataset(fb, Xk, pd.Series(y, index=Xk.index, name=self.name), counts)
 
-    def dataset(self, cohort: Cohort, landmark_h: float = 48.0,
-                extra_patient_columns: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.Series]:
+    def dataset(
+        self, cohort: Cohort, landmark_h: float = 48.0, extra_patient_columns: Sequence[str] = ()
+    ) -> tuple[pd.DataFrame, pd.Series]:
         """Features and 0/1 labels of the labelled patients, indexed by ``(patient_id, landmark_h)``."""
         d = self.prepare(cohort, landmark_h, extra_patient_columns)
         return d.X, d.y
 
     def card_rows(self, counts: dict[str, Any]) -> dict[str, Any]:
-        return {"patients in the cohort": counts.get("patients"), "labelled at the landmark": counts.get("labelled"),
-                "with the outcome": counts.get("events"),
-                "outcome rate": f"{counts.get('event_rate', float('nan')):.1%}"}
+        return {
+            "patients in the cohort": counts.get("patients"),
+            "labelled at the landmark": counts.get("labelled"),
+            "with the outcome": counts.get("events"),
+            "outcome rate": f"{counts.get('event_rate', float('nan')):.1%}",
+        }
 
     def limitations(self, counts: dict[str, Any], extra_patient_columns: Sequence[str] = ()) -> list[str]:
         return [

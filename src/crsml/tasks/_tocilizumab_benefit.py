@@ -62,13 +62,16 @@ def emulate_trial(
     was_treated = given_before(cohort.treatments, L, ids) & elig["eligible"].to_numpy(dtype=bool)
     reason = np.where(was_treated, given_before_reason(L), reason)
     ok = reason == ""
-    return pd.DataFrame({
-        "eligible": ok,
-        "reason": reason.astype(str),
-        "treated": now.astype(int),
-        "severe_days": np.where(ok, after["days_ge3"].fillna(0).to_numpy(dtype=float), np.nan),
-        "severe": np.where(ok, (after["max_grade"].to_numpy(dtype=float) >= 3).astype(float), np.nan),
-    }, index=ids)
+    return pd.DataFrame(
+        {
+            "eligible": ok,
+            "reason": reason.astype(str),
+            "treated": now.astype(int),
+            "severe_days": np.where(ok, after["days_ge3"].fillna(0).to_numpy(dtype=float), np.nan),
+            "severe": np.where(ok, (after["max_grade"].to_numpy(dtype=float) >= 3).astype(float), np.nan),
+        },
+        index=ids,
+    )
 
 
 @register
@@ -91,14 +94,17 @@ class TocilizumabBenefit(Task):
     model_kind = "benefit"
     # benefit_note: what the records cannot show about the benefit's direction or size ('' when nothing)
     score_columns = ("risk", "benefit", "benefit_low", "benefit_high", "benefit_note")
-    description = ("expected severe-CRS days spared by tocilizumab given now, with the risk of grade >= 3 "
-                   "without it, for patients not yet given tocilizumab")
+    description = (
+        "expected severe-CRS days spared by tocilizumab given now, with the risk of grade >= 3 "
+        "without it, for patients not yet given tocilizumab"
+    )
     treatments_before_landmark = "strict"
     # hardly anyone is treated at the landmark in the default profile, so hardly anyone is inside the overlap
     example_profile = "mixed_practice"
 
-    def __init__(self, horizon_h: float = DEFAULT_HORIZON_H, grace_h: float = DEFAULT_GRACE_H,
-                 window: str = "emulated") -> None:
+    def __init__(
+        self, horizon_h: float = DEFAULT_HORIZON_H, grace_h: float = DEFAULT_GRACE_H, window: str = "emulated"
+    ) -> None:
         super().__init__(horizon_h)
         self.grace_h = grace_h
         self.window = window
@@ -115,8 +121,10 @@ class TocilizumabBenefit(Task):
         elig = super().eligibility(cohort, landmark_h, base)
         ok = elig["eligible"].to_numpy(dtype=bool)
         given = given_before(cohort.treatments, landmark_h, elig["patient_id"]) & ok
-        return elig.assign(eligible=ok & ~given,
-                           reason=np.where(given, given_before_reason(landmark_h), elig["reason"].to_numpy(dtype=object)))
+        return elig.assign(
+            eligible=ok & ~given,
+            reason=np.where(given, given_before_reason(landmark_h), elig["reason"].to_numpy(dtype=object)),
+        )
 
     def labels(self, cohort: Cohort, landmark_h: float) -> pd.DataFrame:
         """The emulated trial: ``eligible``, ``reason``, ``treated``, ``severe_days``, ``severe``."""
@@ -130,13 +138,17 @@ class TocilizumabBenefit(Task):
         X = X.droplevel("landmark_h")
         trial = self.labels(cohort, landmark_h).reindex(X.index)
         keep = trial["eligible"].to_numpy(dtype=bool)
-        counts = {"patients": int(len(cohort.patients)), "eligible": int(keep.sum()),
-                  "treated_now": int(trial.loc[keep, "treated"].sum()),
-                  "excluded": excluded_counts(trial.loc[~keep, "reason"])}
+        counts = {
+            "patients": int(len(cohort.patients)),
+            "eligible": int(keep.sum()),
+            "treated_now": int(trial.loc[keep, "treated"].sum()),
+            "excluded": excluded_counts(trial.loc[~keep, "reason"]),
+        }
         return Dataset(fb, X[keep], trial[keep], counts)
 
-    def dataset(self, cohort: Cohort, landmark_h: float = 48.0,
-                extra_patient_columns: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def dataset(
+        self, cohort: Cohort, landmark_h: float = 48.0, extra_patient_columns: Sequence[str] = ()
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Features of the eligible patients (indexed by ``patient_id``) and their trial columns
         ``treated``, ``severe_days`` and ``severe`` (what :meth:`BenefitModel.fit` takes)."""
         d = self.prepare(cohort, landmark_h, extra_patient_columns)
@@ -144,10 +156,13 @@ class TocilizumabBenefit(Task):
 
     def card_rows(self, counts: dict[str, Any]) -> dict[str, Any]:
         trim = counts.get("trim", {})
-        return {"patients in the cohort": counts.get("patients"), "eligible at the landmark": counts.get("eligible"),
-                "given tocilizumab now (within the grace window)": counts.get("treated_now"),
-                "inside the overlap (used to fit the benefit)": trim.get("inside"),
-                "outside the overlap": counts.get("trimmed")}
+        return {
+            "patients in the cohort": counts.get("patients"),
+            "eligible at the landmark": counts.get("eligible"),
+            "given tocilizumab now (within the grace window)": counts.get("treated_now"),
+            "inside the overlap (used to fit the benefit)": trim.get("inside"),
+            "outside the overlap": counts.get("trimmed"),
+        }
 
     def limitations(self, counts: dict[str, Any], extra_patient_columns: Sequence[str] = ()) -> list[str]:
         extra = list(extra_patient_columns)

@@ -57,8 +57,11 @@ def staged(model: Model) -> Iterator[dict[str, Any]]:
             shutil.copyfile(write_model_card(model, card), files / MODEL_CARD_FILE)
         write_manifest(files)  # the card is one of the model's files
         yield {
-            "python_model": str(CODE_PATH), "artifacts": {"crsml": str(files)},
-            "signature": signature_for(model, example), "input_example": example, "pip_requirements": requirements(),
+            "python_model": str(CODE_PATH),
+            "artifacts": {"crsml": str(files)},
+            "signature": signature_for(model, example),
+            "input_example": example,
+            "pip_requirements": requirements(),
             "metadata": {"crsml_task": model.task.name, "crsml_landmark_h": model.landmark_h},
         }
 

@@ -1,6 +1,7 @@
 """MLflow "models from code" definition of a crsml model: MLflow stores this file, not a
 pickled object. ``load_context`` reads the bundle's JSON and XGBoost files; ``predict`` takes a
-feature frame (the model's feature columns; missing values allowed) and returns the model's prediction columns (``risk``; a benefit model adds ``benefit`` ...)."""
+feature frame (the model's feature columns; missing values allowed) and returns the model's
+prediction columns (``risk``; a benefit model adds ``benefit`` ...)."""
 
 import mlflow
 import pandas as pd

@@ -32,8 +32,9 @@ def _write_artifact(path: Path, value: Any) -> None:
         path.write_text(json.dumps(value, indent=1, default=float))
 
 
-def log_training(result: TrainingResult, tracking_uri: str | None = None, register_name: str | None = None,
-                 log: Any = print) -> str:
+def log_training(
+    result: TrainingResult, tracking_uri: str | None = None, register_name: str | None = None, log: Any = print
+) -> str:
     """Log ``result`` as an MLflow run in experiment ``crsml-<task>`` and register its model.
 
     Parameters
@@ -52,8 +53,13 @@ def log_training(result: TrainingResult, tracking_uri: str | None = None, regist
     mlflow = start(f"crsml-{task}", tracking_uri)
     with mlflow.start_run(run_name=f"{task}-L{L:g}") as run:
         mlflow.log_params(result.params)
-        mlflow.set_tags({"crsml.task": task, "crsml.landmark_h": str(float(L)),
-                         **({"crsml.chosen": result.params["chosen"]} if "chosen" in result.params else {})})
+        mlflow.set_tags(
+            {
+                "crsml.task": task,
+                "crsml.landmark_h": str(float(L)),
+                **({"crsml.chosen": result.params["chosen"]} if "chosen" in result.params else {}),
+            }
+        )
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
         with tempfile.TemporaryDirectory() as tmp:
             t = Path(tmp)
@@ -87,8 +93,9 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
 
 
-def log_evaluation(result: EvaluationResult, report_dir: str | Path | None = None, tracking_uri: str | None = None,
-                   log: Any = print) -> str:
+def log_evaluation(
+    result: EvaluationResult, report_dir: str | Path | None = None, tracking_uri: str | None = None, log: Any = print
+) -> str:
     """Log an evaluation as an MLflow run in experiment ``crsml-<task>-evaluation``, tagged with the
     model it judged (files digest; registered name and version when it has them): every figure as a
     metric, the report's JSON and figures (and ``report_dir``, the HTML report) as artifacts.
@@ -96,10 +103,16 @@ def log_evaluation(result: EvaluationResult, report_dir: str | Path | None = Non
     info = result.model_info
     mlflow = start(f"crsml-{result.task}-evaluation", tracking_uri)
     with mlflow.start_run(run_name=f"evaluate-{result.task}-L{result.landmark_h:g}") as run:
-        tags = {"crsml.task": result.task, "crsml.landmark_h": str(float(result.landmark_h)),
-                "crsml.judged_model_digest": str(info.get("model_digest") or "")}
+        tags = {
+            "crsml.task": result.task,
+            "crsml.landmark_h": str(float(result.landmark_h)),
+            "crsml.judged_model_digest": str(info.get("model_digest") or ""),
+        }
         if info.get("registered_name"):
-            tags |= {"crsml.judged_model": str(info["registered_name"]), "crsml.judged_version": str(info.get("version"))}
+            tags |= {
+                "crsml.judged_model": str(info["registered_name"]),
+                "crsml.judged_version": str(info.get("version")),
+            }
         mlflow.set_tags(tags)
         mlflow.log_params({"n_boot": result.n_boot, "seed": result.seed, "horizon_h": result.horizon_h})
         metrics = {f"n_{_slug(str(step))}": float(n) for step, n in result.flow["n"].items()}
@@ -120,8 +133,9 @@ def log_evaluation(result: EvaluationResult, report_dir: str | Path | None = Non
         return run.info.run_id
 
 
-def log_update(result: UpdateResult, tracking_uri: str | None = None, register_name: str | None = None,
-               log: Any = print) -> str:
+def log_update(
+    result: UpdateResult, tracking_uri: str | None = None, register_name: str | None = None, log: Any = print
+) -> str:
     """Log an updated model as an MLflow run and register it as a new version of the parent's
     registered model (``register_name``, else the parent's name, else ``crsml-<task>``); the run
     carries the lineage (parent digest and version, method, tests). Returns the run id."""
@@ -129,11 +143,24 @@ def log_update(result: UpdateResult, tracking_uri: str | None = None, register_n
     lin = result.lineage
     mlflow = start(f"crsml-{task}", tracking_uri)
     with mlflow.start_run(run_name=f"{task}-L{L:g}-update-{result.method}") as run:
-        mlflow.set_tags({"crsml.task": task, "crsml.landmark_h": str(float(L)), "crsml.update_method": result.method,
-                         "crsml.parent_digest": str(lin.get("parent_digest") or ""),
-                         "crsml.parent_version": str(lin.get("parent_version") or "")})
-        mlflow.log_params({"method": result.method, "chosen_by": result.chosen_by, "alpha": lin.get("alpha"),
-                           "intercept": lin.get("intercept"), "slope": lin.get("slope")})
+        mlflow.set_tags(
+            {
+                "crsml.task": task,
+                "crsml.landmark_h": str(float(L)),
+                "crsml.update_method": result.method,
+                "crsml.parent_digest": str(lin.get("parent_digest") or ""),
+                "crsml.parent_version": str(lin.get("parent_version") or ""),
+            }
+        )
+        mlflow.log_params(
+            {
+                "method": result.method,
+                "chosen_by": result.chosen_by,
+                "alpha": lin.get("alpha"),
+                "intercept": lin.get("intercept"),
+                "slope": lin.get("slope"),
+            }
+        )
         mlflow.log_metrics({f"before_{k}": float(v) for k, v in result.before.items()})
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "lineage.json").write_text(json.dumps(lin, indent=1, default=float))

@@ -23,7 +23,21 @@ from crsml.training._train_risk import (
 from crsml.training._training import SETTINGS, TRAINERS, settings_for, train
 
 __all__ = [
-    "MODEL_NAME", "SETTINGS", "TRAINERS", "BenefitSettings", "TrainSettings", "TrainingResult", "benefit_data",
-    "data_digest", "format_table", "left_out", "library_versions", "settings_for", "thin_data_warnings", "train",
-    "unused_centre_columns", "versus_best_baseline", "weak_model_reasons",
+    "MODEL_NAME",
+    "SETTINGS",
+    "TRAINERS",
+    "BenefitSettings",
+    "TrainSettings",
+    "TrainingResult",
+    "benefit_data",
+    "data_digest",
+    "format_table",
+    "left_out",
+    "library_versions",
+    "settings_for",
+    "thin_data_warnings",
+    "train",
+    "unused_centre_columns",
+    "versus_best_baseline",
+    "weak_model_reasons",
 ]

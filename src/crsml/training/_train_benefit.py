@@ -87,13 +87,17 @@ def thin_data_warnings(treated_now: int, propensity_auroc: float) -> list[str]:
     """
     out = []
     if treated_now < FEW_TREATED:
-        out.append(f"only {treated_now} patients were given tocilizumab at the landmark; with fewer than "
-                   f"{FEW_TREATED} the records can rarely show that any learner ranks patients better than their "
-                   "risk does (docs/tocilizumab_benefit.md)")
+        out.append(
+            f"only {treated_now} patients were given tocilizumab at the landmark; with fewer than "
+            f"{FEW_TREATED} the records can rarely show that any learner ranks patients better than their "
+            "risk does (docs/tocilizumab_benefit.md)"
+        )
     if propensity_auroc < 0.6:
-        out.append(f"the propensity model barely tells the treated from the untreated (AUROC {propensity_auroc:.2f}): "
-                   "either treatment at this landmark was close to random given the features, or there are too "
-                   "few treated patients to learn who gets it")
+        out.append(
+            f"the propensity model barely tells the treated from the untreated (AUROC {propensity_auroc:.2f}): "
+            "either treatment at this landmark was close to random given the features, or there are too "
+            "few treated patients to learn who gets it"
+        )
     return out
 
 
@@ -117,60 +121,116 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
     """Emulate the decision at the landmark and fit the benefit model with its diagnostics."""
     task = s.make_task()
     fb, X, trial, counts = benefit_data(cohort, s)
-    log(f"{task.name} at L = {s.landmark_h:g} h (grace {task.grace_h:g} h): {counts['eligible']} eligible, "
-        f"{counts['treated_now']} given tocilizumab now; left out: {left_out(counts['excluded'])}")
+    log(
+        f"{task.name} at L = {s.landmark_h:g} h (grace {task.grace_h:g} h): {counts['eligible']} eligible, "
+        f"{counts['treated_now']} given tocilizumab now; left out: {left_out(counts['excluded'])}"
+    )
     for col in unused_centre_columns(cohort.patients, s.extra_patient_columns):
-        log(f"note: patients column {col!r} has {cohort.patients[col].nunique()} values and is not a feature; if it "
+        log(
+            f"note: patients column {col!r} has {cohort.patients[col].nunique()} values and is not a feature; if it "
             f"names centres, their usual care after the landmark, and so the benefit of treating now, can differ: "
-            f"consider --extra {col}")
+            f"consider --extra {col}"
+        )
     try:
-        model = BenefitModel(candidates=s.candidates, trials=s.trials, folds=s.folds, trim=s.trim,
-                             seed=s.seed, progress=progress, ate_splits=s.ate_splits).fit(
-            X, trial["treated"], trial["severe_days"], trial["severe"])
+        model = BenefitModel(
+            candidates=s.candidates,
+            trials=s.trials,
+            folds=s.folds,
+            trim=s.trim,
+            seed=s.seed,
+            progress=progress,
+            ate_splits=s.ate_splits,
+        ).fit(X, trial["treated"], trial["severe_days"], trial["severe"])
     except ValueError as exc:
         raise CrsmlError(f"{task.name} at {s.landmark_h:g} h: {exc}") from exc
     counts["trimmed"] = model.n_trimmed_
     counts["trim"] = model.trim_counts_
-    metadata = {"grace_h": task.grace_h, "horizon_h": task.horizon_h, "counts": counts,
-                "grades": grades_source(cohort, log), "window": task.window,
-                "data_digest": data_digest(X, trial["treated"].to_numpy()), "chosen": model.chosen_,
-                "ate": model.ate_, "ate_severe": model.ate_severe_, "propensity_auroc": model.propensity_auroc_,
-                "feature_medians": X.median().astype(float).fillna(0.0).to_dict(), "versions": library_versions()}
+    metadata = {
+        "grace_h": task.grace_h,
+        "horizon_h": task.horizon_h,
+        "counts": counts,
+        "grades": grades_source(cohort, log),
+        "window": task.window,
+        "data_digest": data_digest(X, trial["treated"].to_numpy()),
+        "chosen": model.chosen_,
+        "ate": model.ate_,
+        "ate_severe": model.ate_severe_,
+        "propensity_auroc": model.propensity_auroc_,
+        "feature_medians": X.median().astype(float).fillna(0.0).to_dict(),
+        "versions": library_versions(),
+    }
     fitted = Model(task, float(s.landmark_h), fb, model, ModelMetadata.from_dict(metadata))
-    log(f"propensity AUROC {model.propensity_auroc_:.3f}; {model.n_trimmed_} patients outside overlap "
-        f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]) will be scored not_eligible")
+    log(
+        f"propensity AUROC {model.propensity_auroc_:.3f}; {model.n_trimmed_} patients outside overlap "
+        f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]) will be scored not_eligible"
+    )
     a = model.ate_
-    log(f"average benefit (AIPW) over the {a['n']} patients inside overlap with cross-fitted propensity in "
+    log(
+        f"average benefit (AIPW) over the {a['n']} patients inside overlap with cross-fitted propensity in "
         f"[{a['bound']:.3f}, {1 - a['bound']:.3f}] (Crump's bound): {a['ate']:.3f} severe-CRS days spared "
         f"(95% CI {a['low']:.3f} to {a['high']:.3f}; median of {a['splits']} cross-fitting splits, "
-        f"which differ by SD {a['split_sd']:.3f})")
+        f"which differ by SD {a['split_sd']:.3f})"
+    )
     worst = model.balance_["smd_weighted"].abs().dropna()
     if len(worst):
-        log(f"covariate balance inside overlap after weighting: largest |SMD| {worst.max():.2f} ({worst.idxmax()}); "
-            f"{int((worst > 0.1).sum())} of {len(worst)} features above 0.1 (evaluation/balance_smd.csv in MLflow)")
+        log(
+            f"covariate balance inside overlap after weighting: largest |SMD| {worst.max():.2f} ({worst.idxmax()}); "
+            f"{int((worst > 0.1).sum())} of {len(worst)} features above 0.1 (evaluation/balance_smd.csv in MLflow)"
+        )
         if worst.max() > 0.25:
-            log(f"warning: after weighting the treated still differ from the untreated by more than 0.25 SD in "
-                f"{int((worst > 0.25).sum())} features; the average benefit leans on the outcome models there")
+            log(
+                f"warning: after weighting the treated still differ from the untreated by more than 0.25 SD in "
+                f"{int((worst > 0.25).sum())} features; the average benefit leans on the outcome models there"
+            )
     log(f"chosen by held-out DR loss: {model.chosen_}")
     warnings = list(model.direction_notes_) + thin_data_warnings(counts["treated_now"], model.propensity_auroc_)
     for w in warnings:
         log(f"warning: {w}")
-    params = {k: v for k, v in asdict(s).items() if k != "task_params"} | task.get_params() | {"candidates": ",".join(s.candidates), "extra_patient_columns": ",".join(s.extra_patient_columns),
-                          "chosen": model.chosen_, "data_digest": metadata["data_digest"]}
-    metrics = {"n_eligible": counts["eligible"], "n_treated_now": counts["treated_now"], "n_trimmed": counts["trimmed"],
-               "propensity_auroc": model.propensity_auroc_}
+    params = (
+        {k: v for k, v in asdict(s).items() if k != "task_params"}
+        | task.get_params()
+        | {
+            "candidates": ",".join(s.candidates),
+            "extra_patient_columns": ",".join(s.extra_patient_columns),
+            "chosen": model.chosen_,
+            "data_digest": metadata["data_digest"],
+        }
+    )
+    metrics = {
+        "n_eligible": counts["eligible"],
+        "n_treated_now": counts["treated_now"],
+        "n_trimmed": counts["trimmed"],
+        "propensity_auroc": model.propensity_auroc_,
+    }
     for key, a in (("ate_days", model.ate_), ("ate_severe", model.ate_severe_)):
         metrics |= {key: a["ate"], f"{key}_low": a["low"], f"{key}_high": a["high"]}
-    metrics |= {"ate_n": model.ate_["n"], "ate_propensity_bound": model.ate_["bound"],
-                "ate_split_sd": model.ate_["split_sd"]}
+    metrics |= {
+        "ate_n": model.ate_["n"],
+        "ate_propensity_bound": model.ate_["bound"],
+        "ate_split_sd": model.ate_["split_sd"],
+    }
     for name, row in model.selection_.iterrows():
         metrics[f"dr_loss_{name}"] = float(row["dr_loss"])
-    artifacts = {"selection.csv": model.selection_, "balance_smd.csv": model.balance_, "counts.json": counts,
-                 "average_effect.json": {"ate_days": model.ate_, "ate_severe": model.ate_severe_}}
+    artifacts = {
+        "selection.csv": model.selection_,
+        "balance_smd.csv": model.balance_,
+        "counts.json": counts,
+        "average_effect.json": {"ate_days": model.ate_, "ate_severe": model.ate_severe_},
+    }
     treated = trial["treated"].to_numpy(dtype=int)
-    return TrainingResult(fitted, s, counts, model.selection_, params=params,
-                          metrics={k: float(v) for k, v in metrics.items()}, artifacts=artifacts, warnings=warnings,
-                          X=X, y=treated, overlap=(model.cross_fitted_propensity_, treated, s.trim),
-                          caption=f"candidates (chosen: {model.chosen_}): held-out DR loss in days^2, lower is better, "
-                          "with its standard error and its difference from risk_scaled; DR value of treating the top "
-                          "30% by each (days spared per patient); rank correlation with risk_scaled")
+    return TrainingResult(
+        fitted,
+        s,
+        counts,
+        model.selection_,
+        params=params,
+        metrics={k: float(v) for k, v in metrics.items()},
+        artifacts=artifacts,
+        warnings=warnings,
+        X=X,
+        y=treated,
+        overlap=(model.cross_fitted_propensity_, treated, s.trim),
+        caption=f"candidates (chosen: {model.chosen_}): held-out DR loss in days^2, lower is better, "
+        "with its standard error and its difference from risk_scaled; DR value of treating the top "
+        "30% by each (days spared per patient); rank correlation with risk_scaled",
+    )

@@ -87,8 +87,10 @@ class TrainSettings:
     def __post_init__(self) -> None:
         task = self.make_task()
         if task.model_kind != "risk":
-            raise CrsmlError(f"{self.task} trains a {task.model_kind} model: use BenefitSettings (crsml.train "
-                             "chooses the settings from the task)")
+            raise CrsmlError(
+                f"{self.task} trains a {task.model_kind} model: use BenefitSettings (crsml.train "
+                "chooses the settings from the task)"
+            )
         task.check(self.landmark_h)
         check_params(self, self._parameter_constraints)
 
@@ -121,8 +123,10 @@ def versus_best_baseline(result: TrainingResult, n_boot: int = 1000, seed: int =
 def grades_source(cohort: Cohort, log: Any = print) -> str:
     """``recorded`` or ``derived``; said when the labels come from crsml's grading of the vitals."""
     if cohort.crs.empty and not cohort.vitals.empty:
-        log("note: the cohort records no CRS grade: the labels come from grades crsml derived from the vital signs "
-            "(ASTCT grading), a lower bound where an oxygen device or vasopressor was not recorded")
+        log(
+            "note: the cohort records no CRS grade: the labels come from grades crsml derived from the vital signs "
+            "(ASTCT grading), a lower bound where an oxygen device or vasopressor was not recorded"
+        )
         return "derived"
     return "recorded"
 
@@ -136,8 +140,10 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     """Metric (low-high) strings per model, for printing and markdown."""
     out = pd.DataFrame(index=table.index)
     for m in METRICS:
-        out[m] = [format_interval(v, lo, hi) for v, lo, hi in
-                  zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)]
+        out[m] = [
+            format_interval(v, lo, hi)
+            for v, lo, hi in zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)
+        ]
     return out
 
 
@@ -146,8 +152,10 @@ def weak_model_reasons(row: pd.Series, model: XGBRiskClassifier) -> list[str]:
     a booster without a single split (every patient gets the same risk)."""
     reasons = []
     if not (row["auroc_low"] > 0.5):
-        reasons.append(f"the out-of-fold AUROC interval includes 0.5 ({row['auroc_low']:.3f} to {row['auroc_high']:.3f}): "
-                       "the model does not rank patients better than chance")
+        reasons.append(
+            f"the out-of-fold AUROC interval includes 0.5 ({row['auroc_low']:.3f} to {row['auroc_high']:.3f}): "
+            "the model does not rank patients better than chance"
+        )
     if all("[" not in tree for b in model.boosters_ for tree in b.get_dump()):
         reasons.append("the final booster has no split: it gives every patient the same risk")
     return reasons
@@ -158,8 +166,10 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     task = s.make_task()
     data = task.prepare(cohort, s.landmark_h, s.extra_patient_columns)
     fb, X, y, counts = data.features, data.X, data.y.to_numpy(dtype=int), data.counts
-    log(f"{task.name} at L = {s.landmark_h:g} h: {counts['labelled']} labelled patients, "
-        f"{counts['events']} with the outcome ({counts['event_rate']:.1%}); left out: {left_out(counts['excluded'])}")
+    log(
+        f"{task.name} at L = {s.landmark_h:g} h: {counts['labelled']} labelled patients, "
+        f"{counts['events']} with the outcome ({counts['event_rate']:.1%}); left out: {left_out(counts['excluded'])}"
+    )
     repeats = s.cv_repeats or auto_repeats(len(y))
     outer, inner = auto_folds(len(y))
     outer, inner = s.cv_folds or outer, s.inner_folds or inner
@@ -167,20 +177,44 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     baselines, skipped = available_baselines(X, s.seed)
     for name, why in skipped.items():
         log(f"baseline {name}: {why}")
-    final = XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed, storage=s.storage,
-                              study_name=s.study_name, ensemble_size=s.ensemble_size)
+    final = XGBRiskClassifier(
+        n_trials=s.trials,
+        inner_folds=inner,
+        seed=s.seed,
+        storage=s.storage,
+        study_name=s.study_name,
+        ensemble_size=s.ensemble_size,
+    )
     oof, folds, final = cross_validated_predictions(
-        X, y, model, baselines, folds=outer, repeats=repeats, seed=s.seed, n_jobs=s.n_jobs,
-        model_name=MODEL_NAME, progress=progress, final_model=final,
+        X,
+        y,
+        model,
+        baselines,
+        folds=outer,
+        repeats=repeats,
+        seed=s.seed,
+        n_jobs=s.n_jobs,
+        model_name=MODEL_NAME,
+        progress=progress,
+        final_model=final,
     )
     table = metric_table(y, oof, n_boot=s.n_boot, seed=s.seed)
     curves = curve_data(y, oof)
     metadata = {
-        "horizon_h": task.horizon_h, "counts": counts, "grades": grades_source(cohort, log),
+        "horizon_h": task.horizon_h,
+        "counts": counts,
+        "grades": grades_source(cohort, log),
         "data_digest": data_digest(X, y),
-        "cv": {"folds": outer, "repeats": repeats, "inner_folds": inner, "trials": s.trials,
-               "bootstrap": s.n_boot, "seed": s.seed},
-        "baselines_skipped": skipped, "feature_medians": X.median().astype(float).fillna(0.0).to_dict(),
+        "cv": {
+            "folds": outer,
+            "repeats": repeats,
+            "inner_folds": inner,
+            "trials": s.trials,
+            "bootstrap": s.n_boot,
+            "seed": s.seed,
+        },
+        "baselines_skipped": skipped,
+        "feature_medians": X.median().astype(float).fillna(0.0).to_dict(),
         "versions": library_versions(),
     }
     importance = mean_abs_shap(final, X)
@@ -188,15 +222,22 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     metadata["baseline_fits"] = fit_baselines(baselines, X, y)
     metadata["development"] = development_summary(X, y, final.predict_proba(X)[:, 1], importance)
     c_oof = float(table.loc[MODEL_NAME, "auroc"])
-    size = sample_size(float(y.mean()), X.shape[1], c_statistic=c_oof if np.isfinite(c_oof) else 0.7,
-                       available_n=len(y), available_events=int(y.sum()))
+    size = sample_size(
+        float(y.mean()),
+        X.shape[1],
+        c_statistic=c_oof if np.isfinite(c_oof) else 0.7,
+        available_n=len(y),
+        available_events=int(y.sum()),
+    )
     metadata["sample_size"] = size.to_dict()
     log(size.sentence())
     instability = None
     if s.instability_boot:
         metadata["instability"], instability = prediction_instability(final, X, y, s.instability_boot, s.seed)
-        log(f"prediction instability: mean absolute prediction error {metadata['instability']['mape']:.3f} over "
-            f"{s.instability_boot} bootstrap refits (Riley & Collins 2023)")
+        log(
+            f"prediction instability: mean absolute prediction error {metadata['instability']['mape']:.3f} over "
+            f"{s.instability_boot} bootstrap refits (Riley & Collins 2023)"
+        )
     iecv_tables = {}
     if s.cv_groups:
         if s.cv_groups not in cohort.patients.columns:
@@ -204,18 +245,30 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
         by_patient = cohort.patients.set_index(cohort.patients["patient_id"].astype(str))[s.cv_groups]
         groups = by_patient.reindex(X.index.get_level_values("patient_id").astype(str))
         per_group, pooled = internal_external(
-            X, y, groups, lambda: XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed,
-                                                    ensemble_size=s.ensemble_size, progress=False),
-            n_boot=min(s.n_boot, 200), seed=s.seed, log=log)
-        metadata["iecv"] = {"column": s.cv_groups, "groups": per_group.to_dict(orient="records"),
-                            "pooled": pooled.to_dict(orient="index")}
+            X,
+            y,
+            groups,
+            lambda: XGBRiskClassifier(
+                n_trials=s.trials, inner_folds=inner, seed=s.seed, ensemble_size=s.ensemble_size, progress=False
+            ),
+            n_boot=min(s.n_boot, 200),
+            seed=s.seed,
+            log=log,
+        )
+        metadata["iecv"] = {
+            "column": s.cv_groups,
+            "groups": per_group.to_dict(orient="records"),
+            "pooled": pooled.to_dict(orient="index"),
+        }
         iecv_tables = {"iecv_groups.csv": per_group, "iecv_pooled.csv": pooled}
         if "auroc" in pooled.index:
             a = pooled.loc["auroc"]
-            log(f"internal-external cross-validation by {s.cv_groups}: pooled AUROC {a['pooled']:.3f} "
+            log(
+                f"internal-external cross-validation by {s.cv_groups}: pooled AUROC {a['pooled']:.3f} "
                 f"({a['low']:.3f} to {a['high']:.3f}), 95% prediction interval "
                 f"{a.get('prediction_low', float('nan')):.3f} to {a.get('prediction_high', float('nan')):.3f}, "
-                f"I2 {a['i2']:.2f}")
+                f"I2 {a['i2']:.2f}"
+            )
     metadata["weak"] = weak_model_reasons(table.loc[MODEL_NAME], final)
     for reason in metadata["weak"]:
         log(f"warning: {reason}")
@@ -224,25 +277,54 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     params["extra_patient_columns"] = ",".join(s.extra_patient_columns)
     params["storage"] = "rdb" if s.storage else "memory"
     params |= {f"best_{k}": v for k, v in final.best_params_.items()}
-    params |= {"best_n_rounds": final.n_rounds_, "calibration": final.calibrator_.method,
-               "ensemble_members": len(final.members_),
-               "ensemble_trials": ",".join(str(m["trial"]) for m in final.members_),
-               "n_features": X.shape[1], "data_digest": metadata["data_digest"]}
-    metrics = {"n_labelled": counts["labelled"], "n_events": counts["events"], "n_patients": counts["patients"],
-               "sample_size_required": size.required_n, "sample_size_required_events": size.required_events}
+    params |= {
+        "best_n_rounds": final.n_rounds_,
+        "calibration": final.calibrator_.method,
+        "ensemble_members": len(final.members_),
+        "ensemble_trials": ",".join(str(m["trial"]) for m in final.members_),
+        "n_features": X.shape[1],
+        "data_digest": metadata["data_digest"],
+    }
+    metrics = {
+        "n_labelled": counts["labelled"],
+        "n_events": counts["events"],
+        "n_patients": counts["patients"],
+        "sample_size_required": size.required_n,
+        "sample_size_required_events": size.required_events,
+    }
     for m in METRICS:
         for suffix in ("", "_low", "_high"):
             metrics[f"{m}{suffix}"] = float(table.loc[MODEL_NAME, f"{m}{suffix}"])
     for name in table.index.drop(MODEL_NAME):
         slug = "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
         metrics[f"baseline_{slug}_auroc"] = float(table.loc[name, "auroc"])
-    artifacts = {"evaluation.csv": table, "evaluation.md": format_table(table),
-                 "outer_folds.csv": folds, "optuna_trials.csv": final.trials_,
-                 "feature_dictionary.csv": feature_dictionary(fitted.feature_names),
-                 "counts.json": counts, "curves.json": curves, "sample_size.json": size.to_dict(), **iecv_tables}
+    artifacts = {
+        "evaluation.csv": table,
+        "evaluation.md": format_table(table),
+        "outer_folds.csv": folds,
+        "optuna_trials.csv": final.trials_,
+        "feature_dictionary.csv": feature_dictionary(fitted.feature_names),
+        "counts.json": counts,
+        "curves.json": curves,
+        "sample_size.json": size.to_dict(),
+        **iecv_tables,
+    }
     if "instability" in metadata:
         artifacts["instability.json"] = metadata["instability"]
-    return TrainingResult(fitted, s, counts, table, params=params, metrics=metrics, artifacts=artifacts,
-                          warnings=list(metadata["weak"]),
-                          folds=folds, oof=oof, y=y, X=X, formatter=format_table, instability=instability,
-                          caption=f"{task.name} at L = {s.landmark_h:g} h: out-of-fold, bootstrap 95% intervals")
+    return TrainingResult(
+        fitted,
+        s,
+        counts,
+        table,
+        params=params,
+        metrics=metrics,
+        artifacts=artifacts,
+        warnings=list(metadata["weak"]),
+        folds=folds,
+        oof=oof,
+        y=y,
+        X=X,
+        formatter=format_table,
+        instability=instability,
+        caption=f"{task.name} at L = {s.landmark_h:g} h: out-of-fold, bootstrap 95% intervals",
+    )

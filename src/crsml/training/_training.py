@@ -33,9 +33,16 @@ def settings_for(task: str, landmark_h: float = 48.0, **options: Any) -> TrainSe
     return cls(task=task, landmark_h=landmark_h, task_params=own, **rest)
 
 
-def train(cohort: Cohort, task: str = "severe_crs", landmark_h: float = 48.0, *,
-          settings: TrainSettings | BenefitSettings | None = None, log: Any = print, progress: bool = True,
-          **options: Any) -> TrainingResult:
+def train(
+    cohort: Cohort,
+    task: str = "severe_crs",
+    landmark_h: float = 48.0,
+    *,
+    settings: TrainSettings | BenefitSettings | None = None,
+    log: Any = print,
+    progress: bool = True,
+    **options: Any,
+) -> TrainingResult:
     """Train ``task`` at ``landmark_h`` on ``cohort`` and evaluate it; no file or run is written.
 
     Parameters

@@ -18,7 +18,17 @@ from crsml.validation._external import (
 from crsml.validation._update import UpdateResult, closed_test, recalibration_tests, update
 
 __all__ = [
-    "EvaluationResult", "UpdateResult", "age_band", "calibration_curve", "closed_test", "evaluate",
-    "flexible_calibration", "labelled_rows", "loess_bootstrap", "net_benefit_curves", "performance",
-    "recalibration_tests", "update",
+    "EvaluationResult",
+    "UpdateResult",
+    "age_band",
+    "calibration_curve",
+    "closed_test",
+    "evaluate",
+    "flexible_calibration",
+    "labelled_rows",
+    "loess_bootstrap",
+    "net_benefit_curves",
+    "performance",
+    "recalibration_tests",
+    "update",
 ]

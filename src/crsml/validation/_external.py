@@ -59,8 +59,9 @@ EXTRA = ("scaled_brier", "oe", "ici", "e50", "e90")
 def age_band(age: pd.Series) -> pd.Series:
     """``paediatric`` (< 18 years), ``adult``, or missing."""
     a = pd.to_numeric(age, errors="coerce")
-    return pd.Series(np.where(a.isna(), None, np.where(a < ADULT_AGE, "paediatric", "adult")), index=age.index,
-                     dtype="string")
+    return pd.Series(
+        np.where(a.isna(), None, np.where(a < ADULT_AGE, "paediatric", "adult")), index=age.index, dtype="string"
+    )
 
 
 def flexible_calibration(y: np.ndarray, p: np.ndarray, frac: float = 0.75) -> np.ndarray:
@@ -102,8 +103,14 @@ def _interval(vals: np.ndarray) -> tuple[float, float, float]:
     return est, float(lo), float(hi)
 
 
-def performance(y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0,
-                weights: np.ndarray | None = None, ici_replicates: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+def performance(
+    y: np.ndarray,
+    preds: dict[str, np.ndarray],
+    n_boot: int = 1000,
+    seed: int = 0,
+    weights: np.ndarray | None = None,
+    ici_replicates: dict[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """One row per model: AUROC, AUPRC, Brier, calibration intercept and slope, scaled Brier, O/E,
     ICI, E50 and E90, each with its percentile bootstrap 95% interval (the same patient resamples
     for every model; ``weights``: resampling counts of :func:`~crsml.evaluation.bootstrap_weights`
@@ -126,8 +133,9 @@ def performance(y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int = 1000,
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
-def loess_bootstrap(y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0,
-                    points: int = 40) -> tuple[pd.DataFrame, np.ndarray]:
+def loess_bootstrap(
+    y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0, points: int = 40
+) -> tuple[pd.DataFrame, np.ndarray]:
     """The loess calibration curve on a grid of predicted risks with its bootstrap 95% band, and
     ICI, E50 and E90 of the sample and of each resample (3, n_boot + 1), from the same loess fits."""
     lo_p, hi_p = np.quantile(p, [0.01, 0.99])
@@ -158,9 +166,14 @@ def calibration_curve(y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int
     return loess_bootstrap(y, p, n_boot, seed, points)[0]
 
 
-def net_benefit_curves(y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0,
-                       thresholds: np.ndarray = THRESHOLDS, weights: np.ndarray | None = None
-                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def net_benefit_curves(
+    y: np.ndarray,
+    preds: dict[str, np.ndarray],
+    n_boot: int = 1000,
+    seed: int = 0,
+    thresholds: np.ndarray = THRESHOLDS,
+    weights: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Net benefit of each model, treat-all and treat-none over ``thresholds`` with bootstrap 95%
     intervals, and the model's difference from each other strategy at :data:`KEY_THRESHOLDS`
     (paired: the same resamples)."""
@@ -180,8 +193,10 @@ def net_benefit_curves(y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int 
     rows = []
     for name, v in nb.items():
         lo, hi = np.nanpercentile(v[1:], [2.5, 97.5], axis=0)
-        rows += [{"strategy": name, "threshold": t, "net_benefit": v[0, i], "low": lo[i], "high": hi[i]}
-                 for i, t in enumerate(thresholds)]
+        rows += [
+            {"strategy": name, "threshold": t, "net_benefit": v[0, i], "low": lo[i], "high": hi[i]}
+            for i, t in enumerate(thresholds)
+        ]
     curves = pd.DataFrame(rows)
     diffs = []
     for other in [k for k in nb if k != MODEL]:
@@ -189,8 +204,15 @@ def net_benefit_curves(y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int 
         for t in KEY_THRESHOLDS:
             i = int(np.argmin(np.abs(thresholds - t)))
             lo, hi = np.nanpercentile(d[1:, i], [2.5, 97.5])
-            diffs.append({"versus": other, "threshold": float(thresholds[i]), "difference": float(d[0, i]),
-                          "low": float(lo), "high": float(hi)})
+            diffs.append(
+                {
+                    "versus": other,
+                    "threshold": float(thresholds[i]),
+                    "difference": float(d[0, i]),
+                    "low": float(lo),
+                    "high": float(hi),
+                }
+            )
     return curves, pd.DataFrame(diffs)
 
 
@@ -209,9 +231,18 @@ def case_mix(model: Model, X: pd.DataFrame, risk: np.ndarray) -> tuple[pd.DataFr
     for f, d in dev["features"].items():
         m, sd = float(new[f].mean()), float(new[f].std(ddof=1))
         pooled = np.sqrt((d["sd"] ** 2 + sd**2) / 2)
-        rows.append({"feature": f, "development_mean": d["mean"], "development_sd": d["sd"], "new_mean": m,
-                     "new_sd": sd, "standardised_difference": (m - d["mean"]) / pooled if pooled > 0 else np.nan,
-                     "development_missing": d["missing"], "new_missing": float(new[f].isna().mean())})
+        rows.append(
+            {
+                "feature": f,
+                "development_mean": d["mean"],
+                "development_sd": d["sd"],
+                "new_mean": m,
+                "new_sd": sd,
+                "standardised_difference": (m - d["mean"]) / pooled if pooled > 0 else np.nan,
+                "development_missing": d["missing"],
+                "new_missing": float(new[f].isna().mean()),
+            }
+        )
     table = pd.DataFrame(rows)
     lp = np.log(np.clip(risk, 1e-7, 1 - 1e-7) / (1 - np.clip(risk, 1e-7, 1 - 1e-7)))
     filled = new.fillna(new.median()).fillna(pd.Series({f: d["mean"] for f, d in dev["features"].items()}))
@@ -219,13 +250,23 @@ def case_mix(model: Model, X: pd.DataFrame, risk: np.ndarray) -> tuple[pd.DataFr
     delta = filled.mean().to_numpy() - np.array([d["mean"] for d in dev["features"].values()])
     maha = float(np.sqrt(max(delta @ np.linalg.pinv(cov) @ delta, 0.0)))
     membership = float(norm.cdf(maha / np.sqrt(2)))
-    summary = {"available": True, "development_n": dev["n"], "development_event_rate": dev["event_rate"],
-               "development_lp_mean": dev["lp_mean"], "development_lp_sd": dev["lp_sd"],
-               "new_lp_mean": float(lp.mean()), "new_lp_sd": float(lp.std(ddof=1)),
-               "membership_c": membership, "max_abs_standardised_difference": float(table["standardised_difference"].abs().max())}
+    summary = {
+        "available": True,
+        "development_n": dev["n"],
+        "development_event_rate": dev["event_rate"],
+        "development_lp_mean": dev["lp_mean"],
+        "development_lp_sd": dev["lp_sd"],
+        "new_lp_mean": float(lp.mean()),
+        "new_lp_sd": float(lp.std(ddof=1)),
+        "membership_c": membership,
+        "max_abs_standardised_difference": float(table["standardised_difference"].abs().max()),
+    }
     similar = membership < 0.6 and abs(summary["new_lp_sd"] - dev["lp_sd"]) < 0.25 * dev["lp_sd"]
-    summary["kind"] = ("reproducibility: the new patients resemble the development patients" if similar else
-                       "transportability: the new patients differ from the development patients in case mix")
+    summary["kind"] = (
+        "reproducibility: the new patients resemble the development patients"
+        if similar
+        else "transportability: the new patients differ from the development patients in case mix"
+    )
     return table, summary
 
 
@@ -258,23 +299,45 @@ class EvaluationResult:
     def summary(self) -> pd.DataFrame:
         """The main figures with intervals, as text."""
         r = self.model_row
-        names = {"auroc": "AUROC", "auprc": "AUPRC", "brier": "Brier", "scaled_brier": "scaled Brier",
-                 "oe": "O/E", "cal_intercept": "calibration-in-the-large", "cal_slope": "calibration slope",
-                 "ici": "ICI", "e50": "E50", "e90": "E90"}
-        return pd.DataFrame({"value": [_fmt(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in names]},
-                            index=list(names.values()))
+        names = {
+            "auroc": "AUROC",
+            "auprc": "AUPRC",
+            "brier": "Brier",
+            "scaled_brier": "scaled Brier",
+            "oe": "O/E",
+            "cal_intercept": "calibration-in-the-large",
+            "cal_slope": "calibration slope",
+            "ici": "ICI",
+            "e50": "E50",
+            "e90": "E90",
+        }
+        return pd.DataFrame(
+            {"value": [_fmt(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in names]}, index=list(names.values())
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Every figure of the report as JSON-able data (no patient rows, no identifiers)."""
+
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
             return json_safe(df.reset_index().to_dict(orient="records")) if len(df) else []
-        return {"task": self.task, "landmark_h": self.landmark_h, "horizon_h": self.horizon_h,
-                "model": json_safe(self.model_info), "n_boot": self.n_boot, "seed": self.seed,
-                "flow": records(self.flow), "performance": records(self.table),
-                "calibration_curve": records(self.calibration), "decision_curve": records(self.decision),
-                "net_benefit_differences": records(self.decision_differences),
-                "subgroups": records(self.subgroups), "case_mix": records(self.case_mix),
-                "case_mix_summary": json_safe(self.case_mix_summary), "notes": self.notes}
+
+        return {
+            "task": self.task,
+            "landmark_h": self.landmark_h,
+            "horizon_h": self.horizon_h,
+            "model": json_safe(self.model_info),
+            "n_boot": self.n_boot,
+            "seed": self.seed,
+            "flow": records(self.flow),
+            "performance": records(self.table),
+            "calibration_curve": records(self.calibration),
+            "decision_curve": records(self.decision),
+            "net_benefit_differences": records(self.decision_differences),
+            "subgroups": records(self.subgroups),
+            "case_mix": records(self.case_mix),
+            "case_mix_summary": json_safe(self.case_mix_summary),
+            "notes": self.notes,
+        }
 
     # -- plots ------------------------------------------------------------------------
     def plot_calibration(self, ax: Any = None) -> Any:
@@ -288,8 +351,11 @@ class EvaluationResult:
         top = float(np.nanmax([c["predicted"].max(), c["high"].max()]))
         ax.plot([0, top], [0, top], "k--", lw=1, label="ideal")
         r = self.model_row
-        ax.set(xlabel="predicted risk", ylabel="observed risk",
-               title=f"ICI {r['ici']:.3f}; slope {r['cal_slope']:.2f}; CITL {r['cal_intercept']:.2f}")
+        ax.set(
+            xlabel="predicted risk",
+            ylabel="observed risk",
+            title=f"ICI {r['ici']:.3f}; slope {r['cal_slope']:.2f}; CITL {r['cal_intercept']:.2f}",
+        )
         ax.legend(loc="upper left")
         return ax
 
@@ -317,8 +383,10 @@ class EvaluationResult:
         if s.empty:
             ax.text(0.5, 0.5, "no subgroups", ha="center")
             return ax
-        labels = [f"{c} = {v}" + (" (too small)" if small else "") for c, v, small in
-                  zip(s["column"], s["value"], s["too_small"], strict=True)]
+        labels = [
+            f"{c} = {v}" + (" (too small)" if small else "")
+            for c, v, small in zip(s["column"], s["value"], s["too_small"], strict=True)
+        ]
         ypos = np.arange(len(s))[::-1]
         est, lo, hi = s[metric].to_numpy(float), s[f"{metric}_low"].to_numpy(float), s[f"{metric}_high"].to_numpy(float)
         ax.errorbar(est, ypos, xerr=[est - lo, hi - est], fmt="o", color="k", capsize=3)
@@ -338,7 +406,9 @@ class EvaluationResult:
             ax.text(0.5, 0.5, "the model carries no development aggregates", ha="center")
             return ax
         ypos = np.arange(len(cm))[::-1]
-        ax.barh(ypos, cm["standardised_difference"], color=np.where(cm["standardised_difference"].abs() > 0.1, "C3", "C0"))
+        ax.barh(
+            ypos, cm["standardised_difference"], color=np.where(cm["standardised_difference"].abs() > 0.1, "C3", "C0")
+        )
         ax.axvline(0.1, color="grey", ls=":")
         ax.axvline(-0.1, color="grey", ls=":")
         ax.set_yticks(ypos, cm["feature"])
@@ -350,9 +420,13 @@ class EvaluationResult:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
-        for name, draw in (("calibration", self.plot_calibration), ("decision_curve", self.plot_decision_curve),
-                           ("forest_auroc", lambda: self.plot_forest("auroc")),
-                           ("forest_oe", lambda: self.plot_forest("oe")), ("case_mix", self.plot_case_mix)):
+        for name, draw in (
+            ("calibration", self.plot_calibration),
+            ("decision_curve", self.plot_decision_curve),
+            ("forest_auroc", lambda: self.plot_forest("auroc")),
+            ("forest_oe", lambda: self.plot_forest("oe")),
+            ("case_mix", self.plot_case_mix),
+        ):
             paths[name] = save_figure(draw(), out / f"{name}.png")
         return paths
 
@@ -390,27 +464,46 @@ def labelled_rows(model: Model, cohort: Cohort) -> tuple[pd.DataFrame, np.ndarra
     eligible = elig["eligible"].reindex(ids).fillna(False).to_numpy(dtype=bool)
     label = labels["label"].reindex(ids).to_numpy(dtype=float)
     labelled = eligible & ~np.isnan(label)
-    flow = pd.DataFrame([
-        {"step": "patients in the cohort", "n": len(ids) + len(cohort.invalid),
-         "excluded": {}},
-        {"step": "scorable (valid rows)", "n": len(ids), "excluded": excluded_counts(pd.Series(list(cohort.invalid.values()), dtype=str))},
-        {"step": "eligible at the landmark", "n": int(eligible.sum()),
-         "excluded": excluded_counts(elig["reason"].reindex(ids).fillna("").astype(str)[~eligible])},
-        {"step": "labelled", "n": int(labelled.sum()),
-         "excluded": excluded_counts(labels["reason"].reindex(ids).fillna("").astype(str)[eligible & ~labelled])},
-        {"step": "with the outcome", "n": int(np.nansum(label[labelled])), "excluded": {}},
-    ]).set_index("step")
+    flow = pd.DataFrame(
+        [
+            {"step": "patients in the cohort", "n": len(ids) + len(cohort.invalid), "excluded": {}},
+            {
+                "step": "scorable (valid rows)",
+                "n": len(ids),
+                "excluded": excluded_counts(pd.Series(list(cohort.invalid.values()), dtype=str)),
+            },
+            {
+                "step": "eligible at the landmark",
+                "n": int(eligible.sum()),
+                "excluded": excluded_counts(elig["reason"].reindex(ids).fillna("").astype(str)[~eligible]),
+            },
+            {
+                "step": "labelled",
+                "n": int(labelled.sum()),
+                "excluded": excluded_counts(labels["reason"].reindex(ids).fillna("").astype(str)[eligible & ~labelled]),
+            },
+            {"step": "with the outcome", "n": int(np.nansum(label[labelled])), "excluded": {}},
+        ]
+    ).set_index("step")
     keep_ids = ids[labelled]
     X = X_all.reset_index(level="landmark_h", drop=True).reindex(keep_ids)[model.feature_names]
     y = label[labelled].astype(int)
     if len(y) < 20 or min(y.sum(), len(y) - y.sum()) < 5:
-        raise CrsmlError(f"too few labelled patients to judge the model: {len(y)} labelled, {int(y.sum())} with "
-                         "the outcome (need 20 and 5 of each class)")
+        raise CrsmlError(
+            f"too few labelled patients to judge the model: {len(y)} labelled, {int(y.sum())} with "
+            "the outcome (need 20 and 5 of each class)"
+        )
     return X, y, flow, keep_ids
 
 
-def evaluate(model: Model, cohort: Cohort, by: tuple[str, ...] | list[str] = (), n_boot: int = 1000,
-             seed: int = 0, curve_boot: int = 200) -> EvaluationResult:
+def evaluate(
+    model: Model,
+    cohort: Cohort,
+    by: tuple[str, ...] | list[str] = (),
+    n_boot: int = 1000,
+    seed: int = 0,
+    curve_boot: int = 200,
+) -> EvaluationResult:
     """Judge ``model`` on the labelled patients of ``cohort`` it can score.
 
     Parameters
@@ -424,20 +517,26 @@ def evaluate(model: Model, cohort: Cohort, by: tuple[str, ...] | list[str] = (),
     """
     task, L = model.task, model.landmark_h
     if task.model_kind != "risk":
-        raise CrsmlError(f"crsml evaluate judges risk models; {task.name} is a {task.model_kind} model "
-                         "(its benefit cannot be observed patient by patient)")
+        raise CrsmlError(
+            f"crsml evaluate judges risk models; {task.name} is a {task.model_kind} model "
+            "(its benefit cannot be observed patient by patient)"
+        )
     patients = cohort.patients
     for col in by:
         if col != "age_band" and col not in patients.columns:
-            raise CrsmlError(f"--by {col}: not a column of the patients table (columns: "
-                             f"{', '.join(map(str, patients.columns))}; or age_band)")
+            raise CrsmlError(
+                f"--by {col}: not a column of the patients table (columns: "
+                f"{', '.join(map(str, patients.columns))}; or age_band)"
+            )
     X, y, flow, keep_ids = labelled_rows(model, cohort)
     risk = model.predict_features(X)["risk"].to_numpy(dtype=float)
     preds = {MODEL: risk}
     notes = []
     if cohort.crs.empty and not cohort.vitals.empty:
-        notes.append("the cohort records no CRS grade: the outcome is judged on grades crsml derived from the vital "
-                     "signs (ASTCT grading), a lower bound where an oxygen device or vasopressor was not recorded")
+        notes.append(
+            "the cohort records no CRS grade: the outcome is judged on grades crsml derived from the vital "
+            "signs (ASTCT grading), a lower bound where an oxygen device or vasopressor was not recorded"
+        )
     fits = model.metadata.get("baseline_fits")
     if fits:
         for name, fit in fits.items():
@@ -447,8 +546,10 @@ def evaluate(model: Model, cohort: Cohort, by: tuple[str, ...] | list[str] = (),
             else:
                 notes.append(f"baseline {name}: not available on these patients")
     else:
-        notes.append("this model carries no baseline fits (trained before crsml stored them): no comparison with the "
-                     "published baselines")
+        notes.append(
+            "this model carries no baseline fits (trained before crsml stored them): no comparison with the "
+            "published baselines"
+        )
     w = bootstrap_weights(len(y), n_boot, seed)  # one set of patient resamples for every figure
     calib, ici_reps = loess_bootstrap(y, risk, n_boot=curve_boot, seed=seed)
     table = performance(y, preds, weights=w, ici_replicates={MODEL: ici_reps})
@@ -461,8 +562,13 @@ def evaluate(model: Model, cohort: Cohort, by: tuple[str, ...] | list[str] = (),
         for value in sorted(values.dropna().unique()):
             sel = (values == value).fillna(False).to_numpy(dtype=bool)
             ys, rs = y[sel], risk[sel]
-            row: dict[str, Any] = {"column": col, "value": str(value), "n": int(sel.sum()), "events": int(ys.sum()),
-                                   "too_small": bool(ys.sum() < MIN_EVENTS or (len(ys) - ys.sum()) < MIN_EVENTS)}
+            row: dict[str, Any] = {
+                "column": col,
+                "value": str(value),
+                "n": int(sel.sum()),
+                "events": int(ys.sum()),
+                "too_small": bool(ys.sum() < MIN_EVENTS or (len(ys) - ys.sum()) < MIN_EVENTS),
+            }
             if 0 < ys.sum() < len(ys):  # the same resamples, restricted to the group
                 t = performance(ys, {MODEL: rs}, weights=w[:, sel]).loc[MODEL]
                 row |= {k: t[k] for k in t.index if not k.startswith(("ici", "e50", "e90"))}
@@ -475,11 +581,35 @@ def evaluate(model: Model, cohort: Cohort, by: tuple[str, ...] | list[str] = (),
                     subgroups[f"{m}{suffix}"] = np.nan
     mix, mix_summary = case_mix(model, X, risk)
     if not mix_summary.get("available"):
-        notes.append("this model carries no development aggregates (trained before crsml stored them): no case-mix "
-                     "comparison")
-    info = {"task": task.name, "task_params": task.get_params(), "landmark_h": L,
-            "registered_name": model.source.get("registered_name"), "version": model.source.get("version"),
-            "model_digest": model.source.get("digest"), "data_digest": model.metadata.get("data_digest"),
-            "lineage": model.metadata.get("lineage", [])}
-    return EvaluationResult(task.name, L, float(task.horizon_h), info, flow, table, calib, decision, differences,
-                            subgroups, mix, mix_summary, n_boot, seed, notes, y=y, risk=risk)
+        notes.append(
+            "this model carries no development aggregates (trained before crsml stored them): no case-mix comparison"
+        )
+    info = {
+        "task": task.name,
+        "task_params": task.get_params(),
+        "landmark_h": L,
+        "registered_name": model.source.get("registered_name"),
+        "version": model.source.get("version"),
+        "model_digest": model.source.get("digest"),
+        "data_digest": model.metadata.get("data_digest"),
+        "lineage": model.metadata.get("lineage", []),
+    }
+    return EvaluationResult(
+        task.name,
+        L,
+        float(task.horizon_h),
+        info,
+        flow,
+        table,
+        calib,
+        decision,
+        differences,
+        subgroups,
+        mix,
+        mix_summary,
+        n_boot,
+        seed,
+        notes,
+        y=y,
+        risk=risk,
+    )

@@ -85,8 +85,15 @@ def closed_test(tests: pd.DataFrame, alpha: float = ALPHA) -> str:
     return "intercept"
 
 
-def update(model: Model, cohort: Cohort, method: str = "auto", alpha: float = ALPHA, seed: int = 0,
-           trials: int | None = None, log: Any = print) -> UpdateResult:
+def update(
+    model: Model,
+    cohort: Cohort,
+    method: str = "auto",
+    alpha: float = ALPHA,
+    seed: int = 0,
+    trials: int | None = None,
+    log: Any = print,
+) -> UpdateResult:
     """Update ``model`` on the labelled patients of ``cohort``.
 
     Parameters
@@ -106,25 +113,49 @@ def update(model: Model, cohort: Cohort, method: str = "auto", alpha: float = AL
     risk = model.predict_features(X)["risk"].to_numpy(dtype=float)
     tests, coefs = recalibration_tests(y, risk)
     w = np.ones((1, len(y)))  # the sample itself
-    before = {"n": int(len(y)), "events": int(y.sum()), "observed_rate": float(y.mean()),
-              "mean_risk": float(risk.mean()), "cal_intercept": float(cal_intercept(y, risk, w)[0]),
-              "cal_slope": float(cal_slope(y, risk, w)[0])}
+    before = {
+        "n": int(len(y)),
+        "events": int(y.sum()),
+        "observed_rate": float(y.mean()),
+        "mean_risk": float(risk.mean()),
+        "cal_intercept": float(cal_intercept(y, risk, w)[0]),
+        "cal_slope": float(cal_slope(y, risk, w)[0]),
+    }
     chosen_by = "closed test" if method == "auto" else "user"
     chosen = closed_test(tests, alpha) if method == "auto" else method
-    log(f"{model.task.name} at L = {model.landmark_h:g} h on {len(y)} labelled patients ({int(y.sum())} events): "
+    log(
+        f"{model.task.name} at L = {model.landmark_h:g} h on {len(y)} labelled patients ({int(y.sum())} events): "
         f"calibration-in-the-large {before['cal_intercept']:.3f}, slope {before['cal_slope']:.3f}; "
-        f"update: {chosen} ({chosen_by})")
-    lineage = {"parent_digest": model.source.get("digest"), "parent_registered_name": model.source.get("registered_name"),
-               "parent_version": model.source.get("version"), "method": chosen, "chosen_by": chosen_by,
-               "alpha": alpha, "tests": {k: {"lr_statistic": float(r["lr_statistic"]), "df": int(r["df"]),
-                                             "p_value": float(r["p_value"])} for k, r in tests.iterrows()},
-               "prompted_by": before, "patients": int(len(y)), "events": int(y.sum())}
+        f"update: {chosen} ({chosen_by})"
+    )
+    lineage = {
+        "parent_digest": model.source.get("digest"),
+        "parent_registered_name": model.source.get("registered_name"),
+        "parent_version": model.source.get("version"),
+        "method": chosen,
+        "chosen_by": chosen_by,
+        "alpha": alpha,
+        "tests": {
+            k: {"lr_statistic": float(r["lr_statistic"]), "df": int(r["df"]), "p_value": float(r["p_value"])}
+            for k, r in tests.iterrows()
+        },
+        "prompted_by": before,
+        "patients": int(len(y)),
+        "events": int(y.sum()),
+    }
     if chosen == "refit":
         cv = model.metadata.get("cv", {})
         params = model.task.get_params()
-        result = train(cohort, model.task.name, landmark_h=model.landmark_h, trials=trials or cv.get("trials", 40),
-                       seed=seed, extra_patient_columns=tuple(model.features.extra_patient_columns), log=log,
-                       **params)
+        result = train(
+            cohort,
+            model.task.name,
+            landmark_h=model.landmark_h,
+            trials=trials or cv.get("trials", 40),
+            seed=seed,
+            extra_patient_columns=tuple(model.features.extra_patient_columns),
+            log=log,
+            **params,
+        )
         new = result.model
     else:
         new = copy.deepcopy(model)
