@@ -14,6 +14,7 @@ import pandas as pd
 
 from crsml.tracking._export import staged
 from crsml.tracking._mlflow import start, store_lock
+from crsml.tracking._params import run_metrics, run_params
 from crsml.training import TrainingResult
 from crsml.validation import EvaluationResult, UpdateResult
 
@@ -52,15 +53,16 @@ def log_training(
     task, L = result.model.task.name, result.model.landmark_h
     mlflow = start(f"crsml-{task}", tracking_uri)
     with mlflow.start_run(run_name=f"{task}-L{L:g}") as run:
-        mlflow.log_params(result.params)
+        params = run_params(result)
+        mlflow.log_params(params)
         mlflow.set_tags(
             {
                 "crsml.task": task,
                 "crsml.landmark_h": str(float(L)),
-                **({"crsml.chosen": result.params["chosen"]} if "chosen" in result.params else {}),
+                **({"crsml.chosen": params["chosen"]} if "chosen" in params else {}),
             }
         )
-        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
+        mlflow.log_metrics(run_metrics(result))
         with tempfile.TemporaryDirectory() as tmp:
             t = Path(tmp)
             for name, value in result.artifacts.items():

@@ -1,7 +1,8 @@
 """The result of training one task: the fitted :class:`~crsml.models.Model` and everything
 known about how it was made, in one shape for every task (like EconML's inference results).
 
-Fitting returns a :class:`TrainingResult` and has no side effects: logging to MLflow
+Fitting returns a :class:`TrainingResult` and has no side effects (what an MLflow run records of
+it is built by :mod:`crsml.tracking`): logging to MLflow
 (:func:`crsml.tracking.log_training`), exporting the model (:func:`crsml.tracking.export_model`)
 and the model card (:func:`crsml.reporting.write_model_card`) are separate steps.
 """
@@ -33,7 +34,6 @@ class TrainingResult:
     counts : patients used and left out (by reason); aggregates only.
     table : the summary table: out-of-fold metrics with 95% intervals beside the baselines (risk
         tasks) or the benefit candidates' held-out DR losses (benefit task).
-    params : what MLflow logs as parameters; ``metrics`` what it logs as metrics.
     artifacts : tables (CSV), texts and JSON-able data logged beside the run.
     warnings : what the user should know before trusting the model.
     oof, y : out-of-fold predictions and labels (in memory only, never logged).
@@ -45,8 +45,6 @@ class TrainingResult:
     settings: Any
     counts: dict[str, Any]
     table: pd.DataFrame
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     folds: pd.DataFrame | None = None

@@ -3,7 +3,7 @@ benefit model, returned as a :class:`TrainingResult` with its diagnostics (no si
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -186,31 +186,6 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
     warnings = list(model.direction_notes_) + thin_data_warnings(counts["treated_now"], model.propensity_auroc_)
     for w in warnings:
         log(f"warning: {w}")
-    params = (
-        {k: v for k, v in asdict(s).items() if k != "task_params"}
-        | task.get_params()
-        | {
-            "candidates": ",".join(s.candidates),
-            "extra_patient_columns": ",".join(s.extra_patient_columns),
-            "chosen": model.chosen_,
-            "data_digest": metadata["data_digest"],
-        }
-    )
-    metrics = {
-        "n_eligible": counts["eligible"],
-        "n_treated_now": counts["treated_now"],
-        "n_trimmed": counts["trimmed"],
-        "propensity_auroc": model.propensity_auroc_,
-    }
-    for key, a in (("ate_days", model.ate_), ("ate_severe", model.ate_severe_)):
-        metrics |= {key: a["ate"], f"{key}_low": a["low"], f"{key}_high": a["high"]}
-    metrics |= {
-        "ate_n": model.ate_["n"],
-        "ate_propensity_bound": model.ate_["bound"],
-        "ate_split_sd": model.ate_["split_sd"],
-    }
-    for name, row in model.selection_.iterrows():
-        metrics[f"dr_loss_{name}"] = float(row["dr_loss"])
     artifacts = {
         "selection.csv": model.selection_,
         "balance_smd.csv": model.balance_,
@@ -223,8 +198,6 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
         s,
         counts,
         model.selection_,
-        params=params,
-        metrics={k: float(v) for k, v in metrics.items()},
         artifacts=artifacts,
         warnings=warnings,
         X=X,

@@ -8,7 +8,7 @@ Nothing here writes a file or an MLflow run: :func:`crsml.tracking.log_training`
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from numbers import Integral
 from typing import Any, ClassVar
@@ -273,31 +273,6 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     for reason in metadata["weak"]:
         log(f"warning: {reason}")
     fitted = Model(task, float(s.landmark_h), fb, final, ModelMetadata.from_dict(metadata), table, curves)
-    params = {k: v for k, v in asdict(s).items() if k not in ("storage", "task_params")} | task.get_params()
-    params["extra_patient_columns"] = ",".join(s.extra_patient_columns)
-    params["storage"] = "rdb" if s.storage else "memory"
-    params |= {f"best_{k}": v for k, v in final.best_params_.items()}
-    params |= {
-        "best_n_rounds": final.n_rounds_,
-        "calibration": final.calibrator_.method,
-        "ensemble_members": len(final.members_),
-        "ensemble_trials": ",".join(str(m["trial"]) for m in final.members_),
-        "n_features": X.shape[1],
-        "data_digest": metadata["data_digest"],
-    }
-    metrics = {
-        "n_labelled": counts["labelled"],
-        "n_events": counts["events"],
-        "n_patients": counts["patients"],
-        "sample_size_required": size.required_n,
-        "sample_size_required_events": size.required_events,
-    }
-    for m in METRICS:
-        for suffix in ("", "_low", "_high"):
-            metrics[f"{m}{suffix}"] = float(table.loc[MODEL_NAME, f"{m}{suffix}"])
-    for name in table.index.drop(MODEL_NAME):
-        slug = "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
-        metrics[f"baseline_{slug}_auroc"] = float(table.loc[name, "auroc"])
     artifacts = {
         "evaluation.csv": table,
         "evaluation.md": format_table(table),
@@ -316,8 +291,6 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
         s,
         counts,
         table,
-        params=params,
-        metrics=metrics,
         artifacts=artifacts,
         warnings=list(metadata["weak"]),
         folds=folds,
