@@ -1117,3 +1117,78 @@ def test_a_short_row_of_a_daily_table_is_named_not_padded(real_csv, tmp_path):
     with pytest.raises(CohortError) as exc:
         import_daily(tmp_path / "w.csv")
     assert "table w.csv, row 3: malformed row: 47 fields where the header has 50" in str(exc.value)
+
+
+def test_data_quality_warnings_are_listed_once_by_the_import_and_counted_after(real_csv, tmp_path, capsys):
+    """#33: the 55 warnings of the shared real cohort were printed again by every command."""
+    d = tmp_path / "real"
+    code, text = _run(["import-daily", str(real_csv), "--out", str(d)], capsys)
+    assert code == 0 and (d / "validation_warnings.txt").is_file()
+    listed = (d / "validation_warnings.txt").read_text().splitlines()
+    assert listed and all(line.startswith("warning: ") for line in listed)
+    assert f"listed in {d / 'validation_warnings.txt'}" in text
+    code, text = _run(["features", str(d), "--landmark-h", "48", "--out", str(tmp_path / "f.csv")], capsys)
+    assert code == 0, text
+    notes = [line for line in text.splitlines() if "data-quality warnings" in line]
+    assert len(notes) == 1 and str(d / "validation_warnings.txt") in notes[0], text
+    assert not any(line.startswith("warning: ") for line in text.splitlines()), text
+    f = pd.read_csv(tmp_path / "f.csv", keep_default_na=False)
+    assert list(f.columns[:3]) == ["patient_id", "landmark_h", "warnings"]
+    assert f["warnings"].str.contains("suspected_fill_value").any()
+
+
+def test_derived_grades_are_said_by_evaluate_and_the_card(tiny_model, batch, tmp_path):
+    import shutil
+
+    from crsml.reporting import write_model_card
+    from crsml.validation import evaluate
+
+    d = tmp_path / "nocrs"
+    shutil.copytree(batch / "clean", d)
+    (d / "crs.csv").write_text((d / "crs.csv").read_text().splitlines()[0] + "\n")
+    model = crsml.load_model(tiny_model[0])
+    result = evaluate(model, crsml.read_cohort(d), n_boot=20)
+    assert any("derived from the vital" in n for n in result.notes)
+    model.metadata.grades = "derived"
+    html = write_model_card(model, tmp_path / "card", crsml.read_cohort(d)).read_text()
+    assert "were derived by crsml from the vital signs" in html
+
+
+def test_model_metadata_is_a_typed_record_that_reads_todays_files(tiny_model, tmp_path):
+    import json
+    import shutil
+
+    from crsml.models import METADATA_VERSION, ModelMetadata
+
+    model = crsml.load_model(tiny_model[0])
+    assert isinstance(model.metadata, ModelMetadata) and model.metadata.cv["trials"] >= 1
+    assert model.metadata["cv"] is model.metadata.cv and model.metadata.get("iecv") is None
+    # a file written before the record was typed: no version, and a key this crsml does not know
+    copy = tmp_path / "old"
+    shutil.copytree(tiny_model[0], copy)
+    files = next(p for p in copy.rglob("metadata.json"))
+    meta = json.loads(files.read_text())
+    meta.pop("metadata_version", None)
+    meta["from_a_later_study"] = {"x": 1}
+    files.write_text(json.dumps(meta, indent=1))
+    old = ModelMetadata.from_dict({k: v for k, v in meta.items() if k not in ("task", "landmark_h", "task_params")})
+    assert old.extra == {"from_a_later_study": {"x": 1}} and old.cv == model.metadata.cv
+    assert old.to_dict()["metadata_version"] == METADATA_VERSION and old.to_dict()["from_a_later_study"] == {"x": 1}
+    with pytest.raises(crsml.CrsmlError, match="newer than this crsml reads"):
+        ModelMetadata.from_dict({"metadata_version": METADATA_VERSION + 1})
+
+
+def test_the_evaluation_report_is_written_for_people(tiny_model, batch, tmp_path):
+    import re
+
+    from crsml.reporting import write_evaluation_report
+    from crsml.validation import evaluate
+
+    result = evaluate(crsml.load_model(tiny_model[0]), crsml.read_cohort(batch / "clean"), by=["age_band"], n_boot=50)
+    html = write_evaluation_report(result, tmp_path / "r").read_text()
+    assert "this model (severe_crs)" in html and not re.search(r"<th>model</th>\s*<td>", html)  # a row called "model"
+    for raw in ("development_missing", "too_small", "cal_intercept", "scaled_brier"):
+        assert raw not in html, raw
+    assert not re.search(r"\(-?\d\.\d{3}--?\d\.\d{3}\)", html)  # "(-0.093-0.152)"
+    assert re.search(r"\(-?\d\.\d{3} to -?\d\.\d{3}\)", html)
+    assert "<th>0</th>" not in html  # no pandas row numbers

@@ -97,7 +97,20 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
     metrics = ["auroc", "auprc", "brier", "scaled_brier", "oe", "cal_intercept", "cal_slope", "ici", "e50", "e90"]
     perf = _fmt_table(result.table, metrics).rename(index={"model": model_row})
     ctx["performance"] = table(_titled(perf).rename_axis("model"))
-    ctx["decision"] = table(result.decision_differences.round(4).rename(index={"model": model_row}))
+    d = result.decision_differences
+    ctx["decision"] = table(
+        pd.DataFrame(
+            {
+                "this model against": d["versus"].replace({"treat_all": "treat all", "treat_none": "treat none"}),
+                "risk threshold": d["threshold"].map("{:.2f}".format),
+                "difference in net benefit (95% interval)": [
+                    format_interval(float(v), float(lo), float(hi))
+                    for v, lo, hi in zip(d["difference"], d["low"], d["high"], strict=True)
+                ],
+            }
+        ),
+        index=False,
+    )
     cm = result.case_mix_summary
     if cm.get("available"):
         ctx["case_mix"] = {
