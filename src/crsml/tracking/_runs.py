@@ -5,6 +5,7 @@ aggregate metrics reach MLflow; never a patient row or identifier."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -80,15 +81,11 @@ def log_training(
 
 @contextlib.contextmanager
 def _mlflow_silent():
-    """MLflow's own lines ("Registered model ... already exists", "Created version ...") printed
-    straight to stderr, kept out of the user's console: crsml says the same in one line."""
-    from mlflow.utils.logging_utils import disable_logging, enable_logging
-
-    disable_logging()
-    try:
+    """MLflow's own lines ("Successfully registered model ...", "Created version ...") printed
+    straight to stderr, kept out of the user's console: crsml says the same in one line. (MLflow's
+    ``disable_logging`` does not hold: ``log_model`` turns its event stream back on inside.)"""
+    with contextlib.redirect_stderr(io.StringIO()):
         yield
-    finally:
-        enable_logging()
 
 
 def _slug(text: str) -> str:
