@@ -62,8 +62,8 @@ def main() -> int:
         f"{MODEL.relative_to(REPO)})"
     )
     result = crsml.train(sim, "severe_crs", landmark_h=48, trials=20, seed=0, log=con.print)
-    run_id = crsml.log_training(result, log=con.print)  # MLflow run + registered version
     crsml.export_model(result.model, MODEL)  # models/NAME: MLflow pyfunc + model card
+    run_id = crsml.log_training(result, log=con.print, model_dir=MODEL)  # MLflow run + registered version
     con.print(f"model written to {MODEL}")
     print_result(con, result)
 

@@ -68,10 +68,11 @@ def run_config(path: str | Path, base: str | Path = ".", log: Any = print) -> Tr
     settings = settings_for(s.pop("task", "severe_crs"), s.pop("landmark_h", 48.0), **s)
     result = train(cohort_from_config(cfg, base), settings=settings, log=log)
     output = cfg.get("output", {})
-    log_training(result, tracking_uri=output.get("tracking_uri"), log=log)
+    model_dir = None
     if output.get("model_out"):
-        export_model(result.model, base / output["model_out"])
-        log(f"model written to {base / output['model_out']}")
+        model_dir = export_model(result.model, base / output["model_out"])
+        log(f"model written to {model_dir}")
+    log_training(result, tracking_uri=output.get("tracking_uri"), log=log, model_dir=model_dir)
     return result
 
 

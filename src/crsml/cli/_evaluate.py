@@ -72,5 +72,5 @@ def update_command(
     out.print(result.summary().to_string())
     export_model(result.model, model_out)
     if not no_mlflow:
-        log_update(result, tracking_uri, register_name, log=err.print)
+        log_update(result, tracking_uri, register_name, log=err.print, model_dir=model_out)
     err.print(f"wrote {model_out} (method {result.method}, {result.chosen_by})")

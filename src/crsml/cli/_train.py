@@ -141,8 +141,8 @@ def train_command(
             f"{'; '.join(result.weak)}. The model was neither exported nor registered "
             "(--accept-weak-model keeps it anyway)"
         )
-    log_training(result, tracking_uri=tracking_uri, register_name=register_name, log=con.print)
-    export_model(result.model, model_out)
+    export_model(result.model, model_out)  # the model and its card, written once
+    log_training(result, tracking_uri=tracking_uri, register_name=register_name, log=con.print, model_dir=model_out)
     con.print(f"model written to {model_out}")
     print_result(con, result)
 

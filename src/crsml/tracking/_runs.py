@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from crsml.errors import CrsmlError
 from crsml.tracking._export import staged
 from crsml.tracking._mlflow import start, store_lock
 from crsml.tracking._params import run_metrics, run_params
@@ -35,7 +36,11 @@ def _write_artifact(path: Path, value: Any) -> None:
 
 
 def log_training(
-    result: TrainingResult, tracking_uri: str | None = None, register_name: str | None = None, log: Any = print
+    result: TrainingResult,
+    tracking_uri: str | None = None,
+    register_name: str | None = None,
+    log: Any = print,
+    model_dir: str | Path | None = None,
 ) -> str:
     """Log ``result`` as an MLflow run in experiment ``crsml-<task>`` and register its model.
 
@@ -45,6 +50,9 @@ def log_training(
     tracking_uri : MLflow store (default ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlruns/mlflow.db``).
     register_name : registered model name (None: ``crsml-<task>``; ``""``: do not register).
     log : where the run's id goes for people.
+    model_dir : the model already exported (:func:`~crsml.tracking.export_model`): logged as the
+        run's ``model`` as it is and registered from there, so the model and its card are written
+        once. Without it the model is exported into the run.
 
     Returns
     -------
@@ -71,12 +79,30 @@ def log_training(
             result.plots(t)
             mlflow.log_artifacts(str(t), artifact_path="evaluation")
         registered = f"crsml-{task}" if register_name is None else (register_name or None)
-        with staged(result.model) as exported, store_lock(mlflow.get_tracking_uri()), _mlflow_silent():
-            info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
-        version = getattr(info, "registered_model_version", None)
+        version = _log_model(mlflow, run.info.run_id, result.model, registered, model_dir)
         as_version = f"; registered as version {version} of {registered}" if registered and version else ""
         log(f"MLflow run {run.info.run_id} in experiment crsml-{task} ({mlflow.get_tracking_uri()}){as_version}")
         return run.info.run_id
+
+
+def _log_model(mlflow: Any, run_id: str, model: Any, registered: str | None, model_dir: str | Path | None) -> Any:
+    """Log the model into the run and register it; return the registered version (or None).
+
+    An exported directory is logged as it is (its files, card and MLmodel) and registered from the
+    run's artifacts: no second export and no second model card. Otherwise the model is exported
+    into the run by MLflow's ``log_model``."""
+    if model_dir is not None:
+        d = Path(model_dir)
+        if not (d / "MLmodel").is_file():
+            raise CrsmlError(f"{d} is not an exported model (no MLmodel): export it first (crsml.export_model)")
+        mlflow.log_artifacts(str(d), artifact_path="model")
+        if not registered:
+            return None
+        with store_lock(mlflow.get_tracking_uri()), _mlflow_silent():
+            return mlflow.register_model(f"runs:/{run_id}/model", registered).version
+    with staged(model) as exported, store_lock(mlflow.get_tracking_uri()), _mlflow_silent():
+        info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
+    return getattr(info, "registered_model_version", None)
 
 
 @contextlib.contextmanager
@@ -133,11 +159,16 @@ def log_evaluation(
 
 
 def log_update(
-    result: UpdateResult, tracking_uri: str | None = None, register_name: str | None = None, log: Any = print
+    result: UpdateResult,
+    tracking_uri: str | None = None,
+    register_name: str | None = None,
+    log: Any = print,
+    model_dir: str | Path | None = None,
 ) -> str:
     """Log an updated model as an MLflow run and register it as a new version of the parent's
     registered model (``register_name``, else the parent's name, else ``crsml-<task>``); the run
-    carries the lineage (parent digest and version, method, tests). Returns the run id."""
+    carries the lineage (parent digest and version, method, tests). Returns the run id. ``model_dir``:
+    the updated model already exported, logged as it is (see :func:`log_training`)."""
     task, L = result.model.task.name, result.model.landmark_h
     lin = result.lineage
     mlflow = start(f"crsml-{task}", tracking_uri)
@@ -166,8 +197,6 @@ def log_update(
             result.tests.to_csv(Path(tmp) / "tests.csv")
             mlflow.log_artifacts(tmp, artifact_path="update")
         registered = register_name or lin.get("parent_registered_name") or f"crsml-{task}"
-        with staged(result.model) as exported, store_lock(mlflow.get_tracking_uri()), _mlflow_silent():
-            info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered, **exported)
-        version = getattr(info, "registered_model_version", None)
+        version = _log_model(mlflow, run.info.run_id, result.model, registered, model_dir)
         log(f"MLflow run {run.info.run_id}: updated model registered as version {version} of {registered}")
         return run.info.run_id
