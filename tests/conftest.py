@@ -61,10 +61,10 @@ def train_logged(cohort, settings, model_out, tracking_uri, register_name=None):
     import crsml
 
     result = crsml.train(cohort, settings=settings, progress=False, log=lambda *a: None)
-    result.run_id = crsml.log_training(
-        result, tracking_uri=tracking_uri, register_name=register_name, log=lambda *a: None
-    )
     result.model_dir = crsml.export_model(result.model, model_out)
+    result.run_id = crsml.log_training(
+        result, tracking_uri=tracking_uri, register_name=register_name, log=lambda *a: None, model_dir=model_out
+    )
     return result
 
 

@@ -102,6 +102,9 @@ def test_a_task_with_its_own_parameter_needs_no_change_to_settings_or_the_comman
     assert done.value.code in (0, None), capsys.readouterr()
     model = crsml.load_model(tmp_path / "m")
     assert model.task == toy_task(within_h=36.0)
+    # #36: the exported directory is what the run logged and the registry serves (one card, written once)
+    registered = crsml.load_model(f"models:/crsml-{toy_task.name}/1", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert registered.source["digest"] == model.source["digest"]
 
 
 def _registry_export() -> tuple[pd.DataFrame, pd.DataFrame]:
