@@ -37,6 +37,7 @@ def start(experiment: str, tracking_uri: str | None = None):
     quiet()
     uri = tracking_uri or default_tracking_uri()
     with store_lock(uri):  # several crsml processes may create and migrate one new store at once
+        fresh_sqlite_store(uri)
         mlflow.set_tracking_uri(uri)
         if mlflow.get_experiment_by_name(experiment) is None:
             location = None
@@ -45,6 +46,53 @@ def start(experiment: str, tracking_uri: str | None = None):
             mlflow.create_experiment(experiment, artifact_location=location)
         mlflow.set_experiment(experiment)
     return mlflow
+
+
+def fresh_sqlite_store(uri: str) -> None:
+    """A new local SQLite store starts as a copy of an empty one migrated once per MLflow version
+    and kept in the user's cache (``$XDG_CACHE_HOME/crsml``, else ``~/.cache/crsml``): MLflow
+    builds a new store by running its whole chain of schema migrations, several seconds each time.
+    An existing store, or a server, is left to MLflow."""
+    if not uri.startswith("sqlite:///"):
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    if db.exists():
+        return
+    import shutil
+
+    try:
+        template = _template_store()
+    except OSError:  # no writable cache: MLflow migrates the new store itself
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    partial = db.with_name(f".{db.name}.partial-{os.getpid()}")
+    shutil.copyfile(template, partial)
+    os.replace(partial, db)
+
+
+def _template_store() -> Path:
+    from importlib.metadata import version
+
+    from filelock import FileLock
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crsml"
+    cache.mkdir(parents=True, exist_ok=True)
+    template = cache / f"mlflow-{version('mlflow')}-empty.db"
+    with FileLock(f"{template}.lock", timeout=600):
+        if not template.exists():
+            from mlflow.tracking import MlflowClient
+
+            partial = template.with_name(f".{template.name}.partial-{os.getpid()}")
+            partial.unlink(missing_ok=True)
+            MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments()  # creates and migrates
+            from sqlalchemy import create_engine, text
+
+            engine = create_engine(f"sqlite:///{partial}")  # the default experiment's location was this file's
+            with engine.begin() as con:
+                con.execute(text("UPDATE experiments SET artifact_location = './mlruns/0' WHERE experiment_id = 0"))
+            engine.dispose()
+            os.replace(partial, template)
+    return template
 
 
 def store_lock(uri: str):
