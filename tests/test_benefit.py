@@ -48,7 +48,7 @@ def benefit(tmp_path_factory):
     root = tmp_path_factory.mktemp("benefit")
     cohort = simulate(1500, seed=5, truth_draws=0, profile="mixed_practice")
     # three centres with different usual care: the centre is a feature (one indicator per centre)
-    s = BenefitSettings(landmark_h=L, trials=2, seed=1, extra_patient_columns=("site",))
+    s = BenefitSettings(landmark_h=L, trials=2, seed=1, ate_splits=2, extra_patient_columns=("site",))
     result = train_logged(
         cohort, s, root / "models" / "benefit", f"sqlite:///{root / 'mlflow.db'}", register_name="tiny-benefit"
     )
@@ -148,9 +148,9 @@ def test_same_seed_same_estimates():
     c = simulate(800, seed=4, truth_draws=0, profile="mixed_practice")
     _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
     fit = [
-        BenefitModel(candidates=("x_learner", "risk_scaled"), seed=3, nuisance_params=PARAMS).fit(
-            X, trial["treated"], trial["severe_days"], trial["severe"]
-        )
+        BenefitModel(
+            candidates=("x_learner", "risk_scaled"), seed=3, nuisance_params=PARAMS, trials=2, ate_splits=2
+        ).fit(X, trial["treated"], trial["severe_days"], trial["severe"])
         for _ in range(2)
     ]
     pd.testing.assert_frame_equal(fit[0].predict(X), fit[1].predict(X))
@@ -170,13 +170,24 @@ def test_causal_forest_same_seed_same_bytes():
     assert lows[0] == lows[1]
 
 
-def test_interval_is_the_causal_forests_even_when_another_estimator_is_chosen():
-    """benefit_low/benefit_high come from the forest's honest 95% interval (distilled), not from the
-    spread of bootstrap refits of the chosen estimator, whose one relative reduction barely moves."""
+@pytest.fixture(scope="module")
+def risk_scaled_fit():
+    """One benefit model whose only learner candidate is risk_scaled, shared by the tests that
+    look inside it (each works on its own copy)."""
     c = simulate(1200, seed=4, truth_draws=0, profile="mixed_practice")
     _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
     T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
     m = BenefitModel(candidates=("risk_scaled",), seed=3, nuisance_params=PARAMS).fit(X, T, Y, trial["severe"])
+    return X, T, Y, m
+
+
+def test_interval_is_the_causal_forests_even_when_another_estimator_is_chosen(risk_scaled_fit):
+    """benefit_low/benefit_high come from the forest's honest 95% interval (distilled), not from the
+    spread of bootstrap refits of the chosen estimator, whose one relative reduction barely moves."""
+    import copy
+
+    X, T, Y, m = risk_scaled_fit
+    m = copy.deepcopy(m)
     assert m.chosen_ == "risk_scaled"
     inside = m.overlap_
     Xi = X.to_numpy(dtype=np.float32)[inside]
@@ -192,13 +203,13 @@ def test_interval_is_the_causal_forests_even_when_another_estimator_is_chosen():
 
 
 @pytest.mark.parametrize("form", ["risk_scaled", "risk_strata"])
-def test_a_risk_based_choice_is_exported_as_it_is_not_distilled(form, tmp_path):
+def test_a_risk_based_choice_is_exported_as_it_is_not_distilled(form, risk_scaled_fit, tmp_path):
     """The exported benefit of a risk-based candidate is the candidate's own (its risk booster and
     scale or strata), through a save and a reload; its SHAP values in days add up to it."""
-    c = simulate(1200, seed=4, truth_draws=0, profile="mixed_practice")
-    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
-    T, Y = trial["treated"].to_numpy(dtype=int), trial["severe_days"].to_numpy(dtype=float)
-    m = BenefitModel(candidates=(form,), seed=3, nuisance_params=PARAMS).fit(X, T, Y, trial["severe"])
+    import copy
+
+    X, T, Y, m = risk_scaled_fit
+    m = copy.deepcopy(m)
     m.chosen_ = form  # risk_scaled is always a candidate: the form under test is made the chosen one
     cand = Candidate(form, PARAMS, seed=3, trim=m.trim).fit(X.to_numpy(dtype=np.float32), T, Y, m.overlap_)
     m.risk_effect_ = type(m.risk_effect_).from_candidate(cand)
@@ -313,7 +324,7 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     assert m.n_trimmed_ == result.counts["trimmed"] > 0
     # the average effect is over the patients inside the overlap and inside Crump's bound
     assert m.ate_["bound"] >= m.trim and 0 < m.ate_["n"] <= m.trim_counts_["inside"]
-    assert m.ate_["splits"] == m.ate_splits == 5 and m.ate_["low"] < m.ate_["ate"] < m.ate_["high"]
+    assert m.ate_["splits"] == m.ate_splits == 2 and m.ate_["low"] < m.ate_["ate"] < m.ate_["high"]
     assert m.ate_severe_["n"] == m.ate_["n"] and m.ate_severe_["bound"] == m.ate_["bound"]
     assert m.trim_counts_["inside"] + m.trim_counts_["below"] + m.trim_counts_["above"] == result.counts["eligible"]
     raw = {k: getattr(cohort, k) for k in ("patients", "measurements", "vitals", "treatments", "crs")}
