@@ -56,6 +56,26 @@ def tiny_model(tmp_path_factory):
     return root / "models" / "tiny", uri, result, cohort
 
 
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """The command line run in this process: its exit code, stdout and stderr (a refusal needs no
+    fresh interpreter)."""
+    import sys
+
+    from crsml.cli import main
+
+    old = sys.argv
+    sys.argv = ["crsml", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def train_logged(cohort, settings, model_out, tracking_uri, register_name=None):
     """What ``crsml train`` does, through the public API: fit, log the MLflow run, export."""
     import crsml

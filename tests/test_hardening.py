@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import crsml
-from crsml.cli import main
 from crsml.cohort import read_raw_tables
 from crsml.scoring import score_tables
 
@@ -116,17 +116,8 @@ def _write(batch, name: str, edit) -> tuple[object, list[str]]:
 
 
 def _run(args: list[str], capsys) -> tuple[int, str]:
-    old = sys.argv
-    sys.argv = ["crsml", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    code, out, err = run_cli(args, capsys)
+    return code, out + err
 
 
 def _clean_output(text: str, target: str) -> None:

@@ -11,7 +11,7 @@ import sys
 import mlflow
 import numpy as np
 import pytest
-from conftest import free_port, train_logged, wait_for
+from conftest import free_port, run_cli, train_logged, wait_for
 
 import crsml
 from crsml import load_model
@@ -201,20 +201,8 @@ def test_train_refuses_options_its_task_would_ignore(tmp_path, task, options, na
 
 
 def _cli(args: list[str], capsys) -> tuple[int, str]:
-    """The command line run in this process (its own exit code and stderr): a refusal needs no
-    fresh interpreter, and these tests check refusals."""
-    from crsml.cli import main
-
-    old = sys.argv
-    sys.argv = ["crsml", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    return code, capsys.readouterr().err
+    code, _, err = run_cli(args, capsys)
+    return code, err
 
 
 @pytest.mark.parametrize(

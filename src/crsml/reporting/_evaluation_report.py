@@ -12,7 +12,7 @@ import pandas as pd
 
 from crsml.evaluation import format_interval
 from crsml.reporting._html import figure, render, table
-from crsml.validation import EvaluationResult
+from crsml.validation import METRIC_TITLES, EvaluationResult
 
 _FIGURES = {
     "calibration": "Calibration: loess curve with bootstrap 95% band (Austin & Steyerberg 2020)",
@@ -22,17 +22,7 @@ _FIGURES = {
     "case_mix": "Case mix: standardised differences of the important predictors",
 }
 #: column titles for people
-TITLES = {
-    "auroc": "AUROC",
-    "auprc": "AUPRC",
-    "brier": "Brier",
-    "scaled_brier": "scaled Brier",
-    "oe": "O/E",
-    "cal_intercept": "calibration-in-the-large",
-    "cal_slope": "calibration slope",
-    "ici": "ICI",
-    "e50": "E50",
-    "e90": "E90",
+TITLES = METRIC_TITLES | {
     "n": "patients",
     "events": "events",
     "too_small": "too small to judge",
@@ -94,7 +84,7 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
     flow = result.flow.copy()
     flow["excluded"] = ["; ".join(f"{n} {r}" for r, n in e.items()) for e in flow["excluded"]]
     ctx["flow"] = table(_titled(flow.rename_axis("step")))
-    metrics = ["auroc", "auprc", "brier", "scaled_brier", "oe", "cal_intercept", "cal_slope", "ici", "e50", "e90"]
+    metrics = list(METRIC_TITLES)
     perf = _fmt_table(result.table, metrics).rename(index={"model": model_row})
     ctx["performance"] = table(_titled(perf).rename_axis("model"))
     d = result.decision_differences

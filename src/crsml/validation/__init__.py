@@ -5,6 +5,7 @@ large, logistic recalibration or a refit, chosen by a closed test; an :class:`Up
 model keeps its lineage)."""
 
 from crsml.validation._external import (
+    METRIC_TITLES,
     EvaluationResult,
     age_band,
     calibration_curve,
@@ -18,6 +19,7 @@ from crsml.validation._external import (
 from crsml.validation._update import UpdateResult, closed_test, recalibration_tests, update
 
 __all__ = [
+    "METRIC_TITLES",
     "EvaluationResult",
     "UpdateResult",
     "age_band",

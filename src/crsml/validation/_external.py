@@ -45,6 +45,19 @@ from crsml.models import Model
 from crsml.tasks import excluded_counts
 
 MODEL = "model"
+#: each figure of the performance table as people read it (the summary, the report)
+METRIC_TITLES = {
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "brier": "Brier",
+    "scaled_brier": "scaled Brier",
+    "oe": "O/E",
+    "cal_intercept": "calibration-in-the-large",
+    "cal_slope": "calibration slope",
+    "ici": "ICI",
+    "e50": "E50",
+    "e90": "E90",
+}
 #: a subgroup with fewer events is shown but flagged as too small to judge
 MIN_EVENTS = 10
 #: thresholds of the decision curve
@@ -299,18 +312,7 @@ class EvaluationResult:
     def summary(self) -> pd.DataFrame:
         """The main figures with intervals, as text."""
         r = self.model_row
-        names = {
-            "auroc": "AUROC",
-            "auprc": "AUPRC",
-            "brier": "Brier",
-            "scaled_brier": "scaled Brier",
-            "oe": "O/E",
-            "cal_intercept": "calibration-in-the-large",
-            "cal_slope": "calibration slope",
-            "ici": "ICI",
-            "e50": "E50",
-            "e90": "E90",
-        }
+        names = METRIC_TITLES
         return pd.DataFrame(
             {"value": [_fmt(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in names]}, index=list(names.values())
         )
