@@ -22,6 +22,16 @@ from crsml.models._causal import (
     plot_overlap,
     smd,
 )
+from crsml.models._heterogeneity import (
+    BenefitValidation,
+    blp,
+    clan,
+    gates,
+    groups_of,
+    rate,
+    rate_difference,
+    validate_benefit,
+)
 from crsml.models._learners import CANDIDATES, Candidate
 from crsml.models._metadata import METADATA_VERSION, ModelMetadata
 from crsml.models._model import (
@@ -38,6 +48,14 @@ from crsml.models._risk import MONOTONE_INCREASING, XGBRiskClassifier
 from crsml.models._xgb import MAX_BIN, base_params
 
 __all__ = [
+    "validate_benefit",
+    "rate_difference",
+    "rate",
+    "groups_of",
+    "gates",
+    "clan",
+    "blp",
+    "BenefitValidation",
     "BUNDLE_DIR",
     "CALIBRATION_METHODS",
     "MANIFEST_FILE",
