@@ -188,6 +188,7 @@ def test_interval_is_the_causal_forests_even_when_another_estimator_is_chosen(ri
 
     X, T, Y, m = risk_scaled_fit
     m = copy.deepcopy(m)
+    m.effect_scale_ = m.effect_scale_ | {"basis": "compared"}  # the compared path, whatever the records showed
     assert m.chosen_ == "risk_scaled"
     inside = m.overlap_
     Xi = X.to_numpy(dtype=np.float32)[inside]
@@ -210,6 +211,7 @@ def test_a_risk_based_choice_is_exported_as_it_is_not_distilled(form, risk_scale
 
     X, T, Y, m = risk_scaled_fit
     m = copy.deepcopy(m)
+    m.effect_scale_ = m.effect_scale_ | {"basis": "compared"}  # the compared path, whatever the records showed
     m.chosen_ = form  # risk_scaled is always a candidate: the form under test is made the chosen one
     cand = Candidate(form, PARAMS, seed=3, trim=m.trim).fit(X.to_numpy(dtype=np.float32), T, Y, m.overlap_)
     m.risk_effect_ = type(m.risk_effect_).from_candidate(cand)
@@ -219,7 +221,12 @@ def test_a_risk_based_choice_is_exported_as_it_is_not_distilled(form, risk_scale
     if form == "risk_strata":
         assert np.isclose(m.effect(Xs)[:, None], cand.effects_[None, :], rtol=1e-5).any(axis=1).all()
     phi = m.contributions(Xs)
-    np.testing.assert_allclose(phi.sum(axis=1), m.effect(Xs), rtol=1e-4, atol=1e-5)
+    # they add up to the benefit as scored: the candidate's inside the overlap, the extrapolated one outside
+    pred = m.predict(Xs)
+    np.testing.assert_allclose(phi.sum(axis=1), pred["benefit"], rtol=1e-4, atol=1e-5)
+    inside = (pred["benefit_basis"] == "compared").to_numpy()
+    assert inside.any() and (~inside).any()
+    np.testing.assert_allclose(pred["benefit"][inside], m.effect(Xs)[inside], rtol=1e-5, atol=1e-6)
     m.save(tmp_path / "m")
     back = BenefitModel.load(tmp_path / "m")
     pd.testing.assert_frame_equal(back.predict(Xs), m.predict(Xs))
@@ -318,7 +325,7 @@ def test_thin_data_is_said_not_silent():
     assert "only 19 patients were given tocilizumab" in few and "AUROC 0.48" in weak
 
 
-def test_trimming_is_reported_and_scored_not_eligible(benefit):
+def test_trimming_is_reported_and_every_eligible_patient_gets_a_benefit_with_its_basis(benefit):
     result, cohort, _ = benefit
     m = result.model.estimator
     assert m.n_trimmed_ == result.counts["trimmed"] > 0
@@ -330,15 +337,19 @@ def test_trimming_is_reported_and_scored_not_eligible(benefit):
     raw = {k: getattr(cohort, k) for k in ("patients", "measurements", "vitals", "treatments", "crs")}
     scores, _ = score_tables(result.model, raw, explain=3)
     assert len(scores) == len(cohort.patients) and scores["patient_id"].is_unique
-    outside = scores["reason"].fillna("").str.contains("outside overlap")
-    assert outside.sum() > 0 and (scores.loc[outside, "status"] == "not_eligible").all()
-    assert scores.loc[outside, "benefit"].isna().all()
+    # patients outside the overlap are scored too: extrapolated from their risk (or prior), and said so
     ok = scores[scores["status"] == "ok"]
+    assert not scores["reason"].fillna("").str.contains("outside overlap").any()
+    assert set(ok["benefit_basis"]) <= {"compared", "extrapolated", "prior"}
+    by_risk = ok["benefit_basis"].isin(["extrapolated", "prior"])
+    assert by_risk.sum() >= m.n_trimmed_ - 5  # the trimmed patients (a few may be ineligible at scoring)
+    if m.effect_scale_["basis"] == "compared":
+        assert ok.loc[by_risk, "benefit_note"].str.contains("extrapolated: outside overlap").all()
     assert len(ok) > 0 and ok[["benefit", "benefit_low", "benefit_high", "risk"]].notna().all().all()
-    assert (ok["benefit_low"] <= ok["benefit_high"]).all()
-    # drivers explain the benefit: their SHAP values and the bias add up to it
-    contribs = m.contributions(result.X.iloc[:20])
-    np.testing.assert_allclose(contribs.sum(axis=1), m.effect(result.X.iloc[:20]), atol=1e-4)
+    assert (ok["benefit_low"] <= ok["benefit"]).all() and (ok["benefit"] <= ok["benefit_high"]).all()
+    # drivers explain the benefit as scored: their SHAP values and the bias add up to it
+    contribs = m.contributions(result.X.iloc[:40])
+    np.testing.assert_allclose(contribs.sum(axis=1), m.predict(result.X.iloc[:40])["benefit"], atol=1e-4)
     assert "extra_site=waits_for_grade3" in result.model.feature_names
     # a centre the model never saw: its usual care is unknown, so no benefit (but still a risk)
     raw["patients"] = raw["patients"].assign(
@@ -393,7 +404,11 @@ def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
     from crsml.explanation import explain
 
     result, cohort, _ = benefit
-    assert len(result.model.explainable(cohort)) == result.model.estimator.trim_counts_["inside"]
+    # every eligible patient is given a benefit, so every one is explained
+    assert len(result.model.explainable(cohort)) == result.counts["eligible"]
+    # the validation without the truth, its table and its TOC and GATES plots
+    assert "Validation without the truth (cross-fitted in the development cohort" in card
+    assert "TOC curves (cross-fitted" in card and "GATES (cross-fitted" in card and "benefit_basis" in card
     treated = cohort.subset(cohort.patients["patient_id"])
     treated.treatments = pd.DataFrame(
         {
@@ -408,7 +423,8 @@ def test_model_card_describes_the_benefit_model_not_a_risk_model(benefit):
 
     X = result.X.iloc[:20]
     ex = explain(result.model, X)
-    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.base_values, result.model.estimator.effect(X), atol=1e-4)
+    scored = result.model.estimator.predict(X)["benefit"]
+    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.base_values, scored, atol=1e-4)
 
 
 def test_mlflow_run_holds_diagnostics_without_identifiers(benefit):

@@ -681,10 +681,12 @@ def test_a_negative_benefit_estimate_is_never_a_ranking_against_risk(tmp_path):
     assert m.chosen_ == "risk_scaled" and m.ate_["ate"] < 0
     assert m.risk_effect_.scale >= 0  # never a ranking against risk
     assert m.direction_notes_ and "show no benefit" in m.direction_notes_[0]
+    # never a column of zeros either: every patient gets the risk times the literature's effect
     pred = m.predict(X)
-    inside = pred["reason"] == ""
-    assert (pred.loc[inside, "benefit"] >= 0).all()
-    assert pred.loc[inside, "benefit_note"].str.contains("rank them by risk").all()
+    assert (pred["benefit_basis"] == "prior").all() and (pred["benefit"] > 0).all()
+    risk = pred["risk"].to_numpy()
+    assert np.allclose(pred["benefit"].to_numpy(), risk * m.effect_scale_["scale"], rtol=1e-5)
+    assert pred["benefit_note"].str.contains("literature's effect").all()
     from crsml.reporting import estimator_sections
 
     assert any("show no benefit" in text for _, text, _ in estimator_sections(m))

@@ -43,6 +43,7 @@ def test_the_built_in_tasks_are_registered_objects():
         "benefit",
         "benefit_low",
         "benefit_high",
+        "benefit_basis",
         "benefit_note",
     )
     with pytest.raises(CrsmlError, match="--min-days does not apply to --task severe_crs"):

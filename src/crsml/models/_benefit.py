@@ -62,6 +62,7 @@ from crsml.models._causal import (
     overlap,
     trim_reason,
 )
+from crsml.models._heterogeneity import BenefitValidation, rate, rate_difference, validate_benefit
 from crsml.models._learners import CANDIDATES, Candidate, risk_benefit
 from crsml.models._nuisance import tune_xgb
 from crsml.models._risk import XGBRiskClassifier
@@ -69,6 +70,15 @@ from crsml.models._xgb import MAX_BIN, native_params
 
 SETTINGS_FILE = "benefit.json"
 INTERVAL_ENDS = ("low", "high")
+BASES = ("compared", "extrapolated", "prior")
+# The literature's effect, used where the records cannot show the average benefit: pre-emptive
+# tocilizumab for high-burden paediatric B-ALL (Kadauke et al., J Clin Oncol 2021; NCT02906371):
+# grade 4 CRS in 4 of 15 patients against 13 of 26 with standard management, risk ratio 0.53
+# (95% CI 0.21 to 1.34). The only comparative estimate of preventing severe CRS with tocilizumab
+# we have found; applied to the risk of severe CRS, and to the days such a patient spends severe
+# in the records, it is an assumption that the relative effect carries over (PATH, Kent et al. 2020).
+PRIOR_RISK_RATIO = {"estimate": 0.53, "low": 0.21, "high": 1.34, "source": "Kadauke et al., J Clin Oncol 2021"}
+CLAN_FEATURES = 5  # the benefit's most used features whose top and bottom groups are compared
 
 
 class BenefitModel(BaseEstimator):
@@ -152,7 +162,7 @@ class BenefitModel(BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = Xa.shape[1]
         names = tuple(dict.fromkeys((*self.candidates, "risk_scaled")))
-        steps = 5 + len(names)
+        steps = 6 + len(names)
         from crsml._progress import StageProgress
 
         bar = StageProgress("benefit model (nuisances, candidates, interval)", steps, self.progress).__enter__()
@@ -209,10 +219,13 @@ class BenefitModel(BaseEstimator):
             self.balance_ = balance_table(X.iloc[np.flatnonzero(inside)], T[inside], nu.e[inside], self.trim)
             tick()
             Xi = Xa[inside]
+            # RATE and the validation judge on the patients inside Crump's bound, where the doubly
+            # robust scores do not divide by propensities near 0 or 1
+            self.validation_region_ = region[inside]
             self.selection_ = self._select(names, params, Xa, T, Y, inside, phi, tick)
             self.chosen_ = choose(self.selection_)
             chosen = Candidate(self.chosen_, params, self.seed, self.trim).fit(Xa, T, Y, inside)
-            self.direction_notes_ = direction_notes(chosen, self.selection_)
+            tick()
             self.train_benefit_ = chosen.benefit(Xa)
             self.risk_effect_ = RiskEffect.from_candidate(chosen)
             self.effect_ = self.risk_effect_.booster if self.risk_effect_ else self._distil(Xi, chosen.benefit(Xi))
@@ -226,6 +239,20 @@ class BenefitModel(BaseEstimator):
             tick()
             self.risk_ = XGBRiskClassifier(n_trials=self.trials, seed=self.seed, n_threads=self.n_threads).fit(
                 X.iloc[np.flatnonzero(T == 0)], Yb[T == 0]
+            )
+            self.effect_scale_ = self._effect_scale(X, T, Y, region)
+            self.direction_notes_ = (
+                [prior_note(self.ate_)]
+                if self.effect_scale_["basis"] == "prior"
+                else direction_notes(chosen, self.selection_)
+            )
+            c = self.validation_region_
+            self.validation_ = validate_benefit(
+                phi[c],
+                {"benefit": self.oof_benefit_[self.chosen_][c], "risk": self.oof_benefit_["risk_scaled"][c]},
+                X.iloc[np.flatnonzero(region)][self._clan_features()],
+                where="cross-fitted in the development cohort",
+                seed=self.seed,
             )
             tick()
         finally:
@@ -245,6 +272,7 @@ class BenefitModel(BaseEstimator):
                 fitted = Candidate(n, params, self.seed, self.trim).fit(X[tr], T[tr], Y[tr], inside[tr])
                 oof[n][va] = fitted.benefit(X[va])
         oof = {n: v[inside] for n, v in oof.items()}
+        self.oof_benefit_ = oof  # in memory only: the priorities the validation judges
         rows = {}
         base = (phi - oof["risk_scaled"]) ** 2
         for n in names:
@@ -261,8 +289,54 @@ class BenefitModel(BaseEstimator):
                     pd.Series(oof[n]).corr(pd.Series(oof["risk_scaled"]), method="spearman")
                 ),
             }
+            c = self.validation_region_
+            r = rate(phi[c], oof[n][c], seed=self.seed, n_boot=200, grid=np.array([1.0]))
+            d = rate_difference(phi[c], oof[n][c], oof["risk_scaled"][c], seed=self.seed, n_boot=200)
+            rows[n] |= {
+                "autoc": r["autoc"],
+                "autoc_se": r["autoc_se"],
+                "autoc_vs_risk": d["diff"],
+                "autoc_vs_risk_low": d["low"],
+            }
             tick()
         return pd.DataFrame(rows).T
+
+    def _effect_scale(self, X: pd.DataFrame, T: np.ndarray, Y: np.ndarray, region: np.ndarray) -> dict[str, Any]:
+        """Severe-CRS days spared per unit of risk, for patients the records cannot compare (PATH):
+        the AIPW average benefit over the patients inside Crump's bound divided by their mean
+        predicted risk (``basis`` ``compared``) or, where the records cannot tell the average from 0,
+        the literature's risk ratio applied to the days a patient who becomes severe without a
+        dose now spends severe in these records (``basis`` ``prior``)."""
+        mean_risk = (
+            float(self.risk_.predict_proba(X.iloc[np.flatnonzero(region)])[:, 1].mean()) if region.any() else 0.0
+        )
+        days = Y[(T == 0) & (Y > 0)]
+        days_if_severe = float(days.mean()) if len(days) else float("nan")
+        a = self.ate_
+        out = {"mean_risk": mean_risk, "days_if_severe": days_if_severe, "n_risk": int((T == 0).sum())}
+        if mean_risk > 0 and np.isfinite(a["low"]) and a["low"] > 0:
+            return out | {
+                "basis": "compared",
+                "scale": a["ate"] / mean_risk,
+                "low": a["low"] / mean_risk,
+                "high": a["high"] / mean_risk,
+            }
+        rr = PRIOR_RISK_RATIO
+        d = days_if_severe if np.isfinite(days_if_severe) else 0.0
+        return out | {
+            "basis": "prior",
+            "scale": d * (1 - rr["estimate"]),
+            "low": d * (1 - rr["high"]),
+            "high": d * (1 - rr["low"]),
+        }
+
+    def _clan_features(self) -> list[str]:
+        """The features the benefit leans on most (total gain in its booster), for CLAN."""
+        gain = self.effect_.get_score(importance_type="total_gain")
+        names = list(self.feature_names_in_)
+        ranked = sorted(gain, key=lambda k: -gain[k])
+        picked = [names[int(k[1:])] if k.startswith("f") and k[1:].isdigit() else k for k in ranked]
+        return [c for c in picked if c in names][:CLAN_FEATURES]
 
     def _distil(self, X: np.ndarray, target: np.ndarray) -> xgb.Booster:
         p = self.nuisance_params_["final"]
@@ -275,20 +349,21 @@ class BenefitModel(BaseEstimator):
     DIRECTORY = "benefit"
 
     def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The prediction columns: ``risk``, ``benefit``, ``benefit_low``, ``benefit_high``, ``propensity``."""
-        return self.predict(X)[["risk", "benefit", "benefit_low", "benefit_high", "propensity"]]
+        """The prediction columns: ``risk``, ``benefit``, ``benefit_low``, ``benefit_high``,
+        ``benefit_basis``, ``propensity``."""
+        return self.predict(X)[["risk", "benefit", "benefit_low", "benefit_high", "benefit_basis", "propensity"]]
 
     def score_rows(self, X: pd.DataFrame, contributions: bool) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray]:
-        """Predictions for scoring (``reason`` non-empty outside the overlap), the benefit's SHAP
-        contributions for the rows inside it when asked, and which rows those are."""
+        """Predictions for scoring (``reason`` non-empty where no benefit is given), the benefit's
+        SHAP contributions for the rows given one when asked, and which rows those are."""
         pred = self.predict(X)
-        inside = pred["reason"].to_numpy() == ""
-        contribs = self.contributions(X[inside]) if contributions and inside.any() else None
-        return pred, contribs, inside
+        given = pred["reason"].to_numpy() == ""
+        contribs = self.contributions(X[given]) if contributions and given.any() else None
+        return pred, contribs, given
 
     def explainable(self, X: pd.DataFrame) -> np.ndarray:
-        """Rows given a benefit to explain (inside the propensity overlap)."""
-        return self.inside_overlap(X) if len(X) else np.zeros(0, dtype=bool)
+        """Rows given a benefit to explain (every row but those of a centre not seen in training)."""
+        return self._basis(self._array(X)) != "" if len(X) else np.zeros(0, dtype=bool)
 
     def explained_value(self, X: pd.DataFrame) -> np.ndarray:
         """The benefit, in days, as its SHAP values add up to it."""
@@ -301,31 +376,85 @@ class BenefitModel(BaseEstimator):
         return np.ascontiguousarray(X, dtype=np.float32)
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
-        """``benefit``, ``benefit_low``, ``benefit_high``, ``risk`` (of grade >= 3 without
-        tocilizumab now), ``propensity`` and ``reason`` (non-empty outside the overlap, where the
-        benefit columns are NaN)."""
+        """``benefit``, ``benefit_low``, ``benefit_high``, ``benefit_basis``, ``risk`` (of grade >= 3
+        without tocilizumab now), ``propensity``, ``reason`` (non-empty only for a patient of a
+        centre not seen in training, whose benefit columns are NaN) and ``benefit_note``.
+
+        ``benefit_basis``: ``compared`` inside the propensity overlap (the chosen estimator, where
+        treated and untreated patients like this one can be compared); ``extrapolated`` outside it
+        (PATH: the risk without a dose now times the days spared per unit of risk learned inside);
+        ``prior`` for everyone when the records cannot show the average benefit (the risk times the
+        literature's effect, :data:`PRIOR_RISK_RATIO`). ``benefit_note`` says why."""
         Xa = self._array(X)
         e, reason = self._overlap(Xa)
-        ok = reason == ""
+        basis = self._basis(Xa, e, reason)
         b = self._effect(Xa)
         lo, hi = self.forest_interval(Xa) if len(Xa) else (b, b)
         # where the chosen estimator and the forest disagree, the interval is stretched to hold the
         # estimate, so a score never reads "benefit 0.9 (0.1 to 0.5)"
         lo, hi = np.minimum(lo, b), np.maximum(hi, b)
         risk = self.risk_.predict_proba(Xa)[:, 1] if len(Xa) else np.zeros(0)
+        eb, elo, ehi = self._risk_based(risk)
+        by_risk = (basis == "extrapolated") | (basis == "prior")
+        compared = basis == "compared"
         idx = X.index if hasattr(X, "index") else None
         note = "; ".join(getattr(self, "direction_notes_", []))
+        notes = np.where(compared, note, "")
+        notes = np.where(basis == "extrapolated", "extrapolated: " + reason.astype(object) + self._scale_note(), notes)
+        notes = np.where(basis == "prior", self._scale_note().lstrip("; "), notes)
         return pd.DataFrame(
             {
-                "benefit": np.where(ok, b, np.nan),
-                "benefit_low": np.where(ok, lo, np.nan),
-                "benefit_high": np.where(ok, hi, np.nan),
+                "benefit": np.where(compared, b, np.where(by_risk, eb, np.nan)),
+                "benefit_low": np.where(compared, lo, np.where(by_risk, elo, np.nan)),
+                "benefit_high": np.where(compared, hi, np.where(by_risk, ehi, np.nan)),
+                "benefit_basis": basis,
                 "risk": risk,
                 "propensity": e,
-                "reason": reason,
-                "benefit_note": np.where(ok, note, ""),
+                "reason": np.where(basis == "", reason, ""),
+                "benefit_note": notes,
             },
             index=idx,
+        )
+
+    def _basis(self, Xa: np.ndarray, e: np.ndarray | None = None, reason: np.ndarray | None = None) -> np.ndarray:
+        """Each row's ``benefit_basis`` ('' for a centre not seen in training, which keeps its reason)."""
+        if e is None or reason is None:
+            e, reason = self._overlap(Xa)
+        scale = getattr(self, "effect_scale_", None)
+        unseen = self._unseen(Xa)
+        if scale is None:  # saved before every eligible patient was given a benefit
+            return np.where(reason == "", "compared", "").astype(object)
+        if scale["basis"] == "prior":
+            return np.where(unseen, "", "prior").astype(object)
+        return np.where(unseen, "", np.where(reason == "", "compared", "extrapolated")).astype(object)
+
+    def _risk_based(self, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The risk-based benefit and its interval: the days per unit of risk (with its interval)
+        times the risk (with a Wilson interval whose size is the untreated patients of one risk
+        decile: the support a calibrated probability rests on), the extreme products as the ends."""
+        s = getattr(self, "effect_scale_", None)
+        if s is None or not len(risk):
+            nan = np.full(len(risk), np.nan)
+            return nan, nan, nan
+        rlo, rhi = wilson(risk, max(s["n_risk"] / 10.0, 1.0))
+        ends = np.stack([rlo * s["low"], rlo * s["high"], rhi * s["low"], rhi * s["high"]])
+        return risk * s["scale"], ends.min(axis=0), ends.max(axis=0)
+
+    def _scale_note(self) -> str:
+        s = getattr(self, "effect_scale_", None)
+        if s is None:
+            return ""
+        if s["basis"] == "prior":
+            rr = PRIOR_RISK_RATIO
+            return (
+                f"; prior: these records cannot show the average benefit, so it is the risk times the "
+                f"literature's effect ({rr['source']}: risk ratio {rr['estimate']:g}, 95% CI {rr['low']:g} to "
+                f"{rr['high']:g}) times {s['days_if_severe']:.1f} severe days (mean in these records of patients "
+                "who became severe without a dose now); it ranks patients by risk"
+            )
+        return (
+            f"; {s['scale']:.2f} days spared per unit of risk ({s['low']:.2f} to {s['high']:.2f}), learned "
+            "where treated and untreated patients can be compared"
         )
 
     def effect(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -338,8 +467,19 @@ class BenefitModel(BaseEstimator):
         return self.effect_.inplace_predict(Xa)
 
     def inside_overlap(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """True where a patient is given a benefit (inside the propensity overlap)."""
+        """True inside the propensity overlap (where the benefit is ``compared``)."""
         return self._overlap(self._array(X))[1] == ""
+
+    def _unseen(self, Xa: np.ndarray) -> np.ndarray:
+        """Rows whose value of a text feature column (a centre) was not seen in training, or is blank."""
+        unseen = np.zeros(len(Xa), dtype=bool)
+        blocks: dict[str, list[int]] = {}
+        for i, name in enumerate(self.feature_names_in_):
+            if (category := category_of(str(name))) is not None:
+                blocks.setdefault(category[0], []).append(i)
+        for block in blocks.values():
+            unseen |= np.isnan(Xa[:, block]).all(axis=1)
+        return unseen
 
     def _overlap(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Propensity of tocilizumab now and the trimming reason ("" inside the overlap). A patient
@@ -370,11 +510,32 @@ class BenefitModel(BaseEstimator):
         return np.minimum(*ends), np.maximum(*ends)  # two regressors distilled apart can cross
 
     def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """SHAP values of the benefit, in days (last column: the bias); each row adds up to its benefit."""
+        """SHAP values of the benefit, in days (last column: the bias); each row adds up to its benefit.
+        A risk-based benefit (``extrapolated``, ``prior``) is explained by the risk model's TreeSHAP
+        values on the log odds, rescaled to days as :class:`RiskEffect` does."""
         Xa = self._array(X)
         if self.risk_effect_ is not None:
-            return self.risk_effect_.contributions(Xa)
-        return self.effect_.predict(xgb.DMatrix(Xa), pred_contribs=True)
+            out = self.risk_effect_.contributions(Xa)
+        else:
+            out = self.effect_.predict(xgb.DMatrix(Xa), pred_contribs=True)
+        by_risk = np.isin(self._basis(Xa), ("extrapolated", "prior")) if len(Xa) else np.zeros(0, dtype=bool)
+        if by_risk.any():
+            out = np.array(out, dtype=np.float32)
+            out[by_risk] = self._risk_contributions(Xa[by_risk])
+        return out
+
+    def _risk_contributions(self, Xa: np.ndarray) -> np.ndarray:
+        phi = np.asarray(self.risk_.contributions(Xa), dtype=float)
+        margin, base = phi.sum(axis=1), phi[:, -1]
+        scale = self.effect_scale_["scale"]
+        b = scale * self.risk_.calibrator_.predict(_sigmoid(margin))
+        b0 = scale * self.risk_.calibrator_.predict(_sigmoid(base))
+        moved = np.abs(margin - base) > 1e-9
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.where(moved, (b - b0) / (margin - base), 0.0)
+        out = phi * slope[:, None]
+        out[:, -1] = b0
+        return out.astype(np.float32)
 
     # -- files ---------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
@@ -399,6 +560,8 @@ class BenefitModel(BaseEstimator):
             "selection": self.selection_.to_dict(orient="index"),
             "effect": self.risk_effect_.to_dict() if self.risk_effect_ else {"form": "distilled"},
             "direction_notes": list(self.direction_notes_),
+            "effect_scale": self.effect_scale_,
+            "validation": self.validation_.to_dict(),
         }
         (d / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, default=float))
         self.balance_.to_csv(d / "balance.csv")
@@ -427,6 +590,9 @@ class BenefitModel(BaseEstimator):
         m.selection_ = pd.DataFrame.from_dict(s["selection"], orient="index")
         m.direction_notes_ = list(s.get("direction_notes", []))  # absent before the direction guard
         m.balance_ = pd.read_csv(d / "balance.csv", index_col=0) if (d / "balance.csv").exists() else None
+        # absent before every eligible patient was given a benefit and before the validation
+        m.effect_scale_ = s.get("effect_scale")
+        m.validation_ = BenefitValidation.from_dict(s["validation"]) if "validation" in s else None
         return m
 
 
@@ -513,8 +679,27 @@ class RiskEffect:
         )
 
 
+def wilson(p: np.ndarray, n: float, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson's 95% score interval of a proportion ``p`` observed on ``n`` patients."""
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def prior_note(ate: dict[str, float]) -> str:
+    """Why every benefit is ``prior``: the records cannot tell the average benefit from 0."""
+    ci = f"{ate['ate']:.3f} days, 95% CI {ate['low']:.3f} to {ate['high']:.3f}"
+    what = "show no benefit of tocilizumab now" if ate["ate"] <= 0 else "cannot tell the average benefit from 0"
+    return (
+        f"these records {what} (average {ci}), though trials show it lowers severe CRS: every benefit is the "
+        "risk times the literature's effect (benefit_basis prior); it ranks patients by risk, and its size is "
+        "the literature's, not these records'"
+    )
 
 
 def direction_notes(chosen: Candidate, selection: pd.DataFrame) -> list[str]:
@@ -546,9 +731,16 @@ def direction_notes(chosen: Candidate, selection: pd.DataFrame) -> list[str]:
 
 
 def choose(selection: pd.DataFrame) -> str:
-    """The candidate with the lowest held-out DR loss, unless its gain over the risk-based
-    candidate is within one standard error of the paired difference: a free-form learner has
-    to beat ranking by risk by more than noise (the one-standard-error rule of Breiman et al.)."""
+    """The candidate whose out-of-fold ranking the doubly robust scores show best (highest
+    AUTOC) among those shown better than ranking by risk (the lower end of the paired bootstrap
+    interval of their AUTOC difference above 0); ``risk_scaled`` when none is. A learner whose
+    heterogeneity is not shown better than risk's is not shipped over it.
+
+    A selection without RATE columns (saved by an older crsml) keeps the older rule: the lowest
+    held-out DR loss, unless it beats ``risk_scaled`` by less than one standard error."""
+    if "autoc" in selection:
+        shown = selection[(selection["autoc_vs_risk_low"] > 0) & (selection.index != "risk_scaled")]
+        return str(shown["autoc"].idxmax()) if len(shown) else "risk_scaled"
     best = str(selection["dr_loss"].idxmin())
     row = selection.loc[best]
     if best != "risk_scaled" and row["vs_risk_scaled"] + row["vs_risk_scaled_se"] >= 0:

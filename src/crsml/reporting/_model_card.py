@@ -18,7 +18,7 @@ from crsml.cohort import Cohort
 from crsml.evaluation import plot_curves, plot_instability_summary, save_figure
 from crsml.explanation import plot_explanations
 from crsml.models import Model
-from crsml.reporting._card_text import estimator_rows, estimator_sections
+from crsml.reporting._card_text import estimator_figures, estimator_rows, estimator_sections
 from crsml.reporting._html import figure, render, table
 from crsml.simulation import simulate
 from crsml.training import MODEL_NAME, format_table
@@ -99,6 +99,7 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
             pd.Series(meta.shap_mean_abs).head(15).rename("mean |SHAP|").to_frame().round(4).rename_axis("feature")
         )
     with tempfile.TemporaryDirectory() as tmp:
+        ctx["section_figures"] = [figure(p, c) for p, c in estimator_figures(est, Path(tmp))]
         if model.curves is not None:
             paths = plot_curves(model.curves, out, MODEL_NAME, f"{task.name}, L = {model.landmark_h:g} h")
             ctx["curves"] = [

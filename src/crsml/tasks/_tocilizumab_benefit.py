@@ -92,8 +92,10 @@ class TocilizumabBenefit(Task):
 
     name = "tocilizumab_benefit"
     model_kind = "benefit"
-    # benefit_note: what the records cannot show about the benefit's direction or size ('' when nothing)
-    score_columns = ("risk", "benefit", "benefit_low", "benefit_high", "benefit_note")
+    # benefit_basis: compared (inside the propensity overlap), extrapolated (outside it, from the risk)
+    # or prior (the risk times the literature's effect); benefit_note: why, and what the records
+    # cannot show about the benefit's direction or size
+    score_columns = ("risk", "benefit", "benefit_low", "benefit_high", "benefit_basis", "benefit_note")
     description = (
         "expected severe-CRS days spared by tocilizumab given now, with the risk of grade >= 3 "
         "without it, for patients not yet given tocilizumab"
@@ -177,7 +179,15 @@ class TocilizumabBenefit(Task):
             "landmark must be among the features. Doses given later, because a patient worsened, are usual care.",
             "benefit_low/benefit_high cover the average benefit of patients with the same features, not one "
             "patient's own course; on simulated cohorts they held that average for only 71-82% of patients.",
-            "Patients outside the overlap of the propensity model get no benefit (not_eligible): the records hold "
-            "too few like them treated (or untreated) to compare.",
+            "Patients outside the overlap of the propensity model (the records hold too few like them treated, "
+            "or untreated, to compare) get an extrapolated benefit (benefit_basis extrapolated): their risk of "
+            "severe CRS without a dose now times the days spared per unit of risk learned where patients can be "
+            "compared (the risk-based approach of the PATH statement, Kent et al. 2020). It assumes the benefit "
+            "grows with the risk as it does inside the overlap; nothing in these records can check that for them.",
+            "Where the records cannot tell the average benefit from 0, every benefit is prior (benefit_basis "
+            "prior): the risk times the relative effect of pre-emptive tocilizumab reported by Kadauke et al. "
+            "(J Clin Oncol 2021, risk ratio of grade 4 CRS 0.53, 95% CI 0.21 to 1.34). It ranks patients by risk; "
+            "its size is the literature's, not these records'. A patient of a centre not seen in training gets "
+            "no benefit (not_eligible).",
             *SHARED_LIMITATIONS,
         ]

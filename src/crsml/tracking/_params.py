@@ -9,6 +9,8 @@ from dataclasses import asdict
 from functools import singledispatch
 from typing import Any
 
+import numpy as np
+
 from crsml.evaluation import METRICS
 from crsml.models import BenefitModel, XGBRiskClassifier
 from crsml.training import MODEL_NAME, TrainingResult
@@ -102,4 +104,8 @@ def _(estimator: BenefitModel, result: TrainingResult) -> dict[str, float]:
     }
     for name, row in estimator.selection_.iterrows():
         out[f"dr_loss_{name}"] = float(row["dr_loss"])
+    v = getattr(estimator, "validation_", None)
+    if v is not None:  # aggregates only: the validation's summary, one metric per figure and ranking
+        for name, row in v.summary().iterrows():
+            out |= {f"validation_{name}_{k}": float(x) for k, x in row.items() if np.isfinite(x)}
     return out

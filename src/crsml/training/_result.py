@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from crsml.evaluation import plot_curves, plot_instability, save_figure
-from crsml.models import Model, plot_overlap
+from crsml.models import BenefitValidation, Model, plot_overlap
 
 MODEL_NAME = "crsml xgboost"
 
@@ -38,6 +38,7 @@ class TrainingResult:
     warnings : what the user should know before trusting the model.
     oof, y : out-of-fold predictions and labels (in memory only, never logged).
     overlap : cross-fitted propensity, treatment and trimming bound (benefit task).
+    validation : BLP, GATES and RATE of the benefit from cross-fitted doubly robust scores (benefit task).
     caption : what :attr:`table` shows, in words.
     """
 
@@ -52,6 +53,7 @@ class TrainingResult:
     y: np.ndarray | None = field(default=None, repr=False)
     X: pd.DataFrame | None = field(default=None, repr=False)
     overlap: tuple[np.ndarray, np.ndarray, float] | None = field(default=None, repr=False)
+    validation: BenefitValidation | None = field(default=None, repr=False)
     caption: str = ""
     instability: np.ndarray | None = field(default=None, repr=False)
     formatter: Callable[[pd.DataFrame], pd.DataFrame] | None = field(default=None, repr=False)
@@ -112,4 +114,8 @@ class TrainingResult:
             paths.append(self.plot_instability(out / "plots" / "instability.png"))
         if self.overlap is not None:
             paths.append(self.plot_overlap(out / "overlap.png"))
+        if self.validation is not None:
+            self.validation.plot_toc(out / "toc.png")
+            self.validation.plot_gates(out / "gates.png")
+            paths += [out / "toc.png", out / "gates.png"]
         return paths

@@ -182,7 +182,18 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
                 f"warning: after weighting the treated still differ from the untreated by more than 0.25 SD in "
                 f"{int((worst > 0.25).sum())} features; the average benefit leans on the outcome models there"
             )
-    log(f"chosen by held-out DR loss: {model.chosen_}")
+    log(f"chosen by the out-of-fold AUTOC (a learner must rank better than risk by more than noise): {model.chosen_}")
+    log(f"validation without the truth ({model.validation_.where}): {model.validation_.verdict()}")
+    scale = model.effect_scale_
+    where = (
+        "every patient prior (the literature's effect)"
+        if scale["basis"] == "prior"
+        else "compared inside the overlap, extrapolated outside it"
+    )
+    log(
+        f"benefit basis: {where}; {scale['scale']:.3f} days per unit of risk "
+        f"({scale['low']:.3f} to {scale['high']:.3f})"
+    )
     warnings = list(model.direction_notes_) + thin_data_warnings(counts["treated_now"], model.propensity_auroc_)
     for w in warnings:
         log(f"warning: {w}")
@@ -191,6 +202,8 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
         "balance_smd.csv": model.balance_,
         "counts.json": counts,
         "average_effect.json": {"ate_days": model.ate_, "ate_severe": model.ate_severe_},
+        "benefit_validation.json": model.validation_.to_dict(),
+        "benefit_validation.csv": model.validation_.summary(),
     }
     treated = trial["treated"].to_numpy(dtype=int)
     return TrainingResult(
@@ -203,6 +216,7 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
         X=X,
         y=treated,
         overlap=(model.cross_fitted_propensity_, treated, s.trim),
+        validation=model.validation_,
         caption=f"candidates (chosen: {model.chosen_}): held-out DR loss in days^2, lower is better, "
         "with its standard error and its difference from risk_scaled; DR value of treating the top "
         "30% by each (days spared per patient); rank correlation with risk_scaled",
