@@ -127,7 +127,7 @@ def evaluate(
         seed,
     )
     add_guideline(everyone, grade_all, tau_all)
-    inside = (pred["reason"] == "").to_numpy()
+    inside = (pred["benefit_basis"] == "compared").to_numpy()
     X, pred = X[inside], pred[inside]
     tau = tau_all[inside]
     Xa = X.to_numpy(dtype=np.float32)

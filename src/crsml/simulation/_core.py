@@ -66,7 +66,13 @@ def draw_traits(n: int, rng: np.random.Generator, p: Profile) -> tuple[dyn.Trait
     dose = np.exp(rng.normal(np.log(1e6), 0.7, n)).round(-3)
     prior_lines = 1 + rng.poisson(2.0, n)
     prior_tx = rng.random(n) < p.p_prior_transplant
-    mix = rng.dirichlet([2.5, 1.0, 1.2], n)  # IL-6, IL-1, IFN-gamma shares
+    if p.il6_share_by_costim is None:
+        mix = rng.dirichlet([2.5, 1.0, 1.2], n)  # IL-6, IL-1, IFN-gamma shares
+    else:  # a Dirichlet per patient, as normalised gammas, with the IL-6 weight of the product
+        il6 = np.where(cd28, p.il6_share_by_costim[1], p.il6_share_by_costim[0])
+        shape = np.column_stack([il6, np.full(n, 1.0), np.full(n, 1.2)])
+        g = rng.gamma(shape)
+        mix = g / g.sum(axis=1, keepdims=True)
     tr = dyn.Traits(
         age=age,
         blast_pct=blast,

@@ -249,8 +249,10 @@ def decide(
     p3 = np.array([s.p_toci_grade3 for s in sites])[tr.site]
     p2 = np.array([s.p_toci_grade2 for s in sites])[tr.site]
     pp = np.array([s.p_toci_preemptive for s in sites])[tr.site]
-    prob = np.select([grade >= 3, grade == 2, (grade == 1) & (il6_fold >= 4.0)], [p3, p2, pp], 0.0)
+    p1 = np.array([s.p_toci_grade1 for s in sites])[tr.site]
     first = st.toci_doses == 0
+    at_grade1 = np.maximum(np.where(il6_fold >= 4.0, pp, 0.0), p1 * first)
+    prob = np.select([grade >= 3, grade == 2, grade == 1], [p3, p2, at_grade1], 0.0)
     can_repeat = (st.toci_doses < 4) & ~(t - st.last_toci_h < 8.0) & (grade >= 2)
     eligible = (first | can_repeat) & ~st.dead
     toci = eligible & (u[0] < prob)

@@ -28,6 +28,9 @@ class Site:
     p_toci_preemptive: float  # grade 1 with IL-6 >= 4-fold over baseline (Zhang et al. 2022)
     share: float
     p_cd28: float
+    # first dose at grade 1 whatever the IL-6 (treating persistent fever early; Zhou et al. 2023's
+    # "early" group dosed after 4 h of persistent high fever)
+    p_toci_grade1: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,10 @@ class Profile:
     steroid_damp: float = 0.55
     p_steroid_refractory: float = 0.5
     p_death_grade4_per_step: float = 0.0015
+    # Dirichlet weight of the IL-6 share of a patient's CRS (the part tocilizumab blocks) for 4-1BB
+    # and CD28 products; None: 2.5 for both (the default mix). A pair that differs makes the benefit
+    # depend on an observed feature (the costimulatory domain), not only on latent kinetics.
+    il6_share_by_costim: tuple[float, float] | None = None
     sites: tuple[Site, ...] = field(
         default_factory=lambda: (
             Site("site_a", 0.85, 0.06, 0.0, 0.4, 0.3),
@@ -103,6 +110,30 @@ PROFILES: dict[str, Profile] = {
         p_high_burden=0.75,
         thr_g3=3.9,
         sites=(Site("other_centre", 0.85, 0.05, 0.0, 1.0, 0.5),),
+    ),
+}
+
+
+# Other mechanisms of treatment and effect, so that no claim about the benefit model rests on one
+# (issue #34; every one is our assumption, built to differ from the default):
+_MIXED_SITES = PROFILES["mixed_practice"].sites
+PROFILES |= {
+    # the benefit depends on an observed feature: CD28 products drive CRS mostly through IL-6
+    # (tocilizumab helps much), 4-1BB products mostly through IL-1 and IFN-gamma (it helps little)
+    "costim_modifier": Profile(name="costim_modifier", sites=_MIXED_SITES, il6_share_by_costim=(0.3, 12.0)),
+    # treatment follows another rule: centres that dose at grade 1 for fever whatever the IL-6
+    "fever_practice": Profile(
+        name="fever_practice",
+        sites=(
+            Site("waits_for_grade3", 0.85, 0.02, 0.0, 0.35, 0.4),
+            Site("doses_for_fever", 0.85, 0.30, 0.0, 0.35, 0.4, p_toci_grade1=0.12),
+            Site("doses_for_fever_often", 0.90, 0.40, 0.0, 0.30, 0.4, p_toci_grade1=0.30),
+        ),
+    ),
+    # no heterogeneity at all: tocilizumab changes nothing (every patient's benefit is 0, and no
+    # steroid is keyed to a dose having failed), while centres still give it as in mixed_practice
+    "no_effect": Profile(
+        name="no_effect", sites=_MIXED_SITES, toci_block=0.0, toci_loop_damp=0.0, p_steroid_refractory=0.0
     ),
 }
 
