@@ -442,3 +442,53 @@ def test_mlflow_run_holds_diagnostics_without_identifiers(benefit):
         if f.is_file():
             data = f.read_bytes()
             assert not any(i in data for i in ids), f
+
+
+def test_evaluate_judges_a_benefit_model_on_a_new_cohort_without_the_truth(benefit, tmp_path, capsys):
+    """``crsml evaluate`` on a benefit model: BLP, RATE and GATES from the new cohort's own doubly
+    robust scores, beside ranking by risk; a report, its JSON and the TOC and GATES plots; no
+    identifier anywhere; one clear line when the records cannot judge it."""
+    from conftest import run_cli
+
+    result, _, _ = benefit
+    new = simulate(1500, seed=11, truth_draws=0, profile="mixed_practice")
+    new.save(tmp_path / "new")
+    args = ["evaluate", "--model", str(result.model_dir), "--cohort", str(tmp_path / "new"), "--n-boot", "100"]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, out, err = run_cli([*args, "--out", str(tmp_path / "eval"), "--tracking-uri", uri], capsys)
+    assert code == 0, err
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    run = mlflow.search_runs(experiment_names=["crsml-tocilizumab_benefit-evaluation"], output_format="list")[0]
+    assert {"autoc", "beta2", "baseline_risk_autoc"} <= set(run.data.metrics)
+    assert "AUTOC, benefit (days)" in out and "BLP beta2, ranking by risk" in out
+    data = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    v = data["validation"]
+    assert set(v["blp"]) == {"benefit", "risk"} and v["where"] == "new cohort"
+    assert v["n"] == data["flow"][-1]["n"] > 20
+    assert len(v["gates"]["benefit"]["gate"]) in (3, 5)
+    page = (tmp_path / "eval" / "index.html").read_text()
+    assert "Validation without the truth" in page and page.count("data:image/png;base64") == 2
+    ids = new.patients["patient_id"].iloc[::50]
+    for f in (tmp_path / "eval").iterdir():
+        assert not any(i.encode() in f.read_bytes() for i in ids), f
+    # the records cannot judge a benefit when no one was treated now
+    none = new.subset(new.patients["patient_id"])
+    none.treatments = none.treatments.iloc[:0]
+    none.save(tmp_path / "none")
+    code, _, err = run_cli(
+        [
+            "evaluate",
+            "--model",
+            str(result.model_dir),
+            "--cohort",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "e2"),
+            "--no-mlflow",
+        ],
+        capsys,
+    )
+    assert code == 2 and "too few patients to judge a benefit model: 0 given tocilizumab" in err
+    assert len(err.strip().splitlines()) <= 2

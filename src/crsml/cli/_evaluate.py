@@ -23,8 +23,10 @@ def evaluate_command(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: local mlruns/)")] = None,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="do not log an MLflow run")] = False,
 ) -> None:
-    """Judge a saved risk model on a labelled cohort: discrimination, calibration, net benefit,
-    subgroups and case mix with bootstrap intervals; an HTML report, its JSON and an MLflow run."""
+    """Judge a saved model on a labelled cohort; an HTML report, its JSON and an MLflow run. A risk
+    model: discrimination, calibration, net benefit, subgroups and case mix with bootstrap intervals.
+    A benefit model, without the truth: BLP, GATES, CLAN and RATE from the cohort's own doubly robust
+    scores, beside ranking by risk."""
     from crsml.cli._console import print_quality
     from crsml.cohort import Cohort, check_output, refuse_inside
     from crsml.reporting import write_evaluation_report

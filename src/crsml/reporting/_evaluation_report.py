@@ -5,6 +5,7 @@ Aggregates only: no patient row or identifier."""
 from __future__ import annotations
 
 import json
+from functools import singledispatch
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 
 from crsml.evaluation import format_interval
 from crsml.reporting._html import figure, render, table
-from crsml.validation import METRIC_TITLES, EvaluationResult
+from crsml.validation import METRIC_TITLES, BenefitEvaluation, EvaluationResult
 
 _FIGURES = {
     "calibration": "Calibration: loess curve with bootstrap 95% band (Austin & Steyerberg 2020)",
@@ -55,6 +56,7 @@ def _titled(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns=TITLES).rename_axis(index=[TITLES.get(n, n) for n in df.index.names])
 
 
+@singledispatch
 def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title: str = "") -> Path:
     """Write ``index.html``, ``evaluation.json`` and the figures to ``out_dir``; return the HTML path."""
     out = Path(out_dir)
@@ -120,3 +122,41 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
     ctx["figs"] = [figure(paths[k], v) for k, v in _FIGURES.items()]
     (out / "evaluation.json").write_text(json.dumps(result.to_dict(), indent=1))
     return render("evaluation_report.html", out, **ctx)
+
+
+@write_evaluation_report.register
+def _(result: BenefitEvaluation, out_dir: str | Path, title: str = "") -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info = result.model_info
+    judged = ", ".join(
+        f"{k} {v}"
+        for k, v in (
+            ("registered model", info.get("registered_name")),
+            ("version", info.get("version")),
+            ("files SHA-256", (info.get("model_digest") or "")[:16]),
+            ("estimator", info.get("chosen")),
+        )
+        if v
+    )
+    flow = result.flow.copy()
+    flow["excluded"] = ["; ".join(f"{n} {r}" for r, n in e.items()) for e in flow["excluded"]]
+    paths = result.plots(out)
+    v = result.validation
+    ctx = {
+        "title": title or f"crsml evaluation: {result.task} at L = {result.landmark_h:g} h",
+        "judged": f"Model judged: {judged or 'a model directory'}; severe-CRS days within {result.horizon_h / 24:g} "
+        f"days of the landmark. 95% intervals: {result.n_boot} bootstrap resamples of patients (seed {result.seed}).",
+        "notes": list(result.notes),
+        "flow": table(_titled(flow.rename_axis("step"))),
+        "verdict": v.verdict(),
+        "summary": table(result.summary()),
+        "table": table(result.table.round(3).rename_axis("ranking")),
+        "clan": table(v.clan.round(3).rename_axis("feature")) if len(v.clan) else "",
+        "figs": [
+            figure(paths["toc"], "TOC curves: days spared by treating the top share first, with 95% bands"),
+            figure(paths["gates"], "GATES: doubly robust average benefit by group of each ranking (95% intervals)"),
+        ],
+    }
+    (out / "evaluation.json").write_text(json.dumps(result.to_dict(), indent=1, default=float))
+    return render("benefit_evaluation_report.html", out, **ctx)

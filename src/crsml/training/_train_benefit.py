@@ -162,7 +162,7 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
     fitted = Model(task, float(s.landmark_h), fb, model, ModelMetadata.from_dict(metadata))
     log(
         f"propensity AUROC {model.propensity_auroc_:.3f}; {model.n_trimmed_} patients outside overlap "
-        f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]) will be scored not_eligible"
+        f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]): their benefit is extrapolated from their risk"
     )
     a = model.ate_
     log(

@@ -4,6 +4,7 @@ an :class:`EvaluationResult`), :func:`update` updates it for that centre (recali
 large, logistic recalibration or a refit, chosen by a closed test; an :class:`UpdateResult` whose
 model keeps its lineage)."""
 
+from crsml.validation._benefit import BenefitEvaluation, evaluate_benefit
 from crsml.validation._external import (
     METRIC_TITLES,
     EvaluationResult,
@@ -19,6 +20,8 @@ from crsml.validation._external import (
 from crsml.validation._update import UpdateResult, closed_test, recalibration_tests, update
 
 __all__ = [
+    "BenefitEvaluation",
+    "evaluate_benefit",
     "METRIC_TITLES",
     "EvaluationResult",
     "UpdateResult",

@@ -43,6 +43,7 @@ from crsml.evaluation import (
 )
 from crsml.models import Model
 from crsml.tasks import excluded_counts
+from crsml.validation._benefit import BenefitEvaluation, evaluate_benefit
 
 MODEL = "model"
 #: each figure of the performance table as people read it (the summary, the report)
@@ -498,6 +499,10 @@ def labelled_rows(model: Model, cohort: Cohort) -> tuple[pd.DataFrame, np.ndarra
     return X, y, flow, keep_ids
 
 
+#: how models of another kind than risk are judged (a benefit model: without the truth)
+OTHER_KINDS = {"benefit": evaluate_benefit}
+
+
 def evaluate(
     model: Model,
     cohort: Cohort,
@@ -505,12 +510,13 @@ def evaluate(
     n_boot: int = 1000,
     seed: int = 0,
     curve_boot: int = 200,
-) -> EvaluationResult:
+) -> EvaluationResult | BenefitEvaluation:
     """Judge ``model`` on the labelled patients of ``cohort`` it can score.
 
     Parameters
     ----------
-    model : a risk model (:func:`crsml.load_model`).
+    model : a risk model (:func:`crsml.load_model`); a benefit model is judged without the truth by
+        :func:`evaluate_benefit` (a :class:`BenefitEvaluation`).
     cohort : labelled patients (CRS grades after the landmark); read with ``on_error="drop"`` to keep
         the valid patients of a cohort with damaged rows (they appear in the flow).
     by : patients-table columns to break the figures down by (``age_band`` is derived from ``age_years``).
@@ -518,11 +524,10 @@ def evaluate(
     seed : seeds every resample.
     """
     task, L = model.task, model.landmark_h
-    if task.model_kind != "risk":
-        raise CrsmlError(
-            f"crsml evaluate judges risk models; {task.name} is a {task.model_kind} model "
-            "(its benefit cannot be observed patient by patient)"
-        )
+    if task.model_kind in OTHER_KINDS:
+        if by:
+            raise CrsmlError(f"--by: subgroups are not available for a {task.model_kind} model")
+        return OTHER_KINDS[task.model_kind](model, cohort, n_boot=n_boot, seed=seed)
     patients = cohort.patients
     for col in by:
         if col != "age_band" and col not in patients.columns:
