@@ -492,3 +492,22 @@ def test_evaluate_judges_a_benefit_model_on_a_new_cohort_without_the_truth(benef
     )
     assert code == 2 and "too few patients to judge a benefit model: 0 given tocilizumab" in err
     assert len(err.strip().splitlines()) <= 2
+
+
+def test_no_one_treated_now_gives_every_patient_a_prior_benefit(tmp_path):
+    """The founding study's practice (no dose within the grace window at the landmark): nothing can be
+    compared, yet every eligible patient gets a benefit, the risk times the literature's effect,
+    flagged prior; it ranks patients by risk, survives a save and a reload, and its drivers add up."""
+    c = simulate(300, seed=8, truth_draws=0)
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
+    T = np.zeros(len(X), dtype=int)
+    m = BenefitModel(trials=2, seed=1).fit(X, T, trial["severe_days"], trial["severe"])
+    assert m.chosen_ == "prior" and m.propensity_ is None and m.validation_ is None
+    pred = m.predict(X)
+    assert (pred["benefit_basis"] == "prior").all() and (pred["reason"] == "").all()
+    assert (pred["benefit"] > 0).all() and (pred["benefit_low"] <= pred["benefit"]).all()
+    assert pred["benefit"].rank().corr(pred["risk"].rank()) > 0.999
+    assert "only 0 of" in m.direction_notes_[0]
+    np.testing.assert_allclose(m.contributions(X).sum(axis=1), pred["benefit"], atol=1e-4)
+    m.save(tmp_path / "p")
+    pd.testing.assert_frame_equal(BenefitModel.load(tmp_path / "p").predict(X), pred)

@@ -154,13 +154,15 @@ class BenefitModel(BaseEstimator):
         T = np.asarray(treated, dtype=int)
         Y = np.asarray(days, dtype=float)
         Yb = np.asarray(severe, dtype=int)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = Xa.shape[1]
+        if T.sum() < 2 * self.folds and (1 - T).sum() >= 2 * self.folds and 0 < Yb[T == 0].sum() < (T == 0).sum():
+            return self._fit_prior_only(X, T, Y, Yb)
         if T.sum() < 2 * self.folds or (1 - T).sum() < 2 * self.folds:
             raise ValueError(
                 f"too few patients in one arm to estimate a benefit: {int(T.sum())} treated now, "
                 f"{int((1 - T).sum())} not (need {2 * self.folds} of each)"
             )
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = Xa.shape[1]
         names = tuple(dict.fromkeys((*self.candidates, "risk_scaled")))
         steps = 6 + len(names)
         from crsml._progress import StageProgress
@@ -301,6 +303,41 @@ class BenefitModel(BaseEstimator):
             tick()
         return pd.DataFrame(rows).T
 
+    def _fit_prior_only(self, X: pd.DataFrame, T: np.ndarray, Y: np.ndarray, Yb: np.ndarray) -> BenefitModel:
+        """Too few patients given tocilizumab now to compare anyone (the founding study's practice:
+        none of 45 at 24, 48 or 72 h): every benefit is ``prior``, the risk of progression without a
+        dose now (fitted on the untreated) times the literature's effect. Nothing is compared, so
+        there is no propensity, no candidate and no validation."""
+        n, treated = len(T), int(T.sum())
+        self.prior_only_ = True
+        self.nuisance_params_ = {}
+        self.propensity_ = None
+        self.propensity_auroc_ = float("nan")
+        self.cross_fitted_propensity_ = np.full(n, np.nan)
+        self.overlap_ = np.zeros(n, dtype=bool)
+        self.n_trimmed_ = 0
+        self.trim_counts_ = {"inside": 0, "below": 0, "above": 0, "treated_inside": 0}
+        self.ate_ = aipw(np.zeros(0)) | {"bound": self.trim, "splits": 0, "split_sd": float("nan")}
+        self.ate_all_ = self.ate_severe_ = dict(self.ate_)
+        self.balance_ = pd.DataFrame({"smd_before": [], "smd_weighted": []})
+        self.selection_ = pd.DataFrame()
+        self.chosen_ = "prior"
+        self.risk_effect_ = None
+        self.effect_ = None
+        self.interval_ = None
+        self.validation_ = None
+        self.risk_ = XGBRiskClassifier(n_trials=self.trials, seed=self.seed, n_threads=self.n_threads).fit(
+            X.iloc[np.flatnonzero(T == 0)], Yb[T == 0]
+        )
+        self.effect_scale_ = self._effect_scale(X, T, Y, np.ones(n, dtype=bool))
+        self.direction_notes_ = [
+            f"only {treated} of {n} eligible patients were given tocilizumab now (at least {2 * self.folds} are "
+            "needed to compare anyone): these records cannot show any benefit, so every benefit is the risk times "
+            "the literature's effect (benefit_basis prior); it ranks patients by risk, and its size is the "
+            "literature's, not these records'"
+        ]
+        return self
+
     def _effect_scale(self, X: pd.DataFrame, T: np.ndarray, Y: np.ndarray, region: np.ndarray) -> dict[str, Any]:
         """Severe-CRS days spared per unit of risk, for patients the records cannot compare (PATH):
         the AIPW average benefit over the patients inside Crump's bound divided by their mean
@@ -389,7 +426,7 @@ class BenefitModel(BaseEstimator):
         e, reason = self._overlap(Xa)
         basis = self._basis(Xa, e, reason)
         b = self._effect(Xa)
-        lo, hi = self.forest_interval(Xa) if len(Xa) else (b, b)
+        lo, hi = self.forest_interval(Xa) if len(Xa) and self.interval_ is not None else (b, b)
         # where the chosen estimator and the forest disagree, the interval is stretched to hold the
         # estimate, so a score never reads "benefit 0.9 (0.1 to 0.5)"
         lo, hi = np.minimum(lo, b), np.maximum(hi, b)
@@ -462,6 +499,8 @@ class BenefitModel(BaseEstimator):
         return self._effect(self._array(X))
 
     def _effect(self, Xa: np.ndarray) -> np.ndarray:
+        if self.effect_ is None:  # prior only
+            return np.full(len(Xa), np.nan, dtype=np.float32)
         if self.risk_effect_ is not None:
             return self.risk_effect_.predict(Xa)
         return self.effect_.inplace_predict(Xa)
@@ -482,6 +521,18 @@ class BenefitModel(BaseEstimator):
         return unseen
 
     def _overlap(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.propensity_ is None:  # prior only: nothing compared, no propensity
+            return np.full(len(Xa), np.nan), np.where(self._unseen(Xa), self._unseen_reason(), "").astype(object)
+        return self._trim_overlap(Xa)
+
+    @staticmethod
+    def _unseen_reason(col: str = "centre") -> str:
+        return (
+            f"outside overlap: {col} not among the values in the training records "
+            "(the benefit of a dose now depends on the usual care there)"
+        )
+
+    def _trim_overlap(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Propensity of tocilizumab now and the trimming reason ("" inside the overlap). A patient
         whose value of a text feature column (a centre) was not seen in training, or is blank, is
         outside too: "not now" means that centre's usual care, which the records do not show."""
@@ -495,12 +546,7 @@ class BenefitModel(BaseEstimator):
                 blocks.setdefault(category[0], []).append(i)
         for col, block in blocks.items():
             unknown = np.isnan(Xa[:, block]).all(axis=1)
-            reason = np.where(
-                unknown,
-                f"outside overlap: {col} not among the values in the training records "
-                "(the benefit of a dose now depends on the usual care there)",
-                reason,
-            )
+            reason = np.where(unknown, self._unseen_reason(col), reason)
         return e, reason
 
     def forest_interval(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -514,7 +560,9 @@ class BenefitModel(BaseEstimator):
         A risk-based benefit (``extrapolated``, ``prior``) is explained by the risk model's TreeSHAP
         values on the log odds, rescaled to days as :class:`RiskEffect` does."""
         Xa = self._array(X)
-        if self.risk_effect_ is not None:
+        if self.effect_ is None:  # prior only
+            out = np.zeros((len(Xa), Xa.shape[1] + 1), dtype=np.float32)
+        elif self.risk_effect_ is not None:
             out = self.risk_effect_.contributions(Xa)
         else:
             out = self.effect_.predict(xgb.DMatrix(Xa), pred_contribs=True)
@@ -541,10 +589,11 @@ class BenefitModel(BaseEstimator):
     def save(self, directory: str | Path) -> None:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        self.effect_.save_model(d / "effect.json")  # a risk-based candidate's risk booster, or the distilled one
-        for end, r in zip(INTERVAL_ENDS, self.interval_, strict=True):
-            r.save_model(d / f"effect_{end}.json")
-        self.propensity_.save_model(d / "propensity.json")
+        if self.effect_ is not None:  # none when prior only
+            self.effect_.save_model(d / "effect.json")  # a risk-based candidate's risk booster, or the distilled one
+            for end, r in zip(INTERVAL_ENDS, self.interval_, strict=True):
+                r.save_model(d / f"effect_{end}.json")
+            self.propensity_.save_model(d / "propensity.json")
         self.risk_.save(d / "risk")
         settings = {
             "params": self.get_params() | {"candidates": list(self.candidates), "nuisance_params": None},
@@ -561,7 +610,8 @@ class BenefitModel(BaseEstimator):
             "effect": self.risk_effect_.to_dict() if self.risk_effect_ else {"form": "distilled"},
             "direction_notes": list(self.direction_notes_),
             "effect_scale": self.effect_scale_,
-            "validation": self.validation_.to_dict(),
+            "validation": self.validation_.to_dict() if self.validation_ is not None else None,
+            "prior_only": bool(getattr(self, "prior_only_", False)),
         }
         (d / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, default=float))
         self.balance_.to_csv(d / "balance.csv")
@@ -578,11 +628,15 @@ class BenefitModel(BaseEstimator):
         m = cls(**(s["params"] | {"candidates": tuple(s["params"]["candidates"])}))
         m.feature_names_in_ = np.asarray(s["feature_names"], dtype=object)
         m.n_features_in_ = len(m.feature_names_in_)
-        m.effect_ = xgb.Booster(model_file=str(d / "effect.json"))
-        form = s.get("effect", {"form": "distilled"})  # absent before risk-based candidates were exported as they are
-        m.risk_effect_ = RiskEffect.from_dict(form, m.effect_) if form["form"] != "distilled" else None
-        m.interval_ = tuple(xgb.Booster(model_file=str(d / f"effect_{end}.json")) for end in INTERVAL_ENDS)
-        m.propensity_ = xgb.Booster(model_file=str(d / "propensity.json"))
+        m.prior_only_ = bool(s.get("prior_only", False))
+        if m.prior_only_:
+            m.effect_ = m.interval_ = m.propensity_ = m.risk_effect_ = None
+        else:
+            m.effect_ = xgb.Booster(model_file=str(d / "effect.json"))
+            form = s.get("effect", {"form": "distilled"})  # absent before risk-based candidates were exported as is
+            m.risk_effect_ = RiskEffect.from_dict(form, m.effect_) if form["form"] != "distilled" else None
+            m.interval_ = tuple(xgb.Booster(model_file=str(d / f"effect_{end}.json")) for end in INTERVAL_ENDS)
+            m.propensity_ = xgb.Booster(model_file=str(d / "propensity.json"))
         m.risk_ = XGBRiskClassifier.load(d / "risk")
         m.chosen_, m.nuisance_params_ = s["chosen"], s["nuisance_params"]
         m.propensity_auroc_, m.trim_counts_ = s["propensity_auroc"], s["trim_counts"]
@@ -592,7 +646,7 @@ class BenefitModel(BaseEstimator):
         m.balance_ = pd.read_csv(d / "balance.csv", index_col=0) if (d / "balance.csv").exists() else None
         # absent before every eligible patient was given a benefit and before the validation
         m.effect_scale_ = s.get("effect_scale")
-        m.validation_ = BenefitValidation.from_dict(s["validation"]) if "validation" in s else None
+        m.validation_ = BenefitValidation.from_dict(s["validation"]) if s.get("validation") else None
         return m
 
 

@@ -140,6 +140,12 @@ def _scale_form(estimator: BenefitModel) -> str:
 
 
 def _effect_form(estimator: BenefitModel) -> str:
+    if getattr(estimator, "prior_only_", False):
+        return (
+            "prior only: too few patients were given tocilizumab now to compare anyone, so no estimator was "
+            "fitted; every benefit is the calibrated risk of grade >= 3 without tocilizumab now times the "
+            "literature's effect (drivers: the risk model's TreeSHAP values, rescaled to days)"
+        )
     r = estimator.risk_effect_
     if r is None:
         return f"{estimator.chosen_} distilled into one XGBoost regressor (its TreeSHAP values are the drivers)"

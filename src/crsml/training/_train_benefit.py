@@ -117,6 +117,35 @@ def unused_centre_columns(patients: pd.DataFrame, used: tuple[str, ...]) -> list
     return out
 
 
+def _log_comparison(model: BenefitModel, s: BenefitSettings, log: Any) -> None:
+    """What training says about the comparison of treated and untreated patients."""
+    log(
+        f"propensity AUROC {model.propensity_auroc_:.3f}; {model.n_trimmed_} patients outside overlap "
+        f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]): their benefit is extrapolated from their risk"
+    )
+    a = model.ate_
+    log(
+        f"average benefit (AIPW) over the {a['n']} patients inside overlap with cross-fitted propensity in "
+        f"[{a['bound']:.3f}, {1 - a['bound']:.3f}] (Crump's bound): {a['ate']:.3f} severe-CRS days spared "
+        f"(95% CI {a['low']:.3f} to {a['high']:.3f}; median of {a['splits']} cross-fitting splits, "
+        f"which differ by SD {a['split_sd']:.3f})"
+    )
+    worst = model.balance_["smd_weighted"].abs().dropna()
+    if len(worst):
+        log(
+            f"covariate balance inside overlap after weighting: largest |SMD| {worst.max():.2f} ({worst.idxmax()}); "
+            f"{int((worst > 0.1).sum())} of {len(worst)} features above 0.1 (evaluation/balance_smd.csv in MLflow)"
+        )
+        if worst.max() > 0.25:
+            log(
+                f"warning: after weighting the treated still differ from the untreated by more than 0.25 SD in "
+                f"{int((worst > 0.25).sum())} features; the average benefit leans on the outcome models there"
+            )
+    log(f"chosen by the out-of-fold AUTOC (a learner must rank better than risk by more than noise): {model.chosen_}")
+    if model.validation_ is not None:
+        log(f"validation without the truth ({model.validation_.where}): {model.validation_.verdict()}")
+
+
 def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: bool = True) -> TrainingResult:
     """Emulate the decision at the landmark and fit the benefit model with its diagnostics."""
     task = s.make_task()
@@ -160,30 +189,9 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
         "versions": library_versions(),
     }
     fitted = Model(task, float(s.landmark_h), fb, model, ModelMetadata.from_dict(metadata))
-    log(
-        f"propensity AUROC {model.propensity_auroc_:.3f}; {model.n_trimmed_} patients outside overlap "
-        f"(propensity outside [{s.trim:g}, {1 - s.trim:g}]): their benefit is extrapolated from their risk"
-    )
-    a = model.ate_
-    log(
-        f"average benefit (AIPW) over the {a['n']} patients inside overlap with cross-fitted propensity in "
-        f"[{a['bound']:.3f}, {1 - a['bound']:.3f}] (Crump's bound): {a['ate']:.3f} severe-CRS days spared "
-        f"(95% CI {a['low']:.3f} to {a['high']:.3f}; median of {a['splits']} cross-fitting splits, "
-        f"which differ by SD {a['split_sd']:.3f})"
-    )
-    worst = model.balance_["smd_weighted"].abs().dropna()
-    if len(worst):
-        log(
-            f"covariate balance inside overlap after weighting: largest |SMD| {worst.max():.2f} ({worst.idxmax()}); "
-            f"{int((worst > 0.1).sum())} of {len(worst)} features above 0.1 (evaluation/balance_smd.csv in MLflow)"
-        )
-        if worst.max() > 0.25:
-            log(
-                f"warning: after weighting the treated still differ from the untreated by more than 0.25 SD in "
-                f"{int((worst > 0.25).sum())} features; the average benefit leans on the outcome models there"
-            )
-    log(f"chosen by the out-of-fold AUTOC (a learner must rank better than risk by more than noise): {model.chosen_}")
-    log(f"validation without the truth ({model.validation_.where}): {model.validation_.verdict()}")
+    prior_only = getattr(model, "prior_only_", False)
+    if not prior_only:
+        _log_comparison(model, s, log)
     scale = model.effect_scale_
     where = (
         "every patient prior (the literature's effect)"
@@ -194,30 +202,47 @@ def fit_benefit(cohort: Cohort, s: BenefitSettings, log: Any = print, progress: 
         f"benefit basis: {where}; {scale['scale']:.3f} days per unit of risk "
         f"({scale['low']:.3f} to {scale['high']:.3f})"
     )
-    warnings = list(model.direction_notes_) + thin_data_warnings(counts["treated_now"], model.propensity_auroc_)
+    warnings = list(model.direction_notes_)
+    if not prior_only:
+        warnings += thin_data_warnings(counts["treated_now"], model.propensity_auroc_)
     for w in warnings:
         log(f"warning: {w}")
+
     artifacts = {
         "selection.csv": model.selection_,
         "balance_smd.csv": model.balance_,
         "counts.json": counts,
         "average_effect.json": {"ate_days": model.ate_, "ate_severe": model.ate_severe_},
-        "benefit_validation.json": model.validation_.to_dict(),
-        "benefit_validation.csv": model.validation_.summary(),
     }
+    if model.validation_ is not None:
+        artifacts |= {
+            "benefit_validation.json": model.validation_.to_dict(),
+            "benefit_validation.csv": model.validation_.summary(),
+        }
     treated = trial["treated"].to_numpy(dtype=int)
+    if prior_only:
+        table = pd.DataFrame({"value": {k: scale[k] for k in ("scale", "low", "high", "mean_risk", "days_if_severe")}})
+        caption = (
+            "prior only (too few given tocilizumab now to compare): days spared per unit of risk from the "
+            "literature's effect, with its interval, the mean risk and the mean severe days of those who became severe"
+        )
+    else:
+        table = model.selection_
+        caption = (
+            f"candidates (chosen: {model.chosen_}): held-out DR loss in days^2, lower is better, with its standard "
+            "error and its difference from risk_scaled; DR value of treating the top 30% by each (days spared per "
+            "patient); rank correlation with risk_scaled; out-of-fold AUTOC and its difference from risk_scaled"
+        )
     return TrainingResult(
         fitted,
         s,
         counts,
-        model.selection_,
+        table,
         artifacts=artifacts,
         warnings=warnings,
         X=X,
         y=treated,
-        overlap=(model.cross_fitted_propensity_, treated, s.trim),
+        overlap=None if prior_only else (model.cross_fitted_propensity_, treated, s.trim),
         validation=model.validation_,
-        caption=f"candidates (chosen: {model.chosen_}): held-out DR loss in days^2, lower is better, "
-        "with its standard error and its difference from risk_scaled; DR value of treating the top "
-        "30% by each (days spared per patient); rank correlation with risk_scaled",
+        caption=caption,
     )
