@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests experiments
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/deptry src
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests experiments
