@@ -1,7 +1,7 @@
 """The shipped benefit against the simulator's truth: interval coverage by basis and decile, and ranking.
 
     .venv/bin/python experiments/benefit_interval_coverage.py [--profiles mixed_practice ...]
-        [--landmarks 48] [--n-train 2000] [--n-test 2000] [--trials 2]
+        [--landmarks 48] [--n-train 2000 ...] [--n-test 2000] [--trials 2]
 
 For each profile and landmark: ``crsml.train`` of ``tocilizumab_benefit`` (centre a feature) on a
 training cohort; on a test cohort of the same profile, every eligible patient's ``benefit``,
@@ -41,8 +41,8 @@ def eligible_rows(model, cohort, landmark: float):
     return X[elig["eligible"].to_numpy(dtype=bool)][model.feature_names]
 
 
-def one(profile: str, landmark: float, args) -> tuple[pd.DataFrame, dict]:
-    tr = simulate(args.n_train, seed=301, profile=profile, truth_draws=8, expected_benefit=True)
+def one(profile: str, landmark: float, n_train: int, args) -> tuple[pd.DataFrame, dict]:
+    tr = simulate(n_train, seed=301, profile=profile, truth_draws=8, expected_benefit=True)
     te = simulate(args.n_test, seed=302, profile=profile, truth_draws=8, expected_benefit=True)
     s = BenefitSettings(landmark_h=landmark, trials=args.trials, seed=0, extra_patient_columns=EXTRA)
     result = train(tr, "tocilizumab_benefit", landmark, settings=s, log=lambda *a: None, progress=False)
@@ -67,6 +67,7 @@ def one(profile: str, landmark: float, args) -> tuple[pd.DataFrame, dict]:
             rows.append(
                 {
                     "profile": profile,
+                    "n_train": n_train,
                     "landmark_h": landmark,
                     "patients": what,
                     "n": int(sel.sum()),
@@ -79,6 +80,7 @@ def one(profile: str, landmark: float, args) -> tuple[pd.DataFrame, dict]:
     )
     info = {
         "profile": profile,
+        "n_train": n_train,
         "landmark_h": landmark,
         "chosen": model.estimator.chosen_,
         "basis": pred["benefit_basis"].value_counts().to_dict(),
@@ -93,19 +95,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profiles", nargs="+", default=["mixed_practice", "costim_modifier", "fever_practice"])
     ap.add_argument("--landmarks", nargs="+", type=float, default=[48.0])
-    ap.add_argument("--n-train", type=int, default=2000)
+    ap.add_argument("--n-train", type=int, nargs="+", default=[2000], help="training cohort sizes")
     ap.add_argument("--n-test", type=int, default=2000)
     ap.add_argument("--trials", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("experiments/output/benefit_interval_coverage"))
     args = ap.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     tables, infos = [], []
-    for p in args.profiles:
-        for L in args.landmarks:
-            t, i = one(p, L, args)
-            tables.append(t)
-            infos.append(i)
-            print(f"{p} at {L:g} h done ({time.time() - t0:.0f} s): {i}", flush=True)
+    for n in args.n_train:
+        for p in args.profiles:
+            for L in args.landmarks:
+                t, i = one(p, L, n, args)
+                tables.append(t)
+                infos.append(i)
+                print(f"{p}, {n} patients, at {L:g} h done ({time.time() - t0:.0f} s): {i}", flush=True)
+                pd.DataFrame(infos).to_csv(args.out.with_suffix(".partial.csv"), index=False)
     cov = pd.concat(tables, ignore_index=True)
     rank = pd.DataFrame(infos)
     args.out.mkdir(parents=True, exist_ok=True)
