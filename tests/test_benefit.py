@@ -511,3 +511,16 @@ def test_no_one_treated_now_gives_every_patient_a_prior_benefit(tmp_path):
     np.testing.assert_allclose(m.contributions(X).sum(axis=1), pred["benefit"], atol=1e-4)
     m.save(tmp_path / "p")
     pd.testing.assert_frame_equal(BenefitModel.load(tmp_path / "p").predict(X), pred)
+
+
+def test_treated_patients_all_outside_the_overlap_give_a_prior_benefit_not_a_crash():
+    """Patients given tocilizumab now, none of them comparable (the propensity separates them):
+    nothing can be compared, so every benefit is prior, and the note says why."""
+    c = simulate(300, seed=8, truth_draws=0)
+    _, X, trial, _ = benefit_data(c, BenefitSettings(landmark_h=L))
+    T = np.zeros(len(X), dtype=int)
+    T[:30] = 1
+    X = X.assign(marker=T.astype(float))  # tells the treated apart perfectly
+    m = BenefitModel(trials=2, seed=1, nuisance_params=PARAMS).fit(X, T, trial["severe_days"], trial["severe"])
+    assert m.chosen_ == "prior" and "inside the propensity overlap" in m.direction_notes_[0]
+    assert (m.predict(X)["benefit_basis"] == "prior").all()

@@ -198,6 +198,15 @@ class BenefitModel(BaseEstimator):
                 "above": int((e_fit > 1 - self.trim).sum()),
                 "treated_inside": int(T[inside].sum()),
             }
+            if T[inside].sum() < self.folds or (1 - T[inside]).sum() < self.folds:
+                return self._fit_prior_only(
+                    X,
+                    T,
+                    Y,
+                    Yb,
+                    f"only {int(T[inside].sum())} of the {int(T.sum())} patients given tocilizumab now lie "
+                    "inside the propensity overlap",
+                )
             self.cross_fitted_propensity_ = nu.e
             self.overlap_ = inside
             phi = nu.pseudo_outcome(T, Y, self.trim)[inside]
@@ -303,7 +312,9 @@ class BenefitModel(BaseEstimator):
             tick()
         return pd.DataFrame(rows).T
 
-    def _fit_prior_only(self, X: pd.DataFrame, T: np.ndarray, Y: np.ndarray, Yb: np.ndarray) -> BenefitModel:
+    def _fit_prior_only(
+        self, X: pd.DataFrame, T: np.ndarray, Y: np.ndarray, Yb: np.ndarray, why: str = ""
+    ) -> BenefitModel:
         """Too few patients given tocilizumab now to compare anyone (the founding study's practice:
         none of 45 at 24, 48 or 72 h): every benefit is ``prior``, the risk of progression without a
         dose now (fitted on the untreated) times the literature's effect. Nothing is compared, so
@@ -330,9 +341,12 @@ class BenefitModel(BaseEstimator):
             X.iloc[np.flatnonzero(T == 0)], Yb[T == 0]
         )
         self.effect_scale_ = self._effect_scale(X, T, Y, np.ones(n, dtype=bool))
-        self.direction_notes_ = [
+        why = why or (
             f"only {treated} of {n} eligible patients were given tocilizumab now (at least {2 * self.folds} are "
-            "needed to compare anyone): these records cannot show any benefit, so every benefit is the risk times "
+            "needed to compare anyone)"
+        )
+        self.direction_notes_ = [
+            f"{why}: these records cannot show any benefit, so every benefit is the risk times "
             "the literature's effect (benefit_basis prior); it ranks patients by risk, and its size is the "
             "literature's, not these records'"
         ]
