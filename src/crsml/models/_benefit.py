@@ -446,6 +446,16 @@ class BenefitModel(BaseEstimator):
         lo, hi = np.minimum(lo, b), np.maximum(hi, b)
         risk = self.risk_.predict_proba(Xa)[:, 1] if len(Xa) else np.zeros(0)
         eb, elo, ehi = self._risk_based(risk)
+        if self.risk_effect_ is not None:
+            # a risk-based choice extends past the overlap as it is (PATH fits its risk model on everyone
+            # not treated now), so one ranking holds across the overlap's edge; the interval is the
+            # product interval, rescaled to hold it
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where(eb > 0, b / eb, 1.0)
+            ext = basis == "extrapolated"
+            eb = np.where(ext, b, eb)
+            elo = np.where(ext, np.minimum(elo * ratio, b), elo)
+            ehi = np.where(ext, np.maximum(ehi * ratio, b), ehi)
         by_risk = (basis == "extrapolated") | (basis == "prior")
         compared = basis == "compared"
         idx = X.index if hasattr(X, "index") else None
@@ -580,7 +590,10 @@ class BenefitModel(BaseEstimator):
             out = self.risk_effect_.contributions(Xa)
         else:
             out = self.effect_.predict(xgb.DMatrix(Xa), pred_contribs=True)
-        by_risk = np.isin(self._basis(Xa), ("extrapolated", "prior")) if len(Xa) else np.zeros(0, dtype=bool)
+        # rows whose benefit comes from the calibrated risk model (a risk-based choice explains its
+        # extrapolated rows with its own booster, as inside the overlap)
+        kinds = ("prior",) if self.risk_effect_ is not None else ("extrapolated", "prior")
+        by_risk = np.isin(self._basis(Xa), kinds) if len(Xa) else np.zeros(0, dtype=bool)
         if by_risk.any():
             out = np.array(out, dtype=np.float32)
             out[by_risk] = self._risk_contributions(Xa[by_risk])
