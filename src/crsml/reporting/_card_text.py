@@ -147,6 +147,13 @@ def _effect_form(estimator: BenefitModel) -> str:
             "literature's effect (drivers: the risk model's TreeSHAP values, rescaled to days)"
         )
     r = estimator.risk_effect_
+    s = getattr(estimator, "effect_scale_", None)
+    if r is not None and s is not None:
+        return (
+            f"{r.form}: the calibrated risk of grade >= 3 without tocilizumab now (the scores' risk column) x "
+            f"{s['scale']:.3f} days per unit of risk, so benefit and risk rank patients alike (drivers: the risk "
+            "model's TreeSHAP values, rescaled per patient to add up to the benefit in days)"
+        )
     if r is None:
         return f"{estimator.chosen_} distilled into one XGBoost regressor (its TreeSHAP values are the drivers)"
     how = (
