@@ -319,31 +319,19 @@ class BenefitValidation:
     def plot_toc(self, path: str | Path | None = None):
         """TOC curves (benefit of treating the top share by each priority over treating at random),
         with their pointwise 95% bands; saved to ``path`` when given. Returns the figure."""
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6, 3.8))
-        ax = fig.subplots()
+        fig, ax = _figure()
         for name, r in self.rate.items():
             t = r["toc"]
             line = ax.plot(t["q"], t["toc"], marker="o", ms=3, label=f"{name} (AUTOC {r['autoc']:.3f})")[0]
             ax.fill_between(t["q"], t["low"], t["high"], color=line.get_color(), alpha=0.15)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xlabel("share of patients treated, highest priority first")
-        ax.set_ylabel("days spared over the average\n(doubly robust, 95% band)")
-        ax.set_title(f"TOC: {self.where}, {self.n} patients", fontsize=10)
-        ax.legend(frameon=False, fontsize=8)
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(Path(path), dpi=110)
-        return fig
+        xlabel = "share of patients treated, highest priority first"
+        ylabel = "days spared over the average\n(doubly robust, 95% band)"
+        return self._finish(fig, ax, "TOC", xlabel, ylabel, path)
 
     def plot_gates(self, path: str | Path | None = None):
         """GATES: average benefit (doubly robust, 95% interval) in each quantile group of each
         priority, beside the group's mean predicted benefit; saved to ``path`` when given."""
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6, 3.8))
-        ax = fig.subplots()
+        fig, ax = _figure()
         names = list(self.gates)
         width = 0.8 / max(len(names), 1)
         for i, name in enumerate(names):
@@ -354,15 +342,26 @@ class BenefitValidation:
         if "benefit" in self.gates:
             g = self.gates["benefit"]
             ax.plot(g["group"], g["mean_priority"], "k_", ms=14, mew=2, label="mean predicted benefit")
+        return self._finish(fig, ax, "GATES", "group by priority (1 = lowest)", "severe-CRS days spared", path)
+
+    def _finish(self, fig, ax, what: str, xlabel: str, ylabel: str, path: str | Path | None):
+        """Zero line, labels, title and legend shared by the plots; saved to ``path`` when given."""
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_xlabel("group by priority (1 = lowest)")
-        ax.set_ylabel("severe-CRS days spared")
-        ax.set_title(f"GATES: {self.where}, {self.n} patients", fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{what}: {self.where}, {self.n} patients", fontsize=10)
         ax.legend(frameon=False, fontsize=8)
         fig.tight_layout()
         if path is not None:
             fig.savefig(Path(path), dpi=110)
         return fig
+
+
+def _figure():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.8))
+    return fig, fig.subplots()
 
 
 def validate_benefit(

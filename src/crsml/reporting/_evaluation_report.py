@@ -56,6 +56,20 @@ def _titled(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns=TITLES).rename_axis(index=[TITLES.get(n, n) for n in df.index.names])
 
 
+def _judged(info: dict, *extra: tuple[str, object]) -> str:
+    """The judged model in words: its registered name, version and files digest (and ``extra``)."""
+    return ", ".join(
+        f"{k} {v}"
+        for k, v in (
+            ("registered model", info.get("registered_name")),
+            ("version", info.get("version")),
+            ("files SHA-256", (info.get("model_digest") or "")[:16]),
+            *extra,
+        )
+        if v
+    )
+
+
 @singledispatch
 def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title: str = "") -> Path:
     """Write ``index.html``, ``evaluation.json`` and the figures to ``out_dir``; return the HTML path."""
@@ -63,15 +77,7 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
     out.mkdir(parents=True, exist_ok=True)
     info = result.model_info
     model_row = f"this model ({result.task})"
-    judged = ", ".join(
-        f"{k} {v}"
-        for k, v in (
-            ("registered model", info.get("registered_name")),
-            ("version", info.get("version")),
-            ("files SHA-256", (info.get("model_digest") or "")[:16]),
-        )
-        if v
-    )
+    judged = _judged(info)
     ctx: dict = {
         "title": title or f"crsml evaluation: {result.task} at L = {result.landmark_h:g} h",
         "judged": f"Model judged: {judged or 'a model directory'}; outcome within {result.horizon_h / 24:g} days of "
@@ -129,16 +135,7 @@ def _(result: BenefitEvaluation, out_dir: str | Path, title: str = "") -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     info = result.model_info
-    judged = ", ".join(
-        f"{k} {v}"
-        for k, v in (
-            ("registered model", info.get("registered_name")),
-            ("version", info.get("version")),
-            ("files SHA-256", (info.get("model_digest") or "")[:16]),
-            ("estimator", info.get("chosen")),
-        )
-        if v
-    )
+    judged = _judged(info, ("estimator", info.get("chosen")))
     flow = result.flow.copy()
     flow["excluded"] = ["; ".join(f"{n} {r}" for r, n in e.items()) for e in flow["excluded"]]
     paths = result.plots(out)
