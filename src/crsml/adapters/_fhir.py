@@ -2,9 +2,9 @@
 vital-signs, ``valueQuantity`` with UCUM and ``comparator``), MedicationAdministration, Procedure and
 Condition.
 
-Every resource is parsed and validated with ``fhir.resources`` (its R4B models, which read R4
-resources of these types); a malformed one is refused with its resource id and the path of the
-first invalid element, never its content.
+Every resource is parsed with msgspec, and the elements crsml reads are validated against the R4
+datatypes and each resource's required elements (:mod:`crsml.adapters._fhir_schema`); a malformed
+one is refused with its resource id and the path of the first invalid element, never its content.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pandas as pd
 
+from crsml.adapters._fhir_schema import check
 from crsml.adapters._importer import DEFAULT_DAYS, SourceRecords, assemble
 from crsml.adapters._vocabulary import CodeMap
 from crsml.cohort import CANONICAL_UNITS, Cohort, atomic_file, crs_episodes
@@ -49,12 +51,6 @@ IDENTIFIER_SYSTEM = "urn:crsml:patient-id"
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
-def _model(resource_type: str):
-    from fhir.resources.R4B import get_fhir_model_class
-
-    return get_fhir_model_class(resource_type)
-
-
 def _files(directory: Path) -> list[tuple[Path, bool]]:
     """The files to read, each with whether it is NDJSON: those a bulk export's ``manifest.json``
     lists (``output`` and ``error``, by the last part of each url; NDJSON whatever their names),
@@ -87,17 +83,19 @@ def _resources(path: Path, ndjson: bool):
     """(resource dict, provenance, Bundle fullUrl) of each resource in an NDJSON file or a JSON
     Bundle/resource; a line that is not JSON yields (None, provenance, None)."""
     if ndjson:
-        with path.open(encoding="utf-8-sig") as f:
+        with path.open("rb") as f:
             for i, line in enumerate(f, start=1):
+                if i == 1:
+                    line = line.removeprefix(_BOM)
                 if line.strip():
                     try:
-                        yield json.loads(line), f"{path.name} line {i}", None
-                    except json.JSONDecodeError:
+                        yield _decode(line), f"{path.name} line {i}", None
+                    except (msgspec.DecodeError, UnicodeDecodeError):
                         yield None, f"{path.name} line {i}", None
         return
     try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        doc = _decode(path.read_bytes().removeprefix(_BOM))
+    except (msgspec.DecodeError, UnicodeDecodeError):
         yield None, path.name, None
         return
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
@@ -107,12 +105,9 @@ def _resources(path: Path, ndjson: bool):
         yield doc, path.name, None
 
 
-def _first_error(exc: Exception) -> str:
-    errors = getattr(exc, "errors", lambda: [])()
-    if errors:
-        loc = ".".join(str(x) for x in errors[0].get("loc", ()) if not str(x).startswith("function"))
-        return f"not a valid FHIR R4 resource (at {loc or 'the resource'}; {len(errors)} problem(s))"
-    return "not a valid FHIR R4 resource"
+_BOM = b"\xef\xbb\xbf"
+_decode = msgspec.json.Decoder().decode
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
 class _Known:
@@ -236,10 +231,8 @@ def read_fhir(
                 if rt not in ("Bundle", "OperationOutcome"):
                     refused.append((src, ref, f"{rt} resources are not read"))
                 continue
-            try:
-                _model(rt).model_validate(res)
-            except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError and fhir.resources' own
-                refused.append((src, ref, _first_error(exc)))
+            if (problem := check(res, rt)) is not None:
+                refused.append((src, ref, problem))
                 continue
             if full_url and rid:
                 aliases[str(full_url)] = f"{rt}/{rid}"
@@ -249,7 +242,7 @@ def read_fhir(
                 refused.append((src, ref, f"{rt} {verification or status}: did not happen"))
                 continue
             if rid:
-                text = json.dumps(res, sort_keys=True, separators=(",", ":"))  # the same resource however spaced
+                text = _encode_sorted(res)  # the same resource however spaced
                 if (rt, rid) in seen:
                     same = seen[(rt, rid)] == hash(text)
                     duplicates.append(
