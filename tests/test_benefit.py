@@ -196,11 +196,38 @@ def test_interval_is_the_causal_forests_even_when_another_estimator_is_chosen(ri
     lo, hi = m.forest_interval(X[inside])
     assert np.corrcoef(lo, low)[0, 1] > 0.9 and np.corrcoef(hi, high)[0, 1] > 0.9
     assert 0.8 < np.median(hi - lo) / np.median(high - low) < 1.25
-    # the scores hold the estimate: the forest's interval, stretched where the two disagree
+    # the scores hold the estimate: the forest's interval, stretched where the two disagree; a
+    # risk-based benefit's interval holds the risk-based bounds as well
     pred = m.predict(X[inside])
     assert ((pred["benefit_low"] <= pred["benefit"]) & (pred["benefit"] <= pred["benefit_high"])).all()
-    np.testing.assert_array_equal(pred["benefit_low"], np.minimum(lo, pred["benefit"]))
-    np.testing.assert_array_equal(pred["benefit_high"], np.maximum(hi, pred["benefit"]))
+    _, elo, ehi = m._risk_based(pred["risk"].to_numpy())
+    np.testing.assert_array_equal(pred["benefit_low"], np.minimum(np.minimum(lo, pred["benefit"]), elo))
+    np.testing.assert_array_equal(pred["benefit_high"], np.maximum(np.maximum(hi, pred["benefit"]), ehi))
+
+
+def test_a_risk_based_interval_runs_from_no_benefit_to_every_severe_day_of_a_long_course(risk_scaled_fit):
+    """The risk-based interval bounds what one patient could gain, not the average per unit of risk:
+    from 0 (or the harm the effect's interval allows) to the risk's upper end times the days severe
+    of a long course (the 90th percentile among the untreated who became severe)."""
+    import copy
+
+    from crsml.models._benefit import wilson
+
+    X, T, Y, m = risk_scaled_fit
+    days = Y[(T == 0) & (Y > 0)]
+    s = m.effect_scale_
+    assert s["days_long_course"] == pytest.approx(np.quantile(days, 0.9))
+    assert s["days_long_course"] > s["days_if_severe"]
+    risk = np.array([0.001, 0.05, 0.3, 0.9])
+    b, lo, hi = m._risk_based(risk)
+    _, rhi = wilson(risk, s["n_risk"] / 10)
+    np.testing.assert_allclose(hi, np.maximum(rhi * s["days_long_course"], rhi * s["high"]))
+    assert (lo <= 0).all() and (lo <= b).all() and (b <= hi).all()
+    # a model saved before the bound keeps the product of the two intervals
+    old = copy.deepcopy(m)
+    del old.effect_scale_["days_long_course"]
+    _, olo, ohi = old._risk_based(risk)
+    assert (ohi <= hi).all() and (olo >= lo).all() and (ohi < hi).any()
 
 
 @pytest.mark.parametrize("form", ["risk_scaled", "risk_strata"])
