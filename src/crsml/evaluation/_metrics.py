@@ -24,12 +24,27 @@ def _grouped(p: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
-def auroc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted AUROC (ties count one half)."""
+#: resamples computed together: a block of (16 to 32) x patients stays in the processor's cache,
+#: which ran the bootstrap 2-4x faster than one pass over every resample (issue #36)
+_BLOCK = 16
+
+
+def _by_class(y: np.ndarray, p: np.ndarray, w: np.ndarray, metric) -> np.ndarray:
+    """``metric(wp, wn)`` of each block of resamples, where ``wp`` and ``wn`` are the resampled
+    weights of the events and of the non-events at each distinct predicted value, in ascending
+    order of the value: (resamples in the block, distinct values) each."""
     order, starts = _grouped(p, descending=False)
     yo = y[order].astype(bool)
-    wp = np.add.reduceat(w[:, order] * yo, starts, axis=1)
-    wn = np.add.reduceat(w[:, order] * ~yo, starts, axis=1)
+    out = np.empty(w.shape[0])
+    for s in range(0, w.shape[0], 2 * _BLOCK):
+        wo = w[s : s + 2 * _BLOCK][:, order]
+        out[s : s + 2 * _BLOCK] = metric(
+            np.add.reduceat(wo * yo, starts, axis=1), np.add.reduceat(wo * ~yo, starts, axis=1)
+        )
+    return out
+
+
+def _auroc(wp: np.ndarray, wn: np.ndarray) -> np.ndarray:
     below = np.cumsum(wn, axis=1) - wn
     num = (wp * (below + 0.5 * wn)).sum(axis=1)
     den = wp.sum(axis=1) * wn.sum(axis=1)
@@ -37,17 +52,26 @@ def auroc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
         return num / den
 
 
-def auprc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted average precision (step interpolation, as scikit-learn)."""
-    order, starts = _grouped(p, descending=True)
-    yo = y[order].astype(bool)
-    tp = np.cumsum(np.add.reduceat(w[:, order] * yo, starts, axis=1), axis=1)
-    fp = np.cumsum(np.add.reduceat(w[:, order] * ~yo, starts, axis=1), axis=1)
+def _auprc(wp: np.ndarray, wn: np.ndarray) -> np.ndarray:
+    tp = np.cumsum(wp[:, ::-1], axis=1)  # from the highest predicted value down
+    fp = np.cumsum(wn[:, ::-1], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = tp / (tp + fp)
         recall = tp / tp[:, -1:]
     d_recall = np.diff(recall, axis=1, prepend=0.0)
-    return np.nansum(d_recall * precision, axis=1)
+    terms = d_recall * precision
+    terms[np.isnan(terms)] = 0.0  # np.nansum, without its copy
+    return terms.sum(axis=1)
+
+
+def auroc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted AUROC (ties count one half)."""
+    return _by_class(y, p, w, _auroc)
+
+
+def auprc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted average precision (step interpolation, as scikit-learn)."""
+    return _by_class(y, p, w, _auprc)
 
 
 def brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -59,21 +83,36 @@ def _newton(
 ) -> np.ndarray:
     """Weighted logistic recalibration ``logit P(y) = a + b * lp`` (b = 1 fixed unless ``slope``).
 
-    Newton steps for every resample at once; stops when every resample has converged (step
-    below ``tol``) or run away (separation, or no slope because the predictions are constant).
+    Newton steps for a block of resamples at once, each from the solution of the whole sample
+    (row 0 of ``w``), so most converge in three steps; a resample leaves the block when it has
+    converged (step below ``tol``) or run away (separation, or no slope because the predictions
+    are constant).
     """
-    B = w.shape[0]
-    a = np.zeros(B)
-    b = np.ones(B)
-    done = np.zeros(B, dtype=bool)
+    first, a0, b0 = _newton_block(lp, y, w[:1], slope, np.zeros(1), np.ones(1), iters, tol)
+    if not (np.isfinite(a0).all() and np.isfinite(b0).all()):
+        a0, b0 = np.zeros(1), np.ones(1)
+    out = np.empty(w.shape[0])
+    out[0] = first[0]
+    for s in range(1, w.shape[0], _BLOCK):
+        k = len(w[s : s + _BLOCK])
+        out[s : s + k] = _newton_block(lp, y, w[s : s + k], slope, np.repeat(a0, k), np.repeat(b0, k), iters, tol)[0]
+    return out
+
+
+def _newton_block(
+    lp: np.ndarray, y: np.ndarray, w: np.ndarray, slope: bool, a: np.ndarray, b: np.ndarray, iters: int, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    done = np.zeros(w.shape[0], dtype=bool)
     for _ in range(iters):
         a, b = np.clip(a, -60, 60), np.clip(b, -60, 60)
-        mu = expit(a[:, None] + b[:, None] * lp)
-        r = w * (y - mu)
-        v = w * mu * (1 - mu) + 1e-12
+        act = ~done
+        wa = w[act]
+        mu = expit(a[act, None] + b[act, None] * lp)
+        r = (y - mu) * wa
+        v = mu * (1 - mu) * wa + 1e-12
         if not slope:
             da = r.sum(axis=1) / v.sum(axis=1)
-            db = np.zeros(B)
+            db = np.zeros(len(da))
         else:
             g0, g1 = r.sum(axis=1), r @ lp
             h00, h01, h11 = v.sum(axis=1), v @ lp, v @ (lp * lp)
@@ -81,15 +120,17 @@ def _newton(
             det = np.where(det > 1e-9 * h00 * h11, det, np.nan)  # constant predictions: no slope
             da = (h11 * g0 - h01 * g1) / det
             db = (-h01 * g0 + h00 * g1) / det
-        a, b = a + da, b + db
+        a, b = a.copy(), b.copy()
+        a[act] += da
+        b[act] += db
         step = np.maximum(np.abs(da), np.abs(db))
-        done = ~np.isfinite(step) | (step < tol) | (np.maximum(np.abs(a), np.abs(b)) >= 50)
+        done[act] = ~np.isfinite(step) | (step < tol) | (np.maximum(np.abs(a[act]), np.abs(b[act])) >= 50)
         if done.all():
             break
     out = b if slope else a
     # a resample with (quasi-)separation has no finite estimate, and one still moving after
     # ``iters`` steps is on its way there: leave both out of the interval
-    return np.where(done & np.isfinite(out) & (np.abs(out) < 50), out, np.nan)
+    return np.where(done & np.isfinite(out) & (np.abs(out) < 50), out, np.nan), a, b
 
 
 def cal_intercept(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:

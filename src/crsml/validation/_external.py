@@ -78,10 +78,17 @@ def age_band(age: pd.Series) -> pd.Series:
     )
 
 
-def flexible_calibration(y: np.ndarray, p: np.ndarray, frac: float = 0.75) -> np.ndarray:
+#: the loess's local fits are this share of the risks' range apart (linear in between): 0.5% for the
+#: curve and ICI of the sample, 2% for the bootstrap band's and the intervals' resamples, which ran
+#: each fit in half the time with the curve within 0.0004 and ICI within 0.00002 of the finer fit
+#: (9,800 patients; issue #36)
+LOESS_DELTA, LOESS_DELTA_BOOT = 0.005, 0.02
+
+
+def flexible_calibration(y: np.ndarray, p: np.ndarray, frac: float = 0.75, delta: float = LOESS_DELTA) -> np.ndarray:
     """Loess of the outcome on the predicted risk, at each patient's risk (Austin & Steyerberg 2020)."""
     with np.errstate(invalid="ignore", divide="ignore"):  # a local window of tied risks: NaN, filled below
-        fitted = lowess(y.astype(float), p, frac=frac, it=0, delta=0.005 * (p.max() - p.min()), return_sorted=False)
+        fitted = lowess(y.astype(float), p, frac=frac, it=0, delta=delta * (p.max() - p.min()), return_sorted=False)
     if np.isnan(fitted).any():
         order = np.argsort(p, kind="stable")
         ok = ~np.isnan(fitted[order])
@@ -155,13 +162,13 @@ def loess_bootstrap(
     lo_p, hi_p = np.quantile(p, [0.01, 0.99])
     grid = np.linspace(lo_p, hi_p, points)
 
-    def fit(yy: np.ndarray, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fitted = flexible_calibration(yy, pp)
+    def fit(yy: np.ndarray, pp: np.ndarray, delta: float = LOESS_DELTA_BOOT) -> tuple[np.ndarray, np.ndarray]:
+        fitted = flexible_calibration(yy, pp, delta=delta)
         d = np.abs(fitted - pp)
         order = np.argsort(pp, kind="stable")
         return np.interp(grid, pp[order], fitted[order]), np.array([d.mean(), np.median(d), np.quantile(d, 0.9)])
 
-    est, ici0 = fit(y, p)
+    est, ici0 = fit(y, p, LOESS_DELTA)
     rng = np.random.default_rng(seed + 2)
     curves, icis = [], [ici0]
     for _ in range(n_boot):
