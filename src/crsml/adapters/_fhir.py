@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 
-from crsml.adapters._fhir_schema import check
+from crsml.adapters._fhir_schema import MODELS, CodeableConcept, Patient, check, convert, decode
 from crsml.adapters._importer import DEFAULT_DAYS, SourceRecords, assemble
 from crsml.adapters._vocabulary import CodeMap
 from crsml.cohort import CANONICAL_UNITS, Cohort, atomic_file, crs_episodes
@@ -80,18 +80,17 @@ def _files(directory: Path) -> list[tuple[Path, bool]]:
 
 
 def _resources(path: Path, ndjson: bool):
-    """(resource dict, provenance, Bundle fullUrl) of each resource in an NDJSON file or a JSON
-    Bundle/resource; a line that is not JSON yields (None, provenance, None)."""
+    """(resource, provenance, Bundle fullUrl) of each resource in an NDJSON file or a JSON
+    Bundle/resource: an NDJSON line's bytes, a Bundle entry's parsed dict, or None where the
+    file is not JSON."""
     if ndjson:
+        name = path.name
         with path.open("rb") as f:
             for i, line in enumerate(f, start=1):
                 if i == 1:
                     line = line.removeprefix(_BOM)
                 if line.strip():
-                    try:
-                        yield _decode(line), f"{path.name} line {i}", None
-                    except (msgspec.DecodeError, UnicodeDecodeError):
-                        yield None, f"{path.name} line {i}", None
+                    yield line, f"{name} line {i}", None
         return
     try:
         doc = _decode(path.read_bytes().removeprefix(_BOM))
@@ -108,6 +107,25 @@ def _resources(path: Path, ndjson: bool):
 _BOM = b"\xef\xbb\xbf"
 _decode = msgspec.json.Decoder().decode
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+def _refusal(raw: bytes | dict | None, where: str) -> tuple[str, str, str] | None:
+    """(src, ref, reason) of a resource the typed decoding refused; None for a Bundle or an
+    OperationOutcome, which are skipped without a word."""
+    try:
+        res = _decode(raw) if isinstance(raw, bytes) else raw
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        res = None
+    if not isinstance(res, dict) or "resourceType" not in res:
+        return (
+            *(where.rsplit(" ", 1) if " line " in where else (where, "")),
+            "not a FHIR resource (not JSON, or no resourceType)",
+        )
+    rt, rid = str(res["resourceType"]), str(res.get("id") or "")
+    src, ref = (f"{rt}/", rid) if rid else tuple(where.rsplit(" ", 1)) if " line " in where else (where, "")
+    if rt not in MODELS:
+        return None if rt in ("Bundle", "OperationOutcome") else (src, ref, f"{rt} resources are not read")
+    return (src, ref, check(res, rt) or "not a valid FHIR R4 resource")
 
 
 class _Known:
@@ -138,54 +156,45 @@ class _Known:
             self.names[system] = self.codes.short_name(system)  # type: ignore[arg-type]
         return self.names[system]
 
-    def coding(self, concept: dict | None) -> tuple[str | None, str | None, str | None]:
+    def coding(self, concept: CodeableConcept | None) -> tuple[str | None, str | None, str | None]:
         """(system, code, display) of the first coding the map knows, else of the first with a code;
         the system as the map names it when the map knows it, else as the source wrote it."""
-        found = [
-            (c.get("system"), c.get("code"), c.get("display"))
-            for c in (concept or {}).get("coding") or []
-            if c.get("code")
-        ]
+        if concept is None:
+            return None, None, None
+        found = [(c.system, c.code, c.display) for c in concept.coding or () if c.code]
         for s, c, d in found:
             short = self.system(s)
             if self.knows(short, c):
-                return short, c, d or (concept or {}).get("text")
+                return short, c, d or concept.text
         if not found:
-            return None, None, (concept or {}).get("text")
+            return None, None, concept.text
         s, c, d = found[0]
-        return s, c, d or (concept or {}).get("text")
+        return s, c, d or concept.text
 
 
-def _coding(concept: dict | None) -> tuple[str | None, str | None]:
+def _coding(concept: CodeableConcept | None) -> tuple[str | None, str | None]:
     """(system, code) of a CodeableConcept's first coding with a code (statuses, categories)."""
-    found = [(c.get("system"), c.get("code")) for c in (concept or {}).get("coding") or [] if c.get("code")]
+    found = [(c.system, c.code) for c in (concept.coding or () if concept else ()) if c.code]
     return found[0] if found else (None, None)
 
 
-def _value(r: dict, known: _Known) -> tuple[float, str | None, str | None, str | None, str | None, str | None]:
+def _value(r, known: _Known) -> tuple[float, str | None, str | None, str | None, str | None, str | None]:
     """(number, text, unit, comparator, value system, value code) of an Observation's (or a
     component's) value[x]; a comparator other than <, <=, >, >= (``ad``: sufficient to achieve) is
     no qualifier; a coded value keeps its system and code (an oxygen device, say)."""
-    q = r.get("valueQuantity")
+    q = r.valueQuantity
     if q is not None:
-        comparator = q.get("comparator") if q.get("comparator") in ("<", "<=", ">", ">=") else None
-        return (
-            float(q["value"]) if q.get("value") is not None else np.nan,
-            None,
-            q.get("code") or q.get("unit"),
-            comparator,
-            None,
-            None,
-        )
-    for key in ("valueInteger", "valueDecimal"):
-        if r.get(key) is not None:
-            return float(r[key]), None, None, None, None, None
-    if r.get("valueBoolean") is not None:
-        return float(bool(r["valueBoolean"])), None, None, None, None, None
-    if r.get("valueString") is not None:
-        return np.nan, str(r["valueString"]), None, None, None, None
-    if r.get("valueCodeableConcept") is not None:  # text: the coding's display, for import_unmapped.csv
-        s, c, d = known.coding(r["valueCodeableConcept"])
+        comparator = q.comparator if q.comparator in ("<", "<=", ">", ">=") else None
+        return (float(q.value) if q.value is not None else np.nan, None, q.code or q.unit, comparator, None, None)
+    for v in (r.valueInteger, r.valueDecimal):
+        if v is not None:
+            return float(v), None, None, None, None, None
+    if r.valueBoolean is not None:
+        return float(r.valueBoolean), None, None, None, None, None
+    if r.valueString is not None:
+        return np.nan, r.valueString, None, None, None, None
+    if r.valueCodeableConcept is not None:  # text: the coding's display, for import_unmapped.csv
+        s, c, d = known.coding(r.valueCodeableConcept)
         return np.nan, d if d is not None else c, None, None, s, c
     return np.nan, None, None, None, None, None
 
@@ -216,33 +225,30 @@ def read_fhir(
     seen: dict[tuple[str, str], int] = {}  # (type, id) -> hash of its text: a repeat is told apart cheaply
     duplicates = []
     for file, ndjson in _files(path):
-        for res, where, full_url in _resources(file, ndjson):
-            if not isinstance(res, dict) or "resourceType" not in res:
-                refused.append(
-                    (
-                        *(where.rsplit(" ", 1) if " line " in where else (where, "")),
-                        "not a FHIR resource (not JSON, or no resourceType)",
-                    )
-                )
+        for raw, where, full_url in _resources(file, ndjson):
+            # one pass decodes and validates the elements crsml reads; anything else (not JSON, a
+            # type crsml does not read, an invalid element) is parsed again to say which
+            try:
+                res = decode(raw) if isinstance(raw, bytes) else convert(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+                res = None
+            if res is None:
+                why = _refusal(raw, where)
+                if why is not None:
+                    refused.append(why)
                 continue
-            rt, rid = str(res["resourceType"]), str(res.get("id") or "")
+            rt, rid = type(res).__name__, res.id or ""
             src, ref = (f"{rt}/", rid) if rid else tuple(where.rsplit(" ", 1)) if " line " in where else (where, "")
-            if rt not in RESOURCES:
-                if rt not in ("Bundle", "OperationOutcome"):
-                    refused.append((src, ref, f"{rt} resources are not read"))
-                continue
-            if (problem := check(res, rt)) is not None:
-                refused.append((src, ref, problem))
-                continue
             if full_url and rid:
                 aliases[str(full_url)] = f"{rt}/{rid}"
-            status = str(res.get("status") or "")
-            verification = _coding(res.get("verificationStatus"))[1] if rt == "Condition" else None
+            status = getattr(res, "status", None) or ""
+            verification = _coding(res.verificationStatus)[1] if rt == "Condition" else None
             if status in _NOT_HAPPENED.get(rt, ()) or verification in ("refuted", "entered-in-error"):
                 refused.append((src, ref, f"{rt} {verification or status}: did not happen"))
                 continue
             if rid:
-                text = _encode_sorted(res)  # the same resource however spaced
+                # a repeat is compared on the elements crsml reads, however spaced or ordered
+                text = _encode_sorted(res)
                 if (rt, rid) in seen:
                     same = seen[(rt, rid)] == hash(text)
                     duplicates.append(
@@ -261,7 +267,7 @@ def read_fhir(
             elif rt == "Device":
                 for name in (f"Device/{rid}" if rid else None, full_url):
                     if name:
-                        device_types[str(name)] = known.coding(res.get("type"))
+                        device_types[str(name)] = known.coding(res.type)
             else:
                 events.extend(_events(rt, res, src, ref, known))
     if not patients:
@@ -341,33 +347,32 @@ def _time(value: str | None) -> tuple[str | None, bool]:
     return value, False
 
 
-def _patient(r: dict, rid: str, identifier_system: str | None) -> tuple:
+def _patient(r: Patient, rid: str, identifier_system: str | None) -> tuple:
     ident = None
-    for i in r.get("identifier") or []:
-        if i.get("value") and (identifier_system is None or i.get("system") == identifier_system):
-            ident = str(i["value"])
+    for i in r.identifier or ():
+        if i.value and (identifier_system is None or i.system == identifier_system):
+            ident = i.value
             break
-    birth = r.get("birthDate")
-    ext = ((r.get("_birthDate") or {}).get("extension")) or []
-    exact = next((e.get("valueDateTime") for e in ext if e.get("url") == BIRTH_TIME), None)
+    birth = r.birthDate
+    ext = (r.birthDate_extensions.extension if r.birthDate_extensions else None) or ()
+    exact = next((e.valueDateTime for e in ext if e.url == BIRTH_TIME), None)
     when, date_only = (exact, False) if exact else _time(birth)
-    return (f"Patient/{rid}", ident or rid, when, bool(date_only and birth), r.get("gender"), "Patient/", rid)
+    return (f"Patient/{rid}", ident or rid, when, bool(date_only and birth), r.gender, "Patient/", rid)
 
 
-def _subject(r: dict) -> str | None:
+def _subject(r) -> str | None:
     """``Patient/id`` of the subject, from a relative, absolute or versioned reference; a Bundle's
     ``urn:uuid:`` reference is kept and resolved through the entries' fullUrl."""
-    ref = (r.get("subject") or r.get("patient") or {}).get("reference")
+    ref = r.subject.reference if r.subject is not None else None
     if not ref:
         return None
-    ref = str(ref)
     if ref.startswith("urn:"):
         return ref
     parts = ref.split("/_history/")[0].rstrip("/").split("/")
     return "/".join(parts[-2:]) if len(parts) >= 2 else ref
 
 
-def _events(rt: str, r: dict, src: str, ref: str, known: _Known) -> list[tuple]:
+def _events(rt: str, r, src: str, ref: str, known: _Known) -> list[tuple]:
     """The events of one resource; an Observation's components (a blood-pressure panel's systolic
     and diastolic) are events of their own, with the Observation's time and provenance. A
     DeviceUseStatement's code is its Device's type, filled in once every Device is read (until
@@ -377,40 +382,42 @@ def _events(rt: str, r: dict, src: str, ref: str, known: _Known) -> list[tuple]:
     hint = _HINTS.get(rt)
     none = (None, None)
     if rt == "Observation":
-        category = next((c for cat in r.get("category") or [] for c in [_coding(cat)[1]] if c), None)
+        category = next((c for cat in r.category or () for c in [_coding(cat)[1]] if c), None)
         hint = _CATEGORY_HINTS.get(str(category), "analytes")
-        when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start") or r.get("effectiveInstant")
-        end = (r.get("effectivePeriod") or {}).get("end")
-        components = r.get("component") or []
-        if not components or any(k.startswith("value") for k in r):
-            s, c, d = known.coding(r.get("code"))
+        period = r.effectivePeriod
+        when = r.effectiveDateTime or (period.start if period else None) or r.effectiveInstant
+        end = period.end if period else None
+        components = r.component or ()
+        if not components or r.values():
+            s, c, d = known.coding(r.code)
             parts.append((s, c, *_value(r, known), d))
         for comp in components:
-            s, c, d = known.coding(comp.get("code"))
+            s, c, d = known.coding(comp.code)
             parts.append((s, c, *_value(comp, known), d))
     elif rt == "MedicationAdministration":
-        when = r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start")
-        end = (r.get("effectivePeriod") or {}).get("end")
-        dose = (r.get("dosage") or {}).get("dose") or {}
-        value = float(dose["value"]) if dose.get("value") is not None else np.nan
-        s, c, d = known.coding(r.get("medicationCodeableConcept"))
-        parts.append((s, c, value, None, dose.get("unit") or dose.get("code"), None, *none, d))
+        period = r.effectivePeriod
+        when = r.effectiveDateTime or (period.start if period else None)
+        end = period.end if period else None
+        dose = r.dosage.dose if r.dosage is not None else None
+        value = float(dose.value) if dose is not None and dose.value is not None else np.nan
+        s, c, d = known.coding(r.medicationCodeableConcept)
+        parts.append((s, c, value, None, (dose.unit or dose.code) if dose else None, None, *none, d))
     elif rt == "Procedure":
-        when = r.get("performedDateTime") or (r.get("performedPeriod") or {}).get("start")
+        when = r.performedDateTime or (r.performedPeriod.start if r.performedPeriod else None)
         end = None
-        s, c, d = known.coding(r.get("code"))
+        s, c, d = known.coding(r.code)
         parts.append((s, c, np.nan, None, None, None, *none, d))
     elif rt == "DeviceUseStatement":
-        period = r.get("timingPeriod") or {}
-        when = r.get("timingDateTime") or period.get("start") or r.get("recordedOn")
-        end = period.get("end")
-        device = str((r.get("device") or {}).get("reference") or "")
+        period = r.timingPeriod
+        when = r.timingDateTime or (period.start if period else None) or r.recordedOn
+        end = period.end if period else None
+        device = r.device.reference or ""
         device = device if device.startswith("urn:") else "/".join(device.split("/_history/")[0].split("/")[-2:])
         parts.append((device or None, None, np.nan, None, None, None, *none, None))
     else:  # Condition
-        when = r.get("onsetDateTime") or (r.get("onsetPeriod") or {}).get("start") or r.get("recordedDate")
-        end = r.get("abatementDateTime") or (r.get("abatementPeriod") or {}).get("start")
-        s, c, d = known.coding(r.get("code"))
+        when = r.onsetDateTime or (r.onsetPeriod.start if r.onsetPeriod else None) or r.recordedDate
+        end = r.abatementDateTime or (r.abatementPeriod.start if r.abatementPeriod else None)
+        s, c, d = known.coding(r.code)
         parts.append((s, c, np.nan, None, None, None, *none, d))
     when, date_only = _time(when)
     end, _ = _time(end)

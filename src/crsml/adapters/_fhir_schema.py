@@ -91,20 +91,19 @@ class _Value(_Element, kw_only=True):
     valueInteger: int | None = None
     valueDecimal: float | None = None
 
+    def values(self) -> int:
+        """How many value[x] elements are given (at most one is valid)."""
+        return (
+            (self.valueQuantity is not None)
+            + (self.valueCodeableConcept is not None)
+            + (self.valueString is not None)
+            + (self.valueBoolean is not None)
+            + (self.valueInteger is not None)
+            + (self.valueDecimal is not None)
+        )
+
     def _one_value(self) -> None:
-        given = [
-            v
-            for v in (
-                self.valueQuantity,
-                self.valueCodeableConcept,
-                self.valueString,
-                self.valueBoolean,
-                self.valueInteger,
-                self.valueDecimal,
-            )
-            if v is not None
-        ]
-        if len(given) > 1:
+        if self.values() > 1:
             raise ValueError("value[x]")
 
 
@@ -119,14 +118,14 @@ class _Resource(_Element, kw_only=True):
     id: IdStr | None = None
 
 
-class Patient(_Resource, kw_only=True):
+class Patient(_Resource, kw_only=True, tag_field="resourceType", tag=True):
     identifier: list[Identifier] | None = None
     gender: Literal["male", "female", "other", "unknown"] | None = None
     birthDate: DateStr | None = None
     birthDate_extensions: PrimitiveExtensions | None = msgspec.field(default=None, name="_birthDate")
 
 
-class Observation(_Value, kw_only=True):
+class Observation(_Value, kw_only=True, tag_field="resourceType", tag=True):
     id: IdStr | None = None
     status: Literal[
         "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"
@@ -141,14 +140,17 @@ class Observation(_Value, kw_only=True):
 
     def __post_init__(self) -> None:
         self._one_value()
-        _one_of(self.effectiveDateTime, self.effectivePeriod, self.effectiveInstant, what="effective[x]")
+        if (self.effectiveDateTime is not None) + (self.effectivePeriod is not None) + (
+            self.effectiveInstant is not None
+        ) > 1:
+            raise ValueError("effective[x]")
 
 
 class Dosage(_Element):
     dose: Quantity | None = None
 
 
-class MedicationAdministration(_Resource, kw_only=True):
+class MedicationAdministration(_Resource, kw_only=True, tag_field="resourceType", tag=True):
     status: Literal["in-progress", "not-done", "on-hold", "completed", "entered-in-error", "stopped", "unknown"]
     subject: Reference
     medicationCodeableConcept: CodeableConcept | None = None
@@ -162,7 +164,7 @@ class MedicationAdministration(_Resource, kw_only=True):
         _one_of(self.effectiveDateTime, self.effectivePeriod, what="effective[x]", required=True)
 
 
-class Procedure(_Resource, kw_only=True):
+class Procedure(_Resource, kw_only=True, tag_field="resourceType", tag=True):
     status: Literal[
         "preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown"
     ]
@@ -175,7 +177,7 @@ class Procedure(_Resource, kw_only=True):
         _one_of(self.performedDateTime, self.performedPeriod, what="performed[x]")
 
 
-class Condition(_Resource, kw_only=True):
+class Condition(_Resource, kw_only=True, tag_field="resourceType", tag=True):
     subject: Reference
     code: CodeableConcept | None = None
     verificationStatus: CodeableConcept | None = None
@@ -190,7 +192,7 @@ class Condition(_Resource, kw_only=True):
         _one_of(self.abatementDateTime, self.abatementPeriod, what="abatement[x]")
 
 
-class DeviceUseStatement(_Resource, kw_only=True):
+class DeviceUseStatement(_Resource, kw_only=True, tag_field="resourceType", tag=True):
     status: Literal["active", "completed", "entered-in-error", "intended", "stopped", "on-hold"]
     subject: Reference
     device: Reference
@@ -202,7 +204,7 @@ class DeviceUseStatement(_Resource, kw_only=True):
         _one_of(self.timingDateTime, self.timingPeriod, what="timing[x]")
 
 
-class Device(_Resource, kw_only=True):
+class Device(_Resource, kw_only=True, tag_field="resourceType", tag=True):
     type: CodeableConcept | None = None
 
 
@@ -221,6 +223,16 @@ MODELS: dict[str, type[Struct]] = {
 
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<at>[^`]*)`)?$", re.S)
 _MISSING = re.compile(r"missing required field `(?P<field>[^`]+)`")
+
+
+RESOURCE = Patient | Observation | MedicationAdministration | Procedure | Condition | DeviceUseStatement | Device
+#: decodes and validates one resource's JSON in one pass (its type by ``resourceType``)
+decode = msgspec.json.Decoder(RESOURCE).decode
+
+
+def convert(resource: dict) -> Struct:
+    """A resource already parsed (a Bundle entry's), validated as :data:`decode` does."""
+    return msgspec.convert(resource, RESOURCE, strict=True)
 
 
 def check(resource: dict, resource_type: str) -> str | None:
