@@ -91,6 +91,13 @@ def one(profile: str, landmark: float, n_train: int, args, big) -> tuple[pd.Data
         [("all", np.ones(len(b), bool))]
         + [(f"basis {k}", (pred["benefit_basis"] == k).to_numpy()) for k in ("compared", "extrapolated", "prior")]
         + [(f"decile {d + 1}", decile == d) for d in range(10)]
+        + [
+            (f"{k} decile {d + 1}", (pred["benefit_basis"] == k).to_numpy() & (within == d))
+            for k in ("compared", "extrapolated")
+            if (pred["benefit_basis"] == k).sum() >= 100
+            for within in [by_basis_decile(b, (pred["benefit_basis"] == k).to_numpy())]
+            for d in range(10)
+        ]
     ):
         if sel.any():
             rows.append(
@@ -120,6 +127,59 @@ def one(profile: str, landmark: float, n_train: int, args, big) -> tuple[pd.Data
     return pd.DataFrame(rows), info
 
 
+def by_basis_decile(b: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """Each selected patient's decile of predicted benefit among the selected (-1 elsewhere)."""
+    out = np.full(len(b), -1)
+    out[sel] = pd.qcut(pd.Series(b[sel]).rank(method="first"), 10, labels=False).to_numpy()
+    return out
+
+
+def summarise(cov: pd.DataFrame, rank: pd.DataFrame) -> str:
+    """The two Markdown tables of docs/tocilizumab_benefit.md: ranking, and coverage by basis with the
+    lowest decile's coverage (every row of ``cov`` that is a decile counts all bases together)."""
+    key = ["profile", "n_train", "landmark_h"]
+    lines = [
+        "| profile | training patients | L (h) | chosen | top-30% share: shipped benefit | ranking by risk | "
+        "feature ceiling | benefit >= risk - 0.02 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in rank.iterrows():
+        ok = (
+            "yes"
+            if r["top30_benefit"] >= r["top30_risk"] - 0.02
+            else ("n/a (no gain)" if pd.isna(r["top30_risk"]) else "NO")
+        )
+        lines.append(
+            f"| {r['profile']} | {r['n_train']:,} | {r['landmark_h']:g} | {r['chosen']} | {r['top30_benefit']:.3f} | "
+            f"{r['top30_risk']:.3f} | {r['top30_ceiling']:.3f} | {ok} |"
+        )
+    lines += [
+        "",
+        "| profile | training patients | L (h) | basis | patients | coverage | lowest decile's coverage | "
+        "median width (days) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    dec = cov[cov["patients"].str.contains("decile")]
+    # deciles of all patients when one basis covers them all, else each basis's own
+    dec = dec.assign(basis=dec["patients"].str.extract(r"^(\w+) decile")[0].fillna("all"))
+    lowest = dec.groupby([*key, "basis"])["coverage_feature_level"].min()
+    for _, r in cov[cov["patients"].str.startswith("basis")].iterrows():
+        k = tuple(r[c] for c in key)
+        basis = r["patients"].split()[1]
+        low = lowest.get(
+            (*k, basis),
+            lowest.get((*k, "all"))
+            if r["n"]
+            == cov.loc[(cov[key] == pd.Series(k, index=key)).all(axis=1) & (cov["patients"] == "all"), "n"].iat[0]
+            else np.nan,
+        )
+        lines.append(
+            f"| {r['profile']} | {r['n_train']:,} | {r['landmark_h']:g} | {basis} | {r['n']:,} | "
+            f"{r['coverage_feature_level']:.1%} | {low:.1%} | {r['median_width']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profiles", nargs="+", default=["mixed_practice", "costim_modifier", "fever_practice"])
@@ -130,7 +190,13 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=2)
     ap.add_argument("--dump", action="store_true", help="write each test patient's benefit, interval and truth")
     ap.add_argument("--out", type=Path, default=Path("experiments/output/benefit_interval_coverage"))
+    ap.add_argument("--summarise", type=Path, nargs="+", help="print the tables of earlier runs' output folders")
     args = ap.parse_args()
+    if args.summarise:
+        cov = pd.concat([pd.read_csv(d / "coverage.csv") for d in args.summarise], ignore_index=True)
+        rank = pd.concat([pd.read_csv(d / "ranking.csv") for d in args.summarise], ignore_index=True)
+        print(summarise(cov, rank))
+        return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     tables, infos = [], []
@@ -153,6 +219,7 @@ def main() -> None:
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(cov.round(3).to_string(index=False))
         print(rank.round(3).to_string(index=False))
+    print(summarise(cov, rank))
     print(f"{time.time() - t0:.0f} s")
 
 

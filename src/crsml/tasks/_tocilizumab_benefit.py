@@ -177,8 +177,13 @@ class TocilizumabBenefit(Task):
             f"({centre}).",
             "The benefit assumes no unmeasured confounding: whatever made clinicians give tocilizumab at the "
             "landmark must be among the features. Doses given later, because a patient worsened, are usual care.",
-            "benefit_low/benefit_high cover the average benefit of patients with the same features, not one "
-            "patient's own course; on simulated cohorts they held that average for only 71-82% of patients.",
+            "benefit_low/benefit_high are about the average benefit of patients with the same features, not one "
+            "patient's own course. For a compared benefit from a learner they are the causal forest's interval. "
+            "For a benefit taken from the risk (extrapolated, prior, or any when ranking by risk was chosen) "
+            "they bound what the records allow: from no benefit (or the harm the effect's interval allows) to "
+            "every severe day of a long course (90th percentile of the untreated patients' severe days) times "
+            "the upper end of the risk; the risk times an average effect per unit of risk covered the simulated "
+            "benefit of only 52-88% of patients, since one patient's effect per unit of risk varies.",
             "Patients outside the overlap of the propensity model (the records hold too few like them treated, "
             "or untreated, to compare) get an extrapolated benefit (benefit_basis extrapolated): their risk of "
             "severe CRS without a dose now times the days spared per unit of risk learned where patients can be "
