@@ -163,16 +163,12 @@ def summarise(cov: pd.DataFrame, rank: pd.DataFrame) -> str:
     # deciles of all patients when one basis covers them all, else each basis's own
     dec = dec.assign(basis=dec["patients"].str.extract(r"^(\w+) decile")[0].fillna("all"))
     lowest = dec.groupby([*key, "basis"])["coverage_feature_level"].min()
+    everyone = cov[cov["patients"] == "all"].set_index(key)["n"]
     for _, r in cov[cov["patients"].str.startswith("basis")].iterrows():
         k = tuple(r[c] for c in key)
         basis = r["patients"].split()[1]
-        low = lowest.get(
-            (*k, basis),
-            lowest.get((*k, "all"))
-            if r["n"]
-            == cov.loc[(cov[key] == pd.Series(k, index=key)).all(axis=1) & (cov["patients"] == "all"), "n"].iat[0]
-            else np.nan,
-        )
+        alone = r["n"] == everyone[k]  # this basis is every patient of the cell: its deciles are all's
+        low = lowest.get((*k, basis), lowest.get((*k, "all")) if alone else np.nan)
         lines.append(
             f"| {r['profile']} | {r['n_train']:,} | {r['landmark_h']:g} | {basis} | {r['n']:,} | "
             f"{r['coverage_feature_level']:.1%} | {low:.1%} | {r['median_width']:.3f} |"

@@ -109,6 +109,13 @@ _decode = msgspec.json.Decoder().decode
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
+def _provenance(where: str, rt: str = "", rid: str = "") -> tuple[str, str]:
+    """(src, ref) of a resource: ``Type/`` and its id, else its file and line (or the file)."""
+    if rid:
+        return f"{rt}/", rid
+    return tuple(where.rsplit(" ", 1)) if " line " in where else (where, "")
+
+
 def _refusal(raw: bytes | dict | None, where: str) -> tuple[str, str, str] | None:
     """(src, ref, reason) of a resource the typed decoding refused; None for a Bundle or an
     OperationOutcome, which are skipped without a word."""
@@ -117,12 +124,9 @@ def _refusal(raw: bytes | dict | None, where: str) -> tuple[str, str, str] | Non
     except (msgspec.DecodeError, UnicodeDecodeError):
         res = None
     if not isinstance(res, dict) or "resourceType" not in res:
-        return (
-            *(where.rsplit(" ", 1) if " line " in where else (where, "")),
-            "not a FHIR resource (not JSON, or no resourceType)",
-        )
+        return (*_provenance(where), "not a FHIR resource (not JSON, or no resourceType)")
     rt, rid = str(res["resourceType"]), str(res.get("id") or "")
-    src, ref = (f"{rt}/", rid) if rid else tuple(where.rsplit(" ", 1)) if " line " in where else (where, "")
+    src, ref = _provenance(where, rt, rid)
     if rt not in MODELS:
         return None if rt in ("Bundle", "OperationOutcome") else (src, ref, f"{rt} resources are not read")
     return (src, ref, check(res, rt) or "not a valid FHIR R4 resource")
@@ -238,7 +242,7 @@ def read_fhir(
                     refused.append(why)
                 continue
             rt, rid = type(res).__name__, res.id or ""
-            src, ref = (f"{rt}/", rid) if rid else tuple(where.rsplit(" ", 1)) if " line " in where else (where, "")
+            src, ref = _provenance(where, rt, rid)
             if full_url and rid:
                 aliases[str(full_url)] = f"{rt}/{rid}"
             status = getattr(res, "status", None) or ""

@@ -17,8 +17,9 @@ METRICS = ("auroc", "auprc", "brier", "cal_intercept", "cal_slope")
 _EPS = 1e-7
 
 
-def _grouped(p: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-p if descending else p, kind="stable")
+def _grouped(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ascending order of ``p`` and where each distinct value's run starts in it."""
+    order = np.argsort(p, kind="stable")
     ps = p[order]
     starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
     return order, starts
@@ -33,7 +34,7 @@ def _by_class(y: np.ndarray, p: np.ndarray, w: np.ndarray, metric) -> np.ndarray
     """``metric(wp, wn)`` of each block of resamples, where ``wp`` and ``wn`` are the resampled
     weights of the events and of the non-events at each distinct predicted value, in ascending
     order of the value: (resamples in the block, distinct values) each."""
-    order, starts = _grouped(p, descending=False)
+    order, starts = _grouped(p)
     yo = y[order].astype(bool)
     out = np.empty(w.shape[0])
     for s in range(0, w.shape[0], 2 * _BLOCK):
@@ -120,8 +121,7 @@ def _newton_block(
             det = np.where(det > 1e-9 * h00 * h11, det, np.nan)  # constant predictions: no slope
             da = (h11 * g0 - h01 * g1) / det
             db = (-h01 * g0 + h00 * g1) / det
-        a, b = a.copy(), b.copy()
-        a[act] += da
+        a[act] += da  # a and b are np.clip's new arrays
         b[act] += db
         step = np.maximum(np.abs(da), np.abs(db))
         done[act] = ~np.isfinite(step) | (step < tol) | (np.maximum(np.abs(a[act]), np.abs(b[act])) >= 50)

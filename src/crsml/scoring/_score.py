@@ -19,6 +19,7 @@ from crsml.cohort import (
     ValidationProblem,
     ValidationReport,
     atomic_file,
+    has_rows,
     index_in,
     require_columns,
     validate_tables,
@@ -118,13 +119,6 @@ def check_tables(model: Model, empty: set[str], allow_missing: Sequence[str] = (
         )
 
 
-def _distinct(ids: pd.Series) -> np.ndarray:
-    """The distinct identifiers of a table's rows, as Python strings: ``Series.isin`` of an Arrow
-    string column of a million rows walked every row in Python (55 of 125 s of ``crsml score`` on
-    20,000 patients; issue #36)."""
-    return np.asarray(pd.unique(ids), dtype=object)
-
-
 def patient_warnings(model: Model, cohort: Cohort, patient_ids: pd.Series, landmark_h: float) -> np.ndarray:
     """The ``warnings`` column: for each patient, the kinds of warning that concern that patient's
     score, ``"; "``-separated (``""`` when none).
@@ -140,13 +134,13 @@ def patient_warnings(model: Model, cohort: Cohort, patient_ids: pd.Series, landm
     flags: dict[str, np.ndarray] = {}
     if any(f in VITAL_SIGN_FEATURES for f in model.feature_names):
         v = cohort.vitals
-        flags["no_vital_signs"] = ~pids.isin(
-            _distinct(v.loc[v["time_h"].to_numpy(dtype=float) <= L, "patient_id"])
-        ).to_numpy()
+        # has_rows (Arrow's index_in): Series.isin of an Arrow string column walked its million rows in
+        # Python (55 of 125 s of crsml score on 20,000 patients; issue #36)
+        flags["no_vital_signs"] = ~has_rows(v.loc[v["time_h"].to_numpy(dtype=float) <= L, "patient_id"], pids)
     if fb.analytes_:
         m = cohort.measurements
         used = (m["time_h"].to_numpy(dtype=float) <= L) & m["analyte"].isin(fb.analytes_).to_numpy(dtype=bool)
-        flags["no_laboratory_values"] = ~pids.isin(_distinct(m.loc[used, "patient_id"])).to_numpy()
+        flags["no_laboratory_values"] = ~has_rows(m.loc[used, "patient_id"], pids)
     if fb.extra_categories_:
         by_id = cohort.patients.drop_duplicates("patient_id").set_index("patient_id")
         for col, values in fb.extra_categories_.items():
