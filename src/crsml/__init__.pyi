@@ -33,7 +33,7 @@ from .explanation import explain
 from .features import LandmarkFeatures
 from .models import BenefitModel, Model, XGBRiskClassifier
 from .reporting import write_evaluation_report, write_model_card
-from .scoring import score
+from .scoring import score, score_trajectory
 from .simulation import simulate
 from .tasks import RiskTask, Task
 from .tracking import export_model, load_model, log_evaluation, log_training, log_update
@@ -86,6 +86,7 @@ __all__ = [
     "read_cohort",
     "reporting",
     "score",
+    "score_trajectory",
     "scoring",
     "simulate",
     "simulation",

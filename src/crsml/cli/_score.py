@@ -16,6 +16,20 @@ def score_command(
     out: Annotated[Path, typer.Option("--out", help="scores file (.csv or .parquet)")],
     explain: Annotated[int, typer.Option(help="top SHAP drivers per patient (0: none)")] = 5,
     landmark_h: Annotated[float | None, typer.Option("--landmark-h", help="landmark (default: the model's)")] = None,
+    at_h: Annotated[
+        float | None,
+        typer.Option(
+            "--at-h",
+            help="a landmark supermodel: score at this hour after infusion (any time in its grid's range)",
+        ),
+    ] = None,
+    trajectory: Annotated[
+        bool,
+        typer.Option(
+            "--trajectory",
+            help="a landmark supermodel: one row per patient and grid time up to the patient's last record",
+        ),
+    ] = False,
     engine: Annotated[str, typer.Option(help="local or dask")] = "local",
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster)")] = None,
     chunk_patients: Annotated[int, typer.Option(help="patients per chunk (bounds memory)")] = 20_000,
@@ -42,12 +56,19 @@ def score_command(
         raise CrsmlError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
     if engine == "dask" and scheduler:
         check_scheduler(scheduler)
-    if landmark_h is not None:
-        check_landmark(landmark_h)
+    given = [f for f, v in (("--landmark-h", landmark_h), ("--at-h", at_h), ("--trajectory", trajectory or None)) if v]
+    if len(given) > 1:
+        raise CrsmlError(f"{' and '.join(given)}: give one of them")
+    for h in (landmark_h, at_h):
+        if h is not None:
+            check_landmark(h)
     refuse_inside(out, cohort_dir)
     con = Console(stderr=True, highlight=False, soft_wrap=True)
     model_ = load_model(model, tracking_uri)
-    if landmark_h is not None and landmark_h != model_.landmark_h:
+    if at_h is not None:
+        model_.check_time(at_h)
+        landmark_h = at_h
+    if landmark_h is not None and landmark_h != model_.landmark_h and not model_.landmarks:
         con.print(
             f"warning: the model was trained and evaluated at L = {model_.landmark_h:g} h; "
             f"scores at {landmark_h:g} h are outside that evaluation"
@@ -63,8 +84,12 @@ def score_command(
         scheduler=scheduler,
         progress=True,
         allow_missing_tables=tuple(allow_missing_table or ()),
+        trajectory=trajectory,
     )
-    con.print(f"wrote {out}: {sum(counts.values()):,} patients; " + ", ".join(f"{s} {counts[s]:,}" for s in STATUSES))
+    con.print(
+        f"wrote {out}: {sum(counts.values()):,} {'rows' if trajectory else 'patients'}; "
+        + ", ".join(f"{s} {counts[s]:,}" for s in STATUSES)
+    )
     # a warning about a whole table (no row: an analyte or table the model uses is absent) is
     # printed; row-level ones can number thousands, so they are counted
     from crsml.cli._console import print_quality

@@ -19,8 +19,15 @@ def train_command(
         typer.Option(help="a task: severe_crs, prolonged_crs, tocilizumab_benefit (or one registered in crsml.tasks)"),
     ],
     cohort_dir: Annotated[Path, typer.Option("--cohort", help="cohort directory")],
-    landmark_h: Annotated[float, typer.Option("--landmark-h", help="landmark, hours after infusion")],
     model_out: Annotated[Path, typer.Option("--model-out", help="model directory to write, e.g. models/severe48")],
+    landmark_h: Annotated[
+        float | None,
+        typer.Option(
+            "--landmark-h",
+            help="landmark, hours after infusion (with --landmarks: the grid time of the headline figures, "
+            "default 48 or the grid time nearest it)",
+        ),
+    ] = None,
     trials: Annotated[
         int | None,
         typer.Option(
@@ -89,6 +96,13 @@ def train_command(
     trim: Annotated[
         float | None, typer.Option(help="tocilizumab_benefit: overlap bound on the propensity (default 0.01)")
     ] = None,
+    landmarks: Annotated[
+        str | None,
+        typer.Option(
+            help="risk tasks: a landmark grid, START:STOP:STEP hours (12:120:12) or a list (24,48,72): one landmark "
+            "supermodel on every patient at every landmark, which predicts at any hour of the grid's range"
+        ),
+    ] = None,
     accept_weak_model: Annotated[
         bool,
         typer.Option(
@@ -100,11 +114,16 @@ def train_command(
     """Tune (Optuna), evaluate out of fold against published baselines, log to MLflow, export."""
     from crsml import tasks, training
     from crsml.cli._console import check_model_out, print_quality
-    from crsml.cohort import Cohort
+    from crsml.cohort import Cohort, landmark_grid
     from crsml.tracking import export_model, log_training
 
     check_model_out(model_out)  # before the cohort is read, any model fitted or any run opened
     the_task = tasks.get(task)
+    grid = landmark_grid(landmarks) if landmarks is not None else None
+    if landmark_h is None:
+        if grid is None:
+            raise CrsmlError("give --landmark-h (hours after infusion), or a grid with --landmarks")
+        landmark_h = min(grid, key=lambda L: (abs(L - 48.0), L))
     fields = {f.name for f in dataclasses.fields(training.SETTINGS[the_task.model_kind])}
     given = {
         "trials": trials,
@@ -118,6 +137,7 @@ def train_command(
         "study_name": study_name,
         "cv_groups": cv_groups,
         "instability_boot": instability_boot,
+        "landmarks": grid,
     }
     # an option the task's training does not take is refused here; a task parameter it does not
     # take (--min-days for severe_crs) by the task itself when the settings are made

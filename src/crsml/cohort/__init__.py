@@ -16,7 +16,7 @@ from crsml.cohort._cohort import (
     read_table,
     require_columns,
 )
-from crsml.cohort._eligibility import check_landmark, check_window, landmarks
+from crsml.cohort._eligibility import check_landmark, check_window, landmark_grid, landmarks
 from crsml.cohort._files import (
     MALFORMED_ROWS,
     atomic_dir,
@@ -136,6 +136,7 @@ __all__ = [
     "ids_as_text",
     "implausible_values",
     "index_in",
+    "landmark_grid",
     "landmarks",
     "locate_parse_error",
     "normalize_unit",

@@ -63,3 +63,34 @@ def check_window(landmark_h: float, horizon_h: float) -> None:
     check_landmark(landmark_h)
     if not (np.isfinite(horizon_h) and 0 < horizon_h <= MAX_HOURS):
         raise CrsmlError(f"--horizon-h must be a number of hours above 0 and at most {MAX_HOURS:g}, not {horizon_h:g}")
+
+
+#: most landmarks a grid may hold (a supermodel stacks one row per patient and landmark)
+MAX_GRID = 200
+
+
+def landmark_grid(text: str) -> tuple[float, ...]:
+    """A landmark grid from the command line: ``START:STOP:STEP`` (both ends included, as
+    ``12:120:12`` for 12, 24, ..., 120 h) or a comma-separated list (``24,48,72``); refused in one
+    line when it is neither, or holds fewer than two landmarks."""
+    text = text.strip()
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            if not (step > 0 and stop > start):
+                raise ValueError(text)
+            n = int(np.floor((stop - start) / step + 1e-9)) + 1
+            if n > MAX_GRID:
+                raise CrsmlError(f"--landmarks {text}: {n} landmarks; a grid holds at most {MAX_GRID}")
+            grid = tuple(float(start + i * step) for i in range(n))
+        else:
+            grid = tuple(sorted({float(x) for x in text.split(",") if x.strip()}))
+    except ValueError:
+        raise CrsmlError(
+            f"--landmarks {text}: write START:STOP:STEP in hours (12:120:12) or a list (24,48,72)"
+        ) from None
+    if len(grid) < 2:
+        raise CrsmlError(f"--landmarks {text}: a landmark supermodel needs at least two landmarks")
+    for L in grid:
+        check_landmark(L)
+    return grid

@@ -26,6 +26,7 @@ from crsml.evaluation._curves import (
     roc_points,
     save_figure,
 )
+from crsml.evaluation._dynamic import format_landmark_auroc, landmark_of, landmark_tables
 from crsml.evaluation._metrics import (
     FUNCTIONS,
     METRICS,
@@ -56,6 +57,9 @@ from crsml.evaluation._transport import (
 from crsml.evaluation._uplift import coverage, policy_share, qini, share_of_oracle, uplift_table
 
 __all__ = [
+    "format_landmark_auroc",
+    "landmark_of",
+    "landmark_tables",
     "FUNCTIONS",
     "LOGISTIC",
     "METRICS",

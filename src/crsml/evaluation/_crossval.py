@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
-from sklearn.model_selection import StratifiedKFold
+
+from crsml.models import patient_groups, stratified_folds
 
 
 def auto_folds(n: int) -> tuple[int, int]:
@@ -28,15 +29,16 @@ def auto_repeats(n: int) -> int:
     return 5 if n < 500 else 2 if n < 2000 else 1
 
 
-def outer_splits(y: np.ndarray, folds: int, repeats: int, seed: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    k = int(min(folds, np.bincount(np.asarray(y, dtype=int), minlength=2).min()))
+def outer_splits(
+    y: np.ndarray, folds: int, repeats: int, seed: int, groups: np.ndarray | None = None
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(repeat, train rows, test rows) of every outer fold; with ``groups`` (a landmark
+    supermodel's patients) all of a patient's rows fall in one fold."""
+    y = np.asarray(y, dtype=int)
+    k = int(min(folds, np.bincount(y, minlength=2).min()))
     if k < 2:
         raise ValueError("need at least 2 patients with and 2 without the outcome to cross-validate")
-    out = []
-    for r in range(repeats):
-        for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed + r).split(np.zeros(len(y)), y):
-            out.append((r, tr, te))
-    return out
+    return [(r, tr, te) for r in range(repeats) for tr, te in stratified_folds(k, y, seed + r, groups)]
 
 
 def _with_threads(model: BaseEstimator, threads: int) -> BaseEstimator:
@@ -85,7 +87,7 @@ def cross_validated_predictions(
     the last studies finish.
     """
     y = np.asarray(y, dtype=int)
-    splits = outer_splits(y, folds, repeats, seed)
+    splits = outer_splits(y, folds, repeats, seed, patient_groups(X))
     cores = os.cpu_count() or 1
     n_jobs = min(n_jobs or cores, len(splits))
     threads = max(1, cores // n_jobs)  # n_jobs worker processes share the cores

@@ -5,7 +5,7 @@ one row per eligible patient and landmark, built only from rows with ``time_h <=
 feature dictionary (name, meaning, unit, source) is generated from the same code.
 """
 
-from crsml.features._builder import INDEX, LandmarkFeatures, features_from_dict, features_to_dict
+from crsml.features._builder import INDEX, LANDMARK_TIME_FEATURE, LandmarkFeatures, features_from_dict, features_to_dict
 from crsml.features._clinical import MAX_CATEGORIES, category_feature, category_of
 from crsml.features._course import COURSE_FEATURES, VITAL_SIGN_FEATURES
 from crsml.features._dictionary import describe, feature_dictionary, readable_names
@@ -19,6 +19,7 @@ __all__ = [
     "HAY_MCP1_PG_ML",
     "HAY_WINDOW_H",
     "INDEX",
+    "LANDMARK_TIME_FEATURE",
     "KINETIC_STATS",
     "MAX_CATEGORIES",
     "SCORE_FEATURES",

@@ -25,6 +25,9 @@ from crsml.features._scores import HAY_WINDOW_H, SCORE_ANALYTES, SCORE_FEATURES,
 
 INDEX = ["patient_id", "landmark_h"]
 
+#: the feature a landmark supermodel adds: the landmark itself (van Houwelingen, Scand J Stat 2007)
+LANDMARK_TIME_FEATURE = "landmark_time_h"
+
 
 class LandmarkFeatures(TransformerMixin, BaseEstimator):
     """Landmark features of a cohort (kinetics, vitals and course, clinical, published scores).
@@ -39,6 +42,10 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
     mask_fill_values : treat values flagged as suspected fill values when fitting as not drawn.
     treatments_before_landmark : ``"strict"`` sees treatments with ``time_h < L`` only (the
         tocilizumab decision at ``L`` is studied, not history); ``"inclusive"`` sees ``<= L``.
+    landmark_time : add the landmark itself as the last feature (``landmark_time_h``): what a
+        landmark supermodel, fitted on every patient at every landmark of a grid, learns the
+        change of risk with time from (van Houwelingen & Putter 2011).
+
     Attributes
     ----------
     analytes_ : analytes that get kinetic features.
@@ -53,6 +60,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
         "extra_patient_columns": [tuple, list],
         "mask_fill_values": ["boolean"],
         "treatments_before_landmark": [StrOptions({"strict", "inclusive"})],
+        "landmark_time": ["boolean"],
     }
 
     def __init__(
@@ -62,12 +70,14 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
         extra_patient_columns: Sequence[str] = (),
         mask_fill_values: bool = True,
         treatments_before_landmark: str = "inclusive",
+        landmark_time: bool = False,
     ) -> None:
         self.landmark_h = landmark_h
         self.analytes = analytes
         self.extra_patient_columns = extra_patient_columns
         self.mask_fill_values = mask_fill_values
         self.treatments_before_landmark = treatments_before_landmark
+        self.landmark_time = landmark_time
 
     def fit(self, cohort: Cohort, y: object = None) -> LandmarkFeatures:
         """Fix the analyte set and the suspected fill values from the training cohort."""
@@ -101,7 +111,8 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
             + list(COURSE_FEATURES)
             + list(CLINICAL_FEATURES)
             + extra
-            + list(SCORE_FEATURES),
+            + list(SCORE_FEATURES)
+            + ([LANDMARK_TIME_FEATURE] if self.landmark_time else []),
             dtype=object,
         )
         return self
@@ -150,6 +161,8 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator):
             hay_mcp1 = per_patient(m_codes[hm], m["value"].to_numpy(dtype=float)[hm], n, "max")
             scores = score_features(kin, hay_temp, hay_mcp1)
             frame = pd.concat([kin, course, clinical, scores], axis=1)
+            if self.landmark_time:
+                frame[LANDMARK_TIME_FEATURE] = L
             frame.index = pd.MultiIndex.from_arrays([pids, np.full(n, L)], names=INDEX)
             frames.append(frame[list(self.feature_names_out_)])
         X = pd.concat(frames)

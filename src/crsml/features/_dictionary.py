@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from crsml.cohort import CANONICAL_UNITS
+from crsml.features._builder import LANDMARK_TIME_FEATURE
 from crsml.features._clinical import CLINICAL_FEATURES, category_of
 from crsml.features._course import COURSE_FEATURES
 from crsml.features._kinetics import KINETIC_STATS
@@ -17,6 +18,8 @@ from crsml.features._scores import SCORE_FEATURES
 
 def describe(name: str) -> dict[str, str]:
     """Meaning, unit and source of one feature column."""
+    if name == LANDMARK_TIME_FEATURE:
+        return {"name": name, "meaning": "hours since infusion at the landmark", "unit": "h", "source": "landmark"}
     if name in SCORE_FEATURES:
         meaning, unit, source = SCORE_FEATURES[name]
         return {"name": name, "meaning": meaning, "unit": unit, "source": source}

@@ -22,6 +22,7 @@ from crsml.models._causal import (
     plot_overlap,
     smd,
 )
+from crsml.models._folds import patient_groups, stratified_folds
 from crsml.models._heterogeneity import (
     BenefitValidation,
     blp,
@@ -48,6 +49,8 @@ from crsml.models._risk import MONOTONE_INCREASING, XGBRiskClassifier
 from crsml.models._xgb import MAX_BIN, base_params
 
 __all__ = [
+    "patient_groups",
+    "stratified_folds",
     "validate_benefit",
     "rate_difference",
     "rate",

@@ -13,7 +13,8 @@ from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedKFold
+
+from crsml.models._folds import stratified_folds
 
 METHODS = ("none", "sigmoid", "isotonic")
 _EPS = 1e-6
@@ -83,8 +84,11 @@ class Calibrator:
         return c
 
 
-def choose_calibration(p: np.ndarray, y: np.ndarray, seed: int, folds: int = 5) -> tuple[Calibrator, dict[str, float]]:
-    """Pick the method with the lowest cross-validated log loss; return it fitted on all of ``p``."""
+def choose_calibration(
+    p: np.ndarray, y: np.ndarray, seed: int, folds: int = 5, groups: np.ndarray | None = None
+) -> tuple[Calibrator, dict[str, float]]:
+    """Pick the method with the lowest cross-validated log loss (folds by ``groups``, a
+    patient's landmarks together, when given); return it fitted on all of ``p``."""
     p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=int)
     k = int(min(folds, np.bincount(y, minlength=2).min()))
     losses: dict[str, float] = {}
@@ -93,7 +97,7 @@ def choose_calibration(p: np.ndarray, y: np.ndarray, seed: int, folds: int = 5) 
             losses[method] = log_loss(y, np.clip(p, _EPS, 1 - _EPS), labels=[0, 1]) if method == "none" else np.inf
             continue
         out = np.empty_like(p)
-        for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(p, y):
+        for tr, te in stratified_folds(k, y, seed, groups):
             out[te] = Calibrator(method).fit(p[tr], y[tr]).predict(p[te])
         losses[method] = float(log_loss(y, np.clip(out, _EPS, 1 - _EPS), labels=[0, 1]))
     best = min(METHODS, key=lambda m: (losses[m], METHODS.index(m)))

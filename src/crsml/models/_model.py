@@ -77,6 +77,29 @@ class Model:
     def score_columns(self) -> tuple[str, ...]:
         return self.task.score_columns
 
+    @property
+    def landmarks(self) -> tuple[float, ...]:
+        """A landmark supermodel's grid (it predicts at any time from its first to its last
+        landmark); ``()`` for a model of one landmark."""
+        if not getattr(self.features, "landmark_time", False):
+            return ()
+        return tuple(float(x) for x in np.atleast_1d(self.features.landmark_h))
+
+    def check_time(self, at_h: float) -> None:
+        """Refuse, in one line, a time a landmark supermodel cannot predict at (outside its grid's
+        range), or any other time than its own for a model of one landmark."""
+        grid = self.landmarks
+        if not grid:
+            raise CrsmlError(
+                f"--at-h {at_h:g}: this model was trained at one landmark ({self.landmark_h:g} h); "
+                "train a landmark supermodel (crsml train --landmarks 12:120:12) to score at any hour"
+            )
+        if not (min(grid) <= float(at_h) <= max(grid)):
+            raise CrsmlError(
+                f"--at-h {at_h:g}: outside the landmark supermodel's range, {min(grid):g} to {max(grid):g} h "
+                "after infusion"
+            )
+
     def check_features(self) -> None:
         """Refuse a model whose estimator uses features its feature builder does not build (its
         files come from different models, or were edited)."""

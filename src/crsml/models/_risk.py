@@ -19,7 +19,6 @@ import pandas as pd
 import xgboost as xgb
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
@@ -27,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crsml.errors import CrsmlError
 from crsml.models._calibration import Calibrator, choose_calibration
+from crsml.models._folds import patient_groups, stratified_folds
 from crsml.models._xgb import (
     CHECKPOINT_EVERY,
     MAX_BIN,
@@ -203,12 +203,14 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
     def _base(self) -> dict[str, Any]:
         return base_params("binary:logistic", self.seed, self.n_threads)
 
-    def _folds(self, X: np.ndarray, y: np.ndarray) -> list[tuple[xgb.DMatrix, xgb.DMatrix, np.ndarray, np.ndarray]]:
+    def _folds(
+        self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix, np.ndarray, np.ndarray]]:
         k = int(min(self.inner_folds, np.bincount(y, minlength=2).min()))
         if k < 2:
             raise ValueError("too few patients in the smaller class to tune (need at least 2 of each)")
         out = []
-        for tr, va in StratifiedKFold(k, shuffle=True, random_state=self.seed).split(X, y):
+        for tr, va in stratified_folds(k, y, self.seed, groups):
             dtr = xgb.QuantileDMatrix(X[tr], label=y[tr], max_bin=MAX_BIN)
             # a plain DMatrix predicts the same as a QuantileDMatrix and far faster
             dva = xgb.DMatrix(X[va], label=y[va], nthread=self.n_threads or -1)
@@ -225,8 +227,10 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> XGBRiskClassifier:
-        """Tune, calibrate and refit on ``X`` (one row per patient) and binary ``y``."""
+        """Tune, calibrate and refit on ``X`` (one row per patient, or per patient and landmark:
+        then the inner folds keep each patient's rows together) and binary ``y``."""
         self._validate_params()
+        groups = patient_groups(X)
         # scikit-learn's checks: a 2-d numeric X (missing values allowed), a binary target
         Xa, y = validate_data(self, X, y, dtype=np.float32, ensure_all_finite="allow-nan", ensure_min_samples=2)
         check_classification_targets(y)
@@ -239,7 +243,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = encoder.classes_
         ya = encoder.transform(y).astype(int)
         Xa = np.ascontiguousarray(Xa)
-        folds = self._folds(Xa, ya)
+        folds = self._folds(Xa, ya, groups)
         base = self._base()
         names = [str(c) for c in self._names()]
         if self.monotone and names:
@@ -305,7 +309,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
                 [xgb.train(base | m["params"], dtr, m["n_rounds"]) for m in self.members_],
                 lambda b, out, d=dva: b.predict(d, output_margin=out),
             )
-        self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed)
+        self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed, groups=groups)
         dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
         self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
         return self

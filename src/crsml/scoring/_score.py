@@ -146,7 +146,8 @@ def patient_warnings(model: Model, cohort: Cohort, patient_ids: pd.Series, landm
         for col, values in fb.extra_categories_.items():
             seen = by_id[col].reindex(pids.to_numpy()).astype("string")
             flags[f"unseen_{col}"] = (seen.notna() & ~seen.isin(values)).to_numpy(dtype=bool)
-    if L != float(model.landmark_h):
+    grid = model.landmarks
+    if (not (min(grid) <= L <= max(grid))) if grid else L != float(model.landmark_h):
         flags["landmark_not_evaluated"] = np.ones(len(pids), dtype=bool)
     base = pd.Series(cohort.warnings_of(pids), dtype=object)
     if not flags:
@@ -182,24 +183,75 @@ def chunks(cohort: Cohort, chunk_patients: int) -> Iterator[Cohort]:
         )
 
 
-def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -> pd.DataFrame:
-    """Rows for every patient of one chunk (``ok`` or ``not_eligible``)."""
+def last_record_h(cohort: Cohort, patient_ids: pd.Series) -> np.ndarray:
+    """Each patient's last recorded time (any table's ``time_h``; NaN for a patient with none)."""
+    pids = pd.Index(np.asarray(patient_ids, dtype=object))
+    last = np.full(len(pids), -np.inf)
+    for name in ("measurements", "vitals", "crs", "treatments"):
+        t = getattr(cohort, name)
+        if t.empty:
+            continue
+        codes = index_in(t["patient_id"], pids)
+        times = t["time_h"].to_numpy(dtype=float)
+        use = (codes >= 0) & np.isfinite(times)
+        np.maximum.at(last, codes[use], times[use])
+    return np.where(np.isfinite(last), last, np.nan)
+
+
+def _trajectory_rows(model: Model, cohort: Cohort, elig: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which (patient, grid time) rows a trajectory keeps, those at or before the patient's last
+    record, and for a patient with none of them the first grid time kept with the reason."""
+    at = elig["landmark_h"].to_numpy(dtype=float)
+    codes, ids = pd.factorize(elig["patient_id"])
+    last = last_record_h(cohort, pd.Series(ids))[codes]
+    keep = at <= np.nan_to_num(last, nan=-np.inf)
+    has_any = np.bincount(codes, weights=keep, minlength=codes.max() + 1 if len(codes) else 0) > 0
+    first = (at == min(model.landmarks)) & ~has_any[codes]
+    reason = np.where(
+        first,
+        np.where(
+            np.isnan(last),
+            "no record of this patient",
+            f"no record at or after the first landmark of the grid ({min(model.landmarks):g} h)",
+        ),
+        "",
+    )
+    return keep | first, reason.astype(object)
+
+
+def score_chunk(
+    model: Model, cohort: Cohort, landmark_h: float, explain: int, trajectory: bool = False
+) -> pd.DataFrame:
+    """Rows for every patient of one chunk (``ok`` or ``not_eligible``); with ``trajectory``
+    (a landmark supermodel), one row per patient and grid time up to the patient's last record."""
     fb = model.features
-    if float(landmark_h) != float(np.atleast_1d(fb.landmark_h)[0]):
+    times = list(model.landmarks) if trajectory else [float(landmark_h)]
+    if times != [float(x) for x in np.atleast_1d(fb.landmark_h)]:
         settings = features_to_dict(fb)
-        settings["params"]["landmark_h"] = float(landmark_h)
-        fb = features_from_dict(settings)  # the same fitted builder at another landmark
+        settings["params"]["landmark_h"] = times if trajectory else float(landmark_h)
+        fb = features_from_dict(settings)  # the same fitted builder at other landmarks
     X, elig = fb.build(cohort)
-    elig = model.task.eligibility(cohort, landmark_h, base=elig)
+    elig = model.task.eligibility(cohort, times if trajectory else landmark_h, base=elig)
+    at = elig["landmark_h"].to_numpy(dtype=float)
+    warned = np.empty(len(elig), dtype=object)
+    for L in times:
+        sel = at == L
+        warned[sel] = patient_warnings(model, cohort, elig["patient_id"][sel], L)
     ok = elig["eligible"].to_numpy(dtype=bool)
+    reason = elig["reason"].to_numpy(dtype=object)
+    if trajectory:
+        rows, none_scorable = _trajectory_rows(model, cohort, elig)
+        ok = ok & (none_scorable == "")
+        reason = np.where(none_scorable != "", none_scorable, reason)
+        elig, X, at, warned, ok, reason = elig[rows], X[rows], at[rows], warned[rows], ok[rows], reason[rows]
     out = pd.DataFrame(
         {
             "patient_id": elig["patient_id"].to_numpy(),
             "task": model.task.name,
-            "landmark_h": float(landmark_h),
+            "landmark_h": at,
             "status": np.where(ok, "ok", "not_eligible"),
-            "reason": elig["reason"].to_numpy(dtype=object),
-            "warnings": patient_warnings(model, cohort, elig["patient_id"], landmark_h),
+            "reason": reason,
+            "warnings": warned,
             **{c: np.nan for c in model.score_columns},
         }
     )
@@ -232,15 +284,18 @@ def score_chunk(model: Model, cohort: Cohort, landmark_h: float, explain: int) -
         for c in drivers.columns:
             drivers[c] = drivers[c].astype(float) if not c[-1].isdigit() else drivers[c].astype("string")
         out = pd.concat([out, drivers], axis=1)
+    if trajectory:  # each patient's times together, in order
+        order = np.argsort(pd.factorize(out["patient_id"])[0], kind="stable")
+        out = out.iloc[order].reset_index(drop=True)
     return out
 
 
-def _invalid_rows(model: Model, invalid: dict[str, str], landmark_h: float) -> pd.DataFrame:
+def _invalid_rows(model: Model, invalid: dict[str, str], landmark_h: float, trajectory: bool = False) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "patient_id": list(invalid),
             "task": model.task.name,
-            "landmark_h": float(landmark_h),
+            "landmark_h": np.nan if trajectory else float(landmark_h),
             "status": "invalid",
             "reason": list(invalid.values()),
             "warnings": "",
@@ -259,23 +314,24 @@ def score_cohort(
     scheduler: str | None = None,
     progress: bool = False,
     allow_missing_tables: Sequence[str] = (),
+    trajectory: bool = False,
 ) -> pd.DataFrame:
     """Score a validated cohort (its ``invalid`` patients come out as ``invalid``)."""
     _check_settings(engine, chunk_patients)
     check_tables(model, {n for n in TABLES if getattr(cohort, n).empty}, allow_missing_tables)
-    L = float(model.landmark_h if landmark_h is None else landmark_h)
+    L = _scoring_time(model, landmark_h, trajectory)
     for w in check_compatible(model, cohort):
         warnings.warn(str(w).removeprefix("warning: "), UserWarning, stacklevel=2)
     parts = chunks(cohort, chunk_patients)
     if engine == "dask":
         from crsml.scoring._dask import dask_map
 
-        results = dask_map(score_chunk, model, parts, L, explain, scheduler=scheduler)
+        results = dask_map(score_chunk, model, parts, L, explain, trajectory, scheduler=scheduler)
     else:
-        results = (score_chunk(model, part, L, explain) for part in parts)
+        results = (score_chunk(model, part, L, explain, trajectory) for part in parts)
     n_chunks = max(1, -(-len(cohort.patients) // chunk_patients))
     frames = list(_advancing(results, n_chunks, f"scoring {len(cohort.patients):,} patients ({engine})", progress))
-    frames.append(_invalid_rows(model, cohort.invalid, L))
+    frames.append(_invalid_rows(model, cohort.invalid, L, trajectory))
     return pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[-1]
 
 
@@ -294,12 +350,14 @@ def score(
     model : a :class:`~crsml.models.Model` (``crsml.load_model("models/NAME")``).
     cohort : the new patients (``crsml.read_cohort(dir, on_error="drop")`` keeps patients with
         a bad row as ``invalid`` instead of refusing the cohort).
-    landmark_h : landmark to score at (default: the model's).
+    landmark_h : landmark to score at (default: the model's); for a landmark supermodel any
+        time in its grid's range (``model.landmarks``), refused outside it.
     explain : top SHAP drivers per patient (0: none).
     progress : show a progress bar.
     **kwargs : ``chunk_patients``, ``engine`` (``"local"`` or ``"dask"``), ``scheduler``,
         ``allow_missing_tables`` (``("vitals",)`` scores a cohort without vital signs, each row
-        warned; refused otherwise).
+        warned; refused otherwise), ``trajectory`` (a landmark supermodel: one row per patient
+        and grid time up to the patient's last record, see :func:`score_trajectory`).
 
     Returns
     -------
@@ -310,6 +368,27 @@ def score(
         ``benefit_low``, ``benefit_high``) and ``driver_i``, ``driver_i_shap``, ``driver_i_value``.
     """
     return score_cohort(model, cohort, landmark_h=landmark_h, explain=explain, progress=progress, **kwargs)
+
+
+def score_trajectory(model: Model, cohort: Cohort, explain: int = 5, **kwargs: object) -> pd.DataFrame:
+    """Each patient's risk trajectory from a landmark supermodel: one row per patient and grid
+    time up to the patient's last record (``patient_id``, ``landmark_h``, ``status``,
+    ``reason``, ``risk`` and the top drivers at that time). A patient with no scorable time
+    still gets one row, with the reason; an invalid patient one row with ``landmark_h`` empty."""
+    return score_cohort(model, cohort, explain=explain, trajectory=True, **kwargs)
+
+
+def _scoring_time(model: Model, landmark_h: float | None, trajectory: bool) -> float:
+    """The landmark scores are made at (the model's by default), refused in one line where the
+    model cannot score there or cannot give a trajectory."""
+    if trajectory and not model.landmarks:
+        raise CrsmlError(
+            f"--trajectory needs a landmark supermodel; this model was trained at one landmark "
+            f"({model.landmark_h:g} h): train one with crsml train --landmarks 12:120:12"
+        )
+    if landmark_h is not None and model.landmarks:
+        model.check_time(float(landmark_h))
+    return float(model.landmark_h if landmark_h is None else landmark_h)
 
 
 def _advancing(items: Iterator, total: int, label: str, show: bool) -> Iterator:
@@ -326,7 +405,7 @@ def _advancing(items: Iterator, total: int, label: str, show: bool) -> Iterator:
 
 
 def score_raw_chunk(
-    model: Model, chunk: RawChunk, landmark_h: float, explain: int, check: bool = False
+    model: Model, chunk: RawChunk, landmark_h: float, explain: int, trajectory: bool = False, check: bool = False
 ) -> tuple[pd.DataFrame, list[ValidationProblem]]:
     """Validate one group of patients, mark bad ones ``invalid`` and score the rest; rows come
     out in the order of the group's patients table."""
@@ -334,7 +413,10 @@ def score_raw_chunk(
     cohort = Cohort.from_validated(tables, report, on_error="drop")
     found = check_compatible(model, cohort) if check else []
     out = pd.concat(
-        [score_chunk(model, cohort, landmark_h, explain), _invalid_rows(model, cohort.invalid, landmark_h)],
+        [
+            score_chunk(model, cohort, landmark_h, explain, trajectory),
+            _invalid_rows(model, cohort.invalid, landmark_h, trajectory),
+        ],
         ignore_index=True,
     )
     order = patient_ids(chunk.tables["patients"])
@@ -365,6 +447,7 @@ def iter_scores(
     progress: bool = False,
     problems: list[ValidationProblem] | None = None,
     allow_missing_tables: Sequence[str] = (),
+    trajectory: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Scores group by group, in input order, then the patients named only in other tables.
 
@@ -373,7 +456,7 @@ def iter_scores(
     """
     _check_settings(engine, source.chunk_patients)
     check_tables(model, source.empty_tables(), allow_missing_tables)
-    L = float(model.landmark_h if landmark_h is None else landmark_h)
+    L = _scoring_time(model, landmark_h, trajectory)
     problems = [] if problems is None else problems
     if engine == "dask":
         from functools import partial
@@ -381,17 +464,24 @@ def iter_scores(
         from crsml.scoring._dask import dask_map
 
         results = dask_map(
-            score_raw_chunk, model, source, L, explain, scheduler=scheduler, first=partial(score_raw_chunk, check=True)
+            score_raw_chunk,
+            model,
+            source,
+            L,
+            explain,
+            trajectory,
+            scheduler=scheduler,
+            first=partial(score_raw_chunk, check=True),
         )
     else:
-        results = (score_raw_chunk(model, c, L, explain, check=i == 0) for i, c in enumerate(source))
+        results = (score_raw_chunk(model, c, L, explain, trajectory, check=i == 0) for i, c in enumerate(source))
     label = f"scoring {len(source.ids):,} patients ({engine})"
     for frame, found in _advancing(results, source.n_chunks, label, progress):
         problems.extend(found)
         yield frame
     orphans = ValidationReport(list(source.orphans.values()))
     problems.extend(orphans.problems)
-    yield _typed(_invalid_rows(model, orphans.invalid_patients(), L))
+    yield _typed(_invalid_rows(model, orphans.invalid_patients(), L, trajectory))
 
 
 def score_tables(

@@ -23,7 +23,7 @@ from crsml.tasks._base import (
     unregister,
 )
 from crsml.tasks._prolonged_crs import DEFAULT_MIN_DAYS, ProlongedCRS
-from crsml.tasks._risk import RiskTask, outcome_window
+from crsml.tasks._risk import RiskTask, grid_text, outcome_window
 from crsml.tasks._severe_crs import SevereCRS
 from crsml.tasks._tocilizumab_benefit import (
     DEFAULT_GRACE_H,
@@ -47,6 +47,7 @@ __all__ = [
     "excluded_counts",
     "get",
     "given_before",
+    "grid_text",
     "given_before_reason",
     "names",
     "not_applicable",

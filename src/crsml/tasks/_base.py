@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from crsml.cohort import Cohort, check_window
@@ -130,11 +131,14 @@ class Task(ABC):
     def feature_builder(
         self, landmark_h: float | Sequence[float], extra_patient_columns: Sequence[str] = ()
     ) -> LandmarkFeatures:
-        """The (unfitted) landmark feature builder the task's models use."""
+        """The (unfitted) landmark feature builder the task's models use: for a grid of landmarks
+        (a landmark supermodel) the landmark is a feature too."""
+        grid = np.ndim(landmark_h) > 0
         return LandmarkFeatures(
-            landmark_h=landmark_h,
+            landmark_h=[float(x) for x in landmark_h] if grid else landmark_h,  # type: ignore[union-attr]
             extra_patient_columns=tuple(extra_patient_columns),
             treatments_before_landmark=self.treatments_before_landmark,
+            landmark_time=grid,
         )
 
     # -- what is predicted ---------------------------------------------------------------

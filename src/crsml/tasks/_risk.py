@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crsml.cohort import Cohort, crs_episodes, eligibility
+from crsml.cohort import Cohort, crs_episodes, eligibility, landmarks
 from crsml.errors import CrsmlError
 from crsml.features import INDEX
 from crsml.tasks._base import Dataset, Task, excluded_counts
@@ -23,6 +23,12 @@ from crsml.tasks._base import Dataset, Task, excluded_counts
 #: fewest labelled patients, and of each class, a risk model is trained on
 MIN_LABELLED = 20
 MIN_PER_CLASS = 5
+
+
+def grid_text(grid: Sequence[float]) -> str:
+    """A landmark grid for people: ``12-120 h (10 landmarks)``."""
+    g = landmarks(grid)
+    return f"{g[0]:g} h" if len(g) == 1 else f"{min(g):g}-{max(g):g} h ({len(g)} landmarks)"
 
 
 def outcome_window(
@@ -59,12 +65,20 @@ class RiskTask(Task):
         """0/1 outcome of every patient in ``ids`` (``after``: their CRS summary over
         ``(L, L + horizon]``; ``crs``: every graded observation)."""
 
-    def labels(self, cohort: Cohort, landmark_h: float) -> pd.DataFrame:
-        """One row per patient: ``label`` (1.0/0.0, NaN when not labelled) and ``reason``,
-        indexed by ``(patient_id, landmark_h)`` like the feature frame."""
+    def labels(
+        self, cohort: Cohort, landmark_h: float | Sequence[float], crs: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """One row per patient (and landmark, for a grid): ``label`` (1.0/0.0, NaN when not
+        labelled) and ``reason``, indexed by ``(patient_id, landmark_h)`` like the feature frame.
+
+        At each landmark of a grid the label is the task's at that landmark alone: eligible
+        there, the outcome within the horizon after it (the rows a landmark supermodel stacks).
+        """
+        crs = cohort.crs_grades() if crs is None else crs
+        if np.ndim(landmark_h) > 0:
+            return pd.concat([self.labels(cohort, L, crs) for L in landmarks(landmark_h)])
         self.check(landmark_h)
         L = float(landmark_h)
-        crs = cohort.crs_grades()
         elig, after, reason = outcome_window(cohort, L, self.horizon_h, crs)
         ids = elig.index
         y = np.asarray(self.outcome(crs, after, ids, L), dtype=float)
@@ -74,8 +88,14 @@ class RiskTask(Task):
             index=pd.MultiIndex.from_arrays([ids, np.full(len(ids), L)], names=INDEX),
         )
 
-    def prepare(self, cohort: Cohort, landmark_h: float, extra_patient_columns: Sequence[str] = ()) -> Dataset:
-        self.check(landmark_h)
+    def prepare(
+        self, cohort: Cohort, landmark_h: float | Sequence[float], extra_patient_columns: Sequence[str] = ()
+    ) -> Dataset:
+        """Features and labels at ``landmark_h``; for a grid of landmarks, every eligible and
+        labelled patient at every landmark, stacked (one row per patient and landmark, the
+        landmark a feature), with the counts of each landmark in ``counts["by_landmark"]``."""
+        for L in landmarks(landmark_h):
+            self.check(L)
         fb = self.feature_builder(landmark_h, extra_patient_columns).fit(cohort)
         X, _ = fb.build(cohort)
         labels = self.labels(cohort, landmark_h).reindex(X.index)
@@ -88,9 +108,22 @@ class RiskTask(Task):
             "event_rate": float(y.mean()) if len(y) else float("nan"),
             "excluded": excluded_counts(labels.loc[~keep, "reason"]),
         }
+        if np.ndim(landmark_h) == 0:
+            where = f"at {landmark_h:g} h"
+        else:
+            at = X.index.get_level_values("landmark_h").to_numpy(dtype=float)
+            counts["labelled_patients"] = int(X.index.get_level_values("patient_id")[keep].nunique())
+            counts["by_landmark"] = {
+                f"{L:g}": {
+                    "labelled": int((keep & (at == L)).sum()),
+                    "events": int(labels["label"].to_numpy()[at == L][keep[at == L]].sum()),
+                }
+                for L in landmarks(landmark_h)
+            }
+            where = f"on the landmark grid {grid_text(landmark_h)}"
         if len(y) < MIN_LABELLED or min(y.sum(), len(y) - y.sum()) < MIN_PER_CLASS:
             raise CrsmlError(
-                f"too few labelled patients to train {self.name} at {landmark_h:g} h: "
+                f"too few labelled patients to train {self.name} {where}: "
                 f"{len(y)} labelled, {int(y.sum())} with the outcome (need {MIN_LABELLED} and "
                 f"{MIN_PER_CLASS} of each class)"
             )

@@ -31,7 +31,10 @@ from crsml.evaluation import (
     development_summary,
     fit_baselines,
     format_interval,
+    format_landmark_auroc,
     internal_external,
+    landmark_of,
+    landmark_tables,
     metric_table,
     paired_difference,
     prediction_instability,
@@ -54,6 +57,9 @@ class TrainSettings:
 
     task: str = "severe_crs"
     landmark_h: float = 48.0
+    #: a grid of landmarks: one landmark supermodel fitted on every patient at each of them
+    #: (``landmark_h``, one of them, is where its headline figures are and scoring's default)
+    landmarks: tuple[float, ...] = ()
     task_params: dict[str, Any] = field(default_factory=dict)
     trials: int = 40
     seed: int = 0
@@ -93,6 +99,15 @@ class TrainSettings:
             )
         task.check(self.landmark_h)
         check_params(self, self._parameter_constraints)
+        if self.landmarks:
+            self.landmarks = tuple(sorted({float(x) for x in self.landmarks}))
+            if len(self.landmarks) < 2:
+                raise CrsmlError("--landmarks: a landmark supermodel needs at least two landmarks")
+            if float(self.landmark_h) not in self.landmarks:
+                raise CrsmlError(
+                    f"--landmark-h {self.landmark_h:g} is not on the grid --landmarks "
+                    f"{','.join(f'{x:g}' for x in self.landmarks)}: the headline figures are at a grid time"
+                )
 
     def make_task(self) -> tasks.Task:
         """The task these settings train, with its parameters."""
@@ -164,12 +179,19 @@ def weak_model_reasons(row: pd.Series, model: XGBRiskClassifier) -> list[str]:
 def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool = True) -> TrainingResult:
     """Tune, evaluate (nested CV, baselines, bootstrap intervals) and fit a risk task's model."""
     task = s.make_task()
-    data = task.prepare(cohort, s.landmark_h, s.extra_patient_columns)
+    data = task.prepare(cohort, list(s.landmarks) or s.landmark_h, s.extra_patient_columns)
     fb, X, y, counts = data.features, data.X, data.y.to_numpy(dtype=int), data.counts
-    log(
-        f"{task.name} at L = {s.landmark_h:g} h: {counts['labelled']} labelled patients, "
-        f"{counts['events']} with the outcome ({counts['event_rate']:.1%}); left out: {left_out(counts['excluded'])}"
-    )
+    if s.landmarks:
+        log(
+            f"{task.name}, landmark supermodel on {tasks.grid_text(s.landmarks)}: "
+            f"{counts['labelled']} patient-landmark rows of {counts['labelled_patients']} patients, "
+            f"{counts['events']} with the outcome ({counts['event_rate']:.1%}); folds keep each patient's rows together"
+        )
+    else:
+        log(
+            f"{task.name} at L = {s.landmark_h:g} h: {counts['labelled']} labelled patients, {counts['events']} "
+            f"with the outcome ({counts['event_rate']:.1%}); left out: {left_out(counts['excluded'])}"
+        )
     repeats = s.cv_repeats or auto_repeats(len(y))
     outer, inner = auto_folds(len(y))
     outer, inner = s.cv_folds or outer, s.inner_folds or inner
@@ -198,8 +220,17 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
         progress=progress,
         final_model=final,
     )
-    table = metric_table(y, oof, n_boot=s.n_boot, seed=s.seed)
-    curves = curve_data(y, oof)
+    by_landmark = None
+    if s.landmarks:
+        # the figures at each landmark of the grid, each patient once (van Houwelingen & Putter 2011)
+        by_landmark = landmark_tables(X, y, oof, s.n_boot, s.seed)
+        at = landmark_of(X) == float(s.landmark_h)
+        table = by_landmark.xs(float(s.landmark_h), level="landmark_h")
+        curves = curve_data(y[at], {k: v[:, at] for k, v in oof.items()})
+        log(format_landmark_auroc(by_landmark).to_string())
+    else:
+        table = metric_table(y, oof, n_boot=s.n_boot, seed=s.seed)
+        curves = curve_data(y, oof)
     metadata = {
         "horizon_h": task.horizon_h,
         "counts": counts,
@@ -222,12 +253,13 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     metadata["baseline_fits"] = fit_baselines(baselines, X, y)
     metadata["development"] = development_summary(X, y, final.predict_proba(X)[:, 1], importance)
     c_oof = float(table.loc[MODEL_NAME, "auroc"])
+    y_ref = y[landmark_of(X) == float(s.landmark_h)] if s.landmarks else y  # patients, not stacked rows
     size = sample_size(
-        float(y.mean()),
+        float(y_ref.mean()),
         X.shape[1],
         c_statistic=c_oof if np.isfinite(c_oof) else 0.7,
-        available_n=len(y),
-        available_events=int(y.sum()),
+        available_n=len(y_ref),
+        available_events=int(y_ref.sum()),
     )
     metadata["sample_size"] = size.to_dict()
     log(size.sentence())
@@ -269,6 +301,12 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
                 f"{a.get('prediction_low', float('nan')):.3f} to {a.get('prediction_high', float('nan')):.3f}, "
                 f"I2 {a['i2']:.2f}"
             )
+    if by_landmark is not None:
+        metadata["landmarks"] = [float(x) for x in s.landmarks]
+        metadata["by_landmark"] = {
+            f"{L:g}": g.droplevel("landmark_h").to_dict(orient="index")
+            for L, g in by_landmark.groupby(level="landmark_h")
+        }
     metadata["weak"] = weak_model_reasons(table.loc[MODEL_NAME], final)
     for reason in metadata["weak"]:
         log(f"warning: {reason}")
@@ -286,6 +324,9 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     }
     if "instability" in metadata:
         artifacts["instability.json"] = metadata["instability"]
+    if by_landmark is not None:
+        artifacts["evaluation_by_landmark.csv"] = by_landmark
+        artifacts["evaluation_by_landmark.md"] = format_landmark_auroc(by_landmark)
     return TrainingResult(
         fitted,
         s,
@@ -299,5 +340,7 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
         X=X,
         formatter=format_table,
         instability=instability,
-        caption=f"{task.name} at L = {s.landmark_h:g} h: out-of-fold, bootstrap 95% intervals",
+        caption=f"{task.name} at L = {s.landmark_h:g} h"
+        + (f" (landmark supermodel on {tasks.grid_text(s.landmarks)})" if s.landmarks else "")
+        + ": out-of-fold, bootstrap 95% intervals",
     )

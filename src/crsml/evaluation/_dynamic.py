@@ -1,0 +1,51 @@
+"""Figures of a landmark supermodel at each landmark of its grid.
+
+A supermodel is fitted on every patient at every landmark, but a clinician uses it at one time:
+its discrimination and calibration are read landmark by landmark, each patient once (the
+dynamic AUROC over time of van Houwelingen & Putter, *Dynamic Prediction in Clinical Survival
+Analysis*, 2011, ch. 7), never pooled over rows that repeat patients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crsml.evaluation._metrics import format_interval, metric_table
+
+
+def landmark_of(X: pd.DataFrame) -> np.ndarray:
+    """The landmark of each row of a feature frame indexed by ``(patient_id, landmark_h)``."""
+    return X.index.get_level_values("landmark_h").to_numpy(dtype=float)
+
+
+def landmark_tables(
+    X: pd.DataFrame, y: np.ndarray, oof: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """:func:`metric_table` at each landmark of ``X``'s rows: indexed by ``(landmark_h, model)``,
+    with ``n`` (patients) and ``events`` at that landmark."""
+    at = landmark_of(X)
+    y = np.asarray(y)
+    frames = {}
+    for L in np.unique(at):
+        sel = at == L
+        t = metric_table(y[sel], {k: np.atleast_2d(v)[:, sel] for k, v in oof.items()}, n_boot=n_boot, seed=seed)
+        frames[float(L)] = t.assign(n=int(sel.sum()), events=int(y[sel].sum()))
+    return pd.concat(frames, names=["landmark_h", "model"])
+
+
+def format_landmark_auroc(by_landmark: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
+    """``metric`` (interval) of each model (columns) at each landmark (rows), for people."""
+    t = by_landmark
+    text = pd.Series(
+        [
+            format_interval(v, lo, hi)
+            for v, lo, hi in zip(t[metric], t[f"{metric}_low"], t[f"{metric}_high"], strict=True)
+        ],
+        index=t.index,
+    )
+    out = text.unstack("model")[list(dict.fromkeys(t.index.get_level_values("model")))]
+    counts = t.groupby(level="landmark_h")[["n", "events"]].first()
+    out.insert(0, "patients (events)", [f"{n} ({e})" for n, e in zip(counts["n"], counts["events"], strict=True)])
+    out.index = [f"{L:g} h" for L in out.index]
+    return out
