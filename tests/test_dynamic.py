@@ -259,3 +259,49 @@ def test_at_h_and_trajectory_on_the_command_line(supermodel, tmp_path, tiny_mode
         capsys,
     )
     assert code == 2 and "crsml train --landmarks" in err
+
+
+def test_evaluate_judges_a_supermodel_at_each_landmark(supermodel, tmp_path):
+    from crsml.reporting import write_evaluation_report
+    from crsml.validation import evaluate
+
+    d, _, _ = supermodel
+    model = crsml.load_model(d)
+    new = simulate(300, seed=8, truth_draws=0)
+    ev = evaluate(model, new, n_boot=100)
+    by = ev.by_landmark
+    assert set(by.index.get_level_values("landmark_h")) == set(GRID)
+    # the headline figures are those at the model's landmark: the same patients, the same resamples
+    assert by.loc[(48.0, "model"), "auroc"] == pytest.approx(ev.table.loc["model", "auroc"])
+    assert by.loc[(48.0, "model"), "n"] == ev.flow.loc["labelled", "n"]
+    for L in GRID:  # each landmark judged on the per-landmark task's labelled patients
+        y = TASK.labels(new, L)["label"].dropna()
+        assert by.loc[(L, "model"), "n"] == len(y) and by.loc[(L, "model"), "events"] == y.sum()
+    html = write_evaluation_report(ev, tmp_path / "report")
+    text = html.read_text() + (tmp_path / "report" / "evaluation.json").read_text()
+    assert "At each landmark" in text and (tmp_path / "report" / "by_landmark.png").exists()
+    assert not any(pid in text for pid in new.patients["patient_id"])  # no identifier in the report
+
+
+def test_trajectory_picture_and_explain_write_the_users_own_files(supermodel, tmp_path, capsys):
+    from crsml.explanation import plot_trajectory
+
+    d, _, cohort = supermodel
+    model = crsml.load_model(d)
+    tr = crsml.score_trajectory(model, cohort, explain=0)
+    pid = tr.loc[tr["status"] == "ok", "patient_id"].iloc[0]
+    ax = plot_trajectory(tr, cohort, pid)
+    line = ax.get_lines()[0]
+    ok = tr[(tr["patient_id"] == pid) & (tr["status"] == "ok")]
+    np.testing.assert_allclose(line.get_xdata(), ok["landmark_h"])
+    np.testing.assert_allclose(line.get_ydata(), ok["risk"])
+    with pytest.raises(KeyError):
+        plot_trajectory(tr, cohort, "nobody")
+    cdir = tmp_path / "cohort"
+    cohort.save(cdir)
+    code, _, err = run_cli(
+        ["explain", "--model", str(d), "--cohort", str(cdir), "--out", str(tmp_path / "x"), "--patients", "2"], capsys
+    )
+    assert code == 0, err
+    assert (tmp_path / "x" / "trajectory_1.png").exists() and (tmp_path / "x" / "trajectory_2.png").exists()
+    assert pd.read_csv(tmp_path / "x" / "trajectories.csv")["patient_id"].nunique() == 2

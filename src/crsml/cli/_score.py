@@ -142,7 +142,25 @@ def explain_command(
     for w in check_compatible(model_, cohort):  # refuses a cohort the model cannot read, as score does
         con.print(f"  {w}", markup=False)
     paths = explain_cohort(model_, cohort, out_dir, n_patients=patients, max_display=max_display)
+    if model_.landmarks:  # a supermodel: each chosen patient's risk over time, over their course
+        paths += write_trajectories(model_, cohort, out_dir, patients)
     con.print(f"wrote {len(paths)} plots to {out_dir}")
+
+
+def write_trajectories(model, cohort, out_dir: Path, n_patients: int) -> list[Path]:
+    """``trajectory_<i>.png`` for the ``n_patients`` with the highest risk at any grid time
+    (and ``trajectories.csv``, their rows): files of the user's own, which name the patients."""
+    from crsml.evaluation import save_figure
+    from crsml.explanation import plot_trajectory
+    from crsml.scoring import score_trajectory
+
+    tr = score_trajectory(model, cohort, explain=3)
+    top = tr.groupby("patient_id", sort=False)["risk"].max().dropna().sort_values(ascending=False).index[:n_patients]
+    paths = []
+    for i, pid in enumerate(top, start=1):
+        paths.append(save_figure(plot_trajectory(tr, cohort, pid), out_dir / f"trajectory_{i}.png"))
+    tr[tr["patient_id"].isin(top)].to_csv(out_dir / "trajectories.csv", index=False)
+    return paths
 
 
 def report_command(

@@ -26,7 +26,13 @@ from crsml.evaluation._curves import (
     roc_points,
     save_figure,
 )
-from crsml.evaluation._dynamic import format_landmark_auroc, landmark_of, landmark_tables
+from crsml.evaluation._dynamic import (
+    by_landmark_frame,
+    format_landmark_auroc,
+    landmark_of,
+    landmark_tables,
+    plot_by_landmark,
+)
 from crsml.evaluation._metrics import (
     FUNCTIONS,
     METRICS,
@@ -57,7 +63,9 @@ from crsml.evaluation._transport import (
 from crsml.evaluation._uplift import coverage, policy_share, qini, share_of_oracle, uplift_table
 
 __all__ = [
+    "by_landmark_frame",
     "format_landmark_auroc",
+    "plot_by_landmark",
     "landmark_of",
     "landmark_tables",
     "FUNCTIONS",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,18 @@ class Model:
         landmark); ``()`` for a model of one landmark."""
         if not getattr(self.features, "landmark_time", False):
             return ()
-        return tuple(float(x) for x in np.atleast_1d(self.features.landmark_h))
+        return tuple(float(x) for x in (self.metadata.landmarks or np.atleast_1d(self.features.landmark_h)))
+
+    def at(self, landmark_h: float) -> Model:
+        """This model predicting at ``landmark_h`` alone: for a landmark supermodel any time in its
+        grid's range (refused outside it), its features built at that time (the same fitted
+        builder; the grid stays in ``landmarks``)."""
+        if not self.landmarks and float(landmark_h) == float(self.landmark_h):
+            return self
+        self.check_time(float(landmark_h))
+        settings = features_to_dict(self.features)
+        settings["params"]["landmark_h"] = float(landmark_h)
+        return replace(self, landmark_h=float(landmark_h), features=features_from_dict(settings))
 
     def check_time(self, at_h: float) -> None:
         """Refuse, in one line, a time a landmark supermodel cannot predict at (outside its grid's

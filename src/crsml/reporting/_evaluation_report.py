@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crsml.evaluation import format_interval
+from crsml.evaluation import format_interval, format_landmark_auroc
 from crsml.reporting._html import figure, render, table
 from crsml.validation import METRIC_TITLES, BenefitEvaluation, EvaluationResult
 
@@ -124,8 +124,25 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
         shown = s[["n", "events"]].assign(too_small=np.where(s["too_small"].astype(bool), "yes", "no"))
         shown = shown.join(_fmt_table(s, ["auroc", "oe", "cal_intercept", "cal_slope", "brier"]))
         ctx["subgroups"] = table(_titled(shown))
+    by = result.by_landmark
+    if by is not None and not by.empty:
+        cal = by.xs("model", level="model")
+        ctx["by_landmark"] = {
+            "text": "A landmark supermodel, judged at each landmark of its grid on the patients eligible and "
+            "labelled there (each patient once per landmark; the dynamic AUROC over time, van Houwelingen & "
+            "Putter 2011): AUROC with 95% bootstrap intervals beside the published baselines, then the model's "
+            "calibration at each landmark.",
+            "table": table(format_landmark_auroc(by.rename(index={"model": model_row})).rename_axis("landmark")),
+            "calibration": table(
+                _titled(_fmt_table(cal, ["oe", "cal_intercept", "cal_slope", "ici"]))
+                .set_axis([f"{L:g} h" for L in cal.index])
+                .rename_axis("landmark")
+            ),
+        }
     paths = result.plots(out)
     ctx["figs"] = [figure(paths[k], v) for k, v in _FIGURES.items()]
+    if "by_landmark" in paths:
+        ctx["figs"].insert(0, figure(paths["by_landmark"], "AUROC at each landmark of the grid (95% intervals)"))
     (out / "evaluation.json").write_text(json.dumps(result.to_dict(), indent=1))
     return render("evaluation_report.html", out, **ctx)
 

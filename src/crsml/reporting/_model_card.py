@@ -15,7 +15,15 @@ from pathlib import Path
 import pandas as pd
 
 from crsml.cohort import Cohort
-from crsml.evaluation import plot_curves, plot_instability_summary, save_figure
+from crsml.evaluation import (
+    by_landmark_frame,
+    format_interval,
+    format_landmark_auroc,
+    plot_by_landmark,
+    plot_curves,
+    plot_instability_summary,
+    save_figure,
+)
 from crsml.explanation import plot_explanations
 from crsml.models import Model
 from crsml.reporting._card_text import estimator_figures, estimator_rows, estimator_sections
@@ -57,7 +65,12 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
     task, est, meta = model.task, model.estimator, model.metadata
     counts = meta.counts or {}
     cv = meta.cv or {}
-    ctx: dict = {"title": f"crsml model card: {task.name} at L = {model.landmark_h:g} h", "weak": meta.weak or []}
+    grid = model.landmarks
+    ctx: dict = {
+        "title": f"crsml model card: {task.name} at L = {model.landmark_h:g} h"
+        + (f" (landmark supermodel, {min(grid):g} to {max(grid):g} h)" if grid else ""),
+        "weak": meta.weak or [],
+    }
     if meta.grades == "derived":
         ctx["derived_grades"] = (
             "The CRS grades of the training cohort were derived by crsml from the vital signs "
@@ -70,6 +83,13 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
         "Inputs are the cohort tables of DESIGN.md (labs, cytokines, vital signs, treatments, CRS grades) up to the "
         "landmark; scoring with `crsml score`."
     )
+    if grid:
+        ctx["intended_use"] += (
+            f" A landmark supermodel (van Houwelingen, Scand J Stat 2007): fitted on every patient at each of "
+            f"{len(grid)} landmarks from {min(grid):g} to {max(grid):g} h, the landmark a feature, it predicts at any "
+            f"hour in that range (`crsml score --at-h H`, `--trajectory`); {model.landmark_h:g} h is the landmark of "
+            "the headline figures below and of scoring by default."
+        )
     rows = task.card_rows(counts)
     rows |= {f"left out: {k}": v for k, v in counts.get("excluded", {}).items()}
     rows |= {
@@ -92,6 +112,30 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
             "table": table(format_table(model.evaluation).rename_axis("model")),
             "skipped": "; ".join(f"{k}: {v}" for k, v in skipped.items()),
         }
+    if meta.by_landmark:
+        by = by_landmark_frame(meta.by_landmark)
+        first = by.index.get_level_values("model")[0]
+        own = by.xs(first, level="model")
+        cal = pd.DataFrame(
+            {
+                "calibration intercept": [
+                    format_interval(*r)
+                    for r in own[["cal_intercept", "cal_intercept_low", "cal_intercept_high"]].to_numpy()
+                ],
+                "calibration slope": [
+                    format_interval(*r) for r in own[["cal_slope", "cal_slope_low", "cal_slope_high"]].to_numpy()
+                ],
+            },
+            index=[f"{L:g} h" for L in own.index],
+        )
+        ctx["by_landmark"] = {
+            "text": "The same out-of-fold predictions read at each landmark of the grid, each patient once (the "
+            "dynamic AUROC over time; van Houwelingen & Putter 2011): AUROC with 95% bootstrap intervals, "
+            "beside the baselines refitted at each landmark in the same folds; then the model's calibration "
+            "at each landmark (intercept 0 and slope 1 when it holds there).",
+            "table": table(format_landmark_auroc(by).rename_axis("landmark")),
+            "calibration": table(cal.rename_axis("landmark")),
+        }
     what, unit, _ = est.explains
     shap: dict = {"what": what, "unit": unit}
     if meta.shap_mean_abs:
@@ -100,6 +144,9 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
         )
     with tempfile.TemporaryDirectory() as tmp:
         ctx["section_figures"] = [figure(p, c) for p, c in estimator_figures(est, Path(tmp))]
+        if meta.by_landmark:
+            png = save_figure(plot_by_landmark(by_landmark_frame(meta.by_landmark)), Path(tmp) / "by_landmark.png")
+            ctx["by_landmark"]["figures"] = [figure(png, "AUROC at each landmark (out of fold, 95% intervals)")]
         if model.curves is not None:
             paths = plot_curves(model.curves, out, MODEL_NAME, f"{task.name}, L = {model.landmark_h:g} h")
             ctx["curves"] = [

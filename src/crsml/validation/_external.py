@@ -38,6 +38,7 @@ from crsml.evaluation import (
     METRICS,
     bootstrap_weights,
     format_interval,
+    plot_by_landmark,
     predict_baseline,
     save_figure,
 )
@@ -312,6 +313,8 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)
     y: np.ndarray | None = field(default=None, repr=False)
     risk: np.ndarray | None = field(default=None, repr=False)
+    #: a landmark supermodel's figures at each landmark of its grid (``None`` for a model of one landmark)
+    by_landmark: pd.DataFrame | None = None
 
     @property
     def model_row(self) -> pd.Series:
@@ -347,6 +350,7 @@ class EvaluationResult:
             "case_mix": records(self.case_mix),
             "case_mix_summary": json_safe(self.case_mix_summary),
             "notes": self.notes,
+            **({"by_landmark": records(self.by_landmark)} if self.by_landmark is not None else {}),
         }
 
     # -- plots ------------------------------------------------------------------------
@@ -425,11 +429,20 @@ class EvaluationResult:
         ax.set(xlabel="standardised difference (new - development)")
         return ax
 
+    def plot_by_landmark(self, metric: str = "auroc") -> Any:
+        """A landmark supermodel's ``metric`` at each landmark with 95% intervals, beside the
+        best baselines (the dynamic AUROC over time)."""
+        if self.by_landmark is None or self.by_landmark.empty:
+            raise ValueError("figures by landmark are for a landmark supermodel judged at its grid's landmarks")
+        return plot_by_landmark(self.by_landmark, metric)
+
     def plots(self, out_dir: str | Path) -> dict[str, Path]:
         """Every figure as a PNG in ``out_dir`` (seeded, so the same result gives the same files)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
+        if self.by_landmark is not None and not self.by_landmark.empty:
+            paths["by_landmark"] = save_figure(self.plot_by_landmark(), out / "by_landmark.png")
         for name, draw in (
             ("calibration", self.plot_calibration),
             ("decision_curve", self.plot_decision_curve),
@@ -542,28 +555,16 @@ def evaluate(
                 f"--by {col}: not a column of the patients table (columns: "
                 f"{', '.join(map(str, patients.columns))}; or age_band)"
             )
-    X, y, flow, keep_ids = labelled_rows(model, cohort)
-    risk = model.predict_features(X)["risk"].to_numpy(dtype=float)
-    preds = {MODEL: risk}
-    notes = []
+    grid = model.landmarks
+    X, y, flow, keep_ids = labelled_rows(model.at(L), cohort)
+    notes: list[str] = []
     if cohort.crs.empty and not cohort.vitals.empty:
         notes.append(
             "the cohort records no CRS grade: the outcome is judged on grades crsml derived from the vital "
             "signs (ASTCT grading), a lower bound where an oxygen device or vasopressor was not recorded"
         )
-    fits = model.metadata.get("baseline_fits")
-    if fits:
-        for name, fit in fits.items():
-            b = predict_baseline(fit, X)
-            if np.isfinite(b).all():
-                preds[name] = b
-            else:
-                notes.append(f"baseline {name}: not available on these patients")
-    else:
-        notes.append(
-            "this model carries no baseline fits (trained before crsml stored them): no comparison with the "
-            "published baselines"
-        )
+    preds = _predictions(model, X, notes)
+    risk = preds[MODEL]
     w = bootstrap_weights(len(y), n_boot, seed)  # one set of patient resamples for every figure
     calib, ici_reps = loess_bootstrap(y, risk, n_boot=curve_boot, seed=seed)
     table = performance(y, preds, weights=w, ici_replicates={MODEL: ici_reps})
@@ -593,6 +594,7 @@ def evaluate(
             for suffix in ("", "_low", "_high"):
                 if f"{m}{suffix}" not in subgroups:
                     subgroups[f"{m}{suffix}"] = np.nan
+    by_landmark = landmark_performance(model, cohort, n_boot, seed, notes) if grid else None
     mix, mix_summary = case_mix(model, X, risk)
     if not mix_summary.get("available"):
         notes.append(
@@ -626,4 +628,47 @@ def evaluate(
         notes,
         y=y,
         risk=risk,
+        by_landmark=by_landmark,
     )
+
+
+def _predictions(model: Model, X: pd.DataFrame, notes: list[str]) -> dict[str, np.ndarray]:
+    """The model's risk of ``X``'s rows and each stored baseline's (a baseline that cannot be
+    computed on these patients, or a model without baselines, is noted)."""
+    preds = {MODEL: model.predict_features(X)["risk"].to_numpy(dtype=float)}
+    fits = model.metadata.get("baseline_fits")
+    if not fits:
+        notes.append(
+            "this model carries no baseline fits (trained before crsml stored them): no comparison with the "
+            "published baselines"
+        )
+        return preds
+    for name, fit in fits.items():
+        b = predict_baseline(fit, X)
+        if np.isfinite(b).all():
+            preds[name] = b
+        elif f"baseline {name}: not available on these patients" not in notes:
+            notes.append(f"baseline {name}: not available on these patients")
+    return preds
+
+
+def landmark_performance(
+    model: Model, cohort: Cohort, n_boot: int = 1000, seed: int = 0, notes: list[str] | None = None
+) -> pd.DataFrame:
+    """A landmark supermodel judged at each landmark of its grid, each patient once (the dynamic
+    AUROC over time; van Houwelingen & Putter 2011): :func:`performance` of the model and its
+    baselines, indexed by ``(landmark_h, model)``, with ``n`` and ``events``. A landmark with too
+    few labelled patients is left out and noted."""
+    notes = [] if notes is None else notes
+    frames = {}
+    for L in model.landmarks:
+        try:
+            X, y, _, _ = labelled_rows(model.at(L), cohort)
+        except CrsmlError as exc:
+            notes.append(f"at {L:g} h: {exc}")
+            continue
+        t = performance(y, _predictions(model, X, notes), n_boot=n_boot, seed=seed)
+        frames[float(L)] = t.assign(n=len(y), events=int(y.sum()))
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, names=["landmark_h", "model"])
