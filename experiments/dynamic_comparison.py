@@ -8,7 +8,9 @@ Two designs, each printing Markdown tables of AUROC (bootstrap 95% interval) at 
   the same test patients, so the comparison is paired.
 * ``--simulate N``: a simulated cohort of N patients (``--seed``) trains every learner once;
   each is judged on 5,000 other simulated patients (seed 999), whose outcomes and true risks
-  the simulator knows (``ceiling``: the AUROC of the true risk).
+  the simulator knows (``ceiling``: the AUROC of the true risk). With ``--seeds S1 S2 ...``
+  one training cohort per seed, and the tables give the mean over them with the range (what a
+  centre's luck of the draw changes), not one cohort's bootstrap interval.
 
 Learners, each per landmark and stacked on the grid ``--grid`` (default 12:120:12) with the
 landmark as a feature:
@@ -190,11 +192,16 @@ def run_real(args: argparse.Namespace) -> dict:
     return {"y_at": y_at, "preds": preds}
 
 
+_TEST: dict[str, crsml.cohort.Cohort] = {}
+
+
 def run_simulated(args: argparse.Namespace) -> dict:
     from crsml.simulation import simulate
 
     train = simulate(args.simulate, seed=args.seed, truth_draws=0)
-    test = simulate(5000, seed=999, landmarks=AT, truth_draws=args.truth_draws)
+    if "test" not in _TEST:  # the same 5,000 test patients for every training cohort
+        _TEST["test"] = simulate(5000, seed=999, landmarks=AT, truth_draws=args.truth_draws)
+    test = _TEST["test"]
     X, y = stacked_data(train, args.grid)
     Xt, yt = stacked_data(test, AT)
     Xt = Xt.reindex(columns=X.columns)
@@ -235,11 +242,55 @@ def run_simulated(args: argparse.Namespace) -> dict:
     return {"y_at": y_at, "preds": preds, "ceiling": ceiling}
 
 
+def over_seeds(args: argparse.Namespace) -> None:
+    """Simulated training cohorts of several seeds: mean AUROC on the same test patients, and the
+    range over the training cohorts; paired differences the same way."""
+    auroc: dict[int, pd.DataFrame] = {}
+    for seed in args.seeds:
+        args.seed = seed
+        res = run_simulated(args)
+        auroc[seed] = pd.DataFrame(
+            {
+                f"{L:g} h": {k: float(roc_auc_score(res["y_at"][L], v[L][0])) for k, v in res["preds"].items()}
+                for L in AT
+            }
+        )
+    cube = np.stack([a.to_numpy() for a in auroc.values()])
+    first = next(iter(auroc.values()))
+
+    def cell(vals: np.ndarray) -> str:
+        return f"{vals.mean():.3f} ({vals.min():.3f} to {vals.max():.3f})"
+
+    t = pd.DataFrame(
+        [[cell(cube[:, i, j]) for j in range(cube.shape[2])] for i in range(cube.shape[1])],
+        index=first.index,
+        columns=first.columns,
+    )
+    print(f"\nAUROC on the 5,000 test patients: mean over {len(args.seeds)} training cohorts (range):\n")
+    print(md(t))
+    rows = {}
+    for a, b in PAIRS:
+        ia, ib = list(first.index).index(a), list(first.index).index(b)
+        d = cube[:, ia, :] - cube[:, ib, :]
+        rows[f"{a} - {b}"] = {
+            c: cell(d[:, j]) + f", {int((d[:, j] > 0).sum())}/{len(d)} above 0" for j, c in enumerate(first.columns)
+        }
+    dt = pd.DataFrame(rows).T
+    print("\nAUROC differences, mean over training cohorts (range; cohorts where the first is higher):\n")
+    print(md(dt))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "auroc_seeds.json").write_text(
+            json.dumps({str(s): a.to_dict() for s, a in auroc.items()}, indent=1)
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cohort", choices=["real"], default=None)
     ap.add_argument("--simulate", type=int, default=None, help="simulated training patients")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="simulated: one training cohort per seed")
     ap.add_argument("--grid", type=landmark_grid, default=landmark_grid("12:120:12"))
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--folds", type=int, default=5)
@@ -250,6 +301,8 @@ def main() -> None:
     args = ap.parse_args()
     if (args.cohort is None) == (args.simulate is None):
         ap.error("give --cohort real or --simulate N")
+    if args.simulate is not None and args.seeds:
+        return over_seeds(args)
     res = run_real(args) if args.cohort else run_simulated(args)
     t = table(res["y_at"], res["preds"], args.n_boot)
     print("\nAUROC at each landmark (patients, events), bootstrap 95% intervals:\n")

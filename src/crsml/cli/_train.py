@@ -103,6 +103,14 @@ def train_command(
             "supermodel on every patient at every landmark, which predicts at any hour of the grid's range"
         ),
     ] = None,
+    learner: Annotated[
+        str | None,
+        typer.Option(
+            help="risk tasks: tuned (Optuna, the default), fixed (a conservative configuration, no search) or auto "
+            "(both in the same folds; the fixed one kept below Riley's minimum sample size unless the tuned one "
+            "ranks better by more than a standard error)"
+        ),
+    ] = None,
     accept_weak_model: Annotated[
         bool,
         typer.Option(
@@ -138,6 +146,7 @@ def train_command(
         "cv_groups": cv_groups,
         "instability_boot": instability_boot,
         "landmarks": grid,
+        "learner": learner,
     }
     # an option the task's training does not take is refused here; a task parameter it does not
     # take (--min-days for severe_crs) by the task itself when the settings are made

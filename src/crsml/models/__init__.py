@@ -46,7 +46,7 @@ from crsml.models._model import (
 )
 from crsml.models._nuisance import tune_xgb
 from crsml.models._risk import MONOTONE_INCREASING, XGBRiskClassifier
-from crsml.models._xgb import MAX_BIN, base_params
+from crsml.models._xgb import FIXED_CONFIG, MAX_BIN, base_params
 
 __all__ = [
     "patient_groups",
@@ -69,6 +69,7 @@ __all__ = [
     "MAX_BIN",
     "METADATA_VERSION",
     "MONOTONE_INCREASING",
+    "FIXED_CONFIG",
     "BenefitModel",
     "Calibrator",
     "Candidate",

@@ -44,6 +44,7 @@ class ModelMetadata(MutableMapping):
     iecv : internal-external cross-validation by a patients column (per group and pooled).
     weak : why the model should not be used (empty when nothing says so).
     lineage : the updates applied to the model, oldest first.
+    learner : risk models: the learner setting (tuned, fixed or auto), which was chosen and why.
     landmarks : a landmark supermodel's grid (hours after infusion); absent for a model of one landmark.
     by_landmark : a supermodel's out-of-fold figures at each landmark of its grid, per model.
     extra : keys of a newer or older file this version does not know (kept, written back).
@@ -71,6 +72,7 @@ class ModelMetadata(MutableMapping):
     iecv: dict[str, Any] | None = None
     weak: list[str] | None = None
     lineage: list[dict[str, Any]] | None = None
+    learner: dict[str, Any] | None = None
     landmarks: list[float] | None = None
     by_landmark: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -173,6 +173,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         "monotone": [tuple, list],
         "early_stopping_rounds": [Interval(Integral, 1, None, closed="left"), None],
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
+        "fixed": [dict, None],
     }
 
     def __init__(
@@ -187,6 +188,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         monotone: tuple[str, ...] = MONOTONE_INCREASING,
         early_stopping_rounds: int | None = 100,
         ensemble_size: int = 1,
+        fixed: dict[str, Any] | None = None,
     ) -> None:
         self.n_trials = n_trials
         self.inner_folds = inner_folds
@@ -198,6 +200,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         self.monotone = monotone
         self.early_stopping_rounds = early_stopping_rounds
         self.ensemble_size = ensemble_size
+        self.fixed = fixed
 
     # -- fitting -------------------------------------------------------------------------
     def _base(self) -> dict[str, Any]:
@@ -270,6 +273,34 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
             trial.set_user_attr("best_rounds", int((mean.argmin() + 1) * CHECKPOINT_EVERY))
             return float(mean.min())
 
+        if self.fixed is not None:
+            self._fit_fixed(base, folds)
+        else:
+            self._tune(base, folds, objective, Xa, ya)
+        # calibration chosen on the ensemble's inner out-of-fold predictions
+        oof = np.empty(len(ya))
+        for dtr, dva, _, va in folds:
+            oof[va] = _mean_proba(
+                [xgb.train(base | m["params"], dtr, m["n_rounds"]) for m in self.members_],
+                lambda b, out, d=dva: b.predict(d, output_margin=out),
+            )
+        self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed, groups=groups)
+        dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
+        self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
+        return self
+
+    def _fit_fixed(self, base: dict[str, Any], folds: list) -> None:
+        """One member with the fixed configuration, no search; its inner log loss for the record."""
+        settings = dict(self.fixed)
+        rounds = int(settings.pop("rounds"))
+        self.members_ = [{"trial": None, "params": native_params(settings), "n_rounds": rounds}]
+        self.best_inner_logloss_ = float(
+            np.mean([_fold_curve(base | settings, dtr, dva, yva, rounds, None, None)[-1] for dtr, dva, yva, _ in folds])
+        )
+        self.trials_ = pd.DataFrame(columns=["number", "value", "state"])
+
+    def _tune(self, base, folds, objective, Xa, ya) -> None:
+        """The Optuna search: ``members_`` are its best ``ensemble_size`` trials."""
         study = self._study()
         digest = _data_digest(Xa, ya)
         if self.storage is not None:  # a stored study resumes only for the data it was made for
@@ -301,18 +332,6 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
         ]
         self.best_inner_logloss_ = float(complete[0].value)
         self.trials_ = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
-
-        # calibration chosen on the ensemble's inner out-of-fold predictions
-        oof = np.empty(len(ya))
-        for dtr, dva, _, va in folds:
-            oof[va] = _mean_proba(
-                [xgb.train(base | m["params"], dtr, m["n_rounds"]) for m in self.members_],
-                lambda b, out, d=dva: b.predict(d, output_margin=out),
-            )
-        self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed, groups=groups)
-        dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
-        self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
-        return self
 
     def refit_boosters(self, X: pd.DataFrame, y: np.ndarray, seed: int = 0) -> XGBRiskClassifier:
         """A copy whose boosters are retrained on ``(X, y)`` with this model's chosen settings (each

@@ -19,6 +19,21 @@ CHECKPOINT_EVERY = 25
 MAX_ROUNDS = 500
 
 
+#: a fixed, conservative configuration (shallow trees, slow learning, subsampled rows and
+#: features): what a cohort too small to tune on gets instead of a search (issue #35; on the
+#: shared real cohort it ranked as well as 40 tuned trials, docs/dynamic.md)
+FIXED_CONFIG: dict[str, Any] = {
+    "eta": 0.03,
+    "max_depth": 3,
+    "min_child_weight": 1.0,
+    "subsample": 0.8,
+    "colsample_bynode": 0.8,
+    "lambda": 1.0,
+    "alpha": 0.0,
+    "rounds": 300,
+}
+
+
 def suggest(trial: optuna.Trial) -> tuple[dict[str, Any], int]:
     """XGBoost parameters (native names) and the most rounds to train for one trial."""
     params = {

@@ -97,6 +97,8 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
         "features": len(model.feature_names),
     }
     rows |= estimator_rows(est)
+    if meta.learner and meta.learner.get("setting") != "tuned":
+        rows["learner"] = meta.learner.get("why") or meta.learner.get("chosen")
     ctx["training_table"] = table(pd.DataFrame({"value": rows}))
     ctx["sections"] = [
         {"heading": h, "text": text, "tables": [(c, table(t)) for c, t in tables]}

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import Interval
+from sklearn.metrics import roc_auc_score
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from crsml import tasks
 from crsml._params import check_params
@@ -42,7 +43,7 @@ from crsml.evaluation import (
 )
 from crsml.explanation import mean_abs_shap
 from crsml.features import feature_dictionary
-from crsml.models import Model, ModelMetadata, XGBRiskClassifier
+from crsml.models import FIXED_CONFIG, Model, ModelMetadata, XGBRiskClassifier
 from crsml.training._result import MODEL_NAME, TrainingResult
 
 
@@ -60,6 +61,10 @@ class TrainSettings:
     #: a grid of landmarks: one landmark supermodel fitted on every patient at each of them
     #: (``landmark_h``, one of them, is where its headline figures are and scoring's default)
     landmarks: tuple[float, ...] = ()
+    #: "tuned" (Optuna), "fixed" (a conservative configuration, no search) or "auto": both in the
+    #: same folds, the fixed one kept below Riley's minimum sample size unless the tuned one ranks
+    #: better by more than the standard error of the difference (the one-standard-error rule)
+    learner: str = "tuned"
     task_params: dict[str, Any] = field(default_factory=dict)
     trials: int = 40
     seed: int = 0
@@ -88,6 +93,7 @@ class TrainSettings:
         "cv_groups": [str, None],
         "storage": [str, None],
         "study_name": [str, None],
+        "learner": [StrOptions({"tuned", "fixed", "auto"})],
     }
 
     def __post_init__(self) -> None:
@@ -176,6 +182,52 @@ def weak_model_reasons(row: pd.Series, model: XGBRiskClassifier) -> list[str]:
     return reasons
 
 
+#: the candidate learner that is not the model, in the tables of ``learner="auto"``
+FIXED_NAME = "xgboost, fixed configuration"
+TUNED_NAME = "xgboost, tuned (not chosen)"
+
+
+def choose_learner(y: np.ndarray, oof: dict[str, np.ndarray], parameters: int, s: TrainSettings) -> dict[str, Any]:
+    """The one-standard-error rule between the tuned model and the fixed configuration, judged on
+    the same out-of-fold patients: below Riley's minimum sample size (Riley et al., BMJ 2020) the
+    simpler fixed configuration is kept unless the tuned model's AUROC is higher by more than the
+    standard error of the paired difference (Hastie, Tibshirani & Friedman 2009, sec. 7.10)."""
+    d, low, high = paired_difference(y, oof[MODEL_NAME], oof[FIXED_NAME], "auroc", s.n_boot, s.seed)
+    se = (high - low) / (2 * 1.96)
+    # the anticipated C of Riley's criteria: the better of the two candidates out of fold
+    c = max(float(np.mean([roc_auc_score(y, p) for p in np.atleast_2d(oof[k])])) for k in (MODEL_NAME, FIXED_NAME))
+    size = sample_size(
+        float(np.mean(y)), parameters, c_statistic=c, available_n=len(y), available_events=int(np.sum(y))
+    )
+    short = size.available_n < size.required_n
+    fixed = short and d <= se
+    why = (
+        f"{'fixed configuration' if fixed else 'tuned'}: the tuned model's out-of-fold AUROC minus the fixed "
+        f"configuration's is {d:+.3f} (standard error {se:.3f}) on {len(y)} patients, "
+        + (
+            f"below Riley's minimum of {size.required_n:,}; "
+            + (
+                "the simpler model is kept (one-standard-error rule)"
+                if fixed
+                else "the tuned model is better by more than its standard error"
+            )
+            if short
+            else f"at or above Riley's minimum of {size.required_n:,}: the tuned model"
+        )
+    )
+    return {
+        "setting": "auto",
+        "chosen": "fixed" if fixed else "tuned",
+        "tuned_minus_fixed_auroc": d,
+        "difference_low": low,
+        "difference_high": high,
+        "standard_error": se,
+        "required_n": size.required_n,
+        "available_n": size.available_n,
+        "why": why,
+    }
+
+
 def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool = True) -> TrainingResult:
     """Tune, evaluate (nested CV, baselines, bootstrap intervals) and fit a risk task's model."""
     task = s.make_task()
@@ -195,7 +247,10 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     repeats = s.cv_repeats or auto_repeats(len(y))
     outer, inner = auto_folds(len(y))
     outer, inner = s.cv_folds or outer, s.inner_folds or inner
-    model = XGBRiskClassifier(n_trials=s.trials, inner_folds=inner, seed=s.seed, ensemble_size=s.ensemble_size)
+    fixed = FIXED_CONFIG if s.learner == "fixed" else None
+    model = XGBRiskClassifier(
+        n_trials=s.trials, inner_folds=inner, seed=s.seed, ensemble_size=s.ensemble_size, fixed=fixed
+    )
     baselines, skipped = available_baselines(X, s.seed)
     for name, why in skipped.items():
         log(f"baseline {name}: {why}")
@@ -206,12 +261,16 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
         storage=s.storage,
         study_name=s.study_name,
         ensemble_size=s.ensemble_size,
+        fixed=fixed,
     )
+    candidates = {FIXED_NAME: XGBRiskClassifier(inner_folds=inner, seed=s.seed, fixed=FIXED_CONFIG)}
+    if s.learner != "auto":
+        candidates = {}
     oof, folds, final = cross_validated_predictions(
         X,
         y,
         model,
-        baselines,
+        baselines | candidates,
         folds=outer,
         repeats=repeats,
         seed=s.seed,
@@ -220,6 +279,14 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
         progress=progress,
         final_model=final,
     )
+    learner = {"setting": s.learner, "chosen": "fixed" if s.learner == "fixed" else "tuned"}
+    if candidates:
+        at_ref = landmark_of(X) == float(s.landmark_h) if s.landmarks else np.ones(len(y), dtype=bool)
+        learner = choose_learner(y[at_ref], {k: v[:, at_ref] for k, v in oof.items()}, X.shape[1], s)
+        log(f"learner: {learner['why']}")
+        if learner["chosen"] == "fixed":  # the fixed configuration is the model; the tuned one a comparator
+            final = XGBRiskClassifier(inner_folds=inner, seed=s.seed, fixed=FIXED_CONFIG).fit(X, y)
+            oof = {MODEL_NAME: oof.pop(FIXED_NAME), TUNED_NAME: oof.pop(MODEL_NAME), **oof}
     by_landmark = None
     if s.landmarks:
         # the figures at each landmark of the grid, each patient once (van Houwelingen & Putter 2011)
@@ -301,6 +368,7 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
                 f"{a.get('prediction_low', float('nan')):.3f} to {a.get('prediction_high', float('nan')):.3f}, "
                 f"I2 {a['i2']:.2f}"
             )
+    metadata["learner"] = learner
     if by_landmark is not None:
         metadata["landmarks"] = [float(x) for x in s.landmarks]
         metadata["by_landmark"] = {
