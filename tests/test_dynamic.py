@@ -305,3 +305,33 @@ def test_trajectory_picture_and_explain_write_the_users_own_files(supermodel, tm
     assert code == 0, err
     assert (tmp_path / "x" / "trajectory_1.png").exists() and (tmp_path / "x" / "trajectory_2.png").exists()
     assert pd.read_csv(tmp_path / "x" / "trajectories.csv")["patient_id"].nunique() == 2
+
+
+def test_evaluate_draws_trajectories_without_identifiers(supermodel, tmp_path, capsys):
+    d, _, _ = supermodel
+    new = simulate(200, seed=9, truth_draws=0)
+    cdir = tmp_path / "new"
+    new.save(cdir)
+    out = tmp_path / "eval"
+    code, _, err = run_cli(
+        [
+            "evaluate",
+            "--model",
+            str(d),
+            "--cohort",
+            str(cdir),
+            "--out",
+            str(out),
+            "--trajectories",
+            "2",
+            "--n-boot",
+            "50",
+            "--no-mlflow",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert (out / "trajectory_1.png").exists() and (out / "trajectory_2.png").exists()
+    html = (out / "index.html").read_text()
+    assert "Patient 2: risk at each landmark" in html
+    assert not any(pid in html for pid in new.patients["patient_id"])

@@ -250,3 +250,44 @@ def test_who_was_left_out_reads_as_words():
 
     assert left_out({"severe CRS": 23, "dead by the landmark": 2}) == "23 severe CRS, 2 dead by the landmark"
     assert left_out({}) == "none"
+
+
+def _oof(y, rng, strength):
+    """Out-of-fold risks that rank ``y`` with the given strength (noise otherwise)."""
+    return 1 / (1 + np.exp(-(strength * (y - 0.5) + rng.normal(size=len(y)))))
+
+
+def test_one_standard_error_rule_keeps_the_simpler_learner_unless_tuning_clearly_ranks_better():
+    from crsml.training import FIXED_NAME, choose_learner
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(150) < 0.3).astype(int)
+    s = TrainSettings(n_boot=300)
+    same = choose_learner(y, {MODEL_NAME: _oof(y, rng, 2.0), FIXED_NAME: _oof(y, rng, 2.0)}, 239, s)
+    assert same["chosen"] == "fixed" and same["available_n"] < same["required_n"]
+    assert "one-standard-error rule" in same["why"]
+    better = choose_learner(y, {MODEL_NAME: _oof(y, rng, 6.0), FIXED_NAME: _oof(y, rng, 0.5)}, 239, s)
+    assert better["chosen"] == "tuned" and better["tuned_minus_fixed_auroc"] > better["standard_error"]
+    # at or above Riley's minimum sample size the tuned model is kept, however close
+    big = (rng.random(20_000) < 0.3).astype(int)
+    enough = choose_learner(big, {MODEL_NAME: _oof(big, rng, 3.0), FIXED_NAME: _oof(big, rng, 3.0)}, 5, s)
+    assert enough["chosen"] == "tuned" and enough["available_n"] >= enough["required_n"]
+
+
+def test_learner_setting_is_recorded_and_the_fixed_configuration_is_not_tuned(cohort, tmp_path):
+    from crsml.models import FIXED_CONFIG
+    from crsml.reporting import write_model_card
+
+    opts = {**SETTINGS, "ensemble_size": 1}
+    fixed = crsml.train(cohort, settings=TrainSettings(**opts, learner="fixed"), log=lambda *a: None, progress=False)
+    assert fixed.model.estimator.fixed == FIXED_CONFIG and len(fixed.model.estimator.members_) == 1
+    assert fixed.model.metadata["learner"] == {"setting": "fixed", "chosen": "fixed"}
+    auto = crsml.train(cohort, settings=TrainSettings(**opts), log=lambda *a: None, progress=False)
+    chosen = auto.model.metadata["learner"]["chosen"]
+    other = "xgboost, tuned (not chosen)" if chosen == "fixed" else "xgboost, fixed configuration"
+    assert other in auto.table.index and MODEL_NAME in auto.table.index
+    assert (auto.model.estimator.fixed is not None) == (chosen == "fixed")
+    html = write_model_card(auto.model, tmp_path / "card").read_text()
+    assert auto.model.metadata["learner"]["why"].split(":")[0] in html
+    with pytest.raises(CrsmlError, match="learner"):
+        TrainSettings(learner="biggest")

@@ -22,6 +22,13 @@ def evaluate_command(
     seed: Annotated[int, typer.Option(help="seeds the resamples")] = 0,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: local mlruns/)")] = None,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="do not log an MLflow run")] = False,
+    trajectories: Annotated[
+        int,
+        typer.Option(
+            help="a landmark supermodel: draw this many patients' risk trajectories (the highest risks) in the "
+            "report, titled patient 1, 2, ... (no identifiers)"
+        ),
+    ] = 0,
 ) -> None:
     """Judge a saved model on a labelled cohort; an HTML report, its JSON and an MLflow run. A risk
     model: discrimination, calibration, net benefit, subgroups and case mix with bootstrap intervals.
@@ -39,13 +46,36 @@ def evaluate_command(
     cohort, report = Cohort.load_with_report(cohort_dir, on_error="drop")
     print_quality(err, report, cohort_dir)
     result = evaluate(model_, cohort, by=tuple(by or ()), n_boot=n_boot, seed=seed)
-    path = write_evaluation_report(result, out_dir)
+    extra = _trajectory_figures(model_, cohort, out_dir, trajectories) if trajectories else []
+    path = write_evaluation_report(result, out_dir, extra_figures=extra)
     out.print(result.summary().to_string())
     for note in result.notes:
         err.print(f"note: {note}")
     if not no_mlflow:
         log_evaluation(result, out_dir, tracking_uri, log=err.print)
     err.print(f"wrote {path}")
+
+
+def _trajectory_figures(model, cohort, out_dir: Path, n: int) -> list:
+    """``n`` patients' trajectories for the report, as ``trajectory_<i>.png`` titled by number only
+    (the report goes to MLflow: no patient identifier in it)."""
+    from crsml.errors import CrsmlError
+    from crsml.evaluation import save_figure
+    from crsml.explanation import plot_trajectory
+    from crsml.scoring import score_trajectory
+
+    if not model.landmarks:
+        raise CrsmlError("--trajectories needs a landmark supermodel (crsml train --landmarks ...)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tr = score_trajectory(model, cohort, explain=0)
+    top = tr.groupby("patient_id", sort=False)["risk"].max().dropna().sort_values(ascending=False).index[:n]
+    return [
+        (
+            save_figure(plot_trajectory(tr, cohort, pid, title=f"patient {i}"), out_dir / f"trajectory_{i}.png"),
+            f"Patient {i}: risk at each landmark above the recorded course",
+        )
+        for i, pid in enumerate(top, start=1)
+    ]
 
 
 def update_command(

@@ -106,9 +106,9 @@ def train_command(
     learner: Annotated[
         str | None,
         typer.Option(
-            help="risk tasks: tuned (Optuna, the default), fixed (a conservative configuration, no search) or auto "
-            "(both in the same folds; the fixed one kept below Riley's minimum sample size unless the tuned one "
-            "ranks better by more than a standard error)"
+            help="risk tasks: auto (the default: the tuned model and a fixed conservative configuration in the same "
+            "folds; the fixed one kept below Riley's minimum sample size unless the tuned one ranks better by more "
+            "than a standard error), tuned (Optuna) or fixed"
         ),
     ] = None,
     accept_weak_model: Annotated[

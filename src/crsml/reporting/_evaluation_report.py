@@ -5,6 +5,7 @@ Aggregates only: no patient row or identifier."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import singledispatch
 from pathlib import Path
 
@@ -71,8 +72,13 @@ def _judged(info: dict, *extra: tuple[str, object]) -> str:
 
 
 @singledispatch
-def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title: str = "") -> Path:
-    """Write ``index.html``, ``evaluation.json`` and the figures to ``out_dir``; return the HTML path."""
+def write_evaluation_report(
+    result: EvaluationResult, out_dir: str | Path, title: str = "", extra_figures: Sequence[tuple[Path, str]] = ()
+) -> Path:
+    """Write ``index.html``, ``evaluation.json`` and the figures to ``out_dir``; return the HTML path.
+
+    ``extra_figures`` are further (PNG path, caption) pairs shown after the others (a supermodel's
+    trajectories of a few patients, drawn without their identifiers)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     info = result.model_info
@@ -143,12 +149,15 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path, title
     ctx["figs"] = [figure(paths[k], v) for k, v in _FIGURES.items()]
     if "by_landmark" in paths:
         ctx["figs"].insert(0, figure(paths["by_landmark"], "AUROC at each landmark of the grid (95% intervals)"))
+    ctx["figs"] += [figure(Path(p), caption) for p, caption in extra_figures]
     (out / "evaluation.json").write_text(json.dumps(result.to_dict(), indent=1))
     return render("evaluation_report.html", out, **ctx)
 
 
 @write_evaluation_report.register
-def _(result: BenefitEvaluation, out_dir: str | Path, title: str = "") -> Path:
+def _(
+    result: BenefitEvaluation, out_dir: str | Path, title: str = "", extra_figures: Sequence[tuple[Path, str]] = ()
+) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     info = result.model_info
@@ -170,6 +179,7 @@ def _(result: BenefitEvaluation, out_dir: str | Path, title: str = "") -> Path:
         "figs": [
             figure(paths["toc"], "TOC curves: days spared by treating the top share first, with 95% bands"),
             figure(paths["gates"], "GATES: doubly robust average benefit by group of each ranking (95% intervals)"),
+            *(figure(Path(p), caption) for p, caption in extra_figures),
         ],
     }
     (out / "evaluation.json").write_text(json.dumps(result.to_dict(), indent=1, default=float))

@@ -12,7 +12,10 @@ from crsml.training._train_benefit import (
     unused_centre_columns,
 )
 from crsml.training._train_risk import (
+    FIXED_NAME,
+    TUNED_NAME,
     TrainSettings,
+    choose_learner,
     data_digest,
     format_table,
     left_out,
@@ -23,7 +26,10 @@ from crsml.training._train_risk import (
 from crsml.training._training import SETTINGS, TRAINERS, settings_for, train
 
 __all__ = [
+    "FIXED_NAME",
     "MODEL_NAME",
+    "TUNED_NAME",
+    "choose_learner",
     "SETTINGS",
     "TRAINERS",
     "BenefitSettings",

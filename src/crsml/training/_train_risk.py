@@ -61,10 +61,11 @@ class TrainSettings:
     #: a grid of landmarks: one landmark supermodel fitted on every patient at each of them
     #: (``landmark_h``, one of them, is where its headline figures are and scoring's default)
     landmarks: tuple[float, ...] = ()
-    #: "tuned" (Optuna), "fixed" (a conservative configuration, no search) or "auto": both in the
-    #: same folds, the fixed one kept below Riley's minimum sample size unless the tuned one ranks
-    #: better by more than the standard error of the difference (the one-standard-error rule)
-    learner: str = "tuned"
+    #: "auto" (both candidates in the same folds, the fixed one kept below Riley's minimum sample
+    #: size unless the tuned one ranks better by more than the standard error of the difference:
+    #: the one-standard-error rule; docs/dynamic.md), "tuned" (Optuna) or "fixed" (a conservative
+    #: configuration, no search)
+    learner: str = "auto"
     task_params: dict[str, Any] = field(default_factory=dict)
     trials: int = 40
     seed: int = 0
