@@ -139,6 +139,28 @@ def write_evaluation_report(
             "Putter 2011): AUROC with 95% bootstrap intervals beside the published baselines, then the model's "
             "calibration at each landmark.",
             "table": table(format_landmark_auroc(by.rename(index={"model": model_row})).rename_axis("landmark")),
+            "decision": table(
+                pd.DataFrame(
+                    {
+                        "landmark": [f"{L:g} h" for L in result.decision_by_landmark["landmark_h"]],
+                        "risk threshold": result.decision_by_landmark["threshold"].map("{:.2f}".format),
+                        "net benefit (95% interval)": [
+                            format_interval(*r)
+                            for r in result.decision_by_landmark[
+                                ["net_benefit", "net_benefit_low", "net_benefit_high"]
+                            ].to_numpy()
+                        ],
+                        "treat all": result.decision_by_landmark["treat_all"].map("{:.3f}".format),
+                        "model - treat all (95% interval)": [
+                            format_interval(*r)
+                            for r in result.decision_by_landmark[
+                                ["difference", "difference_low", "difference_high"]
+                            ].to_numpy()
+                        ],
+                    }
+                ),
+                index=False,
+            ),
             "calibration": table(
                 _titled(_fmt_table(cal, ["oe", "cal_intercept", "cal_slope", "ici"]))
                 .set_axis([f"{L:g} h" for L in cal.index])

@@ -315,6 +315,8 @@ class EvaluationResult:
     risk: np.ndarray | None = field(default=None, repr=False)
     #: a landmark supermodel's figures at each landmark of its grid (``None`` for a model of one landmark)
     by_landmark: pd.DataFrame | None = None
+    #: and its net benefit at each landmark and key threshold, beside treating all
+    decision_by_landmark: pd.DataFrame | None = None
 
     @property
     def model_row(self) -> pd.Series:
@@ -351,6 +353,11 @@ class EvaluationResult:
             "case_mix_summary": json_safe(self.case_mix_summary),
             "notes": self.notes,
             **({"by_landmark": records(self.by_landmark)} if self.by_landmark is not None else {}),
+            **(
+                {"net_benefit_by_landmark": json_safe(self.decision_by_landmark.to_dict(orient="records"))}
+                if self.decision_by_landmark is not None
+                else {}
+            ),
         }
 
     # -- plots ------------------------------------------------------------------------
@@ -594,7 +601,9 @@ def evaluate(
             for suffix in ("", "_low", "_high"):
                 if f"{m}{suffix}" not in subgroups:
                     subgroups[f"{m}{suffix}"] = np.nan
-    by_landmark = landmark_performance(model, cohort, n_boot, seed, notes) if grid else None
+    by_landmark, decision_by_landmark = (
+        landmark_performance(model, cohort, n_boot, seed, notes) if grid else (None, None)
+    )
     mix, mix_summary = case_mix(model, X, risk)
     if not mix_summary.get("available"):
         notes.append(
@@ -629,6 +638,7 @@ def evaluate(
         y=y,
         risk=risk,
         by_landmark=by_landmark,
+        decision_by_landmark=decision_by_landmark,
     )
 
 
@@ -654,21 +664,41 @@ def _predictions(model: Model, X: pd.DataFrame, notes: list[str]) -> dict[str, n
 
 def landmark_performance(
     model: Model, cohort: Cohort, n_boot: int = 1000, seed: int = 0, notes: list[str] | None = None
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A landmark supermodel judged at each landmark of its grid, each patient once (the dynamic
     AUROC over time; van Houwelingen & Putter 2011): :func:`performance` of the model and its
-    baselines, indexed by ``(landmark_h, model)``, with ``n`` and ``events``. A landmark with too
-    few labelled patients is left out and noted."""
+    baselines, indexed by ``(landmark_h, model)``, with ``n`` and ``events``; and the model's net
+    benefit at each landmark and key threshold beside treating all (``landmark_h``,
+    ``threshold``, ``net_benefit`` and ``treat_all`` with intervals, ``difference`` from treating
+    all with its paired interval). A landmark with too few labelled patients is left out and noted."""
     notes = [] if notes is None else notes
-    frames = {}
+    frames, decisions = {}, []
     for L in model.landmarks:
         try:
             X, y, _, _ = labelled_rows(model.at(L), cohort)
         except CrsmlError as exc:
             notes.append(f"at {L:g} h: {exc}")
             continue
-        t = performance(y, _predictions(model, X, notes), n_boot=n_boot, seed=seed)
+        preds = _predictions(model, X, notes)
+        w = bootstrap_weights(len(y), n_boot, seed)
+        t = performance(y, preds, weights=w)
         frames[float(L)] = t.assign(n=len(y), events=int(y.sum()))
+        curves, diffs = net_benefit_curves(y, {MODEL: preds[MODEL]}, weights=w)
+        for _, d in diffs[diffs["versus"] == "treat all"].iterrows():
+            at = curves[np.isclose(curves["threshold"], d["threshold"])].set_index("strategy")
+            decisions.append(
+                {
+                    "landmark_h": float(L),
+                    "threshold": d["threshold"],
+                    "net_benefit": at.loc[MODEL, "net_benefit"],
+                    "net_benefit_low": at.loc[MODEL, "low"],
+                    "net_benefit_high": at.loc[MODEL, "high"],
+                    "treat_all": at.loc["treat all", "net_benefit"],
+                    "difference": d["difference"],
+                    "difference_low": d["low"],
+                    "difference_high": d["high"],
+                }
+            )
     if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, names=["landmark_h", "model"])
+        return pd.DataFrame(), pd.DataFrame()
+    return pd.concat(frames, names=["landmark_h", "model"]), pd.DataFrame(decisions)
