@@ -196,7 +196,8 @@ def test_a_trajectory_has_one_row_per_grid_time_up_to_the_last_record(supermodel
     # each row is the score at its time
     at48 = crsml.score(model, short, landmark_h=48.0, explain=0).set_index("patient_id")["risk"]
     rows48 = tr[tr["landmark_h"] == 48.0].set_index("patient_id")["risk"]
-    np.testing.assert_allclose(rows48.to_numpy(), at48.reindex(rows48.index).to_numpy(), rtol=1e-6)
+    # (with drivers the risk is summed from SHAP contributions in float32: equal to 1e-5)
+    np.testing.assert_allclose(rows48.to_numpy(), at48.reindex(rows48.index).to_numpy(), rtol=1e-5)
     # a patient severe by a landmark is not scored there, with the reason
     severe = tr[tr["reason"].str.startswith("severe CRS")]
     assert (severe["status"] == "not_eligible").all() and severe["risk"].isna().all()

@@ -10,7 +10,10 @@ import pyarrow.compute as pc
 
 def index_in(values: pd.Series, universe: pd.Index | list[str]) -> np.ndarray:
     """Position of each value in ``universe`` (-1 when absent or missing)."""
-    arr = pa.array(values.astype("string").to_numpy(dtype=object)) if not _is_arrow(values) else _arrow(values)
+    if _is_arrow(values):
+        arr = _arrow(values)
+    else:  # a missing value (None, NaN or pd.NA) becomes Arrow's null, never a string
+        arr = pa.array(values.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
     value_set = pa.array(list(universe), type=pa.large_string() if pa.types.is_large_string(arr.type) else pa.string())
     if not arr.type.equals(value_set.type):
         arr = arr.cast(value_set.type)
