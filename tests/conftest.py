@@ -49,6 +49,7 @@ def tiny_model(tmp_path_factory):
             n_jobs=1,
             seed=3,
             ensemble_size=2,
+            learner="tuned",  # an ensemble of tuned trials: what the scoring tests check SHAP and files against
         )
         result = train_logged(cohort, s, root / "models" / "tiny", uri, register_name="tiny-severe")
     finally:

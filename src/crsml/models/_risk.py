@@ -274,7 +274,10 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
             return float(mean.min())
 
         if self.fixed is not None:
-            self._fit_fixed(base, folds)
+            settings = dict(self.fixed)
+            rounds = int(settings.pop("rounds"))
+            self.members_ = [{"trial": None, "params": native_params(settings), "n_rounds": rounds}]
+            self.trials_ = pd.DataFrame(columns=["number", "value", "state"])
         else:
             self._tune(base, folds, objective, Xa, ya)
         # calibration chosen on the ensemble's inner out-of-fold predictions
@@ -284,20 +287,15 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
                 [xgb.train(base | m["params"], dtr, m["n_rounds"]) for m in self.members_],
                 lambda b, out, d=dva: b.predict(d, output_margin=out),
             )
+        if self.fixed is not None:  # no search: the inner log loss of the same out-of-fold fits, for the record
+            p = np.clip(oof, 1e-7, 1 - 1e-7)
+            self.best_inner_logloss_ = float(
+                np.mean([-np.mean(ya[va] * np.log(p[va]) + (1 - ya[va]) * np.log(1 - p[va])) for *_, va in folds])
+            )
         self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed, groups=groups)
         dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
         self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
         return self
-
-    def _fit_fixed(self, base: dict[str, Any], folds: list) -> None:
-        """One member with the fixed configuration, no search; its inner log loss for the record."""
-        settings = dict(self.fixed)
-        rounds = int(settings.pop("rounds"))
-        self.members_ = [{"trial": None, "params": native_params(settings), "n_rounds": rounds}]
-        self.best_inner_logloss_ = float(
-            np.mean([_fold_curve(base | settings, dtr, dva, yva, rounds, None, None)[-1] for dtr, dva, yva, _ in folds])
-        )
-        self.trials_ = pd.DataFrame(columns=["number", "value", "state"])
 
     def _tune(self, base, folds, objective, Xa, ya) -> None:
         """The Optuna search: ``members_`` are its best ``ensemble_size`` trials."""
