@@ -31,21 +31,13 @@ def plot_trajectory(trajectory: pd.DataFrame, cohort: Cohort, patient_id: str, t
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
     ok = rows[rows["status"] == "ok"]
     top.plot(ok["landmark_h"], ok["risk"], "o-", lw=2, c="C3", label="predicted risk")
-    if {"benefit_low", "benefit_high"} <= set(ok.columns):  # a model with an interval
-        top.fill_between(ok["landmark_h"], ok["benefit_low"], ok["benefit_high"], alpha=0.2)
     closed = rows[rows["status"] != "ok"]
     for t in closed["landmark_h"].dropna():
         top.axvspan(t - 2, t + 2, color="0.85")
     top.set(ylabel="risk", ylim=(0, 1), title=title if title is not None else f"patient {patient_id}")
-    if len(closed):
-        top.text(
-            0.01,
-            0.95,
-            "grey: not scored there (" + "; ".join(sorted(set(closed["reason"])))[:90] + ")",
-            transform=top.transAxes,
-            fontsize=7,
-            va="top",
-        )
+    if len(closed):  # one legend entry per reason, without the landmark it names
+        for why in sorted(set(closed["reason"].astype(str).str.replace(r"\s*\([^()]*\)$", "", regex=True))):
+            top.fill_between([], [], color="0.85", label=f"not scored: {why}"[:70])
 
     pid = str(patient_id)
     crs = cohort.crs_grades()
@@ -72,7 +64,7 @@ def plot_trajectory(trajectory: pd.DataFrame, cohort: Cohort, patient_id: str, t
         top.plot([], [], c="C4", ls="--", label="tocilizumab dose")
         if set(drugs) - {"tocilizumab"}:
             top.plot([], [], c="C5", ls="--", label="other anti-cytokine or steroid dose")
-    top.legend(fontsize=7, loc="upper right")
+    top.legend(fontsize=7, loc="lower right")
     bottom.set(xlabel="hours after infusion", ylabel="grade / count", ylim=(-0.2, 5.2))
     bottom.legend(fontsize=7, loc="upper left")
     last = np.nanmax([rows["landmark_h"].max(), *(x["time_h"].max() for x in (crs, v) if len(x))])
