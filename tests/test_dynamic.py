@@ -127,6 +127,7 @@ def supermodel(tmp_path_factory):
         n_boot=50,
         n_jobs=1,
         instability_boot=0,
+        learner="tuned",  # two tuned trials: the stacking, not the learner, is under test here
         progress=False,
         log=lambda *a: None,
     )

@@ -275,11 +275,12 @@ def test_one_standard_error_rule_keeps_the_simpler_learner_unless_tuning_clearly
     assert enough["chosen"] == "tuned" and enough["available_n"] >= enough["required_n"]
 
 
-def test_learner_setting_is_recorded_and_the_fixed_configuration_is_not_tuned(cohort, tmp_path):
+def test_learner_setting_is_recorded_and_the_fixed_configuration_is_not_tuned(tmp_path):
     from crsml.models import FIXED_CONFIG
     from crsml.reporting import write_model_card
 
-    opts = {k: v for k, v in SETTINGS.items() if k != "learner"} | {"ensemble_size": 1}
+    cohort = simulate(150, seed=5, truth_draws=0)
+    opts = {k: v for k, v in SETTINGS.items() if k != "learner"} | {"ensemble_size": 1, "n_boot": 50}
     fixed = crsml.train(cohort, settings=TrainSettings(**opts, learner="fixed"), log=lambda *a: None, progress=False)
     assert fixed.model.estimator.fixed == FIXED_CONFIG and len(fixed.model.estimator.members_) == 1
     assert fixed.model.metadata["learner"] == {"setting": "fixed", "chosen": "fixed"}
