@@ -337,3 +337,28 @@ def test_evaluate_draws_trajectories_without_identifiers(supermodel, tmp_path, c
     html = (out / "index.html").read_text()
     assert "Patient 2: risk at each landmark" in html
     assert not any(pid in html for pid in new.patients["patient_id"])
+
+
+def test_a_calibration_that_moves_with_the_landmark_is_modelled_when_it_wins():
+    from scipy.special import expit, logit
+
+    from crsml.models import LANDMARK_CALIBRATION, Calibrator, choose_calibration
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    L = rng.choice([24.0, 48.0, 72.0, 96.0], n)
+    raw = rng.uniform(0.02, 0.98, n)
+    truth = expit(logit(raw) * (0.6 + 0.01 * L) - 0.02 * (L - 48))  # too extreme early, too modest late
+    y = (rng.random(n) < truth).astype(int)
+    groups = np.arange(n) // 4
+    cal, losses = choose_calibration(raw, y, seed=0, groups=groups, landmark=L)
+    assert cal.method == LANDMARK_CALIBRATION and losses[LANDMARK_CALIBRATION] < losses["sigmoid"]
+    p = cal.predict(raw, L)
+    for at in (24.0, 96.0):  # calibrated at each landmark: mean risk near the observed rate
+        assert abs(p[L == at].mean() - y[L == at].mean()) < 0.03
+    again = Calibrator.from_dict(cal.to_dict())
+    np.testing.assert_allclose(again.predict(raw, L), p)
+    with pytest.raises(ValueError, match="needs each row's landmark"):
+        cal.predict(raw)
+    # without the landmarks it is not a candidate: models of one landmark choose as before
+    assert LANDMARK_CALIBRATION not in choose_calibration(raw, y, seed=0)[1]

@@ -6,6 +6,7 @@ ending in ``_``) and save as XGBoost JSON plus JSON settings: loading unpickles 
 """
 
 from crsml.models._benefit import BenefitModel, RiskEffect, choose
+from crsml.models._calibration import LANDMARK_METHOD as LANDMARK_CALIBRATION
 from crsml.models._calibration import METHODS as CALIBRATION_METHODS
 from crsml.models._calibration import Calibrator, choose_calibration, log_odds
 from crsml.models._causal import (
@@ -61,6 +62,7 @@ __all__ = [
     "BenefitValidation",
     "BUNDLE_DIR",
     "CALIBRATION_METHODS",
+    "LANDMARK_CALIBRATION",
     "MANIFEST_FILE",
     "CANDIDATES",
     "DEFAULT_SPLITS",

@@ -25,7 +25,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crsml.errors import CrsmlError
-from crsml.models._calibration import Calibrator, choose_calibration
+from crsml.features import LANDMARK_TIME_FEATURE
+from crsml.models._calibration import LANDMARK_METHOD, Calibrator, choose_calibration
 from crsml.models._folds import patient_groups, stratified_folds
 from crsml.models._xgb import (
     CHECKPOINT_EVERY,
@@ -292,7 +293,9 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
             self.best_inner_logloss_ = float(
                 np.mean([-np.mean(ya[va] * np.log(p[va]) + (1 - ya[va]) * np.log(1 - p[va])) for *_, va in folds])
             )
-        self.calibrator_, self.calibration_losses_ = choose_calibration(oof, ya, self.seed, groups=groups)
+        self.calibrator_, self.calibration_losses_ = choose_calibration(
+            oof, ya, self.seed, groups=groups, landmark=self._landmarks(Xa)
+        )
         dall = xgb.QuantileDMatrix(Xa, label=ya, max_bin=MAX_BIN)
         self.boosters_ = [xgb.train(base | m["params"], dall, m["n_rounds"]) for m in self.members_]
         return self
@@ -419,16 +422,27 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
             self.boosters_, lambda b, out: b.inplace_predict(Xa, predict_type="margin" if out else "value")
         )
 
+    def _landmarks(self, Xa: np.ndarray) -> np.ndarray | None:
+        """Each row's landmark where the model has the landmark as a feature (a supermodel), for a
+        calibration that depends on it; else None."""
+        names = self._names()
+        return Xa[:, names.index(LANDMARK_TIME_FEATURE)] if LANDMARK_TIME_FEATURE in names else None
+
+    def _calibrated(self, raw: np.ndarray, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        if self.calibrator_.method != LANDMARK_METHOD:
+            return self.calibrator_.predict(raw)
+        return self.calibrator_.predict(raw, self._landmarks(self._array(X)))
+
     def predict_with_contributions(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated risk and TreeSHAP contributions from one pass: the contributions sum to the
         booster's log odds, so the risk needs no second prediction."""
         contribs = self.contributions(X)
-        return self.calibrator_.predict(expit(contribs.sum(axis=1))), contribs
+        return self._calibrated(expit(contribs.sum(axis=1)), X), contribs
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated probabilities of no outcome and of the outcome, one row per patient."""
         raw = self.predict_raw(X)
-        p = self.calibrator_.predict(raw)
+        p = self._calibrated(raw, X)
         return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
