@@ -362,3 +362,14 @@ def test_a_calibration_that_moves_with_the_landmark_is_modelled_when_it_wins():
         cal.predict(raw)
     # without the landmarks it is not a candidate: models of one landmark choose as before
     assert LANDMARK_CALIBRATION not in choose_calibration(raw, y, seed=0)[1]
+
+
+def test_a_supermodel_is_updated_at_its_landmark_and_stays_a_supermodel(supermodel):
+    d, _, _ = supermodel
+    model = crsml.load_model(d)
+    new = simulate(300, seed=12, profile="other_centre", truth_draws=0)
+    updated = crsml.update(model, new, method="intercept", log=lambda *a: None)
+    assert updated.model.landmarks == GRID and updated.model.landmark_h == 48.0
+    before = crsml.score(model, new, landmark_h=72.0, explain=0)["risk"]
+    after = crsml.score(updated.model, new, landmark_h=72.0, explain=0)["risk"]
+    assert before.notna().sum() == after.notna().sum() and not np.allclose(before.dropna(), after.dropna())

@@ -484,7 +484,9 @@ def json_safe(o: Any) -> Any:
 
 def labelled_rows(model: Model, cohort: Cohort) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, pd.Index]:
     """The model's feature rows and labels of the patients of ``cohort`` it can be judged on, the
-    flow from the cohort to them (counts and reasons), and their ids (kept in memory only)."""
+    flow from the cohort to them (counts and reasons), and their ids (kept in memory only). A
+    landmark supermodel is judged at its own landmark (``model.at(L)`` for another)."""
+    model = model.at(model.landmark_h)  # a supermodel's features at that landmark alone
     task, L = model.task, model.landmark_h
     patients = cohort.patients
     X_all, base = model.features.build(cohort)
