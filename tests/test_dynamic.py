@@ -208,58 +208,26 @@ def test_at_h_and_trajectory_on_the_command_line(supermodel, tmp_path, tiny_mode
     d, _, cohort = supermodel
     cdir = tmp_path / "cohort"
     cohort.save(cdir)
-    code, _, err = run_cli(
-        [
-            "score",
-            "--model",
-            str(d),
-            "--cohort",
-            str(cdir),
-            "--out",
-            str(tmp_path / "a.csv"),
-            "--at-h",
-            "36",
-            "--explain",
-            "0",
-        ],
-        capsys,
-    )
+
+    def score(model, out, *extra):
+        args = ["score", "--model", str(model), "--cohort", str(cdir), "--out", str(tmp_path / out), *extra]
+        return run_cli(args, capsys)
+
+    code, _, err = score(d, "a.csv", "--at-h", "36", "--explain", "0")
     assert code == 0, err
     assert (pd.read_csv(tmp_path / "a.csv")["landmark_h"] == 36).all()
-    code, _, err = run_cli(
-        [
-            "score",
-            "--model",
-            str(d),
-            "--cohort",
-            str(cdir),
-            "--out",
-            str(tmp_path / "t.csv"),
-            "--trajectory",
-            "--explain",
-            "1",
-        ],
-        capsys,
-    )
+    code, _, err = score(d, "t.csv", "--trajectory", "--explain", "1")
     assert code == 0, err
     t = pd.read_csv(tmp_path / "t.csv")
     assert {"patient_id", "landmark_h", "status", "risk", "driver_1"} <= set(t.columns)
     assert t.groupby("patient_id").size().max() == len(GRID)
-    code, _, err = run_cli(
-        ["score", "--model", str(d), "--cohort", str(cdir), "--out", str(tmp_path / "b.csv"), "--at-h", "100"], capsys
-    )
+    code, _, err = score(d, "b.csv", "--at-h", "100")
     assert code == 2 and "outside the landmark supermodel's range, 24 to 72 h" in err
     assert len(err.strip().splitlines()) == 1
     tiny_dir, *_ = tiny_model
-    code, _, err = run_cli(
-        ["score", "--model", str(tiny_dir), "--cohort", str(cdir), "--out", str(tmp_path / "c.csv"), "--trajectory"],
-        capsys,
-    )
+    code, _, err = score(tiny_dir, "c.csv", "--trajectory")
     assert code == 2 and "--trajectory needs a landmark supermodel" in err
-    code, _, err = run_cli(
-        ["score", "--model", str(tiny_dir), "--cohort", str(cdir), "--out", str(tmp_path / "c.csv"), "--at-h", "36"],
-        capsys,
-    )
+    code, _, err = score(tiny_dir, "c.csv", "--at-h", "36")
     assert code == 2 and "crsml train --landmarks" in err
 
 

@@ -71,6 +71,11 @@ def _judged(info: dict, *extra: tuple[str, object]) -> str:
     )
 
 
+def _intervals(df: pd.DataFrame, column: str) -> list[str]:
+    """``column`` with its ``_low`` and ``_high`` as text, row by row."""
+    return [format_interval(*r) for r in df[[column, f"{column}_low", f"{column}_high"]].to_numpy()]
+
+
 @singledispatch
 def write_evaluation_report(
     result: EvaluationResult, out_dir: str | Path, title: str = "", extra_figures: Sequence[tuple[Path, str]] = ()
@@ -144,19 +149,9 @@ def write_evaluation_report(
                     {
                         "landmark": [f"{L:g} h" for L in result.decision_by_landmark["landmark_h"]],
                         "risk threshold": result.decision_by_landmark["threshold"].map("{:.2f}".format),
-                        "net benefit (95% interval)": [
-                            format_interval(*r)
-                            for r in result.decision_by_landmark[
-                                ["net_benefit", "net_benefit_low", "net_benefit_high"]
-                            ].to_numpy()
-                        ],
+                        "net benefit (95% interval)": _intervals(result.decision_by_landmark, "net_benefit"),
                         "treat all": result.decision_by_landmark["treat_all"].map("{:.3f}".format),
-                        "model - treat all (95% interval)": [
-                            format_interval(*r)
-                            for r in result.decision_by_landmark[
-                                ["difference", "difference_low", "difference_high"]
-                            ].to_numpy()
-                        ],
+                        "model - treat all (95% interval)": _intervals(result.decision_by_landmark, "difference"),
                     }
                 ),
                 index=False,
