@@ -57,25 +57,12 @@ def evaluate_command(
 
 
 def _trajectory_figures(model, cohort, out_dir: Path, n: int) -> list:
-    """``n`` patients' trajectories for the report, as ``trajectory_<i>.png`` titled by number only
-    (the report goes to MLflow: no patient identifier in it)."""
-    from crsml.errors import CrsmlError
-    from crsml.evaluation import save_figure
-    from crsml.explanation import plot_trajectory
-    from crsml.scoring import score_trajectory
+    """``n`` patients' trajectories for the report, titled by number only (the report goes to
+    MLflow: no patient identifier in it), with their captions."""
+    from crsml.cli._score import write_trajectories
 
-    if not model.landmarks:
-        raise CrsmlError("--trajectories needs a landmark supermodel (crsml train --landmarks ...)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tr = score_trajectory(model, cohort, explain=0)
-    top = tr.groupby("patient_id", sort=False)["risk"].max().dropna().sort_values(ascending=False).index[:n]
-    return [
-        (
-            save_figure(plot_trajectory(tr, cohort, pid, title=f"patient {i}"), out_dir / f"trajectory_{i}.png"),
-            f"Patient {i}: risk at each landmark above the recorded course",
-        )
-        for i, pid in enumerate(top, start=1)
-    ]
+    paths = write_trajectories(model, cohort, out_dir, n, numbered=True)
+    return [(p, f"Patient {i}: risk at each landmark above the recorded course") for i, p in enumerate(paths, start=1)]
 
 
 def update_command(

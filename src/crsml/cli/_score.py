@@ -147,19 +147,29 @@ def explain_command(
     con.print(f"wrote {len(paths)} plots to {out_dir}")
 
 
-def write_trajectories(model, cohort, out_dir: Path, n_patients: int) -> list[Path]:
-    """``trajectory_<i>.png`` for the ``n_patients`` with the highest risk at any grid time
-    (and ``trajectories.csv``, their rows): files of the user's own, which name the patients."""
+def write_trajectories(model, cohort, out_dir: Path, n_patients: int, numbered: bool = False) -> list[Path]:
+    """``trajectory_<i>.png`` for the ``n_patients`` with the highest risk at any grid time of a
+    landmark supermodel. By default files of the user's own, which name the patients, with
+    ``trajectories.csv`` (their rows and top drivers); ``numbered``: titled "patient 1" to "patient
+    n", with no identifier and no CSV, for a report that goes to MLflow."""
     from crsml.evaluation import save_figure
     from crsml.explanation import plot_trajectory
     from crsml.scoring import score_trajectory
 
-    tr = score_trajectory(model, cohort, explain=3)
+    if not model.landmarks:
+        raise CrsmlError("trajectories need a landmark supermodel (crsml train --landmarks ...)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tr = score_trajectory(model, cohort, explain=0 if numbered else 3)
     top = tr.groupby("patient_id", sort=False)["risk"].max().dropna().sort_values(ascending=False).index[:n_patients]
-    paths = []
-    for i, pid in enumerate(top, start=1):
-        paths.append(save_figure(plot_trajectory(tr, cohort, pid), out_dir / f"trajectory_{i}.png"))
-    tr[tr["patient_id"].isin(top)].to_csv(out_dir / "trajectories.csv", index=False)
+    paths = [
+        save_figure(
+            plot_trajectory(tr, cohort, pid, title=f"patient {i}" if numbered else None),
+            out_dir / f"trajectory_{i}.png",
+        )
+        for i, pid in enumerate(top, start=1)
+    ]
+    if not numbered:
+        tr[tr["patient_id"].isin(top)].to_csv(out_dir / "trajectories.csv", index=False)
     return paths
 
 

@@ -43,6 +43,7 @@ from crsml.evaluation._metrics import (
     cal_intercept,
     cal_slope,
     format_interval,
+    format_intervals,
     metric_table,
     paired_difference,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "feature_ceiling",
     "fit_baselines",
     "format_interval",
+    "format_intervals",
     "internal_external",
     "max_r2_cs",
     "metric_table",

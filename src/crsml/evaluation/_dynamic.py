@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crsml.evaluation._metrics import format_interval, metric_table
+from crsml.evaluation._metrics import format_intervals, metric_table
 
 
 def landmark_of(X: pd.DataFrame) -> np.ndarray:
@@ -37,14 +37,7 @@ def landmark_tables(
 def format_landmark_auroc(by_landmark: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
     """``metric`` (interval) of each model (columns) at each landmark (rows), for people."""
     t = by_landmark
-    text = pd.Series(
-        [
-            format_interval(v, lo, hi)
-            for v, lo, hi in zip(t[metric], t[f"{metric}_low"], t[f"{metric}_high"], strict=True)
-        ],
-        index=t.index,
-    )
-    out = text.unstack("model")[list(dict.fromkeys(t.index.get_level_values("model")))]
+    out = format_intervals(t, [metric])[metric].unstack("model")[list(dict.fromkeys(t.index.get_level_values("model")))]
     counts = t.groupby(level="landmark_h")[["n", "events"]].first()
     out.insert(0, "patients (events)", [f"{n} ({e})" for n, e in zip(counts["n"], counts["events"], strict=True)])
     out.index = [f"{L:g} h" for L in out.index]

@@ -7,6 +7,8 @@ All functions take ``y`` (n,), ``p`` (n,) and weights ``w`` (B, n); they return 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit
@@ -154,6 +156,19 @@ def format_interval(value: float, low: float, high: float) -> str:
     if not (np.isfinite(low) and np.isfinite(high)):
         return f"{value:.3f}"
     return f"{value:.3f} ({low:.3f} to {high:.3f})"
+
+
+def format_intervals(table: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Each of ``metrics`` present in ``table`` as text with its interval (``auroc``, ``auroc_low``
+    and ``auroc_high`` -> ``0.812 (0.771 to 0.850)``), one row per row of ``table``."""
+    out = pd.DataFrame(index=table.index)
+    for m in metrics:
+        if m in table:
+            out[m] = [
+                format_interval(float(v), float(lo), float(hi))
+                for v, lo, hi in zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)
+            ]
+    return out
 
 
 def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:

@@ -86,12 +86,14 @@ class Model:
         return tuple(float(x) for x in (self.metadata.landmarks or np.atleast_1d(self.features.landmark_h)))
 
     def at(self, landmark_h: float) -> Model:
-        """This model predicting at ``landmark_h`` alone: for a landmark supermodel any time in its
-        grid's range (refused outside it), its features built at that time (the same fitted
-        builder; the grid stays in ``landmarks``)."""
-        if not self.landmarks and float(landmark_h) == float(self.landmark_h):
+        """This model predicting at ``landmark_h`` alone: its features built at that time (the
+        same fitted builder). A landmark supermodel takes any time in its grid's range (refused
+        outside it; the grid stays in ``landmarks``); a model of one landmark any time, outside
+        its evaluation unless it is its own."""
+        if self.landmarks:
+            self.check_time(float(landmark_h))
+        if [float(x) for x in np.atleast_1d(self.features.landmark_h)] == [float(landmark_h)]:
             return self
-        self.check_time(float(landmark_h))
         settings = features_to_dict(self.features)
         settings["params"]["landmark_h"] = float(landmark_h)
         return replace(self, landmark_h=float(landmark_h), features=features_from_dict(settings))

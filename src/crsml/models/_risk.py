@@ -63,6 +63,12 @@ MONOTONE_INCREASING = (
 )
 
 
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean log loss of probabilities ``p`` for outcomes ``y`` (clipped away from 0 and 1)."""
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
 def _fold_curve(
     params: dict[str, Any],
     dtr: xgb.DMatrix,
@@ -84,8 +90,7 @@ def _fold_curve(
         booster.update(dtr, it)
         if (it + 1) % CHECKPOINT_EVERY:
             continue
-        p = np.clip(booster.predict(dva, iteration_range=(0, it + 1)), 1e-7, 1 - 1e-7)
-        curve.append(float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))))
+        curve.append(_log_loss(y, booster.predict(dva, iteration_range=(0, it + 1))))
         if on_checkpoint is not None:
             on_checkpoint(curve)
         if patience and len(curve) - 1 - int(np.argmin(curve)) >= patience:
@@ -289,10 +294,7 @@ class XGBRiskClassifier(ClassifierMixin, BaseEstimator):
                 lambda b, out, d=dva: b.predict(d, output_margin=out),
             )
         if self.fixed is not None:  # no search: the inner log loss of the same out-of-fold fits, for the record
-            p = np.clip(oof, 1e-7, 1 - 1e-7)
-            self.best_inner_logloss_ = float(
-                np.mean([-np.mean(ya[va] * np.log(p[va]) + (1 - ya[va]) * np.log(1 - p[va])) for *_, va in folds])
-            )
+            self.best_inner_logloss_ = float(np.mean([_log_loss(ya[va], oof[va]) for *_, va in folds]))
         self.calibrator_, self.calibration_losses_ = choose_calibration(
             oof, ya, self.seed, groups=groups, landmark=self._landmarks(Xa)
         )

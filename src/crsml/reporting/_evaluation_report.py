@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crsml.evaluation import format_interval, format_landmark_auroc
+from crsml.evaluation import format_interval, format_intervals, format_landmark_auroc
 from crsml.reporting._html import figure, render, table
 from crsml.validation import METRIC_TITLES, BenefitEvaluation, EvaluationResult
 
@@ -42,17 +42,6 @@ TITLES = METRIC_TITLES | {
 }
 
 
-def _fmt_table(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    out = pd.DataFrame(index=df.index)
-    for m in metrics:
-        if m in df:
-            out[m] = [
-                format_interval(float(v), float(lo), float(hi))
-                for v, lo, hi in zip(df[m], df[f"{m}_low"], df[f"{m}_high"], strict=True)
-            ]
-    return out
-
-
 def _titled(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns=TITLES).rename_axis(index=[TITLES.get(n, n) for n in df.index.names])
 
@@ -69,11 +58,6 @@ def _judged(info: dict, *extra: tuple[str, object]) -> str:
         )
         if v
     )
-
-
-def _intervals(df: pd.DataFrame, column: str) -> list[str]:
-    """``column`` with its ``_low`` and ``_high`` as text, row by row."""
-    return [format_interval(*r) for r in df[[column, f"{column}_low", f"{column}_high"]].to_numpy()]
 
 
 @singledispatch
@@ -104,7 +88,7 @@ def write_evaluation_report(
     flow["excluded"] = ["; ".join(f"{n} {r}" for r, n in e.items()) for e in flow["excluded"]]
     ctx["flow"] = table(_titled(flow.rename_axis("step")))
     metrics = list(METRIC_TITLES)
-    perf = _fmt_table(result.table, metrics).rename(index={"model": model_row})
+    perf = format_intervals(result.table, metrics).rename(index={"model": model_row})
     ctx["performance"] = table(_titled(perf).rename_axis("model"))
     d = result.decision_differences
     ctx["decision"] = table(
@@ -133,11 +117,13 @@ def write_evaluation_report(
     if len(result.subgroups):
         s = result.subgroups.set_index(["column", "value"])
         shown = s[["n", "events"]].assign(too_small=np.where(s["too_small"].astype(bool), "yes", "no"))
-        shown = shown.join(_fmt_table(s, ["auroc", "oe", "cal_intercept", "cal_slope", "brier"]))
+        shown = shown.join(format_intervals(s, ["auroc", "oe", "cal_intercept", "cal_slope", "brier"]))
         ctx["subgroups"] = table(_titled(shown))
     by = result.by_landmark
     if by is not None and not by.empty:
         cal = by.xs("model", level="model")
+        nb = result.decision_by_landmark
+        nb_text = format_intervals(nb, ["net_benefit", "difference"])
         ctx["by_landmark"] = {
             "text": "A landmark supermodel, judged at each landmark of its grid on the patients eligible and "
             "labelled there (each patient once per landmark; the dynamic AUROC over time, van Houwelingen & "
@@ -147,17 +133,17 @@ def write_evaluation_report(
             "decision": table(
                 pd.DataFrame(
                     {
-                        "landmark": [f"{L:g} h" for L in result.decision_by_landmark["landmark_h"]],
-                        "risk threshold": result.decision_by_landmark["threshold"].map("{:.2f}".format),
-                        "net benefit (95% interval)": _intervals(result.decision_by_landmark, "net_benefit"),
-                        "treat all": result.decision_by_landmark["treat_all"].map("{:.3f}".format),
-                        "model - treat all (95% interval)": _intervals(result.decision_by_landmark, "difference"),
+                        "landmark": [f"{L:g} h" for L in nb["landmark_h"]],
+                        "risk threshold": nb["threshold"].map("{:.2f}".format),
+                        "net benefit (95% interval)": nb_text["net_benefit"],
+                        "treat all": nb["treat_all"].map("{:.3f}".format),
+                        "model - treat all (95% interval)": nb_text["difference"],
                     }
                 ),
                 index=False,
             ),
             "calibration": table(
-                _titled(_fmt_table(cal, ["oe", "cal_intercept", "cal_slope", "ici"]))
+                _titled(format_intervals(cal, ["oe", "cal_intercept", "cal_slope", "ici"]))
                 .set_axis([f"{L:g} h" for L in cal.index])
                 .rename_axis("landmark")
             ),

@@ -17,7 +17,7 @@ import pandas as pd
 from crsml.cohort import Cohort
 from crsml.evaluation import (
     by_landmark_frame,
-    format_interval,
+    format_intervals,
     format_landmark_auroc,
     plot_by_landmark,
     plot_curves,
@@ -118,18 +118,9 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
         by = by_landmark_frame(meta.by_landmark)
         first = by.index.get_level_values("model")[0]
         own = by.xs(first, level="model")
-        cal = pd.DataFrame(
-            {
-                "calibration intercept": [
-                    format_interval(*r)
-                    for r in own[["cal_intercept", "cal_intercept_low", "cal_intercept_high"]].to_numpy()
-                ],
-                "calibration slope": [
-                    format_interval(*r) for r in own[["cal_slope", "cal_slope_low", "cal_slope_high"]].to_numpy()
-                ],
-            },
-            index=[f"{L:g} h" for L in own.index],
-        )
+        cal = format_intervals(own, ["cal_intercept", "cal_slope"])
+        cal.columns = ["calibration intercept", "calibration slope"]
+        cal.index = [f"{L:g} h" for L in own.index]
         ctx["by_landmark"] = {
             "text": "The same out-of-fold predictions read at each landmark of the grid, each patient once (the "
             "dynamic AUROC over time; van Houwelingen & Putter 2011): AUROC with 95% bootstrap intervals, "
@@ -147,7 +138,7 @@ def write_model_card(model: Model, out_dir: str | Path, cohort: Cohort | None = 
     with tempfile.TemporaryDirectory() as tmp:
         ctx["section_figures"] = [figure(p, c) for p, c in estimator_figures(est, Path(tmp))]
         if meta.by_landmark:
-            png = save_figure(plot_by_landmark(by_landmark_frame(meta.by_landmark)), Path(tmp) / "by_landmark.png")
+            png = save_figure(plot_by_landmark(by), Path(tmp) / "by_landmark.png")
             ctx["by_landmark"]["figures"] = [figure(png, "AUROC at each landmark (out of fold, 95% intervals)")]
         if model.curves is not None:
             paths = plot_curves(model.curves, out, MODEL_NAME, f"{task.name}, L = {model.landmark_h:g} h")

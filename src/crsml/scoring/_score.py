@@ -26,7 +26,7 @@ from crsml.cohort import (
 )
 from crsml.errors import CrsmlError
 from crsml.explanation import readable_names, top_drivers
-from crsml.features import VITAL_SIGN_FEATURES, features_from_dict, features_to_dict
+from crsml.features import VITAL_SIGN_FEATURES
 from crsml.models import Model
 from crsml.scoring._source import TABLES, PatientChunks, RawChunk, patient_ids
 
@@ -224,12 +224,9 @@ def score_chunk(
 ) -> pd.DataFrame:
     """Rows for every patient of one chunk (``ok`` or ``not_eligible``); with ``trajectory``
     (a landmark supermodel), one row per patient and grid time up to the patient's last record."""
-    fb = model.features
+    # a supermodel's own builder is at its grid; Model.at builds at one landmark
+    fb = model.features if trajectory else model.at(landmark_h).features
     times = list(model.landmarks) if trajectory else [float(landmark_h)]
-    if times != [float(x) for x in np.atleast_1d(fb.landmark_h)]:
-        settings = features_to_dict(fb)
-        settings["params"]["landmark_h"] = times if trajectory else float(landmark_h)
-        fb = features_from_dict(settings)  # the same fitted builder at other landmarks
     X, elig = fb.build(cohort)
     elig = model.task.eligibility(cohort, times if trajectory else landmark_h, base=elig)
     at = elig["landmark_h"].to_numpy(dtype=float)

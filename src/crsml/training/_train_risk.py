@@ -31,7 +31,7 @@ from crsml.evaluation import (
     curve_data,
     development_summary,
     fit_baselines,
-    format_interval,
+    format_intervals,
     format_landmark_auroc,
     internal_external,
     landmark_of,
@@ -160,13 +160,7 @@ def left_out(excluded: dict[str, int]) -> str:
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
     """Metric (low-high) strings per model, for printing and markdown."""
-    out = pd.DataFrame(index=table.index)
-    for m in METRICS:
-        out[m] = [
-            format_interval(v, lo, hi)
-            for v, lo, hi in zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)
-        ]
-    return out
+    return format_intervals(table, METRICS)
 
 
 def weak_model_reasons(row: pd.Series, model: XGBRiskClassifier) -> list[str]:
@@ -234,6 +228,8 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     task = s.make_task()
     data = task.prepare(cohort, list(s.landmarks) or s.landmark_h, s.extra_patient_columns)
     fb, X, y, counts = data.features, data.X, data.y.to_numpy(dtype=int), data.counts
+    # the rows at the headline landmark: each patient once (all rows for a model of one landmark)
+    at_ref = landmark_of(X) == float(s.landmark_h)
     if s.landmarks:
         log(
             f"{task.name}, landmark supermodel on {tasks.grid_text(s.landmarks)}: "
@@ -282,7 +278,6 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     )
     learner = {"setting": s.learner, "chosen": "fixed" if s.learner == "fixed" else "tuned"}
     if candidates:
-        at_ref = landmark_of(X) == float(s.landmark_h) if s.landmarks else np.ones(len(y), dtype=bool)
         learner = choose_learner(y[at_ref], {k: v[:, at_ref] for k, v in oof.items()}, X.shape[1], s)
         log(f"learner: {learner['why']}")
         if learner["chosen"] == "fixed":  # the fixed configuration is the model; the tuned one a comparator
@@ -292,9 +287,8 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     if s.landmarks:
         # the figures at each landmark of the grid, each patient once (van Houwelingen & Putter 2011)
         by_landmark = landmark_tables(X, y, oof, s.n_boot, s.seed)
-        at = landmark_of(X) == float(s.landmark_h)
         table = by_landmark.xs(float(s.landmark_h), level="landmark_h")
-        curves = curve_data(y[at], {k: v[:, at] for k, v in oof.items()})
+        curves = curve_data(y[at_ref], {k: v[:, at_ref] for k, v in oof.items()})
         log(format_landmark_auroc(by_landmark).to_string())
     else:
         table = metric_table(y, oof, n_boot=s.n_boot, seed=s.seed)
@@ -321,7 +315,7 @@ def fit_risk(cohort: Cohort, s: TrainSettings, log: Any = print, progress: bool 
     metadata["baseline_fits"] = fit_baselines(baselines, X, y)
     metadata["development"] = development_summary(X, y, final.predict_proba(X)[:, 1], importance)
     c_oof = float(table.loc[MODEL_NAME, "auroc"])
-    y_ref = y[landmark_of(X) == float(s.landmark_h)] if s.landmarks else y  # patients, not stacked rows
+    y_ref = y[at_ref]  # patients, not stacked rows
     size = sample_size(
         float(y_ref.mean()),
         X.shape[1],
